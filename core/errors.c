@@ -1,0 +1,58 @@
+// core/errors.c — error message buffer and checked allocation. See errors.h.
+#include "errors.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+static char err_buffer[4096];
+
+void *xmalloc(size_t bytes) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) { fprintf(stderr, "loralab: out of memory allocating %zu bytes\n", bytes); abort(); }
+    return p;
+}
+
+void *xcalloc(size_t count, size_t size) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) { fprintf(stderr, "loralab: out of memory allocating %zu x %zu bytes\n", count, size); abort(); }
+    return p;
+}
+
+void *xrealloc(void *ptr, size_t bytes) {
+    void *p = realloc(ptr, bytes ? bytes : 1);
+    if (!p) { fprintf(stderr, "loralab: out of memory reallocating %zu bytes\n", bytes); abort(); }
+    return p;
+}
+
+char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = xmalloc(n);
+    memcpy(p, s, n);
+    return p;
+}
+
+int err_set(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err_buffer, sizeof err_buffer, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int err_prefix(const char *fmt, ...) {
+    char prefix[1024], old[sizeof err_buffer];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err_buffer, sizeof old);
+    snprintf(err_buffer, sizeof err_buffer, "%s: %s", prefix, old);
+    return -1;
+}
+
+const char *err_msg(void) { return err_buffer; }
+
+_Noreturn void err_exit(void) {
+    fprintf(stderr, "loralab: %s\n", err_buffer[0] ? err_buffer : "error");
+    exit(EXIT_INPUT);
+}

@@ -1,0 +1,189 @@
+// core/model.h — the GPT-2 family model, its parameter registry and the paper's methods.
+//
+// One model, written once against the Backend interface (core/backend.h). Parameters live
+// in a registry (name, shape, trainable flag); gradients and AdamW moments exist only for
+// trainable tensors. Memory comes from four large allocations sized up front (weights,
+// gradients, optimizer moments, activations) plus small per-batch scratch.
+//
+// Weight layout: every linear weight is stored [out, in] (PyTorch nn.Linear, PEFT ΔW);
+// checkpoints store GPT-2's Conv1D layout [in, out] and core/checkpoint.c transposes.
+// Base tensors are stacked over layers: "h.attn.c_attn.weight" is (L, 3C, C) and holds
+// h.{i}.attn.c_attn.weight (transposed) at slice i. q, k, v are rows [0,C), [C,2C), [2C,3C)
+// of the fused c_attn, and LoRA adapts each separately.
+#ifndef LORALAB_MODEL_H
+#define LORALAB_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/backend.h"
+
+// ----------------------------------------------------------------------------
+// configuration
+
+typedef struct {
+    int n_layer;      // L
+    int n_head;       // NH
+    int n_embd;       // C
+    int n_ctx;        // maximum sequence length (wpe rows)
+    int vocab_size;   // V
+    float ln_eps;     // LayerNorm epsilon (GPT-2: 1e-5)
+} ModelConfig;
+
+// Fills cfg from a preset name (nano, micro, small, gpt2, gpt2-medium, gpt2-large);
+// vocab_size is the preset's (byte presets: 260 = 256 bytes + 4 specials; gpt2*: 50257).
+// Returns 0, or -1 with err_set() naming the valid presets.
+int model_preset(const char *name, ModelConfig *cfg);
+extern const char *const MODEL_PRESET_NAMES[];   // NULL-terminated
+
+// LoRA targets, a bitmask.
+enum { TARGET_Q = 1, TARGET_K = 2, TARGET_V = 4, TARGET_O = 8, TARGET_FC = 16, TARGET_PROJ = 32 };
+enum { NUM_TARGETS = 6 };
+extern const char *const TARGET_NAMES[NUM_TARGETS];   // "q","k","v","o","c_fc","c_proj"
+
+typedef enum { METHOD_FT, METHOD_BITFIT, METHOD_LORA, METHOD_PREFIX_EMBED, METHOD_PREFIX_LAYER,
+               METHOD_ADAPTER_H, METHOD_ADAPTER_L, METHOD_ADAPTER_P, METHOD_ADAPTER_D,
+               METHOD_NONE /* everything frozen: evaluation only */ } MethodKind;
+extern const char *const METHOD_NAMES[];   // indexed by MethodKind, "ft", "bitfit", ...
+
+typedef enum { LORA_INIT_KAIMING, LORA_INIT_GAUSSIAN } LoraInit;
+typedef enum { HEAD_LM, HEAD_CLS, HEAD_REG } HeadKind;
+
+// What is trained. The primary method plus the paper's combinations (lora + prefix_*,
+// lora + bitfit): `lora_rank > 0` adds LoRA to any method, `also_bitfit` makes biases trainable.
+typedef struct {
+    MethodKind kind;
+    // LoRA (kind == METHOD_LORA or lora_rank > 0)
+    int lora_targets;      // TARGET_* mask
+    int lora_rank;         // r
+    float lora_alpha;      // scale = alpha / r
+    float lora_dropout;    // dropout on the LoRA input x
+    LoraInit lora_init;
+    // adapters
+    int adapter_rank;      // bottleneck r
+    int adapter_skip;      // adapter_d: no adapters in the lowest `adapter_skip` layers
+    // prefix tuning
+    int prefix_lp, prefix_li;  // prefix and infix lengths
+    int also_bitfit;       // combination: biases trainable too
+    int also_prefix;       // combination: METHOD_PREFIX_EMBED or METHOD_PREFIX_LAYER, or 0
+    // head
+    HeadKind head;
+    int n_classes;         // HEAD_CLS: number of classes; HEAD_REG: 1
+} MethodConfig;
+
+// Defaults: ft, lora r=8 alpha=8 targets q,v kaiming, adapter r=8, prefix lp=16 li=0, LM head.
+void method_defaults(MethodConfig *mc);
+
+// ----------------------------------------------------------------------------
+// parameter registry
+
+typedef enum { PARAM_BASE, PARAM_METHOD, PARAM_HEAD } ParamGroup;
+
+typedef struct {
+    char name[64];      // registry name, e.g. "h.attn.c_attn.weight" (stacked) or "lora.q.A"
+    int ndim;
+    int shape[4];
+    size_t numel;
+    ParamGroup group;
+    int trainable;      // gradients and moments exist only if set
+    int decay;          // weight decay applies (not to biases, LayerNorm, embeddings-free tensors)
+    float *data;        // device pointer into the weights block
+    float *grad;        // device pointer into the gradient block, or NULL if frozen
+    float *m, *v;       // AdamW moments, or NULL if frozen
+} Param;
+
+typedef struct {
+    size_t weights, grads, optimizer, activations;   // bytes
+} MemoryReport;
+
+// ----------------------------------------------------------------------------
+// the model
+
+typedef struct Model Model;
+
+// Creates the model's registry and weights for cfg and mc on backend be (weights zeroed;
+// call model_init_random or load a checkpoint). Returns NULL with err_set() on bad
+// combinations (rank <= 0 or larger than the matrix, lp + li >= n_ctx, ...).
+Model *model_create(const Backend *be, const ModelConfig *cfg, const MethodConfig *mc);
+void model_free(Model *m);
+
+// GPT-2 init: N(0, 0.02) weights, residual projections scaled 1/sqrt(2 L), zero biases, unit
+// LayerNorm weights; method tensors initialised as their method says (LoRA B = 0, ...).
+void model_init_random(Model *m, uint64_t seed);
+// (Re)initialises only the method and head tensors (after loading a base checkpoint).
+void model_init_method(Model *m, uint64_t seed);
+
+const ModelConfig *model_config(const Model *m);
+const MethodConfig *model_method(const Model *m);
+const Backend *model_backend(const Model *m);
+int model_num_params(const Model *m);
+Param *model_param(Model *m, int index);
+Param *model_find_param(Model *m, const char *name);   // NULL if absent
+
+// Parameter counts: trainable excludes the head; head is the head's own count.
+typedef struct { size_t trainable, total, head; } ParamCounts;
+ParamCounts model_param_counts(const Model *m);
+
+// Sizes activations for batches of up to B x T tokens (T <= n_ctx). Must be called before
+// forward; calling again with a larger size reallocates.
+void model_reserve(Model *m, int B, int T);
+MemoryReport model_memory(const Model *m);
+
+// A batch on the host. Rows are right-padded to T; lengths[b] real tokens (NULL: all T).
+typedef struct {
+    int B, T;
+    const int *tokens;    // (B, T)
+    const int *targets;   // (B, T) next-token targets, < 0 = no loss here; or NULL
+    const int *labels;    // (B) class labels (HEAD_CLS), or NULL
+    const float *values;  // (B) regression targets (HEAD_REG), or NULL
+    const int *lengths;   // (B) or NULL
+} Batch;
+
+typedef struct {
+    int training;          // dropout on; 0 for evaluation
+    float dropout;         // embedding, attention and residual dropout probability
+    float label_smoothing;
+    uint64_t seed;         // dropout stream seed (vary per step)
+} ForwardOptions;
+
+// Runs the model on batch; returns the mean loss over counted targets/labels (0 if none).
+// The loss kind follows the head: LM targets, class labels, or regression values.
+float model_forward(Model *m, const Batch *batch, const ForwardOptions *opt);
+// Backpropagates the last forward's loss; accumulates into trainable gradients.
+void model_backward(Model *m);
+void model_zero_grad(Model *m);
+// Host copy of the last forward's outputs: LM logits (B, T, V) or head outputs (B, n_classes).
+// Returns the number of floats written (<= cap).
+size_t model_copy_logits(const Model *m, float *host, size_t cap);
+// Number of loss terms counted by the last forward (tokens with targets, or rows).
+int model_loss_count(const Model *m);
+
+// ----------------------------------------------------------------------------
+// optimisation
+
+typedef enum { SCHEDULE_CONSTANT, SCHEDULE_LINEAR, SCHEDULE_COSINE } Schedule;
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay, grad_clip;   // grad_clip <= 0: none
+    Schedule schedule;
+    int warmup, total_steps;
+} OptimConfig;
+void optim_defaults(OptimConfig *oc);
+// Learning rate at step (0-based) under the schedule: linear warmup to lr over `warmup`
+// steps, then constant / linear decay to 0 / cosine decay to 0 at total_steps.
+float optim_lr(const OptimConfig *oc, int step);
+// Global L2 norm of trainable gradients.
+float model_grad_norm(Model *m);
+// Clips (if configured) and applies one AdamW step to every trainable tensor; step is
+// 0-based; returns the gradient norm before clipping.
+float model_update(Model *m, const OptimConfig *oc, int step);
+
+// ----------------------------------------------------------------------------
+// LoRA merge
+
+// W0 += (alpha/r) B A for every LoRA target (merge) or -= (unmerge). After merging, the
+// forward skips the LoRA branch, so a merged model costs what the base costs.
+void model_lora_merge(Model *m);
+void model_lora_unmerge(Model *m);
+int model_lora_merged(const Model *m);
+
+#endif

@@ -1,0 +1,16 @@
+// harness/commands.h — one entry point per CLI verb. Each returns the process exit status
+// (0 ok, 1 run failed, 2 usage or input error) and prints its own --help to stdout.
+#ifndef LORALAB_COMMANDS_H
+#define LORALAB_COMMANDS_H
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);   // argv[0] is the verb
+    const char *summary;
+} Command;
+
+int cmd_init(int argc, char **argv);
+int cmd_eval_lm(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

@@ -1,0 +1,49 @@
+// harness/main.c — loralab's entry point: dispatches to one verb (harness/cmd_*.c).
+// Exit status: 0 ok, 1 a run failed, 2 usage or input error.
+#include <stdio.h>
+#include <string.h>
+
+#include "core/backend.h"
+#include "harness/commands.h"
+
+static const Command COMMANDS[] = {
+    {"init", cmd_init, "write a randomly initialised checkpoint of a preset"},
+    {"eval-lm", cmd_eval_lm, "language-model loss of a checkpoint on a text file"},
+    {"bench", cmd_bench, "training-step throughput and memory on random tokens"},
+};
+enum { NUM_COMMANDS = sizeof COMMANDS / sizeof COMMANDS[0] };
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: loralab <command> [options]   (loralab <command> --help for details)\n\n"
+                 "commands:\n");
+    for (int i = 0; i < NUM_COMMANDS; i++)
+        fprintf(out, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(out, "\n  --version    version, build configuration and backends\n"
+                 "exit status: 0 ok, 1 a run failed, 2 usage or input error\n");
+}
+
+static void version(void) {
+    printf("loralab %s\nbuild: %s\nbackends: cpu (OpenBLAS, %d threads)", LORALAB_VERSION,
+           LORALAB_BUILD, backend_cpu_threads());
+#ifdef LORALAB_CUDA
+    printf(", cuda");
+#endif
+    printf("\n");
+}
+
+int main(int argc, char **argv) {
+    int status = 2;
+    if (argc < 2) { usage(stderr); return 2; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout); status = 0; goto done;
+    }
+    if (!strcmp(argv[1], "--version")) { version(); status = 0; goto done; }
+    for (int i = 0; i < NUM_COMMANDS; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name)) { status = COMMANDS[i].run(argc - 1, argv + 1); goto done; }
+    fprintf(stderr, "loralab: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+done:
+    if (fflush(stdout) != 0 || ferror(stdout)) { fprintf(stderr, "loralab: error writing output\n"); return 2; }
+    return status;
+}
