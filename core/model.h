@@ -49,11 +49,11 @@ extern const char *const METHOD_NAMES[];   // indexed by MethodKind, "ft", "bitf
 typedef enum { LORA_INIT_KAIMING, LORA_INIT_GAUSSIAN } LoraInit;
 typedef enum { HEAD_LM, HEAD_CLS, HEAD_REG } HeadKind;
 
-// What is trained. The primary method plus the paper's combinations (lora + prefix_*,
-// lora + bitfit): `lora_rank > 0` adds LoRA to any method, `also_bitfit` makes biases trainable.
+// What is trained: the primary method `kind`, plus the paper's combinations on top of LoRA
+// (lora + prefix_embed, lora + prefix_layer, lora + bitfit) through also_prefix / also_bitfit.
 typedef struct {
     MethodKind kind;
-    // LoRA (kind == METHOD_LORA or lora_rank > 0)
+    // LoRA (kind == METHOD_LORA)
     int lora_targets;      // TARGET_* mask
     int lora_rank;         // r
     float lora_alpha;      // scale = alpha / r

@@ -1,0 +1,1024 @@
+// core/model.c — GPT-2 forward and backward, written out per op against the Backend table,
+// with the paper's methods hooked into fixed places:
+//   every linear (LoRA branch on q, k, v, o, c_fc, c_proj; trainable biases for BitFit),
+//   after the attention and MLP sublayers (adapters H / L / P / D),
+//   the input embeddings (PreEmbed) and each layer's input hidden states (PreLayer).
+// Accumulation rule (as the backend): parameter gradients +=, activation gradients =,
+// except the residual-stream gradient `dresidual`, which every branch adds into.
+#include "core/model.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/rng.h"
+
+// ----------------------------------------------------------------------------
+// presets and names
+
+const char *const MODEL_PRESET_NAMES[] = {"nano", "micro", "small", "gpt2", "gpt2-medium",
+                                          "gpt2-large", NULL};
+static const ModelConfig PRESETS[] = {
+    {2, 2, 64, 64, 260, 1e-5f},         // nano: unit tests
+    {4, 4, 128, 128, 260, 1e-5f},       // micro: CPU default, quickstart
+    {6, 6, 384, 256, 260, 1e-5f},       // small: GPU default
+    {12, 12, 768, 1024, 50257, 1e-5f},  // gpt2
+    {24, 16, 1024, 1024, 50257, 1e-5f}, // gpt2-medium
+    {36, 20, 1280, 1024, 50257, 1e-5f}, // gpt2-large
+};
+
+const char *const TARGET_NAMES[NUM_TARGETS] = {"q", "k", "v", "o", "c_fc", "c_proj"};
+const char *const METHOD_NAMES[] = {"ft", "bitfit", "lora", "prefix_embed", "prefix_layer",
+                                    "adapter_h", "adapter_l", "adapter_p", "adapter_d", "none",
+                                    NULL};
+
+int model_preset(const char *name, ModelConfig *cfg) {
+    for (int i = 0; MODEL_PRESET_NAMES[i]; i++)
+        if (!strcmp(name, MODEL_PRESET_NAMES[i])) { *cfg = PRESETS[i]; return 0; }
+    return err_set("unknown preset '%s' (expected one of: nano, micro, small, gpt2, gpt2-medium, "
+                   "gpt2-large)", name);
+}
+
+void method_defaults(MethodConfig *mc) {
+    memset(mc, 0, sizeof *mc);
+    mc->kind = METHOD_FT;
+    mc->lora_targets = TARGET_Q | TARGET_V;
+    mc->lora_rank = 8;
+    mc->lora_alpha = 8.0f;
+    mc->lora_init = LORA_INIT_KAIMING;
+    mc->adapter_rank = 8;
+    mc->prefix_lp = 16;
+    mc->head = HEAD_LM;
+    mc->n_classes = 0;
+}
+
+// ----------------------------------------------------------------------------
+// the model struct
+
+enum { MAX_PARAMS = 64 };
+enum { SITE_ATTN = 0, SITE_MLP = 1 };   // adapter sites
+
+typedef struct {
+    // (L+1, BT, C) residual stream: x[0] embeddings, x[l+1] the output of layer l
+    float *residual;
+    float *residual_mid;  // (L, BT, C) after the attention sublayer
+    float *ln1;           // (L, BT, C)
+    float *ln1_mean, *ln1_rstd;   // (L, BT)
+    float *qkv;           // (L, BT, 3C)
+    float *att;           // (L, B, NH, T, T)
+    float *atty;          // (L, BT, C)
+    float *ln2;           // (L, BT, C)
+    float *ln2_mean, *ln2_rstd;   // (L, BT)
+    float *fch;           // (L, BT, 4C)
+    float *fch_gelu;      // (L, BT, 4C)
+    float *sub_out;       // (L, 2, BT, C) sublayer outputs before adapters (adapter inputs)
+    float *lora_h;        // (L, NUM_TARGETS, BT, r) A x for each target (0 if not targeted)
+    float *ad_ln;         // (L, BT, C) adapter_l LayerNorm output
+    float *ad_ln_mean, *ad_ln_rstd;   // (L, BT)
+    float *ad_down;       // (L, 2, BT, r) adapter down-projection before the nonlinearity
+    float *ad_act;        // (L, 2, BT, r) after it
+    float *lnf;           // (BT, C)
+    float *lnf_mean, *lnf_rstd;   // (BT)
+    float *pooled;        // (B, C) last real position per row (heads)
+    float *logits;        // (BT, V) LM or (B, n_classes) head; dlogits overwrite it
+    float *probs;         // like logits
+    float *losses;        // (BT)
+    // backward scratch
+    float *dresidual;     // (BT, C)
+    float *dsub;          // (BT, C)
+    float *dsub2;         // (BT, C)
+    float *dln;           // (BT, C)
+    float *dqkv;          // (BT, 3C)
+    float *datty;         // (BT, C)
+    float *datt;          // (B, NH, T, T)
+    float *dfch;          // (BT, 4C)
+    float *dfch_gelu;     // (BT, 4C)
+    float *dlora;         // (BT, max(r, adapter r))
+    float *dlora2;        // (BT, max(r, adapter r))
+    float *lora_x;        // (BT, 4C) dropped LoRA input (recomputed in backward)
+    float *dpooled;       // (B, C)
+    // integer inputs on the device
+    int *tokens;          // (BT)
+    int *targets;         // (BT)
+    int *labels;          // (B)
+    int *last_index;      // (B) flat row index of each row's last real position
+    uint8_t *key_mask;    // (BT)
+} Activations;
+
+struct Model {
+    const Backend *be;
+    ModelConfig cfg;
+    MethodConfig mc;
+    Param params[MAX_PARAMS];
+    int nparams;
+    float *weights_mem, *grads_mem, *m_mem, *v_mem;
+    size_t n_weights, n_grads;
+    // base tensors
+    int p_wte, p_wpe, p_ln1w, p_ln1b, p_qkvw, p_qkvb, p_attprojw, p_attprojb, p_ln2w, p_ln2b,
+        p_fcw, p_fcb, p_fcprojw, p_fcprojb, p_lnfw, p_lnfb;
+    // method tensors (-1 when absent)
+    int p_lora_a[NUM_TARGETS], p_lora_b[NUM_TARGETS];
+    int p_ad_down_w[2], p_ad_down_b[2], p_ad_up_w[2], p_ad_up_b[2], p_ad_ln_w, p_ad_ln_b;
+    int p_prefix;
+    int p_score;
+    int lora_on, merged, adapter_sites, adapter_first_layer, prefix_kind, n_prefix;
+    // activations for up to B x T (T including prefix/infix positions)
+    int cap_B, cap_T;
+    void *act_mem;
+    size_t act_bytes;
+    Activations a;
+    // the last forward
+    int B, T, Tx;          // Tx: expanded T (with prefix/infix)
+    int loss_count;
+    ForwardOptions fopt;
+    int has_loss;
+    float *reg_dlogits_host;   // (B) regression gradient staging
+    int *slot_rows, *slot_index, n_slots;   // host: prefix/infix rows of the last batch
+};
+
+// ----------------------------------------------------------------------------
+// registry
+
+static int add_param(Model *m, const char *name, int ndim, const int *shape, ParamGroup g,
+                     int trainable, int decay) {
+    LAB_ASSERT(m->nparams < MAX_PARAMS);
+    Param *p = &m->params[m->nparams];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->ndim = ndim;
+    p->numel = 1;
+    for (int i = 0; i < ndim; i++) { p->shape[i] = shape[i]; p->numel *= (size_t)shape[i]; }
+    p->group = g;
+    p->trainable = trainable;
+    p->decay = decay;
+    return m->nparams++;
+}
+#define SHAPE(...) ((const int[]){__VA_ARGS__})
+#define NDIM(...) ((int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)))
+#define ADD(m, name, g, tr, dec, ...) add_param(m, name, NDIM(__VA_ARGS__), SHAPE(__VA_ARGS__), g, tr, dec)
+
+static int target_dims(const ModelConfig *c, int t, int *d_in, int *d_out) {
+    int C = c->n_embd;
+    switch (t) {
+    case 0: case 1: case 2: case 3: *d_in = C; *d_out = C; return 0;
+    case 4: *d_in = C; *d_out = 4 * C; return 0;
+    default: *d_in = 4 * C; *d_out = C; return 0;
+    }
+}
+
+static int validate(const ModelConfig *c, const MethodConfig *mc) {
+    if (c->n_layer <= 0 || c->n_head <= 0 || c->n_embd <= 0 || c->n_ctx <= 0 || c->vocab_size <= 0)
+        return err_set("model dimensions must be positive (n_layer %d, n_head %d, n_embd %d, "
+                       "n_positions %d, vocab_size %d)", c->n_layer, c->n_head, c->n_embd,
+                       c->n_ctx, c->vocab_size);
+    if (c->n_embd % c->n_head)
+        return err_set("n_embd %d is not divisible by n_head %d", c->n_embd, c->n_head);
+    if (mc->kind == METHOD_LORA && mc->lora_rank <= 0)
+        return err_set("lora.rank must be > 0, got %d", mc->lora_rank);
+    if (mc->kind == METHOD_LORA) {
+        if (!mc->lora_targets) return err_set("lora.targets is empty (expected some of q, k, v, o, c_fc, c_proj)");
+        for (int t = 0; t < NUM_TARGETS; t++) {
+            int din, dout;
+            target_dims(c, t, &din, &dout);
+            int maxr = din < dout ? din : dout;
+            if ((mc->lora_targets & (1 << t)) && mc->lora_rank > maxr)
+                return err_set("lora.rank %d is larger than the %s matrix allows (at most %d)",
+                               mc->lora_rank, TARGET_NAMES[t], maxr);
+        }
+    }
+    int adapter = mc->kind >= METHOD_ADAPTER_H && mc->kind <= METHOD_ADAPTER_D;
+    if (adapter && (mc->adapter_rank <= 0 || mc->adapter_rank > c->n_embd))
+        return err_set("adapter.rank must be in [1, %d], got %d", c->n_embd, mc->adapter_rank);
+    if (mc->kind == METHOD_ADAPTER_D && (mc->adapter_skip < 0 || mc->adapter_skip >= c->n_layer))
+        return err_set("adapter.skip_layers must be in [0, %d), got %d", c->n_layer, mc->adapter_skip);
+    int prefix = mc->kind == METHOD_PREFIX_EMBED || mc->kind == METHOD_PREFIX_LAYER || mc->also_prefix;
+    if (prefix) {
+        if (mc->prefix_lp < 0 || mc->prefix_li < 0 || mc->prefix_lp + mc->prefix_li == 0)
+            return err_set("prefix.lp and prefix.li must be >= 0 with lp + li > 0, got %d and %d",
+                           mc->prefix_lp, mc->prefix_li);
+        if (mc->prefix_lp + mc->prefix_li >= c->n_ctx)
+            return err_set("prefix.lp + prefix.li = %d must be < n_ctx = %d",
+                           mc->prefix_lp + mc->prefix_li, c->n_ctx);
+    }
+    if ((mc->head == HEAD_CLS && mc->n_classes < 2) || (mc->head == HEAD_REG && mc->n_classes != 1))
+        return err_set("a classification head needs >= 2 classes and a regression head 1 output");
+    return 0;
+}
+
+static void build_registry(Model *m) {
+    const ModelConfig *c = &m->cfg;
+    const MethodConfig *mc = &m->mc;
+    int L = c->n_layer, C = c->n_embd, V = c->vocab_size, N = c->n_ctx;
+    int ft = mc->kind == METHOD_FT;
+    int bias = ft || mc->kind == METHOD_BITFIT || mc->also_bitfit;
+    int houlsby = mc->kind == METHOD_ADAPTER_H || mc->kind == METHOD_ADAPTER_D;
+    int ln = ft || houlsby;   // Houlsby adapters also train the LayerNorms
+    m->p_wte = ADD(m, "wte", PARAM_BASE, ft, 1, V, C);
+    m->p_wpe = ADD(m, "wpe", PARAM_BASE, ft, 1, N, C);
+    m->p_ln1w = ADD(m, "h.ln_1.weight", PARAM_BASE, ln, 0, L, C);
+    m->p_ln1b = ADD(m, "h.ln_1.bias", PARAM_BASE, ln || bias, 0, L, C);
+    m->p_qkvw = ADD(m, "h.attn.c_attn.weight", PARAM_BASE, ft, 1, L, 3 * C, C);
+    m->p_qkvb = ADD(m, "h.attn.c_attn.bias", PARAM_BASE, bias, 0, L, 3 * C);
+    m->p_attprojw = ADD(m, "h.attn.c_proj.weight", PARAM_BASE, ft, 1, L, C, C);
+    m->p_attprojb = ADD(m, "h.attn.c_proj.bias", PARAM_BASE, bias, 0, L, C);
+    m->p_ln2w = ADD(m, "h.ln_2.weight", PARAM_BASE, ln, 0, L, C);
+    m->p_ln2b = ADD(m, "h.ln_2.bias", PARAM_BASE, ln || bias, 0, L, C);
+    m->p_fcw = ADD(m, "h.mlp.c_fc.weight", PARAM_BASE, ft, 1, L, 4 * C, C);
+    m->p_fcb = ADD(m, "h.mlp.c_fc.bias", PARAM_BASE, bias, 0, L, 4 * C);
+    m->p_fcprojw = ADD(m, "h.mlp.c_proj.weight", PARAM_BASE, ft, 1, L, C, 4 * C);
+    m->p_fcprojb = ADD(m, "h.mlp.c_proj.bias", PARAM_BASE, bias, 0, L, C);
+    m->p_lnfw = ADD(m, "ln_f.weight", PARAM_BASE, ft, 0, C);
+    m->p_lnfb = ADD(m, "ln_f.bias", PARAM_BASE, ft || bias, 0, C);
+
+    for (int t = 0; t < NUM_TARGETS; t++) m->p_lora_a[t] = m->p_lora_b[t] = -1;
+    m->lora_on = mc->kind == METHOD_LORA;
+    if (m->lora_on) {
+        int r = mc->lora_rank;
+        for (int t = 0; t < NUM_TARGETS; t++) {
+            if (!(mc->lora_targets & (1 << t))) continue;
+            int din, dout;
+            target_dims(c, t, &din, &dout);
+            char name[64];
+            snprintf(name, sizeof name, "lora.%s.A", TARGET_NAMES[t]);
+            m->p_lora_a[t] = ADD(m, name, PARAM_METHOD, 1, 1, L, r, din);
+            snprintf(name, sizeof name, "lora.%s.B", TARGET_NAMES[t]);
+            m->p_lora_b[t] = ADD(m, name, PARAM_METHOD, 1, 1, L, dout, r);
+        }
+    }
+
+    for (int s = 0; s < 2; s++) m->p_ad_down_w[s] = m->p_ad_down_b[s] = m->p_ad_up_w[s] = m->p_ad_up_b[s] = -1;
+    m->p_ad_ln_w = m->p_ad_ln_b = -1;
+    m->adapter_sites = 0;
+    m->adapter_first_layer = 0;
+    if (mc->kind >= METHOD_ADAPTER_H && mc->kind <= METHOD_ADAPTER_D) {
+        int r = mc->adapter_rank;
+        m->adapter_first_layer = mc->kind == METHOD_ADAPTER_D ? mc->adapter_skip : 0;
+        int La = L - m->adapter_first_layer;
+        m->adapter_sites = houlsby ? 3 : 2;   // bit 0: attention site, bit 1: MLP site
+        static const char *site_name[2] = {"attn", "mlp"};
+        for (int s = 0; s < 2; s++) {
+            if (!(m->adapter_sites & (1 << s))) continue;
+            char name[64];
+            snprintf(name, sizeof name, "adapter.%s.down.weight", site_name[s]);
+            m->p_ad_down_w[s] = ADD(m, name, PARAM_METHOD, 1, 1, La, r, C);
+            snprintf(name, sizeof name, "adapter.%s.down.bias", site_name[s]);
+            m->p_ad_down_b[s] = ADD(m, name, PARAM_METHOD, 1, 0, La, r);
+            snprintf(name, sizeof name, "adapter.%s.up.weight", site_name[s]);
+            m->p_ad_up_w[s] = ADD(m, name, PARAM_METHOD, 1, 1, La, C, r);
+            snprintf(name, sizeof name, "adapter.%s.up.bias", site_name[s]);
+            m->p_ad_up_b[s] = ADD(m, name, PARAM_METHOD, 1, 0, La, C);
+        }
+        if (mc->kind == METHOD_ADAPTER_L) {
+            m->p_ad_ln_w = ADD(m, "adapter.mlp.ln.weight", PARAM_METHOD, 1, 0, La, C);
+            m->p_ad_ln_b = ADD(m, "adapter.mlp.ln.bias", PARAM_METHOD, 1, 0, La, C);
+        }
+    }
+
+    m->p_prefix = -1;
+    m->prefix_kind = mc->kind == METHOD_PREFIX_EMBED || mc->kind == METHOD_PREFIX_LAYER ? (int)mc->kind
+                     : mc->also_prefix;
+    m->n_prefix = m->prefix_kind ? mc->prefix_lp + mc->prefix_li : 0;
+    if (m->prefix_kind == METHOD_PREFIX_EMBED)
+        m->p_prefix = ADD(m, "prefix.embed", PARAM_METHOD, 1, 0, m->n_prefix, C);
+    else if (m->prefix_kind == METHOD_PREFIX_LAYER)
+        m->p_prefix = ADD(m, "prefix.layer", PARAM_METHOD, 1, 0, L, m->n_prefix, C);
+
+    m->p_score = -1;
+    if (mc->head != HEAD_LM)
+        m->p_score = ADD(m, "score.weight", PARAM_HEAD, mc->kind != METHOD_NONE, 1, mc->n_classes, C);
+    if (mc->kind == METHOD_NONE)
+        for (int i = 0; i < m->nparams; i++) m->params[i].trainable = 0;
+}
+
+Model *model_create(const Backend *be, const ModelConfig *cfg, const MethodConfig *mc) {
+    if (validate(cfg, mc)) return NULL;
+    Model *m = xcalloc(1, sizeof *m);
+    m->be = be;
+    m->cfg = *cfg;
+    m->mc = *mc;
+    build_registry(m);
+    size_t nw = 0, ng = 0;
+    for (int i = 0; i < m->nparams; i++) {
+        nw += m->params[i].numel;
+        if (m->params[i].trainable) ng += m->params[i].numel;
+    }
+    m->n_weights = nw;
+    m->n_grads = ng;
+    m->weights_mem = be->alloc(nw * sizeof(float));
+    if (ng) {
+        m->grads_mem = be->alloc(ng * sizeof(float));
+        m->m_mem = be->alloc(ng * sizeof(float));
+        m->v_mem = be->alloc(ng * sizeof(float));
+    }
+    size_t ow = 0, og = 0;
+    for (int i = 0; i < m->nparams; i++) {
+        Param *p = &m->params[i];
+        p->data = m->weights_mem + ow;
+        ow += p->numel;
+        if (p->trainable) {
+            p->grad = m->grads_mem + og;
+            p->m = m->m_mem + og;
+            p->v = m->v_mem + og;
+            og += p->numel;
+        }
+    }
+    return m;
+}
+
+void model_free(Model *m) {
+    if (!m) return;
+    m->be->free(m->weights_mem);
+    if (m->grads_mem) { m->be->free(m->grads_mem); m->be->free(m->m_mem); m->be->free(m->v_mem); }
+    if (m->act_mem) m->be->free(m->act_mem);
+    free(m->reg_dlogits_host);
+    free(m->slot_rows);
+    free(m->slot_index);
+    free(m);
+}
+
+const ModelConfig *model_config(const Model *m) { return &m->cfg; }
+const MethodConfig *model_method(const Model *m) { return &m->mc; }
+const Backend *model_backend(const Model *m) { return m->be; }
+int model_num_params(const Model *m) { return m->nparams; }
+Param *model_param(Model *m, int index) { LAB_ASSERT(index >= 0 && index < m->nparams); return &m->params[index]; }
+
+Param *model_find_param(Model *m, const char *name) {
+    for (int i = 0; i < m->nparams; i++)
+        if (!strcmp(m->params[i].name, name)) return &m->params[i];
+    return NULL;
+}
+
+ParamCounts model_param_counts(const Model *m) {
+    ParamCounts pc = {0, 0, 0};
+    for (int i = 0; i < m->nparams; i++) {
+        const Param *p = &m->params[i];
+        if (p->group == PARAM_HEAD) { pc.head += p->numel; continue; }
+        pc.total += p->numel;
+        if (p->trainable) pc.trainable += p->numel;
+    }
+    return pc;
+}
+
+// ----------------------------------------------------------------------------
+// initialisation
+
+static void fill_host(float *h, size_t n, Rng *rng, int kind, double scale) {
+    // kind 0: zeros, 1: ones, 2: normal(0, scale), 3: uniform(-scale, scale)
+    for (size_t i = 0; i < n; i++)
+        h[i] = kind == 0 ? 0.0f : kind == 1 ? 1.0f
+             : kind == 2 ? (float)(rng_normal(rng) * scale)
+                         : (float)((2.0 * rng_uniform(rng) - 1.0) * scale);
+}
+
+static void init_param(Model *m, int idx, Rng *rng, int kind, double scale) {
+    if (idx < 0) return;
+    Param *p = &m->params[idx];
+    float *h = xmalloc(p->numel * sizeof(float));
+    fill_host(h, p->numel, rng, kind, scale);
+    m->be->to_device(p->data, h, p->numel * sizeof(float));
+    free(h);
+}
+
+void model_init_method(Model *m, uint64_t seed) {
+    Rng rng = rng_seeded(seed ^ 0xA5A5A5A5ull);
+    const MethodConfig *mc = &m->mc;
+    for (int t = 0; t < NUM_TARGETS; t++) {
+        if (m->p_lora_a[t] < 0) continue;
+        int din = m->params[m->p_lora_a[t]].shape[2];
+        if (mc->lora_init == LORA_INIT_KAIMING)   // loralib: kaiming_uniform_(a=sqrt(5)): bound 1/sqrt(fan_in)
+            init_param(m, m->p_lora_a[t], &rng, 3, 1.0 / sqrt((double)din));
+        else                                      // Gaussian, std 1/r as PEFT's "gaussian"
+            init_param(m, m->p_lora_a[t], &rng, 2, 1.0 / mc->lora_rank);
+        init_param(m, m->p_lora_b[t], &rng, 0, 0);   // B = 0: the update starts at zero
+    }
+    for (int s = 0; s < 2; s++) {
+        init_param(m, m->p_ad_down_w[s], &rng, 2, 0.02);
+        init_param(m, m->p_ad_down_b[s], &rng, 0, 0);
+        init_param(m, m->p_ad_up_w[s], &rng, 0, 0);    // up = 0: the adapter starts as identity
+        init_param(m, m->p_ad_up_b[s], &rng, 0, 0);
+    }
+    init_param(m, m->p_ad_ln_w, &rng, 1, 0);
+    init_param(m, m->p_ad_ln_b, &rng, 0, 0);
+    init_param(m, m->p_prefix, &rng, 2, 0.02);
+    init_param(m, m->p_score, &rng, 2, 0.02);
+    m->merged = 0;
+}
+
+void model_init_random(Model *m, uint64_t seed) {
+    Rng rng = rng_seeded(seed);
+    double resid = 0.02 / sqrt(2.0 * m->cfg.n_layer);   // GPT-2: residual projections scaled
+    init_param(m, m->p_wte, &rng, 2, 0.02);
+    init_param(m, m->p_wpe, &rng, 2, 0.01);
+    init_param(m, m->p_ln1w, &rng, 1, 0);
+    init_param(m, m->p_ln1b, &rng, 0, 0);
+    init_param(m, m->p_qkvw, &rng, 2, 0.02);
+    init_param(m, m->p_qkvb, &rng, 0, 0);
+    init_param(m, m->p_attprojw, &rng, 2, resid);
+    init_param(m, m->p_attprojb, &rng, 0, 0);
+    init_param(m, m->p_ln2w, &rng, 1, 0);
+    init_param(m, m->p_ln2b, &rng, 0, 0);
+    init_param(m, m->p_fcw, &rng, 2, 0.02);
+    init_param(m, m->p_fcb, &rng, 0, 0);
+    init_param(m, m->p_fcprojw, &rng, 2, resid);
+    init_param(m, m->p_fcprojb, &rng, 0, 0);
+    init_param(m, m->p_lnfw, &rng, 1, 0);
+    init_param(m, m->p_lnfb, &rng, 0, 0);
+    model_init_method(m, seed);
+}
+
+// ----------------------------------------------------------------------------
+// activations: one allocation sized for B x T
+
+static int max_branch_rank(const Model *m) {
+    int r = m->lora_on ? m->mc.lora_rank : 0;
+    if (m->adapter_sites && m->mc.adapter_rank > r) r = m->mc.adapter_rank;
+    return r;
+}
+
+// Lays out the activation block; with base == NULL only measures it. Returns bytes.
+static size_t layout_activations(Model *m, char *base, int B, int T) {
+    const ModelConfig *c = &m->cfg;
+    size_t L = c->n_layer, C = c->n_embd, NH = c->n_head, V = c->vocab_size;
+    size_t BT = (size_t)B * T, TT = (size_t)T * T, r = m->lora_on ? m->mc.lora_rank : 0;
+    size_t ra = m->adapter_sites ? m->mc.adapter_rank : 0, rmax = max_branch_rank(m);
+    int head = m->mc.head != HEAD_LM;
+    size_t nlogits = head ? (size_t)B * m->mc.n_classes : BT * V;
+    size_t off = 0;
+    Activations *a = &m->a;
+#define TAKE(field, count, type)                                              \
+    do {                                                                      \
+        size_t n_ = (size_t)(count);                                          \
+        size_t bytes_ = (n_ * sizeof(type) + 63) & ~(size_t)63;               \
+        a->field = base && n_ > 0 ? (type *)(void *)(base + off) : NULL;      \
+        off += bytes_;                                                        \
+    } while (0)
+    TAKE(residual, (L + 1) * BT * C, float);
+    TAKE(residual_mid, L * BT * C, float);
+    TAKE(ln1, L * BT * C, float);
+    TAKE(ln1_mean, L * BT, float);
+    TAKE(ln1_rstd, L * BT, float);
+    TAKE(qkv, L * BT * 3 * C, float);
+    TAKE(att, L * B * NH * TT, float);
+    TAKE(atty, L * BT * C, float);
+    TAKE(ln2, L * BT * C, float);
+    TAKE(ln2_mean, L * BT, float);
+    TAKE(ln2_rstd, L * BT, float);
+    TAKE(fch, L * BT * 4 * C, float);
+    TAKE(fch_gelu, L * BT * 4 * C, float);
+    TAKE(sub_out, m->adapter_sites ? L * 2 * BT * C : 0, float);
+    TAKE(lora_h, L * NUM_TARGETS * BT * r, float);
+    TAKE(ad_ln, m->p_ad_ln_w >= 0 ? L * BT * C : 0, float);
+    TAKE(ad_ln_mean, m->p_ad_ln_w >= 0 ? L * BT : 0, float);
+    TAKE(ad_ln_rstd, m->p_ad_ln_w >= 0 ? L * BT : 0, float);
+    TAKE(ad_down, L * 2 * BT * ra, float);
+    TAKE(ad_act, L * 2 * BT * ra, float);
+    TAKE(lnf, BT * C, float);
+    TAKE(lnf_mean, BT, float);
+    TAKE(lnf_rstd, BT, float);
+    TAKE(pooled, head ? (size_t)B * C : 0, float);
+    TAKE(logits, nlogits, float);
+    TAKE(probs, nlogits, float);
+    TAKE(losses, head ? (size_t)B : BT, float);
+    TAKE(dresidual, BT * C, float);
+    TAKE(dsub, BT * C, float);
+    TAKE(dsub2, BT * C, float);
+    TAKE(dln, BT * C, float);
+    TAKE(dqkv, BT * 3 * C, float);
+    TAKE(datty, BT * C, float);
+    TAKE(datt, (size_t)B * NH * TT, float);
+    TAKE(dfch, BT * 4 * C, float);
+    TAKE(dfch_gelu, BT * 4 * C, float);
+    TAKE(dlora, BT * rmax, float);
+    TAKE(dlora2, BT * rmax, float);
+    TAKE(lora_x, m->lora_on ? BT * 4 * C : 0, float);
+    TAKE(dpooled, head ? (size_t)B * C : 0, float);
+    TAKE(tokens, BT, int);
+    TAKE(targets, BT, int);
+    TAKE(labels, B, int);
+    TAKE(last_index, B, int);
+    TAKE(key_mask, BT, uint8_t);
+#undef TAKE
+    return off;
+}
+
+void model_reserve(Model *m, int B, int T) {
+    int Tx = T + m->n_prefix;
+    LAB_ASSERT(B > 0 && T > 0 && Tx <= m->cfg.n_ctx);
+    if (m->act_mem && B <= m->cap_B && Tx <= m->cap_T) return;
+    if (m->act_mem) m->be->free(m->act_mem);
+    m->act_bytes = layout_activations(m, NULL, B, Tx);
+    m->act_mem = m->be->alloc(m->act_bytes);
+    layout_activations(m, m->act_mem, B, Tx);
+    m->cap_B = B;
+    m->cap_T = Tx;
+    free(m->slot_rows);
+    free(m->slot_index);
+    m->slot_rows = xmalloc(sizeof(int) * (size_t)B * (m->n_prefix + 1));
+    m->slot_index = xmalloc(sizeof(int) * (size_t)B * (m->n_prefix + 1));
+}
+
+MemoryReport model_memory(const Model *m) {
+    MemoryReport r;
+    r.weights = m->n_weights * sizeof(float);
+    r.grads = m->n_grads * sizeof(float);
+    r.optimizer = 2 * m->n_grads * sizeof(float);
+    r.activations = m->act_bytes;
+    return r;
+}
+
+// ----------------------------------------------------------------------------
+// helpers over the backend
+
+static float *P(Model *m, int idx) { return idx >= 0 ? m->params[idx].data : NULL; }
+static float *G(Model *m, int idx) { return idx >= 0 ? m->params[idx].grad : NULL; }
+
+// out (N, OC, row stride ldo) = inp (N, IC) @ W^T (W: OC x IC) [+ bias]; beta 1 accumulates.
+static void linear_forward(const Backend *be, float *out, int ldo, const float *inp, const float *w,
+                           const float *bias, int N, int IC, int OC, float beta) {
+    be->gemm(0, 1, N, OC, IC, 1.0f, inp, IC, w, IC, beta, out, ldo);
+    if (bias) be->bias_add(out, bias, N, OC, ldo);
+}
+
+// dinp (=, or += when accumulate) = dout @ W; dW += dout^T @ inp; dbias += colsum(dout).
+static void linear_backward(const Backend *be, float *dinp, float *dw, float *dbias,
+                            const float *dout, int ldd, const float *inp, const float *w,
+                            int N, int IC, int OC, int accumulate) {
+    if (dinp) be->gemm(0, 0, N, IC, OC, 1.0f, dout, ldd, w, IC, accumulate ? 1.0f : 0.0f, dinp, IC);
+    if (dw) be->gemm(1, 0, OC, IC, N, 1.0f, dout, ldd, inp, IC, 1.0f, dw, IC);
+    if (dbias) be->bias_backward(dbias, dout, N, OC, ldd);
+}
+
+// Column offset of a LoRA target's output within the output of its base linear.
+static int target_col(int t, int C) { return t < 3 ? t * C : 0; }
+
+static uint64_t site_seed(const Model *m, int layer, int site) {
+    return rng_mix(m->fopt.seed, (uint64_t)layer * 64 + (uint64_t)site);
+}
+enum { DROP_EMBED = 1, DROP_ATTN, DROP_RESID_ATTN, DROP_RESID_MLP, DROP_LORA /* + target */ };
+
+// LoRA branch of target t at layer l: out[:, col:col+dout] += s * B (A drop(x)).
+static void lora_forward(Model *m, int l, int t, float *out, int ldo, const float *x, int N) {
+    if (m->p_lora_a[t] < 0 || m->merged) return;
+    const Backend *be = m->be;
+    int r = m->mc.lora_rank, din, dout;
+    target_dims(&m->cfg, t, &din, &dout);
+    float s = m->mc.lora_alpha / r, p = m->fopt.training ? m->mc.lora_dropout : 0.0f;
+    const float *A = P(m, m->p_lora_a[t]) + (size_t)l * r * din;
+    const float *Bm = P(m, m->p_lora_b[t]) + (size_t)l * dout * r;
+    float *h = m->a.lora_h + ((size_t)l * NUM_TARGETS + t) * N * r;
+    const float *xin = x;
+    if (p > 0) {
+        be->dropout_forward(m->a.lora_x, x, (size_t)N * din, p, site_seed(m, l, DROP_LORA + t));
+        xin = m->a.lora_x;
+    }
+    linear_forward(be, h, r, xin, A, NULL, N, din, r, 0.0f);
+    be->gemm(0, 1, N, dout, r, s, h, r, Bm, r, 1.0f, out + target_col(t, m->cfg.n_embd), ldo);
+}
+
+// dx (+=) and dA, dB for the LoRA branch of target t given dout (the base linear's output grad).
+static void lora_backward(Model *m, int l, int t, float *dx, const float *dout, int ldd,
+                          const float *x, int N) {
+    if (m->p_lora_a[t] < 0) return;
+    const Backend *be = m->be;
+    int r = m->mc.lora_rank, din, dout_dim;
+    target_dims(&m->cfg, t, &din, &dout_dim);
+    float s = m->mc.lora_alpha / r, p = m->fopt.training ? m->mc.lora_dropout : 0.0f;
+    size_t a_off = (size_t)l * r * din, b_off = (size_t)l * dout_dim * r;
+    const float *A = P(m, m->p_lora_a[t]) + a_off, *Bm = P(m, m->p_lora_b[t]) + b_off;
+    float *dA = G(m, m->p_lora_a[t]), *dB = G(m, m->p_lora_b[t]);
+    const float *h = m->a.lora_h + ((size_t)l * NUM_TARGETS + t) * N * r;
+    const float *d = dout + target_col(t, m->cfg.n_embd);
+    const float *xin = x;
+    if (p > 0) {   // recompute the dropped input from its stateless mask
+        be->dropout_forward(m->a.lora_x, x, (size_t)N * din, p, site_seed(m, l, DROP_LORA + t));
+        xin = m->a.lora_x;
+    }
+    if (dB) be->gemm(1, 0, dout_dim, r, N, s, d, ldd, h, r, 1.0f, dB + b_off, r);   // dB += s d^T h
+    be->gemm(0, 0, N, r, dout_dim, s, d, ldd, Bm, r, 0.0f, m->a.dlora, r);       // dh = s d B
+    if (dA) be->gemm(1, 0, r, din, N, 1.0f, m->a.dlora, r, xin, din, 1.0f, dA + a_off, din);
+    if (!dx) return;
+    if (p > 0) {   // dx += dropout_backward(dh A)
+        be->gemm(0, 0, N, din, r, 1.0f, m->a.dlora, r, A, din, 0.0f, m->a.lora_x, din);
+        be->dropout_backward(m->a.lora_x, m->a.lora_x, (size_t)N * din, p, site_seed(m, l, DROP_LORA + t));
+        be->axpy(dx, m->a.lora_x, 1.0f, (size_t)N * din);
+    } else {
+        be->gemm(0, 0, N, din, r, 1.0f, m->a.dlora, r, A, din, 1.0f, dx, din);
+    }
+}
+
+// Adapter at `site` of layer l: y = a + up(gelu(down(a'))) with a' = a, or LN(a) for adapter_l.
+// Writes y into `out` (may not alias a).
+static void adapter_forward(Model *m, int l, int site, float *out, const float *a_in, int N) {
+    const Backend *be = m->be;
+    int C = m->cfg.n_embd, r = m->mc.adapter_rank, la = l - m->adapter_first_layer;
+    size_t NC = (size_t)N * C;
+    float *down = m->a.ad_down + ((size_t)l * 2 + site) * N * r;
+    float *act = m->a.ad_act + ((size_t)l * 2 + site) * N * r;
+    const float *x = a_in;
+    if (site == SITE_MLP && m->p_ad_ln_w >= 0) {
+        float *ln = m->a.ad_ln + (size_t)l * NC;
+        be->layernorm_forward(ln, m->a.ad_ln_mean + (size_t)l * N, m->a.ad_ln_rstd + (size_t)l * N, a_in,
+                              P(m, m->p_ad_ln_w) + (size_t)la * C, P(m, m->p_ad_ln_b) + (size_t)la * C,
+                              N, C, m->cfg.ln_eps);
+        x = ln;
+    }
+    linear_forward(be, down, r, x, P(m, m->p_ad_down_w[site]) + (size_t)la * r * C,
+                   P(m, m->p_ad_down_b[site]) + (size_t)la * r, N, C, r, 0.0f);
+    be->gelu_forward(act, down, (size_t)N * r);
+    be->copy(out, a_in, NC * sizeof(float));
+    linear_forward(be, out, C, act, P(m, m->p_ad_up_w[site]) + (size_t)la * C * r,
+                   P(m, m->p_ad_up_b[site]) + (size_t)la * C, N, r, C, 1.0f);
+}
+
+// da (=) from dy through the adapter; parameter grads +=.
+static void adapter_backward(Model *m, int l, int site, float *da, const float *dy, const float *a_in, int N) {
+    const Backend *be = m->be;
+    int C = m->cfg.n_embd, r = m->mc.adapter_rank, la = l - m->adapter_first_layer;
+    size_t NC = (size_t)N * C;
+    const float *down = m->a.ad_down + ((size_t)l * 2 + site) * N * r;
+    const float *act = m->a.ad_act + ((size_t)l * 2 + site) * N * r;
+    int has_ln = site == SITE_MLP && m->p_ad_ln_w >= 0;
+    const float *x = has_ln ? m->a.ad_ln + (size_t)l * NC : a_in;
+    int dw = m->p_ad_up_w[site], db = m->p_ad_up_b[site];
+    linear_backward(be, m->a.dlora, G(m, dw) ? G(m, dw) + (size_t)la * C * r : NULL,
+                    G(m, db) ? G(m, db) + (size_t)la * C : NULL, dy, C, act,
+                    P(m, dw) + (size_t)la * C * r, N, r, C, 0);
+    be->gelu_backward(m->a.dlora2, down, m->a.dlora, (size_t)N * r);
+    dw = m->p_ad_down_w[site];
+    db = m->p_ad_down_b[site];
+    be->copy(da, dy, NC * sizeof(float));   // the adapter's skip connection
+    float *dx = has_ln ? m->a.dln : da;
+    linear_backward(be, dx, G(m, dw) ? G(m, dw) + (size_t)la * r * C : NULL,
+                    G(m, db) ? G(m, db) + (size_t)la * r : NULL, m->a.dlora2, r, x,
+                    P(m, dw) + (size_t)la * r * C, N, C, r, !has_ln);
+    if (has_ln) {   // layernorm_backward accumulates into da
+        float *gw = G(m, m->p_ad_ln_w), *gb = G(m, m->p_ad_ln_b);
+        be->layernorm_backward(da, gw ? gw + (size_t)la * C : NULL, gb ? gb + (size_t)la * C : NULL,
+                               m->a.dln, a_in, P(m, m->p_ad_ln_w) + (size_t)la * C,
+                               m->a.ad_ln_mean + (size_t)l * N, m->a.ad_ln_rstd + (size_t)l * N, N, C);
+    }
+}
+
+static int has_adapter(const Model *m, int l, int site) {
+    return (m->adapter_sites & (1 << site)) && l >= m->adapter_first_layer;
+}
+
+// Overwrites the prefix/infix rows of x (BT, C) with prefix vectors (layer l of prefix.layer,
+// or prefix.embed plus the position embedding when l < 0).
+static void prefix_write(Model *m, float *x, int l) {
+    const Backend *be = m->be;
+    int C = m->cfg.n_embd;
+    const float *src = P(m, m->p_prefix) + (l >= 0 ? (size_t)l * m->n_prefix * C : 0);
+    for (int i = 0; i < m->n_slots; i++) {
+        float *row = x + (size_t)m->slot_rows[i] * C;
+        be->copy(row, src + (size_t)m->slot_index[i] * C, C * sizeof(float));
+        if (l < 0) {   // PreEmbed vectors are token embeddings: they get positions like any token
+            int t = m->slot_rows[i] % m->Tx;
+            be->axpy(row, P(m, m->p_wpe) + (size_t)t * C, 1.0f, C);
+        }
+    }
+}
+
+// Moves the gradient at the prefix rows of dx into the prefix gradient and zeroes it there
+// (those rows were overwritten, so nothing below them sees it).
+static void prefix_backward(Model *m, float *dx, int l) {
+    const Backend *be = m->be;
+    int C = m->cfg.n_embd;
+    float *g = G(m, m->p_prefix);
+    for (int i = 0; i < m->n_slots; i++) {
+        float *row = dx + (size_t)m->slot_rows[i] * C;
+        if (g) be->axpy(g + ((l >= 0 ? (size_t)l * m->n_prefix : 0) + m->slot_index[i]) * C, row, 1.0f, C);
+        if (l < 0 && G(m, m->p_wpe)) {
+            int t = m->slot_rows[i] % m->Tx;
+            be->axpy(G(m, m->p_wpe) + (size_t)t * C, row, 1.0f, C);
+        }
+        be->zero(row, C * sizeof(float));
+    }
+}
+
+// ----------------------------------------------------------------------------
+// forward
+
+// Expands the host batch into device inputs: prefix rows first, then the real tokens, then
+// infix rows, then padding. Fills tokens, targets, key_mask, last_index and the slot list.
+static void stage_batch(Model *m, const Batch *bt) {
+    int B = bt->B, T = bt->T, Tx = T + m->n_prefix, lp = m->mc.prefix_lp, li = m->n_prefix ? m->mc.prefix_li : 0;
+    if (!m->n_prefix) lp = 0;
+    size_t BTx = (size_t)B * Tx;
+    int *tok = xcalloc(BTx, sizeof(int)), *tgt = xmalloc(BTx * sizeof(int)), *last = xmalloc(B * sizeof(int));
+    uint8_t *mask = xcalloc(BTx, 1);
+    m->n_slots = 0;
+    m->loss_count = 0;
+    for (size_t i = 0; i < BTx; i++) tgt[i] = -1;
+    for (int b = 0; b < B; b++) {
+        int len = bt->lengths ? bt->lengths[b] : T;
+        LAB_ASSERT(len >= 1 && len <= T);
+        for (int k = 0; k < lp; k++) {
+            m->slot_rows[m->n_slots] = b * Tx + k; m->slot_index[m->n_slots++] = k; mask[b * Tx + k] = 1;
+        }
+        for (int t = 0; t < T; t++) {
+            int pos = t < len ? lp + t : lp + li + t;
+            tok[b * Tx + pos] = bt->tokens[(size_t)b * T + t];
+            mask[b * Tx + pos] = t < len;
+            if (bt->targets && t < len && bt->targets[(size_t)b * T + t] >= 0) {
+                tgt[b * Tx + pos] = bt->targets[(size_t)b * T + t];
+                m->loss_count++;
+            }
+        }
+        for (int k = 0; k < li; k++) {
+            int pos = lp + len + k;
+            m->slot_rows[m->n_slots] = b * Tx + pos; m->slot_index[m->n_slots++] = lp + k; mask[b * Tx + pos] = 1;
+        }
+        last[b] = b * Tx + lp + len + li - 1;
+    }
+    const Backend *be = m->be;
+    be->to_device(m->a.tokens, tok, BTx * sizeof(int));
+    be->to_device(m->a.targets, tgt, BTx * sizeof(int));
+    be->to_device(m->a.key_mask, mask, BTx);
+    be->to_device(m->a.last_index, last, B * sizeof(int));
+    if (m->mc.head == HEAD_CLS && bt->labels) {
+        be->to_device(m->a.labels, bt->labels, B * sizeof(int));
+        m->loss_count = 0;
+        for (int b = 0; b < B; b++) m->loss_count += bt->labels[b] >= 0;
+    }
+    if (m->mc.head == HEAD_REG) m->loss_count = bt->values ? B : 0;
+    free(tok); free(tgt); free(last); free(mask);
+}
+
+float model_forward(Model *m, const Batch *bt, const ForwardOptions *opt) {
+    const Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    int L = c->n_layer, C = c->n_embd, NH = c->n_head, V = c->vocab_size, B = bt->B;
+    int Tx = bt->T + m->n_prefix;
+    model_reserve(m, B, bt->T);
+    m->B = B; m->T = bt->T; m->Tx = Tx;
+    m->fopt = *opt;
+    if (!opt->training) m->fopt.dropout = 0.0f;
+    float pd = m->fopt.dropout;
+    int N = B * Tx;
+    size_t NC = (size_t)N * C;
+    Activations *a = &m->a;
+    stage_batch(m, bt);
+
+    be->encoder_forward(a->residual, a->tokens, P(m, m->p_wte), P(m, m->p_wpe), B, Tx, C);
+    if (m->prefix_kind == METHOD_PREFIX_EMBED) prefix_write(m, a->residual, -1);
+    if (pd > 0) be->dropout_forward(a->residual, a->residual, NC, pd, site_seed(m, 0, DROP_EMBED));
+
+    for (int l = 0; l < L; l++) {
+        float *x = a->residual + (size_t)l * NC, *xmid = a->residual_mid + (size_t)l * NC;
+        float *xout = a->residual + (size_t)(l + 1) * NC;
+        if (m->prefix_kind == METHOD_PREFIX_LAYER) prefix_write(m, x, l);
+        float *ln1 = a->ln1 + (size_t)l * NC, *qkv = a->qkv + (size_t)l * N * 3 * C;
+        float *atty = a->atty + (size_t)l * NC, *ln2 = a->ln2 + (size_t)l * NC;
+        float *fch = a->fch + (size_t)l * N * 4 * C, *fchg = a->fch_gelu + (size_t)l * N * 4 * C;
+        be->layernorm_forward(ln1, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, x,
+                              P(m, m->p_ln1w) + (size_t)l * C, P(m, m->p_ln1b) + (size_t)l * C, N, C, c->ln_eps);
+        linear_forward(be, qkv, 3 * C, ln1, P(m, m->p_qkvw) + (size_t)l * 3 * C * C,
+                       P(m, m->p_qkvb) + (size_t)l * 3 * C, N, C, 3 * C, 0.0f);
+        for (int t = 0; t < 3; t++) lora_forward(m, l, t, qkv, 3 * C, ln1, N);
+        be->attention_forward(atty, a->att + (size_t)l * B * NH * Tx * Tx, qkv, a->key_mask, B, Tx, C, NH,
+                              pd, site_seed(m, l, DROP_ATTN));
+        // attention output projection (o) into dsub, then adapter, dropout, residual add
+        float *o = has_adapter(m, l, SITE_ATTN) ? a->sub_out + ((size_t)l * 2 + SITE_ATTN) * NC : a->dsub;
+        linear_forward(be, o, C, atty, P(m, m->p_attprojw) + (size_t)l * C * C,
+                       P(m, m->p_attprojb) + (size_t)l * C, N, C, C, 0.0f);
+        lora_forward(m, l, 3, o, C, atty, N);
+        if (has_adapter(m, l, SITE_ATTN)) { adapter_forward(m, l, SITE_ATTN, a->dsub, o, N); o = a->dsub; }
+        if (pd > 0) be->dropout_forward(o, o, NC, pd, site_seed(m, l, DROP_RESID_ATTN));
+        be->add(xmid, x, o, NC);
+        // MLP
+        be->layernorm_forward(ln2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, xmid,
+                              P(m, m->p_ln2w) + (size_t)l * C, P(m, m->p_ln2b) + (size_t)l * C, N, C, c->ln_eps);
+        linear_forward(be, fch, 4 * C, ln2, P(m, m->p_fcw) + (size_t)l * 4 * C * C,
+                       P(m, m->p_fcb) + (size_t)l * 4 * C, N, C, 4 * C, 0.0f);
+        lora_forward(m, l, 4, fch, 4 * C, ln2, N);
+        be->gelu_forward(fchg, fch, (size_t)N * 4 * C);
+        o = has_adapter(m, l, SITE_MLP) ? a->sub_out + ((size_t)l * 2 + SITE_MLP) * NC : a->dsub;
+        linear_forward(be, o, C, fchg, P(m, m->p_fcprojw) + (size_t)l * C * 4 * C,
+                       P(m, m->p_fcprojb) + (size_t)l * C, N, 4 * C, C, 0.0f);
+        lora_forward(m, l, 5, o, C, fchg, N);
+        if (has_adapter(m, l, SITE_MLP)) { adapter_forward(m, l, SITE_MLP, a->dsub, o, N); o = a->dsub; }
+        if (pd > 0) be->dropout_forward(o, o, NC, pd, site_seed(m, l, DROP_RESID_MLP));
+        be->add(xout, xmid, o, NC);
+    }
+    float *xL = a->residual + (size_t)L * NC;
+    be->layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, xL, P(m, m->p_lnfw), P(m, m->p_lnfb), N, C, c->ln_eps);
+
+    m->has_loss = m->loss_count > 0;
+    double loss = 0.0;
+    if (m->mc.head == HEAD_LM) {
+        linear_forward(be, a->logits, V, a->lnf, P(m, m->p_wte), NULL, N, C, V, 0.0f);
+        if (!m->has_loss) return 0.0f;
+        be->crossentropy_forward(a->losses, a->probs, a->logits, V, a->targets, N, V, opt->label_smoothing);
+        float *h = xmalloc((size_t)N * sizeof(float));
+        be->to_host(h, a->losses, (size_t)N * sizeof(float));
+        for (int i = 0; i < N; i++) loss += h[i];
+        free(h);
+    } else {
+        int K = m->mc.n_classes;
+        be->gather_rows(a->pooled, a->lnf, a->last_index, B, C);
+        linear_forward(be, a->logits, K, a->pooled, P(m, m->p_score), NULL, B, C, K, 0.0f);
+        if (!m->has_loss) return 0.0f;
+        if (m->mc.head == HEAD_CLS) {
+            be->crossentropy_forward(a->losses, a->probs, a->logits, K, a->labels, B, K, opt->label_smoothing);
+            float h[4096];
+            LAB_ASSERT(B <= 4096);
+            be->to_host(h, a->losses, (size_t)B * sizeof(float));
+            for (int b = 0; b < B; b++) loss += h[b];
+        } else {   // regression: mean squared error, gradient staged on the host
+            m->reg_dlogits_host = xrealloc(m->reg_dlogits_host, (size_t)B * sizeof(float));
+            be->to_host(m->reg_dlogits_host, a->logits, (size_t)B * sizeof(float));
+            for (int b = 0; b < B; b++) {
+                float e = m->reg_dlogits_host[b] - bt->values[b];
+                loss += (double)e * e;
+                m->reg_dlogits_host[b] = 2.0f * e / B;
+            }
+        }
+    }
+    return (float)(loss / m->loss_count);
+}
+
+int model_loss_count(const Model *m) { return m->loss_count; }
+
+size_t model_copy_logits(const Model *m, float *host, size_t cap) {
+    size_t n = m->mc.head == HEAD_LM ? (size_t)m->B * m->Tx * m->cfg.vocab_size
+                                     : (size_t)m->B * m->mc.n_classes;
+    if (n > cap) n = cap;
+    m->be->to_host(host, m->a.logits, n * sizeof(float));
+    return n;
+}
+
+// ----------------------------------------------------------------------------
+// backward
+
+void model_zero_grad(Model *m) {
+    if (m->n_grads) m->be->zero(m->grads_mem, m->n_grads * sizeof(float));
+}
+
+void model_backward(Model *m) {
+    LAB_ASSERT(m->has_loss);
+    const Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    int L = c->n_layer, C = c->n_embd, NH = c->n_head, V = c->vocab_size, B = m->B, Tx = m->Tx;
+    int N = B * Tx;
+    size_t NC = (size_t)N * C;
+    float pd = m->fopt.dropout, ls = m->fopt.label_smoothing;
+    Activations *a = &m->a;
+    float dloss = 1.0f / m->loss_count;
+
+    // heads: dlogits overwrite logits; dlnf into dln
+    if (m->mc.head == HEAD_LM) {
+        be->crossentropy_backward(a->logits, V, a->probs, a->targets, N, V, ls, dloss);
+        linear_backward(be, a->dln, G(m, m->p_wte), NULL, a->logits, V, a->lnf, P(m, m->p_wte), N, C, V, 0);
+    } else {
+        int K = m->mc.n_classes;
+        if (m->mc.head == HEAD_CLS)
+            be->crossentropy_backward(a->logits, K, a->probs, a->labels, B, K, ls, dloss);
+        else
+            be->to_device(a->logits, m->reg_dlogits_host, (size_t)B * sizeof(float));
+        linear_backward(be, a->dpooled, G(m, m->p_score), NULL, a->logits, K, a->pooled, P(m, m->p_score), B, C, K, 0);
+        be->zero(a->dln, NC * sizeof(float));
+        be->scatter_add_rows(a->dln, a->dpooled, a->last_index, B, C);
+    }
+    be->zero(a->dresidual, NC * sizeof(float));
+    be->layernorm_backward(a->dresidual, G(m, m->p_lnfw), G(m, m->p_lnfb), a->dln, a->residual + (size_t)L * NC,
+                           P(m, m->p_lnfw), a->lnf_mean, a->lnf_rstd, N, C);
+
+    for (int l = L - 1; l >= 0; l--) {
+        float *x = a->residual + (size_t)l * NC, *xmid = a->residual_mid + (size_t)l * NC;
+        float *ln1 = a->ln1 + (size_t)l * NC, *qkv = a->qkv + (size_t)l * N * 3 * C;
+        float *atty = a->atty + (size_t)l * NC, *ln2 = a->ln2 + (size_t)l * NC;
+        float *fch = a->fch + (size_t)l * N * 4 * C, *fchg = a->fch_gelu + (size_t)l * N * 4 * C;
+        float *gw, *gb;
+        // ---- MLP sublayer: xout = xmid + drop(adapter(c_proj(gelu(c_fc(ln2(xmid)))))) ----
+        const float *d = a->dresidual;
+        if (pd > 0) { be->dropout_backward(a->dsub, d, NC, pd, site_seed(m, l, DROP_RESID_MLP)); d = a->dsub; }
+        if (has_adapter(m, l, SITE_MLP)) {
+            adapter_backward(m, l, SITE_MLP, a->dsub2, d, a->sub_out + ((size_t)l * 2 + SITE_MLP) * NC, N);
+            d = a->dsub2;
+        }
+        gw = G(m, m->p_fcprojw); gb = G(m, m->p_fcprojb);
+        linear_backward(be, a->dfch_gelu, gw ? gw + (size_t)l * C * 4 * C : NULL, gb ? gb + (size_t)l * C : NULL,
+                        d, C, fchg, P(m, m->p_fcprojw) + (size_t)l * C * 4 * C, N, 4 * C, C, 0);
+        lora_backward(m, l, 5, a->dfch_gelu, d, C, fchg, N);
+        be->gelu_backward(a->dfch, fch, a->dfch_gelu, (size_t)N * 4 * C);
+        gw = G(m, m->p_fcw); gb = G(m, m->p_fcb);
+        linear_backward(be, a->dln, gw ? gw + (size_t)l * 4 * C * C : NULL, gb ? gb + (size_t)l * 4 * C : NULL,
+                        a->dfch, 4 * C, ln2, P(m, m->p_fcw) + (size_t)l * 4 * C * C, N, C, 4 * C, 0);
+        lora_backward(m, l, 4, a->dln, a->dfch, 4 * C, ln2, N);
+        gw = G(m, m->p_ln2w); gb = G(m, m->p_ln2b);
+        be->layernorm_backward(a->dresidual, gw ? gw + (size_t)l * C : NULL, gb ? gb + (size_t)l * C : NULL,
+                               a->dln, xmid, P(m, m->p_ln2w) + (size_t)l * C, a->ln2_mean + (size_t)l * N,
+                               a->ln2_rstd + (size_t)l * N, N, C);
+        // ---- attention sublayer: xmid = x + drop(adapter(c_proj(attn(c_attn(ln1(x)))))) ----
+        d = a->dresidual;
+        if (pd > 0) { be->dropout_backward(a->dsub, d, NC, pd, site_seed(m, l, DROP_RESID_ATTN)); d = a->dsub; }
+        if (has_adapter(m, l, SITE_ATTN)) {
+            adapter_backward(m, l, SITE_ATTN, a->dsub2, d, a->sub_out + ((size_t)l * 2 + SITE_ATTN) * NC, N);
+            d = a->dsub2;
+        }
+        gw = G(m, m->p_attprojw); gb = G(m, m->p_attprojb);
+        linear_backward(be, a->datty, gw ? gw + (size_t)l * C * C : NULL, gb ? gb + (size_t)l * C : NULL,
+                        d, C, atty, P(m, m->p_attprojw) + (size_t)l * C * C, N, C, C, 0);
+        lora_backward(m, l, 3, a->datty, d, C, atty, N);
+        be->attention_backward(a->dqkv, a->datt, a->datty, qkv, a->att + (size_t)l * B * NH * Tx * Tx,
+                               a->key_mask, B, Tx, C, NH, pd, site_seed(m, l, DROP_ATTN));
+        gw = G(m, m->p_qkvw); gb = G(m, m->p_qkvb);
+        linear_backward(be, a->dln, gw ? gw + (size_t)l * 3 * C * C : NULL, gb ? gb + (size_t)l * 3 * C : NULL,
+                        a->dqkv, 3 * C, ln1, P(m, m->p_qkvw) + (size_t)l * 3 * C * C, N, C, 3 * C, 0);
+        for (int t = 0; t < 3; t++) lora_backward(m, l, t, a->dln, a->dqkv, 3 * C, ln1, N);
+        gw = G(m, m->p_ln1w); gb = G(m, m->p_ln1b);
+        be->layernorm_backward(a->dresidual, gw ? gw + (size_t)l * C : NULL, gb ? gb + (size_t)l * C : NULL,
+                               a->dln, x, P(m, m->p_ln1w) + (size_t)l * C, a->ln1_mean + (size_t)l * N,
+                               a->ln1_rstd + (size_t)l * N, N, C);
+        if (m->prefix_kind == METHOD_PREFIX_LAYER) prefix_backward(m, a->dresidual, l);
+    }
+    if (pd > 0) be->dropout_backward(a->dresidual, a->dresidual, NC, pd, site_seed(m, 0, DROP_EMBED));
+    if (m->prefix_kind == METHOD_PREFIX_EMBED) prefix_backward(m, a->dresidual, -1);
+    if (G(m, m->p_wte) || G(m, m->p_wpe))
+        be->encoder_backward(G(m, m->p_wte), G(m, m->p_wpe), a->dresidual, a->tokens, B, Tx, C);
+}
+
+// ----------------------------------------------------------------------------
+// optimisation
+
+void optim_defaults(OptimConfig *oc) {
+    oc->lr = 2e-4f;
+    oc->beta1 = 0.9f;
+    oc->beta2 = 0.999f;
+    oc->eps = 1e-8f;
+    oc->weight_decay = 0.01f;
+    oc->grad_clip = 1.0f;
+    oc->schedule = SCHEDULE_LINEAR;
+    oc->warmup = 0;
+    oc->total_steps = 1;
+}
+
+float optim_lr(const OptimConfig *oc, int step) {
+    if (oc->warmup > 0 && step < oc->warmup) return oc->lr * (float)(step + 1) / (float)oc->warmup;
+    if (oc->schedule == SCHEDULE_CONSTANT) return oc->lr;
+    int decay_steps = oc->total_steps - oc->warmup;
+    if (decay_steps <= 0) return oc->lr;
+    double frac = (double)(step - oc->warmup) / decay_steps;
+    if (frac > 1.0) frac = 1.0;
+    if (oc->schedule == SCHEDULE_LINEAR) return (float)(oc->lr * (1.0 - frac));
+    return (float)(oc->lr * 0.5 * (1.0 + cos(3.14159265358979323846 * frac)));
+}
+
+float model_grad_norm(Model *m) {
+    double ss = 0.0;
+    if (m->n_grads) ss = m->be->sumsq(m->grads_mem, m->n_grads);
+    return (float)sqrt(ss);
+}
+
+float model_update(Model *m, const OptimConfig *oc, int step) {
+    float norm = model_grad_norm(m);
+    if (oc->grad_clip > 0 && norm > oc->grad_clip && m->n_grads)
+        m->be->scale(m->grads_mem, oc->grad_clip / norm, m->n_grads);
+    float lr = optim_lr(oc, step);
+    for (int i = 0; i < m->nparams; i++) {
+        Param *p = &m->params[i];
+        if (!p->trainable) continue;
+        m->be->adamw_update(p->data, p->grad, p->m, p->v, p->numel, lr, oc->beta1, oc->beta2, oc->eps,
+                            p->decay ? oc->weight_decay : 0.0f, step + 1);
+    }
+    return norm;
+}
+
+// ----------------------------------------------------------------------------
+// LoRA merge: W0 (d_out x d_in) += sign * (alpha / r) B A, per layer and target
+
+static void lora_fold(Model *m, float sign) {
+    const Backend *be = m->be;
+    int C = m->cfg.n_embd, r = m->mc.lora_rank;
+    for (int t = 0; t < NUM_TARGETS; t++) {
+        if (m->p_lora_a[t] < 0) continue;
+        int din, dout;
+        target_dims(&m->cfg, t, &din, &dout);
+        float s = sign * m->mc.lora_alpha / r;
+        for (int l = 0; l < m->cfg.n_layer; l++) {
+            const float *A = P(m, m->p_lora_a[t]) + (size_t)l * r * din;
+            const float *Bm = P(m, m->p_lora_b[t]) + (size_t)l * dout * r;
+            float *W;
+            if (t < 3) W = P(m, m->p_qkvw) + (size_t)l * 3 * C * C + (size_t)t * C * C;
+            else if (t == 3) W = P(m, m->p_attprojw) + (size_t)l * C * C;
+            else if (t == 4) W = P(m, m->p_fcw) + (size_t)l * 4 * C * C;
+            else W = P(m, m->p_fcprojw) + (size_t)l * C * 4 * C;
+            be->gemm(0, 0, dout, din, r, s, Bm, r, A, din, 1.0f, W, din);
+        }
+    }
+}
+
+void model_lora_merge(Model *m) {
+    if (!m->lora_on || m->merged) return;
+    lora_fold(m, 1.0f);
+    m->merged = 1;
+}
+
+void model_lora_unmerge(Model *m) {
+    if (!m->lora_on || !m->merged) return;
+    lora_fold(m, -1.0f);
+    m->merged = 0;
+}
+
+int model_lora_merged(const Model *m) { return m->merged; }
