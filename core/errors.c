@@ -40,13 +40,20 @@ int err_set(const char *fmt, ...) {
 }
 
 int err_prefix(const char *fmt, ...) {
-    char prefix[1024], old[sizeof err_buffer];
+    char old[sizeof err_buffer];
+    memcpy(old, err_buffer, sizeof old);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    int n = vsnprintf(err_buffer, sizeof err_buffer, fmt, ap);
     va_end(ap);
-    memcpy(old, err_buffer, sizeof old);
-    snprintf(err_buffer, sizeof err_buffer, "%s: %s", prefix, old);
+    if (n < 0 || (size_t)n >= sizeof err_buffer - 3) return -1;   // prefix alone fills the buffer
+    size_t used = (size_t)n;
+    memcpy(err_buffer + used, ": ", 2);
+    used += 2;
+    size_t room = sizeof err_buffer - used - 1, len = strlen(old);
+    if (len > room) len = room;
+    memcpy(err_buffer + used, old, len);
+    err_buffer[used + len] = '\0';
     return -1;
 }
 

@@ -1,0 +1,287 @@
+// harness/cmd_core.c — the training core's own verbs: init, eval-lm, bench.
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/checkpoint.h"
+#include "core/errors.h"
+#include "core/model.h"
+#include "core/rng.h"
+#include "harness/args.h"
+#include "harness/commands.h"
+#include "harness/config.h"
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void print_memory(FILE *out, const MemoryReport *r) {
+    const double MiB = 1024.0 * 1024.0;
+    fprintf(out, "memory: weights=%.2f MiB grads=%.2f MiB optimizer=%.2f MiB activations=%.2f MiB total=%.2f MiB\n",
+            r->weights / MiB, r->grads / MiB, r->optimizer / MiB, r->activations / MiB,
+            (r->weights + r->grads + r->optimizer + r->activations) / MiB);
+}
+
+// ----------------------------------------------------------------------------
+// init
+
+int cmd_init(int argc, char **argv) {
+    const char *preset = NULL, *out = NULL;
+    int vocab = 0, seed = -1;
+    ArgSpec specs[] = {
+        {"--preset", ARG_STRING, &preset, 0, 0, "model preset: nano, micro, small, gpt2, gpt2-medium, gpt2-large"},
+        {"--vocab", ARG_INT, &vocab, 1, 1 << 24, "vocabulary size (default: the preset's)"},
+        {"--seed", ARG_INT, &seed, 0, 2147483647, "random seed (required)"},
+        {"--out", ARG_STRING, &out, 0, 0, "output checkpoint directory (required)"},
+    };
+    int ns = sizeof specs / sizeof specs[0];
+    ArgResult ar;
+    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); err_exit(); }
+    if (ar.help) { args_usage(stdout, "init --preset NAME [--vocab N] --seed S --out DIR", specs, ns); args_result_free(&ar); return 0; }
+    int npos = ar.npositional;
+    args_result_free(&ar);
+    if (npos) { err_set("init: unexpected argument (see --help)"); err_exit(); }
+    if (!preset || !out || seed < 0) { err_set("init: --preset, --seed and --out are required (see --help)"); err_exit(); }
+    ModelConfig cfg;
+    if (model_preset(preset, &cfg)) err_exit();
+    if (vocab) cfg.vocab_size = vocab;
+    MethodConfig mc;
+    method_defaults(&mc);
+    mc.kind = METHOD_NONE;
+    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    if (!m) err_exit();
+    model_init_random(m, (uint64_t)seed);
+    if (checkpoint_save(m, out)) { model_free(m); err_exit(); }
+    ParamCounts pc = model_param_counts(m);
+    printf("wrote %s: preset %s, %zu parameters, vocab %d\n", out, preset, pc.total, cfg.vocab_size);
+    model_free(m);
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// eval-lm
+
+// Reads a whole file into memory; NULL + err_set on failure.
+static unsigned char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { err_set("%s: cannot open for reading", path); return NULL; }
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = xmalloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) buf = xrealloc(buf, cap *= 2);
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) { free(buf); err_set("%s: read error", path); return NULL; }
+    *len = n;
+    return buf;
+}
+
+// Loads a base checkpoint (and optionally an adapter) for evaluation. NULL + err_set on failure.
+Model *load_model_for_eval(const char *checkpoint, const char *adapter, HeadKind head) {
+    ModelConfig cfg;
+    MethodConfig mc;
+    method_defaults(&mc);
+    mc.kind = METHOD_NONE;
+    if (checkpoint_read_config(checkpoint, &cfg)) return NULL;
+    if (adapter && adapter_read_config(adapter, &mc)) return NULL;
+    (void)head;
+    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    if (!m) return NULL;
+    if (checkpoint_load(m, checkpoint) || (adapter && adapter_load(m, adapter))) { model_free(m); return NULL; }
+    return m;
+}
+
+// Mean next-token loss over consecutive blocks of at most n_ctx tokens (the first token of
+// each block is context only). Returns the mean; *count gets the number of predicted tokens.
+static double eval_lm_tokens(Model *m, const int *ids, size_t n, size_t *count) {
+    int T = model_config(m)->n_ctx, Bmax = 8;
+    model_reserve(m, Bmax, T);
+    int *tok = xmalloc(sizeof(int) * Bmax * T), *tgt = xmalloc(sizeof(int) * Bmax * T);
+    int *len = xmalloc(sizeof(int) * Bmax);
+    ForwardOptions fo = {0, 0.0f, 0.0f, 0};
+    double sum = 0.0;
+    *count = 0;
+    for (size_t start = 0; start < n;) {
+        int B = 0, Tb = 0;
+        for (; B < Bmax && start < n; B++) {
+            size_t l = n - start < (size_t)T ? n - start : (size_t)T;
+            len[B] = (int)l;
+            if ((int)l > Tb) Tb = (int)l;
+            for (int t = 0; t < T; t++) {
+                tok[B * T + t] = t < (int)l ? ids[start + t] : 0;
+                tgt[B * T + t] = t + 1 < (int)l ? ids[start + t + 1] : -1;
+            }
+            start += l;
+        }
+        // repack rows to the batch's own T (all rows but the last are full)
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < Tb; t++) { tok[b * Tb + t] = tok[b * T + t]; tgt[b * Tb + t] = tgt[b * T + t]; }
+        Batch bt = {B, Tb, tok, tgt, NULL, NULL, len};
+        float loss = model_forward(m, &bt, &fo);
+        int c = model_loss_count(m);
+        sum += (double)loss * c;
+        *count += (size_t)c;
+    }
+    free(tok); free(tgt); free(len);
+    return *count ? sum / (double)*count : 0.0;
+}
+
+int cmd_eval_lm(int argc, char **argv) {
+    const char *checkpoint = NULL, *text = NULL, *tokenizer = "byte", *adapter = NULL;
+    ArgSpec specs[] = {
+        {"--checkpoint", ARG_STRING, &checkpoint, 0, 0, "checkpoint directory (config.json + model.safetensors)"},
+        {"--adapter", ARG_STRING, &adapter, 0, 0, "adapter directory to apply on top of the checkpoint"},
+        {"--text", ARG_STRING, &text, 0, 0, "text file to evaluate"},
+        {"--tokenizer", ARG_STRING, &tokenizer, 0, 0, "tokenizer: byte (default)"},
+    };
+    int ns = sizeof specs / sizeof specs[0];
+    ArgResult ar;
+    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); err_exit(); }
+    if (ar.help) {
+        args_usage(stdout, "eval-lm --checkpoint DIR [--adapter DIR] --text FILE [--tokenizer byte]", specs, ns);
+        printf("\nprints: loss=<mean cross-entropy over predicted tokens> tokens=<count>\n");
+        args_result_free(&ar);
+        return 0;
+    }
+    int npos = ar.npositional;
+    args_result_free(&ar);
+    if (npos) { err_set("eval-lm: unexpected argument (see --help)"); err_exit(); }
+    if (!checkpoint || !text) { err_set("eval-lm: --checkpoint and --text are required (see --help)"); err_exit(); }
+    if (strcmp(tokenizer, "byte")) { err_set("eval-lm: --tokenizer: unknown tokenizer '%s' (expected: byte)", tokenizer); err_exit(); }
+    size_t len;
+    unsigned char *bytes = read_file(text, &len);
+    if (!bytes) err_exit();
+    Model *m = load_model_for_eval(checkpoint, adapter, HEAD_LM);
+    if (!m) { free(bytes); err_exit(); }
+    if (model_config(m)->vocab_size < 256) {
+        err_set("eval-lm: the byte tokenizer needs vocab_size >= 256, %s has %d", checkpoint, model_config(m)->vocab_size);
+        model_free(m); free(bytes); err_exit();
+    }
+    int *ids = xmalloc(sizeof(int) * (len ? len : 1));
+    for (size_t i = 0; i < len; i++) ids[i] = bytes[i];
+    size_t count;
+    double loss = eval_lm_tokens(m, ids, len, &count);
+    printf("loss=%.6f tokens=%zu\n", loss, count);
+    free(ids); free(bytes);
+    model_free(m);
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// bench
+
+// Mean seconds of one forward (and, when train, backward + AdamW) step over `steps` steps,
+// after one warm-up step.
+static double time_steps(Model *m, int B, int T, int steps, int train, uint64_t seed) {
+    int V = model_config(m)->vocab_size;
+    int *tok = xmalloc(sizeof(int) * B * T), *tgt = xmalloc(sizeof(int) * B * T);
+    Rng rng = rng_seeded(seed);
+    for (int i = 0; i < B * T; i++) tok[i] = (int)(rng_u64(&rng) % (uint64_t)V);
+    for (int i = 0; i < B * T; i++) tgt[i] = (i + 1) % T ? tok[i + 1] : -1;
+    Batch bt = {B, T, tok, tgt, NULL, NULL, NULL};
+    ForwardOptions fo = {train, 0.0f, 0.0f, seed};
+    OptimConfig oc;
+    optim_defaults(&oc);
+    oc.total_steps = steps + 1;
+    double t0 = 0;
+    for (int s = 0; s <= steps; s++) {
+        if (s == 1) t0 = now_seconds();
+        model_forward(m, &bt, &fo);
+        if (train) {
+            model_zero_grad(m);
+            model_backward(m);
+            model_update(m, &oc, s);
+        }
+    }
+    model_backend(m)->synchronize();
+    double dt = (now_seconds() - t0) / steps;
+    free(tok); free(tgt);
+    return dt;
+}
+
+// Table 1 of the paper: forward latency of the base model, merged LoRA and two adapters.
+static int bench_inference(const ModelConfig *cfg, int steps) {
+    static const int shapes[][2] = {{1, 128}, {16, 256}, {32, 512}};
+    static const MethodKind kinds[] = {METHOD_NONE, METHOD_LORA, METHOD_ADAPTER_H, METHOD_ADAPTER_L};
+    static const char *labels[] = {"base", "lora (merged)", "adapter_h", "adapter_l"};
+    printf("inference latency (forward only), n_layer=%d n_embd=%d, %d steps, adapter/lora r=8\n",
+           cfg->n_layer, cfg->n_embd, steps);
+    printf("%-8s %-8s %-16s %12s %10s\n", "batch", "seq", "method", "ms/forward", "overhead");
+    for (int s = 0; s < 3; s++) {
+        int B = shapes[s][0], T = shapes[s][1];
+        if (T > cfg->n_ctx) { printf("%-8d %-8d (skipped: seq > n_ctx %d)\n", B, T, cfg->n_ctx); continue; }
+        double base = 0;
+        for (int k = 0; k < 4; k++) {
+            MethodConfig mc;
+            method_defaults(&mc);
+            mc.kind = kinds[k];
+            Model *m = model_create(backend_cpu(), cfg, &mc);
+            if (!m) return -1;
+            model_init_random(m, 1);
+            if (kinds[k] == METHOD_LORA) model_lora_merge(m);
+            double dt = time_steps(m, B, T, steps, 0, 1);
+            if (k == 0) base = dt;
+            printf("%-8d %-8d %-16s %12.3f %9.1f%%\n", B, T, labels[k], dt * 1e3, 100.0 * (dt - base) / base);
+            model_free(m);
+        }
+    }
+    return 0;
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *preset = "micro";
+    int batch = 16, seq = 128, steps = 10, threads = 0, inference = 0;
+    ArgSpec specs[] = {
+        {"--preset", ARG_STRING, &preset, 0, 0, "model preset (default micro)"},
+        {"--batch", ARG_INT, &batch, 1, 4096, "batch size (default 16)"},
+        {"--seq", ARG_INT, &seq, 1, 1 << 20, "sequence length (default 128)"},
+        {"--steps", ARG_INT, &steps, 1, 1000000, "timed steps after one warm-up step (default 10)"},
+        {"--threads", ARG_INT, &threads, 0, 1024, "CPU threads (default: all cores)"},
+        {"--inference", ARG_FLAG, &inference, 0, 0, "forward latency at the paper's Table 1 shapes instead"},
+    };
+    int ns = sizeof specs / sizeof specs[0];
+    ArgResult ar;
+    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); err_exit(); }
+    if (ar.help) {
+        args_usage(stdout, "bench [--preset NAME] [--batch B] [--seq T] [--steps N] [--threads K] [--inference] [method=M key=value ...]",
+                   specs, ns);
+        printf("\ntraining steps (forward, backward, AdamW) on random tokens; prints tokens_per_s=<value>\n"
+               "and the memory report. key=value options select the method, e.g. method=lora lora.rank=8 lora.targets=q,v\n");
+        args_result_free(&ar);
+        return 0;
+    }
+    // method options as the sweep file's dotted keys: method=lora lora.rank=8 ...
+    RunConfig rc;
+    config_defaults(&rc);
+    rc.method = METHOD_FT;
+    for (int i = 0; i < ar.npositional; i++)
+        if (config_apply_override(&rc, ar.positional[i])) { args_result_free(&ar); err_exit(); }
+    args_result_free(&ar);
+    MethodConfig mc;
+    if (config_to_method(&rc, &mc)) err_exit();
+    backend_cpu_set_threads(threads);
+    ModelConfig cfg;
+    if (model_preset(preset, &cfg)) err_exit();
+    if (inference) return bench_inference(&cfg, steps) ? (err_exit(), 2) : 0;
+    if (seq > cfg.n_ctx) { err_set("bench: --seq %d is larger than the preset's n_ctx %d", seq, cfg.n_ctx); err_exit(); }
+    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    if (!m) err_exit();
+    model_init_random(m, 1);
+    double dt = time_steps(m, batch, seq, steps, 1, 1);
+    ParamCounts pc = model_param_counts(m);
+    printf("preset=%s method=%s batch=%d seq=%d threads=%d trainable=%zu total=%zu\n", preset,
+           METHOD_NAMES[mc.kind], batch, seq, backend_cpu_threads(), pc.trainable, pc.total);
+    printf("step_ms=%.3f\n", dt * 1e3);
+    printf("tokens_per_s=%.1f\n", batch * seq / dt);
+    MemoryReport mr = model_memory(m);
+    print_memory(stdout, &mr);
+    model_free(m);
+    return 0;
+}
