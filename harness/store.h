@@ -1,0 +1,181 @@
+// harness/store.h — the SQLite results store: sweeps, runs, metrics, artifacts, analysis.
+//
+// One database file (default results/loralab.db) in WAL mode, so a sweep's worker processes
+// write while `loralab query/report/plot` read. Every connection sets busy_timeout 10 s and
+// foreign_keys on; every write is one BEGIN IMMEDIATE ... COMMIT transaction; every value is
+// bound with sqlite3_bind_*. The schema version is PRAGMA user_version; store_open applies
+// the missing migrations in order, each inside a transaction.
+//
+// Runs are keyed by the hash of their canonical config: runs.hash is UNIQUE across the
+// whole database, and the link table sweep_runs says which sweeps contain a run. The same
+// config listed by two sweeps is one run, trained once.
+//
+// Schema (version 2; open the file with plain sqlite3 to look around):
+//   sweeps(id, name UNIQUE, file, yaml, analyze, created)
+//   runs(id, hash UNIQUE, config JSON, status pending|running|done|failed|interrupted, error,
+//        task, metric, method, targets, rank, alpha, seed, label,
+//        trainable_params, total_params, head_params,
+//        bytes_weights, bytes_grads, bytes_optimizer, bytes_activations, adapter_bytes,
+//        wall_seconds, tokens_per_s, device, host, pid, pid_start, attempts, version,
+//        created, started, finished)                       timestamps: ISO 8601 UTC text
+//   sweep_runs(sweep_id, run_id, position)                  position: order within the sweep
+//   metrics(run_id, step, split, name, value)               one row per (run, split, name, step)
+//   artifacts(id, run_id, kind, path, bytes, sha256, created)
+//   analysis_subspace(run_a, run_b, kind, layer, matrix, i, j, phi)   kind: learned|random
+//   analysis_amplification(run, layer, matrix, rank, norm_dw, norm_w, norm_proj_dw,
+//        norm_proj_w, norm_proj_random, amplification)
+//   analysis_singular(run, layer, matrix, idx, value, effective_rank)
+//
+// Metric names agreed between the tasks, the runner and the reports: split is "train",
+// "validation" or "test"; name is "accuracy", "macro_f1", "exact_match", "per" or "loss";
+// the task's baseline (majority class, copy) is stored as split "test", name
+// "baseline_<metric>" (e.g. baseline_accuracy). runs.metric names the task's main metric.
+//
+// Ownership: a Store is opened by store_open and freed by store_close. Strings passed in are
+// copied by SQLite; arrays returned (store_runs_todo) are malloc'ed and freed by the caller.
+// A Store must not cross fork(): a worker process opens its own.
+// Errors: every function returning int returns 0, or -1 with err_set() holding sqlite's
+// message, the SQL and the source line.
+#ifndef LORALAB_STORE_H
+#define LORALAB_STORE_H
+
+#include <stdint.h>
+#include <sqlite3.h>
+
+#define STORE_DEFAULT_PATH "results/loralab.db"
+#define STORE_SCHEMA_VERSION 2
+
+typedef struct Store Store;
+
+typedef enum {
+    RUN_PENDING, RUN_RUNNING, RUN_DONE, RUN_FAILED, RUN_INTERRUPTED, RUN_NSTATUS
+} RunStatus;
+
+// "pending", "running", ... (as stored in runs.status).
+const char *store_status_name(RunStatus status);
+// Parses a stored status name; -1 if unknown.
+int store_status_parse(const char *name);
+
+// ---- opening ----
+enum {
+    STORE_READONLY = 1,  // SQLITE_OPEN_READONLY; the file must exist and have the current schema
+    STORE_RAW = 2,       // with STORE_READONLY: any SQLite file, no schema check (loralab query)
+};
+// Opens path (NULL → STORE_DEFAULT_PATH). Read-write: creates the file and its parent
+// directories, sets WAL, applies migrations. 0 or -1 (err_set).
+int store_open(Store **out, const char *path, int flags);
+// As store_open (read-write), but migrates only up to `version` (tests of migrations).
+int store_open_at_version(Store **out, const char *path, int version);
+void store_close(Store *s);
+// The connection, for verbs that run their own read queries (query, report, plot).
+sqlite3 *store_db(Store *s);
+const char *store_path(const Store *s);
+// PRAGMA user_version of the open database.
+int store_user_version(Store *s, int *version);
+
+// ---- sweeps ----
+// Creates the sweep `name`, or updates file/yaml/analyze of the existing one; its id.
+int store_add_sweep(Store *s, const char *name, const char *file, const char *yaml,
+                    const char *analyze, int64_t *id);
+// The id of sweep `name`; -1 with err_set listing the known sweeps if there is none.
+int store_find_sweep(Store *s, const char *name, int64_t *id);
+
+// ---- runs ----
+// What is known about a run before it starts. NULL strings and negative numbers are
+// stored as NULL. Strings are copied.
+typedef struct {
+    const char *hash;         // hash of the canonical config (required)
+    const char *config_json;  // canonical config (required)
+    const char *task;         // "sotu-party"
+    const char *metric;       // the task's main metric: "accuracy", "exact_match", ...
+    const char *method;       // "lora", "ft", "bitfit", "adapter_h", ...
+    const char *targets;      // LoRA target set in canonical order, "q,v"
+    int rank;                 // LoRA r (-1: none)
+    double alpha;             // LoRA alpha (-1: none)
+    int seed;                 // (-1: none)
+    const char *label;        // short description of other methods' size, "lp=16 li=0"
+} RunSpec;
+
+// Inserts the run (status pending) unless its hash exists; either way links it to
+// sweep_id (if > 0) and returns its id. *created (may be NULL) says whether it was new.
+int store_add_run(Store *s, int64_t sweep_id, const RunSpec *spec, int64_t *id, int *created);
+// Ids of the sweep's runs that still need running, in sweep order: pending and
+// interrupted, plus failed when retry_failed. *ids is malloc'ed (caller frees), *n ≥ 0.
+int store_runs_todo(Store *s, int64_t sweep_id, int retry_failed, int64_t **ids, int *n);
+// Atomically moves the run to running if it is pending, interrupted or failed, recording
+// pid (the process that runs it), host (NULL: this host), device and the start time;
+// clears metrics and artifacts left by an earlier attempt. *claimed = 0 when the run was
+// running or done already (someone else has it).
+int store_claim_run(Store *s, int64_t run_id, int pid, const char *host, const char *device,
+                    int *claimed);
+
+// Numbers measured by a run. Fields < 0 mean "not measured": they leave the column as it is.
+typedef struct {
+    int64_t trainable_params, total_params, head_params;
+    int64_t bytes_weights, bytes_grads, bytes_optimizer, bytes_activations;
+    int64_t adapter_bytes;
+    double wall_seconds, tokens_per_s;
+} RunSummary;
+// Every field -1.
+void store_summary_init(RunSummary *sum);
+// Records parameter counts / memory while the run goes (so a failed run keeps them).
+int store_set_params(Store *s, int64_t run_id, int64_t trainable, int64_t total, int64_t head);
+int store_set_memory(Store *s, int64_t run_id, int64_t weights, int64_t grads, int64_t optimizer,
+                     int64_t activations);
+// running → done, with the summary numbers and the finish time.
+int store_finish_run(Store *s, int64_t run_id, const RunSummary *sum);
+// → failed or interrupted (status must be one of the two) with the error text.
+int store_fail_run(Store *s, int64_t run_id, RunStatus status, const char *error);
+int store_run_status(Store *s, int64_t run_id, RunStatus *status);
+// Rows `running` on host (NULL: this host) whose pid is gone (or reused by another
+// process: its start time differs) become interrupted. *n (may be NULL): how many.
+int store_reset_stale(Store *s, const char *host, int *n);
+
+// ---- metrics and artifacts ----
+// One value (replaces an existing row with the same run, split, name, step).
+int store_add_metric(Store *s, int64_t run_id, int step, const char *split, const char *name,
+                     double value);
+// n values of one step in one transaction.
+int store_add_metrics(Store *s, int64_t run_id, int step, const char *split, int n,
+                      const char *const *names, const double *values);
+// sha256: lowercase hex or NULL.
+int store_add_artifact(Store *s, int64_t run_id, const char *kind, const char *path, int64_t bytes,
+                       const char *sha256);
+
+// ---- status ----
+// Run counts of a sweep by status (counts[RUN_DONE], ...).
+int store_sweep_counts(Store *s, int64_t sweep_id, int counts[RUN_NSTATUS]);
+
+// ---- analysis results (issue 6); each call replaces earlier rows with the same key ----
+// phi[(i-1)*r2 + (j-1)] = φ(i, j), i = 1..r1, j = 1..r2; kind "learned" or "random".
+int store_add_subspace(Store *s, int64_t run_a, int64_t run_b, const char *kind, int layer,
+                       const char *matrix, int r1, int r2, const double *phi);
+typedef struct {
+    int64_t run;
+    int layer;
+    const char *matrix;   // "q", "k", "v", "o"
+    int rank;             // r used for U, V
+    double norm_dw, norm_w;                                 // ‖ΔW‖_F, ‖W‖_F
+    double norm_proj_dw, norm_proj_w, norm_proj_random;     // ‖Uᵀ W Vᵀ‖_F, U,V from ΔW / W / random
+    double amplification;                                   // norm_dw / norm_proj_dw
+} AmplificationRow;
+int store_add_amplification(Store *s, const AmplificationRow *row);
+// The n singular values of ΔW (descending) and its effective rank.
+int store_add_singular(Store *s, int64_t run, int layer, const char *matrix, int n,
+                       const double *values, double effective_rank);
+
+// ---- errors from SQLite, shared by the reading verbs ----
+// err_set("<db file>: <sqlite message> (SQL: <sql>) [file:line]"); returns -1.
+int store_sql_error(sqlite3 *db, const char *sql, const char *file, int line);
+// Checks an sqlite3_* call: anything but OK / ROW / DONE records the error and jumps to the
+// enclosing function's `fail` label.
+#define SQL_CHECK(db, call, sql)                                                          \
+    do {                                                                                  \
+        int sql_rc_ = (call);                                                             \
+        if (sql_rc_ != SQLITE_OK && sql_rc_ != SQLITE_ROW && sql_rc_ != SQLITE_DONE) {    \
+            store_sql_error((db), (sql), __FILE__, __LINE__);                             \
+            goto fail;                                                                    \
+        }                                                                                 \
+    } while (0)
+
+#endif
