@@ -1,0 +1,442 @@
+// harness/sweepfile.c — sweep files: libyaml document -> base config, grid, variants,
+// exclude, analyze -> expanded, validated, deduplicated RunConfigs. See sweepfile.h.
+#include "harness/sweepfile.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "core/errors.h"
+
+enum { MAX_ITEMS = 16, MAX_COMBINATIONS = 100000 };
+
+// One key set to one value, with the value's position.
+typedef struct {
+    int key;
+    int n, is_list;
+    const char *items[MAX_ITEMS];      // point into the YAML document
+    yaml_mark_t item_marks[MAX_ITEMS];
+    yaml_mark_t key_mark, mark;        // the key's and the value's positions
+} Assign;
+
+typedef struct { int n, cap; Assign *a; } Partial;          // a partial config
+typedef struct { const char *label; int n; Partial *values; } Dim;   // one loop of the product
+
+typedef struct {
+    const char *path;
+    yaml_document_t doc;
+    Partial base;
+    int ndims;
+    Dim dims[CONFIG_MAX_KEYS + 1];    // variants (if any), then one per grid key
+    Dim variants, exclude;            // exclude's values are the entries
+    int have_variants;
+    char *analyze_json;
+} Parser;
+
+// ----------------------------------------------------------------------------
+// messages
+
+static int at(const Parser *ps, yaml_mark_t m, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int at(const Parser *ps, yaml_mark_t m, const char *fmt, ...) {
+    char msg[3000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);   // msg may quote err_msg(): format it first
+    va_end(ap);
+    return err_set("%s:%zu:%zu: %s", ps->path, m.line + 1, m.column + 1, msg);
+}
+
+static const char *node_kind(const yaml_node_t *n) {
+    return n->type == YAML_MAPPING_NODE ? "a mapping" : n->type == YAML_SEQUENCE_NODE ? "a list" : "a value";
+}
+
+static yaml_node_t *node(Parser *ps, int index) { return yaml_document_get_node(&ps->doc, index); }
+static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+
+// ----------------------------------------------------------------------------
+// partial configs
+
+static void partial_free(Partial *p) { free(p->a); *p = (Partial){0}; }
+
+static void dim_free(Dim *d) {
+    for (int i = 0; i < d->n; i++) partial_free(&d->values[i]);
+    free(d->values);
+    *d = (Dim){0};
+}
+
+static Partial *dim_push(Dim *d) {
+    d->values = xrealloc(d->values, (size_t)(d->n + 1) * sizeof *d->values);
+    d->values[d->n] = (Partial){0};
+    return &d->values[d->n++];
+}
+
+static void partial_apply(const Parser *ps, const Partial *p, RunConfig *c) {
+    for (int i = 0; i < p->n; i++) {
+        const Assign *a = &p->a[i];
+        ConfigValue v = {a->n, a->items, a->is_list};
+        int rc = config_set_value(c, a->key, &v, NULL);
+        LAB_ASSERT(rc == 0);   // every value was tried on a scratch config while parsing
+        c->origin[a->key] = (ConfigOrigin){ps->path, (int)a->mark.line + 1, (int)a->mark.column + 1, NULL};
+    }
+}
+
+// Adds `key: value` (key written under the dotted prefix) to p. top: the file's top level.
+static int walk_pair(Parser *ps, yaml_node_t *keynode, yaml_node_t *value, const char *prefix,
+                     Partial *p, int top) {
+    if (keynode->type != YAML_SCALAR_NODE)
+        return at(ps, keynode->start_mark, "expected a key, got %s", node_kind(keynode));
+    char full[256];
+    snprintf(full, sizeof full, "%s%s%s", prefix, prefix[0] ? "." : "", scalar(keynode));
+    const char *extra = top ? "grid, variants, exclude, analyze" : NULL;
+    int key = config_resolve_key(full);
+    if (value->type == YAML_MAPPING_NODE) {
+        if (config_is_block(full)) {
+            for (yaml_node_pair_t *pr = value->data.mapping.pairs.start; pr < value->data.mapping.pairs.top; pr++)
+                if (walk_pair(ps, node(ps, pr->key), node(ps, pr->value), full, p, 0)) return -1;
+            return 0;
+        }
+        if (key >= 0) return at(ps, value->start_mark, "%s: expected a value, got a mapping", full);
+        config_unknown_key(full, extra);
+        return at(ps, keynode->start_mark, "%s", err_msg());
+    }
+    if (key < 0) {
+        if (config_is_block(full))
+            return at(ps, value->start_mark, "%s: expected a mapping of its keys, got %s", full, node_kind(value));
+        config_unknown_key(full, extra);
+        return at(ps, keynode->start_mark, "%s", err_msg());
+    }
+    for (int i = 0; i < p->n; i++)
+        if (p->a[i].key == key)
+            return at(ps, keynode->start_mark, "%s is set twice (first at line %zu, column %zu)",
+                      config_key_name(key), p->a[i].key_mark.line + 1, p->a[i].key_mark.column + 1);
+    Assign a = {.key = key, .key_mark = keynode->start_mark, .mark = value->start_mark};
+    if (value->type == YAML_SCALAR_NODE) {
+        a.n = 1;
+        a.items[0] = scalar(value);
+        a.item_marks[0] = value->start_mark;
+    } else {
+        a.is_list = 1;
+        for (yaml_node_item_t *it = value->data.sequence.items.start; it < value->data.sequence.items.top; it++) {
+            yaml_node_t *item = node(ps, *it);
+            if (item->type != YAML_SCALAR_NODE)
+                return at(ps, item->start_mark, "%s: expected a list of values, got %s in it", full, node_kind(item));
+            if (a.n == MAX_ITEMS) return at(ps, item->start_mark, "%s: more than %d items", full, MAX_ITEMS);
+            a.item_marks[a.n] = item->start_mark;
+            a.items[a.n++] = scalar(item);
+        }
+    }
+    // Try the value now, so that a bad value is reported at its position before expansion.
+    RunConfig scratch;
+    config_defaults(&scratch);
+    ConfigValue v = {a.n, a.items, a.is_list};
+    int bad;
+    if (config_set_value(&scratch, key, &v, &bad))
+        return at(ps, bad >= 0 ? a.item_marks[bad] : a.mark, "%s: %s", full, err_msg());
+    if (p->n == p->cap) {
+        p->cap = p->cap ? 2 * p->cap : 8;
+        p->a = xrealloc(p->a, (size_t)p->cap * sizeof *p->a);
+    }
+    p->a[p->n++] = a;
+    return 0;
+}
+
+// A mapping node as a partial config (variants and exclude entries).
+static int parse_partial(Parser *ps, yaml_node_t *n, const char *what, Partial *p) {
+    if (n->type != YAML_MAPPING_NODE)
+        return at(ps, n->start_mark, "%s: expected a mapping of config keys, got %s", what, node_kind(n));
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++)
+        if (walk_pair(ps, node(ps, pr->key), node(ps, pr->value), "", p, 0)) return -1;
+    if (p->n == 0) return at(ps, n->start_mark, "%s: empty entry", what);
+    return 0;
+}
+
+static int parse_list_of_partials(Parser *ps, yaml_node_t *n, const char *what, Dim *d) {
+    if (n->type != YAML_SEQUENCE_NODE)
+        return at(ps, n->start_mark, "%s: expected a list of mappings, got %s", what, node_kind(n));
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++)
+        if (parse_partial(ps, node(ps, *it), what, dim_push(d))) return -1;
+    return 0;
+}
+
+static int parse_grid(Parser *ps, yaml_node_t *n) {
+    if (n->type != YAML_MAPPING_NODE)
+        return at(ps, n->start_mark, "grid: expected a mapping of key: [values], got %s", node_kind(n));
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = node(ps, pr->key), *v = node(ps, pr->value);
+        if (k->type != YAML_SCALAR_NODE) return at(ps, k->start_mark, "grid: expected a key, got %s", node_kind(k));
+        if (v->type != YAML_SEQUENCE_NODE)
+            return at(ps, v->start_mark, "grid: %s: expected a list of values, got %s", scalar(k), node_kind(v));
+        if (v->data.sequence.items.top == v->data.sequence.items.start)
+            return at(ps, v->start_mark, "grid: %s: empty list (the grid would have no runs)", scalar(k));
+        LAB_ASSERT(ps->ndims < CONFIG_MAX_KEYS + 1);
+        if (ps->ndims == CONFIG_MAX_KEYS + 1) return at(ps, k->start_mark, "grid: too many keys");
+        Dim *d = &ps->dims[ps->ndims++];
+        d->label = "the grid";
+        // Each value is `key: value` on its own, so block keys take mappings and list keys lists.
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++)
+            if (walk_pair(ps, k, node(ps, *it), "", dim_push(d), 0)) return -1;
+    }
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// analyze: YAML -> JSON
+
+static json_t *yaml_to_json(Parser *ps, yaml_node_t *n) {
+    if (n->type == YAML_SCALAR_NODE) {
+        const char *s = scalar(n);
+        if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return json_string(s);
+        if (!*s || !strcmp(s, "~") || !strcmp(s, "null")) return json_null();
+        if (!strcmp(s, "true")) return json_true();
+        if (!strcmp(s, "false")) return json_false();
+        char *end;
+        errno = 0;
+        long long i = strtoll(s, &end, 10);
+        if (!errno && !*end) return json_integer(i);
+        double d = strtod(s, &end);
+        if (!errno && !*end) return json_real(d);
+        return json_string(s);
+    }
+    if (n->type == YAML_SEQUENCE_NODE) {
+        json_t *a = json_array();
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++)
+            json_array_append_new(a, yaml_to_json(ps, node(ps, *it)));
+        return a;
+    }
+    json_t *o = json_object();
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = node(ps, pr->key);
+        const char *name = k->type == YAML_SCALAR_NODE ? scalar(k) : "?";
+        json_object_set_new(o, name, yaml_to_json(ps, node(ps, pr->value)));
+    }
+    return o;
+}
+
+// ----------------------------------------------------------------------------
+// the file
+
+static int parse_root(Parser *ps) {
+    yaml_node_t *root = yaml_document_get_root_node(&ps->doc);
+    if (!root) return err_set("%s:1:1: empty sweep file; expected a mapping of config keys", ps->path);
+    if (root->type != YAML_MAPPING_NODE)
+        return at(ps, root->start_mark, "expected a mapping of config keys at the top level, got %s", node_kind(root));
+    yaml_mark_t seen[3];
+    int have[3] = {0, 0, 0};   // grid, variants, exclude
+    static const char *const special[3] = {"grid", "variants", "exclude"};
+    for (yaml_node_pair_t *pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = node(ps, pr->key), *v = node(ps, pr->value);
+        const char *name = k->type == YAML_SCALAR_NODE ? scalar(k) : "";
+        int s = -1;
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(name, special[i])) s = i;
+        if (s >= 0) {
+            if (have[s]) return at(ps, k->start_mark, "%s is set twice (first at line %zu, column %zu)",
+                                   name, seen[s].line + 1, seen[s].column + 1);
+            have[s] = 1;
+            seen[s] = k->start_mark;
+        }
+        int rc = 0;
+        if (s == 0) rc = parse_grid(ps, v);
+        else if (s == 1) { rc = parse_list_of_partials(ps, v, "variants", &ps->variants); ps->have_variants = 1; }
+        else if (s == 2) rc = parse_list_of_partials(ps, v, "exclude", &ps->exclude);
+        else if (!strcmp(name, "analyze")) {
+            if (ps->analyze_json) return at(ps, k->start_mark, "analyze is set twice");
+            json_t *j = yaml_to_json(ps, v);
+            char *txt = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+            json_decref(j);
+            LAB_ASSERT(txt);
+            ps->analyze_json = xstrdup(txt);
+            free(txt);
+        } else rc = walk_pair(ps, k, v, "", &ps->base, 1);
+        if (rc) return -1;
+    }
+    if (ps->have_variants && ps->variants.n == 0)
+        return at(ps, seen[1], "variants: empty list (the sweep would have no runs)");
+    return 0;
+}
+
+// A key set by two loops of the product is ambiguous: refuse it.
+static int check_conflicts(Parser *ps) {
+    for (int d1 = 0; d1 < ps->ndims; d1++)
+        for (int d2 = d1 + 1; d2 < ps->ndims; d2++)
+            for (int i = 0; i < ps->dims[d1].n; i++)
+                for (int j = 0; j < ps->dims[d2].n; j++) {
+                    const Partial *p = &ps->dims[d1].values[i], *q = &ps->dims[d2].values[j];
+                    for (int x = 0; x < p->n; x++)
+                        for (int y = 0; y < q->n; y++)
+                            if (p->a[x].key == q->a[y].key)
+                                return at(ps, q->a[y].key_mark, "%s is set both by %s (line %zu) and by %s",
+                                          config_key_name(q->a[y].key), ps->dims[d1].label,
+                                          p->a[x].key_mark.line + 1, ps->dims[d2].label);
+                }
+    return 0;
+}
+
+static int excluded(const Parser *ps, const RunConfig *c) {
+    for (int e = 0; e < ps->exclude.n; e++) {
+        const Partial *p = &ps->exclude.values[e];
+        RunConfig probe = *c;
+        partial_apply(ps, p, &probe);
+        int all = 1;
+        for (int i = 0; i < p->n && all; i++) all = config_key_equal(c, &probe, p->a[i].key);
+        if (all) return 1;
+    }
+    return 0;
+}
+
+// Open-addressing set of hashes for dedupe.
+static int seen_insert(char (*table)[65], size_t cap, const char *hex) {
+    size_t h = strtoull((char[17]){hex[0], hex[1], hex[2], hex[3], hex[4], hex[5], hex[6], hex[7], hex[8],
+                                   hex[9], hex[10], hex[11], hex[12], hex[13], hex[14], hex[15], 0}, NULL, 16);
+    for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (!table[i][0]) { memcpy(table[i], hex, 65); return 1; }
+        if (!strcmp(table[i], hex)) return 0;
+    }
+}
+
+static int expand(Parser *ps, int noverrides, char *const *overrides, Sweep *out) {
+    RunConfig base;
+    config_defaults(&base);
+    partial_apply(ps, &ps->base, &base);
+    if (!base.name[0]) snprintf(base.name, sizeof base.name, "%s", out->name);
+    else snprintf(out->name, sizeof out->name, "%s", base.name);
+    size_t total = 1;
+    for (int d = 0; d < ps->ndims; d++) {
+        total *= (size_t)ps->dims[d].n;
+        if (total > MAX_COMBINATIONS)
+            return err_set("%s: the grid expands to more than %d runs", ps->path, MAX_COMBINATIONS);
+    }
+    out->ncombinations = (int)total;
+    out->runs = xcalloc(total, sizeof *out->runs);
+    out->hashes = xcalloc(total, sizeof *out->hashes);
+    size_t cap = 16;
+    while (cap < 2 * total) cap *= 2;
+    char (*seen)[65] = xcalloc(cap, sizeof *seen);
+    int rc = 0;
+    for (size_t idx = 0; idx < total && rc == 0; idx++) {
+        RunConfig c = base;
+        size_t rem = idx, digit[CONFIG_MAX_KEYS + 1];
+        for (int d = ps->ndims - 1; d >= 0; d--) { digit[d] = rem % (size_t)ps->dims[d].n; rem /= (size_t)ps->dims[d].n; }
+        for (int d = 0; d < ps->ndims; d++) partial_apply(ps, &ps->dims[d].values[digit[d]], &c);
+        for (int i = 0; i < noverrides; i++) {
+            int ok = config_apply_override(&c, overrides[i]);
+            LAB_ASSERT(ok == 0);   // checked before expansion
+        }
+        if (excluded(ps, &c)) { out->nexcluded++; continue; }
+        if (config_validate(&c)) { rc = -1; break; }
+        char hex[65];
+        config_hash(&c, hex);
+        if (!seen_insert(seen, cap, hex)) { out->nduplicates++; continue; }
+        out->runs[out->nruns] = c;
+        memcpy(out->hashes[out->nruns], hex, 65);
+        out->nruns++;
+    }
+    free(seen);
+    return rc;
+}
+
+static int load(yaml_parser_t *parser, const char *path, int noverrides, char *const *overrides, Sweep *out) {
+    memset(out, 0, sizeof *out);
+    out->path = xstrdup(path);
+    // Default name: the file's base name without its extension.
+    const char *slash = strrchr(path, '/');
+    snprintf(out->name, sizeof out->name, "%s", slash ? slash + 1 : path);
+    char *dot = strrchr(out->name, '.');
+    if (dot && dot != out->name) *dot = '\0';
+
+    Parser ps = {.path = out->path};
+    int rc = 0;
+    // Overrides first: a typo on the command line is reported before the file is read.
+    RunConfig scratch;
+    config_defaults(&scratch);
+    for (int i = 0; i < noverrides && rc == 0; i++) rc = config_apply_override(&scratch, overrides[i]);
+    if (rc == 0 && !yaml_parser_load(parser, &ps.doc)) {
+        yaml_mark_t m = parser->problem_mark;
+        rc = err_set("%s:%zu:%zu: YAML syntax error: %s%s%s", out->path, m.line + 1, m.column + 1,
+                     parser->problem ? parser->problem : "unreadable", parser->context ? " " : "",
+                     parser->context ? parser->context : "");
+        memset(&ps.doc, 0, sizeof ps.doc);
+    } else if (rc == 0) {
+        rc = parse_root(&ps);
+        if (rc == 0) {
+            // variants are the outermost loop
+            if (ps.have_variants) {
+                memmove(&ps.dims[1], &ps.dims[0], (size_t)ps.ndims * sizeof ps.dims[0]);
+                ps.dims[0] = ps.variants;
+                ps.dims[0].label = "variants";
+                ps.variants = (Dim){0};
+                ps.ndims++;
+            }
+            rc = check_conflicts(&ps);
+        }
+        if (rc == 0) rc = expand(&ps, noverrides, overrides, out);
+        yaml_document_delete(&ps.doc);
+    }
+    partial_free(&ps.base);
+    for (int d = 0; d < ps.ndims; d++) dim_free(&ps.dims[d]);
+    dim_free(&ps.variants);
+    dim_free(&ps.exclude);
+    out->analyze_json = ps.analyze_json;
+    if (rc) sweep_free(out);
+    return rc;
+}
+
+int sweep_load_string(const char *text, const char *name, int noverrides, char *const *overrides, Sweep *out) {
+    yaml_parser_t parser;
+    LAB_ASSERT(yaml_parser_initialize(&parser));
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
+    int rc = load(&parser, name, noverrides, overrides, out);
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+int sweep_load(const char *path, int noverrides, char *const *overrides, Sweep *out) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_set("%s: cannot open sweep file: %s", path, strerror(errno));
+    yaml_parser_t parser;
+    LAB_ASSERT(yaml_parser_initialize(&parser));
+    yaml_parser_set_input_file(&parser, f);
+    int rc = load(&parser, path, noverrides, overrides, out);
+    yaml_parser_delete(&parser);
+    fclose(f);
+    return rc;
+}
+
+void sweep_free(Sweep *s) {
+    free(s->path);
+    free(s->runs);
+    free(s->hashes);
+    free(s->analyze_json);
+    memset(s, 0, sizeof *s);
+}
+
+// ----------------------------------------------------------------------------
+// --dry-run listing
+
+void sweep_print(const Sweep *s, FILE *out) {
+    fprintf(out, "sweep %s: %d runs (%d combinations, %d excluded, %d duplicates)\n", s->name, s->nruns,
+            s->ncombinations, s->nexcluded, s->nduplicates);
+    int nkeys = config_num_keys(), varies[CONFIG_MAX_KEYS] = {0}, any = 0;
+    int name_key = config_find_key("name");
+    for (int k = 0; k < nkeys; k++)
+        for (int i = 1; i < s->nruns && !varies[k] && k != name_key; i++)
+            if (!config_key_equal(&s->runs[0], &s->runs[i], k)) varies[k] = any = 1;
+    if (!any) {   // one run, or runs that differ in nothing shown: name the essentials
+        varies[config_find_key("method")] = 1;
+        varies[config_find_key("task.name")] = 1;
+    }
+    for (int i = 0; i < s->nruns; i++) {
+        fprintf(out, "%.12s ", s->hashes[i]);
+        for (int k = 0; k < nkeys; k++) {
+            if (!varies[k] || !config_key_applies(&s->runs[i], k)) continue;
+            char v[600];
+            config_key_str(&s->runs[i], k, v, sizeof v);
+            fprintf(out, " %s=%s", config_key_name(k), v);
+        }
+        fputc('\n', out);
+    }
+}
