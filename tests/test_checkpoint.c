@@ -8,13 +8,17 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/backend.h"
+#include "core/checkpoint.h"
 #include "core/errors.h"
+#include "core/model.h"
 #include "core/safetensors.h"
 
 // ----------------------------------------------------------------------------
@@ -41,6 +45,20 @@ static const char *tmp_path(const char *name) {
     k = (k + 1) % 4;
     snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
     return buf[k];
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void make_dir(const char *path) {
+    if (mkdir(path, 0777) != 0) {
+        struct stat sb;
+        assert_int_equal(stat(path, &sb), 0);
+    }
 }
 
 static void write_bytes(const char *path, const void *bytes, size_t n) {
@@ -354,6 +372,598 @@ static void test_st_integer_not_readable(void **state) {
 }
 
 // ----------------------------------------------------------------------------
+// config.json
+
+static const char *const CONFIG_FIELDS[] = {"n_layer", "n_head", "n_embd", "n_positions",
+                                             "vocab_size", "layer_norm_epsilon"};
+static const char *const CONFIG_VALUES[] = {"2", "2", "4", "8", "10", "1e-05"};
+
+// config.json with every field but `skip`, plus `extra` ("key": value pairs; when its first
+// key is one of the six fields, it replaces that field).
+static void write_config(const char *dir, const char *skip, const char *extra) {
+    char text[1024] = "{", path[512];
+    for (int k = 0; k < 6; k++) {
+        if (skip && !strcmp(skip, CONFIG_FIELDS[k])) continue;
+        if (extra && !strncmp(extra + 1, CONFIG_FIELDS[k], strlen(CONFIG_FIELDS[k])) &&
+            extra[1 + strlen(CONFIG_FIELDS[k])] == '"')
+            continue;   // replaced by extra
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s\"%s\": %s",
+                 strlen(text) > 1 ? ", " : "", CONFIG_FIELDS[k], CONFIG_VALUES[k]);
+    }
+    if (extra) snprintf(text + strlen(text), sizeof text - strlen(text), ", %s", extra);
+    strcat(text, "}");
+    make_dir(dir);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    write_text(path, text);
+}
+
+static void test_config_read(void **state) {
+    (void)state;
+    const char *dir = tmp_path("cfg_ok");
+    write_config(dir, NULL, "\"model_type\": \"gpt2\", \"n_inner\": null, \"activation_function\": \"gelu_new\"");
+    ModelConfig c;
+    if (checkpoint_read_config(dir, &c)) fail_msg("%s", err_msg());
+    assert_int_equal(c.n_layer, 2);
+    assert_int_equal(c.n_head, 2);
+    assert_int_equal(c.n_embd, 4);
+    assert_int_equal(c.n_ctx, 8);
+    assert_int_equal(c.vocab_size, 10);
+    assert_true(c.ln_eps == 1e-5f);
+    // n_inner may be given as 4 * n_embd; another epsilon is read as written
+    write_config(dir, NULL, "\"layer_norm_epsilon\": 0.001, \"n_inner\": 16");
+    if (checkpoint_read_config(dir, &c)) fail_msg("%s", err_msg());
+    assert_true(c.ln_eps == 1e-3f);
+}
+
+static void test_config_missing_fields(void **state) {
+    (void)state;
+    const char *dir = tmp_path("cfg_missing");
+    ModelConfig c;
+    for (int k = 0; k < 6; k++) {
+        write_config(dir, CONFIG_FIELDS[k], NULL);
+        err_set("%s", "");
+        assert_int_equal(checkpoint_read_config(dir, &c), -1);
+        char want[64];
+        snprintf(want, sizeof want, "missing field '%s'", CONFIG_FIELDS[k]);
+        expect_msg(dir, "config.json", want, NULL);
+    }
+    assert_int_equal(checkpoint_read_config(tmp_path("no_such_dir"), &c), -1);
+    expect_msg("no_such_dir/config.json", "cannot open", NULL);
+}
+
+static void test_config_bad_values(void **state) {
+    (void)state;
+    const char *dir = tmp_path("cfg_bad");
+    ModelConfig c;
+    static const struct { const char *extra, *msg; } cases[] = {
+        {"\"n_head\": \"2\"", "field 'n_head' must be an integer, got a string"},
+        {"\"n_layer\": 0", "field 'n_layer' must be an integer in [1"},
+        {"\"n_embd\": 2.5", "field 'n_embd' must be an integer, got a real number"},
+        {"\"layer_norm_epsilon\": \"small\"", "field 'layer_norm_epsilon' must be a number"},
+        {"\"n_head\": 3", "n_embd=4 is not divisible by n_head=3"},
+        {"\"model_type\": \"llama\"", "field 'model_type' is \"llama\""},
+        {"\"n_inner\": 20", "field 'n_inner' must be null or 4 * n_embd = 16"},
+        {"\"activation_function\": \"relu\"", "field 'activation_function'"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        write_config(dir, NULL, cases[k].extra);
+        err_set("%s", "");
+        assert_int_equal(checkpoint_read_config(dir, &c), -1);
+        expect_msg(dir, "config.json", cases[k].msg, NULL);
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    write_text(path, "{\"n_layer\": 2,");
+    assert_int_equal(checkpoint_read_config(dir, &c), -1);
+    expect_msg(path, "invalid JSON", NULL);
+}
+
+// ----------------------------------------------------------------------------
+// checkpoints built by hand: the GPT-2 names, shapes and Conv1D layout, written out here
+// independently of core/checkpoint.c's own table.
+
+enum { HL = 2, HC = 4, HN = 8, HV = 10 };   // layers, n_embd, n_positions, vocab
+
+typedef struct {
+    const char *file;   // GPT-2 name ("%d" = layer)
+    const char *reg;    // registry name
+    int rows, cols;     // file shape (cols = 0: 1-D)
+    int transpose;      // Conv1D: registry slice is the transpose
+} SpecEntry;
+
+static const SpecEntry SPEC[] = {
+    {"wte.weight", "wte", HV, HC, 0},
+    {"wpe.weight", "wpe", HN, HC, 0},
+    {"h.%d.ln_1.weight", "h.ln_1.weight", HC, 0, 0},
+    {"h.%d.ln_1.bias", "h.ln_1.bias", HC, 0, 0},
+    {"h.%d.attn.c_attn.weight", "h.attn.c_attn.weight", HC, 3 * HC, 1},
+    {"h.%d.attn.c_attn.bias", "h.attn.c_attn.bias", 3 * HC, 0, 0},
+    {"h.%d.attn.c_proj.weight", "h.attn.c_proj.weight", HC, HC, 1},
+    {"h.%d.attn.c_proj.bias", "h.attn.c_proj.bias", HC, 0, 0},
+    {"h.%d.ln_2.weight", "h.ln_2.weight", HC, 0, 0},
+    {"h.%d.ln_2.bias", "h.ln_2.bias", HC, 0, 0},
+    {"h.%d.mlp.c_fc.weight", "h.mlp.c_fc.weight", HC, 4 * HC, 1},
+    {"h.%d.mlp.c_fc.bias", "h.mlp.c_fc.bias", 4 * HC, 0, 0},
+    {"h.%d.mlp.c_proj.weight", "h.mlp.c_proj.weight", 4 * HC, HC, 1},
+    {"h.%d.mlp.c_proj.bias", "h.mlp.c_proj.bias", HC, 0, 0},
+    {"ln_f.weight", "ln_f.weight", HC, 0, 0},
+    {"ln_f.bias", "ln_f.bias", HC, 0, 0},
+};
+enum { NSPEC = sizeof SPEC / sizeof SPEC[0] };
+
+// Element j of spec entry k, layer l: distinct, exact in F32 (and in BF16 for ln_f.weight,
+// which the file stores as BF16).
+static float spec_value(int k, int l, int j) {
+    if (!strcmp(SPEC[k].file, "ln_f.weight")) return 1.0f + 0.25f * (float)j;
+    return (float)(k * 1000 + l * 100 + j) * 0.5f;
+}
+
+typedef struct {
+    int prefix;              // every name prefixed with "transformer."
+    const char *skip;        // a tensor left out
+    const char *bad_shape;   // a tensor written with its two dimensions swapped
+    int extra_layer;         // h.<HL>.ln_1.weight added
+} BuildOpts;
+
+// Writes config.json and model.safetensors (with the attention mask buffers and the tied
+// lm_head.weight, as hub checkpoints have them) into dir.
+static void build_checkpoint(const char *dir, const BuildOpts *o) {
+    write_config(dir, NULL, "\"model_type\": \"gpt2\"");
+    char *header = calloc(1, 1 << 16);
+    uint8_t *data = calloc(1, 1 << 16);
+    size_t off = 0;
+    strcat(header, "{\"__metadata__\":{\"format\":\"pt\"}");
+    const char *pre = o->prefix ? "transformer." : "";
+    for (int k = 0; k < NSPEC; k++) {
+        int layers = strstr(SPEC[k].file, "%d") ? HL + (o->extra_layer && k == 2) : 1;
+        for (int l = 0; l < layers; l++) {
+            char name[96], full[128];
+            snprintf(name, sizeof name, SPEC[k].file, l);
+            snprintf(full, sizeof full, "%s%s", pre, name);
+            if (o->skip && !strcmp(o->skip, name)) continue;
+            int r = SPEC[k].rows, c = SPEC[k].cols;
+            if (o->bad_shape && !strcmp(o->bad_shape, name)) { int t = r; r = c; c = t; }
+            int n = r * (c ? c : 1);
+            int bf16 = !strcmp(name, "ln_f.weight");
+            size_t bytes = (size_t)n * (bf16 ? 2 : 4);
+            char shape[32];
+            if (c) snprintf(shape, sizeof shape, "[%d,%d]", r, c);
+            else snprintf(shape, sizeof shape, "[%d]", r);
+            snprintf(header + strlen(header), 512, ",\"%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
+                     full, bf16 ? "BF16" : "F32", shape, off, off + bytes);
+            for (int j = 0; j < n; j++) {
+                float v = spec_value(k, l, j);
+                if (bf16) {
+                    uint32_t bits;
+                    memcpy(&bits, &v, 4);
+                    uint16_t h = (uint16_t)(bits >> 16);
+                    memcpy(data + off + 2 * (size_t)j, &h, 2);
+                } else {
+                    memcpy(data + off + 4 * (size_t)j, &v, 4);
+                }
+            }
+            off += bytes;
+        }
+    }
+    // buffers a hub checkpoint carries: the causal mask per layer (U8 here) and lm_head
+    for (int l = 0; l < HL; l++) {
+        snprintf(header + strlen(header), 512, ",\"%sh.%d.attn.bias\":{\"dtype\":\"U8\",\"shape\":[1,1,%d,%d],"
+                 "\"data_offsets\":[%zu,%zu]}", pre, l, HN, HN, off, off + HN * HN);
+        off += HN * HN;
+    }
+    snprintf(header + strlen(header), 512, ",\"lm_head.weight\":{\"dtype\":\"F32\",\"shape\":[%d,%d],"
+             "\"data_offsets\":[%zu,%zu]}}", HV, HC, off, off + 4 * HV * HC);
+    off += 4 * HV * HC;
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    write_raw(path, header, data, off);
+    free(header);
+    free(data);
+}
+
+static const ModelConfig HAND_CFG = {HL, 2, HC, HN, HV, 1e-5f};
+
+static Model *new_model(const ModelConfig *cfg, const MethodConfig *mc) {
+    Model *m = model_create(backend_cpu(), cfg, mc);
+    if (!m) fail_msg("model_create: %s", err_msg());
+    return m;
+}
+
+static Model *new_eval_model(const ModelConfig *cfg) {
+    MethodConfig mc;
+    method_defaults(&mc);
+    mc.kind = METHOD_NONE;
+    return new_model(cfg, &mc);
+}
+
+// Host copy of a registry tensor (caller frees).
+static float *param_host(Model *m, const char *name) {
+    Param *p = model_find_param(m, name);
+    if (!p) fail_msg("no registry tensor '%s'", name);
+    float *h = malloc(p->numel * sizeof(float));
+    model_backend(m)->to_host(h, p->data, p->numel * sizeof(float));
+    return h;
+}
+
+static void check_hand_built_loaded(Model *m) {
+    for (int k = 0; k < NSPEC; k++) {
+        float *reg = param_host(m, SPEC[k].reg);
+        int per_layer = strstr(SPEC[k].file, "%d") != NULL;
+        int r = SPEC[k].rows, c = SPEC[k].cols ? SPEC[k].cols : 1;
+        for (int l = 0; l < (per_layer ? HL : 1); l++)
+            for (int i = 0; i < r; i++)
+                for (int j = 0; j < c; j++) {
+                    // file element [i][j]; a Conv1D weight is [in, out], the registry [out, in]
+                    size_t at = (size_t)l * r * c + (SPEC[k].transpose ? (size_t)j * r + i : (size_t)i * c + j);
+                    float want = spec_value(k, l, i * c + j);
+                    if (reg[at] != want)
+                        fail_msg("%s layer %d [%d][%d]: registry %s holds %g, want %g", SPEC[k].file,
+                                 l, i, j, SPEC[k].reg, reg[at], want);
+                }
+        free(reg);
+    }
+}
+
+static void test_checkpoint_load_hand_built(void **state) {
+    (void)state;
+    for (int prefix = 0; prefix < 2; prefix++) {
+        const char *dir = tmp_path(prefix ? "hand_prefixed" : "hand");
+        BuildOpts o = {.prefix = prefix};
+        build_checkpoint(dir, &o);
+        ModelConfig cfg;
+        if (checkpoint_read_config(dir, &cfg)) fail_msg("%s", err_msg());
+        Model *m = new_eval_model(&cfg);
+        if (checkpoint_load(m, dir)) fail_msg("%s", err_msg());
+        check_hand_built_loaded(m);
+
+        // saving writes the same names, shapes and values, unprefixed, in F32
+        const char *out = tmp_path("hand_resaved/sub");
+        if (checkpoint_save(m, out)) fail_msg("%s", err_msg());
+        char path[512];
+        snprintf(path, sizeof path, "%s/model.safetensors", out);
+        SafeTensors *st = st_open(path);
+        if (!st) fail_msg("%s", err_msg());
+        assert_string_equal(st_metadata(st, "format"), "pt");
+        int count = 0;
+        for (int k = 0; k < NSPEC; k++) {
+            int per_layer = strstr(SPEC[k].file, "%d") != NULL;
+            for (int l = 0; l < (per_layer ? HL : 1); l++, count++) {
+                char name[96];
+                snprintf(name, sizeof name, SPEC[k].file, l);
+                int idx = st_find(st, name);
+                if (idx < 0) fail_msg("saved checkpoint lacks '%s'", name);
+                assert_int_equal(st_dtype(st, idx), ST_F32);
+                assert_int_equal(st_ndim(st, idx), SPEC[k].cols ? 2 : 1);
+                assert_int_equal(st_shape(st, idx)[0], SPEC[k].rows);
+                if (SPEC[k].cols) assert_int_equal(st_shape(st, idx)[1], SPEC[k].cols);
+                size_t n = st_numel(st, idx);
+                float *v = malloc(n * sizeof(float));
+                assert_int_equal(st_read_f32(st, idx, v, n), 0);
+                for (size_t j = 0; j < n; j++)
+                    if (v[j] != spec_value(k, l, (int)j)) fail_msg("saved %s[%zu] = %g", name, j, v[j]);
+                free(v);
+            }
+        }
+        assert_int_equal(st_count(st), count);   // no lm_head, no mask buffers
+        st_close(st);
+        model_free(m);
+    }
+}
+
+// Each malformed directory fails with a message naming the file and the tensor.
+static void test_checkpoint_malformed(void **state) {
+    (void)state;
+    static const struct { BuildOpts o; const char *msg; } cases[] = {
+        {{.skip = "h.1.ln_2.bias"}, "missing tensor 'h.1.ln_2.bias' (expected shape [4])"},
+        {{.skip = "wte.weight", .prefix = 1}, "missing tensor 'wte.weight' (expected shape [10, 4])"},
+        {{.bad_shape = "h.0.attn.c_attn.weight"},
+         "tensor 'h.0.attn.c_attn.weight' has shape [12, 4], config.json expects [4, 12]"},
+        {{.bad_shape = "h.1.mlp.c_proj.weight", .prefix = 1},
+         "tensor 'transformer.h.1.mlp.c_proj.weight' has shape [4, 16], config.json expects [16, 4]"},
+        {{.extra_layer = 1}, "unexpected tensor 'h.2.ln_1.weight' (config.json says n_layer=2)"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "bad%zu", k);
+        const char *dir = tmp_path(name);
+        build_checkpoint(dir, &cases[k].o);
+        Model *m = new_eval_model(&HAND_CFG);
+        err_set("%s", "");
+        assert_int_equal(checkpoint_load(m, dir), -1);
+        char file[512];
+        snprintf(file, sizeof file, "%s/model.safetensors", dir);
+        expect_msg(file, cases[k].msg, NULL);
+        model_free(m);
+    }
+    // config.json and the model disagree
+    const char *dir = tmp_path("bad0");
+    ModelConfig other = HAND_CFG;
+    other.n_head = 1;
+    Model *m = new_eval_model(&other);
+    assert_int_equal(checkpoint_load(m, dir), -1);
+    expect_msg("bad0/config.json", "n_head is 2, but the model was created with 1", NULL);
+    model_free(m);
+    // no weights at all
+    const char *empty = tmp_path("weightless");
+    write_config(empty, NULL, NULL);
+    m = new_eval_model(&HAND_CFG);
+    assert_int_equal(checkpoint_load(m, empty), -1);
+    expect_msg("weightless/model.safetensors", "cannot open", NULL);
+    model_free(m);
+}
+
+// Every tensor of m1 equals the same-named tensor of m2 bit for bit (groups in mask).
+static void expect_same_tensors(Model *m1, Model *m2, int groups_mask) {
+    int checked = 0;
+    for (int i = 0; i < model_num_params(m1); i++) {
+        Param *p = model_param(m1, i);
+        if (!(groups_mask & (1 << p->group))) continue;
+        Param *q = model_find_param(m2, p->name);
+        if (!q) fail_msg("second model lacks '%s'", p->name);
+        assert_int_equal(p->numel, q->numel);
+        float *a = param_host(m1, p->name), *b = param_host(m2, p->name);
+        if (memcmp(a, b, p->numel * sizeof(float))) fail_msg("tensor '%s' differs after reload", p->name);
+        free(a);
+        free(b);
+        checked++;
+    }
+    assert_true(checked > 0);
+}
+
+static void test_checkpoint_model_round_trip(void **state) {
+    (void)state;
+    ModelConfig cfg;
+    assert_int_equal(model_preset("nano", &cfg), 0);
+    MethodConfig mc;
+    method_defaults(&mc);
+    mc.head = HEAD_CLS;
+    mc.n_classes = 3;
+    Model *m = new_model(&cfg, &mc);
+    model_init_random(m, 7);
+    const char *dir = tmp_path("nano_ckpt");
+    if (checkpoint_save(m, dir)) fail_msg("%s", err_msg());
+
+    ModelConfig back;
+    if (checkpoint_read_config(dir, &back)) fail_msg("%s", err_msg());
+    assert_int_equal(back.n_layer, cfg.n_layer);
+    assert_int_equal(back.n_head, cfg.n_head);
+    assert_int_equal(back.n_embd, cfg.n_embd);
+    assert_int_equal(back.n_ctx, cfg.n_ctx);
+    assert_int_equal(back.vocab_size, cfg.vocab_size);
+    assert_true(back.ln_eps == cfg.ln_eps);
+
+    // config.json carries what transformers needs to build the model
+    char path[512];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    assert_non_null(root);
+    assert_string_equal(json_string_value(json_object_get(root, "model_type")), "gpt2");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(root, "architectures"), 0)),
+                        "GPT2ForSequenceClassification");
+    assert_true(json_is_null(json_object_get(root, "n_inner")));
+    assert_string_equal(json_string_value(json_object_get(root, "activation_function")), "gelu_new");
+    assert_int_equal(json_integer_value(json_object_get(root, "num_labels")), 3);
+    assert_true(json_real_value(json_object_get(root, "layer_norm_epsilon")) == 1e-5);
+    json_decref(root);
+
+    Model *m2 = new_model(&back, &mc);
+    model_init_random(m2, 8);   // different values everywhere before loading
+    if (checkpoint_load(m2, dir)) fail_msg("%s", err_msg());
+    expect_same_tensors(m, m2, 1 << PARAM_BASE | 1 << PARAM_HEAD);
+    model_free(m2);
+    model_free(m);
+}
+
+// ----------------------------------------------------------------------------
+// adapters
+
+static void fill_method_tensors(Model *m, float offset) {
+    for (int i = 0; i < model_num_params(m); i++) {
+        Param *p = model_param(m, i);
+        if (p->group == PARAM_BASE) continue;
+        float *h = malloc(p->numel * sizeof(float));
+        for (size_t j = 0; j < p->numel; j++) h[j] = offset + (float)(i * 100000 + (int)j) * 1e-3f;
+        model_backend(m)->to_device(p->data, h, p->numel * sizeof(float));
+        free(h);
+    }
+}
+
+static void test_adapter_lora_round_trip(void **state) {
+    (void)state;
+    ModelConfig cfg;
+    assert_int_equal(model_preset("nano", &cfg), 0);
+    MethodConfig mc;
+    method_defaults(&mc);
+    mc.kind = METHOD_LORA;
+    mc.lora_targets = TARGET_Q | TARGET_V | TARGET_FC | TARGET_PROJ;
+    mc.lora_rank = 2;
+    mc.lora_alpha = 4.0f;
+    mc.lora_dropout = 0.1f;
+    mc.lora_init = LORA_INIT_GAUSSIAN;
+    mc.head = HEAD_CLS;
+    mc.n_classes = 3;
+    Model *m = new_model(&cfg, &mc);
+    model_init_random(m, 1);
+    fill_method_tensors(m, 0.5f);   // B = 0 after init; make every factor distinct
+    const char *dir = tmp_path("lora_adapter");
+    if (adapter_save(m, dir, "results/base/nano")) fail_msg("%s", err_msg());
+
+    MethodConfig back;
+    if (adapter_read_config(dir, &back)) fail_msg("%s", err_msg());
+    assert_int_equal(back.kind, METHOD_LORA);
+    assert_int_equal(back.lora_targets, mc.lora_targets);
+    assert_int_equal(back.lora_rank, 2);
+    assert_true(back.lora_alpha == 4.0f);
+    assert_true(back.lora_dropout == 0.1f);
+    assert_int_equal(back.lora_init, LORA_INIT_GAUSSIAN);
+    assert_int_equal(back.head, HEAD_CLS);
+    assert_int_equal(back.n_classes, 3);
+    assert_int_equal(back.also_bitfit, 0);
+    assert_int_equal(back.also_prefix, 0);
+
+    // PEFT names and shapes: lora_A [r, d_in], lora_B [d_out, r], one per layer
+    char path[512];
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    SafeTensors *st = st_open(path);
+    if (!st) fail_msg("%s", err_msg());
+    static const struct { const char *name; int r, c; } want[] = {
+        {"h.0.attn.q.lora_A", 2, 64}, {"h.1.attn.q.lora_B", 64, 2}, {"h.1.attn.v.lora_A", 2, 64},
+        {"h.0.mlp.c_fc.lora_A", 2, 64}, {"h.0.mlp.c_fc.lora_B", 256, 2},
+        {"h.1.mlp.c_proj.lora_A", 2, 256}, {"h.1.mlp.c_proj.lora_B", 64, 2}, {"score.weight", 3, 64},
+    };
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        int idx = st_find(st, want[k].name);
+        if (idx < 0) fail_msg("adapter lacks '%s'", want[k].name);
+        assert_int_equal(st_shape(st, idx)[0], want[k].r);
+        assert_int_equal(st_shape(st, idx)[1], want[k].c);
+    }
+    assert_int_equal(st_count(st), 2 * 4 * 2 + 1);   // trainable tensors only
+    assert_int_equal(st_find(st, "h.0.attn.k.lora_A"), -1);
+    assert_int_equal(st_find(st, "wte.weight"), -1);
+    // slice 1 of the stacked lora.v.B is layer 1's lora_B
+    float *reg = param_host(m, "lora.v.B");
+    float file[128];
+    assert_int_equal(st_read_f32(st, st_find(st, "h.1.attn.v.lora_B"), file, 128), 0);
+    assert_memory_equal(file, reg + 128, sizeof file);
+    free(reg);
+    st_close(st);
+
+    Model *m2 = new_model(&cfg, &back);
+    model_init_random(m2, 2);
+    if (adapter_load(m2, dir)) fail_msg("%s", err_msg());
+    expect_same_tensors(m, m2, 1 << PARAM_METHOD | 1 << PARAM_HEAD);
+    model_free(m2);
+    model_free(m);
+}
+
+// Save and reload for the other methods; checks the per-layer names they produce.
+static void test_adapter_layouts(void **state) {
+    (void)state;
+    ModelConfig cfg;
+    assert_int_equal(model_preset("nano", &cfg), 0);
+    static const struct { MethodKind kind; int skip, lp, li; const char *present, *absent; int shape0; } cases[] = {
+        {METHOD_ADAPTER_D, 1, 0, 0, "h.1.attn.adapter.down.weight", "h.0.attn.adapter.down.weight", 8},
+        {METHOD_ADAPTER_H, 0, 0, 0, "h.0.ln_1.weight", "h.0.attn.c_attn.weight", 64},
+        {METHOD_ADAPTER_L, 0, 0, 0, "h.1.mlp.adapter.ln.weight", "h.0.attn.adapter.up.weight", 64},
+        {METHOD_BITFIT, 0, 0, 0, "h.0.attn.c_attn.bias", "h.0.attn.c_attn.weight", 192},
+        {METHOD_PREFIX_LAYER, 0, 3, 2, "h.1.prefix", "prefix.layer", 5},
+        {METHOD_PREFIX_EMBED, 0, 3, 2, "prefix.embed", "h.0.prefix", 5},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        MethodConfig mc;
+        method_defaults(&mc);
+        mc.kind = cases[k].kind;
+        mc.adapter_skip = cases[k].skip;
+        mc.prefix_lp = cases[k].lp;
+        mc.prefix_li = cases[k].li;
+        Model *m = new_model(&cfg, &mc);
+        model_init_random(m, 3);
+        fill_method_tensors(m, -0.25f);
+        char name[32];
+        snprintf(name, sizeof name, "layout%zu", k);
+        const char *dir = tmp_path(name);
+        if (adapter_save(m, dir, NULL)) fail_msg("%s: %s", METHOD_NAMES[mc.kind], err_msg());
+        char path[512];
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+        SafeTensors *st = st_open(path);
+        if (!st) fail_msg("%s", err_msg());
+        int idx = st_find(st, cases[k].present);
+        if (idx < 0) fail_msg("%s adapter lacks '%s'", METHOD_NAMES[mc.kind], cases[k].present);
+        assert_int_equal(st_shape(st, idx)[0], cases[k].shape0);
+        if (st_find(st, cases[k].absent) >= 0) fail_msg("%s adapter has '%s'", METHOD_NAMES[mc.kind], cases[k].absent);
+        st_close(st);
+
+        MethodConfig back;
+        if (adapter_read_config(dir, &back)) fail_msg("%s", err_msg());
+        assert_int_equal(back.kind, mc.kind);
+        assert_int_equal(back.adapter_skip, mc.adapter_skip);
+        assert_int_equal(back.prefix_lp, mc.prefix_lp);
+        assert_int_equal(back.prefix_li, mc.prefix_li);
+        Model *m2 = new_model(&cfg, &back);
+        model_init_random(m2, 4);
+        if (adapter_load(m2, dir)) fail_msg("%s: %s", METHOD_NAMES[mc.kind], err_msg());
+        int groups = 1 << PARAM_METHOD;
+        if (mc.kind == METHOD_BITFIT) {
+            float *a = param_host(m, "h.attn.c_attn.bias"), *b = param_host(m2, "h.attn.c_attn.bias");
+            assert_memory_equal(a, b, (size_t)cfg.n_layer * 3 * cfg.n_embd * sizeof(float));
+            free(a);
+            free(b);
+        } else {
+            expect_same_tensors(m, m2, groups);
+        }
+        model_free(m2);
+        model_free(m);
+    }
+}
+
+static void test_adapter_mismatch(void **state) {
+    (void)state;
+    ModelConfig nano;
+    assert_int_equal(model_preset("nano", &nano), 0);
+    MethodConfig mc;
+    method_defaults(&mc);
+    mc.kind = METHOD_LORA;
+    mc.lora_targets = TARGET_Q | TARGET_V;
+    mc.lora_rank = 2;
+    Model *m = new_model(&nano, &mc);
+    model_init_random(m, 1);
+    const char *dir = tmp_path("mismatch_adapter");
+    if (adapter_save(m, dir, NULL)) fail_msg("%s", err_msg());
+    model_free(m);
+
+    // another base width
+    ModelConfig wide = nano;
+    wide.n_embd = 128;
+    m = new_model(&wide, &mc);
+    assert_int_equal(adapter_load(m, dir), -1);
+    expect_msg("adapter ", "mismatch_adapter/adapter_model.safetensors",
+               "tensor 'h.0.attn.q.lora_A' has shape [2, 64], this model expects [2, 128]", NULL);
+    model_free(m);
+
+    // the model lacks a target the adapter has
+    MethodConfig q_only = mc;
+    q_only.lora_targets = TARGET_Q;
+    m = new_model(&nano, &q_only);
+    assert_int_equal(adapter_load(m, dir), -1);
+    expect_msg("unexpected tensor 'h.0.attn.v.lora_A'", NULL);
+    model_free(m);
+
+    // the model has a target the adapter lacks
+    MethodConfig qkv = mc;
+    qkv.lora_targets = TARGET_Q | TARGET_K | TARGET_V;
+    m = new_model(&nano, &qkv);
+    assert_int_equal(adapter_load(m, dir), -1);
+    expect_msg("missing tensor 'h.0.attn.k.lora_A' (expected shape [2, 64])", NULL);
+    model_free(m);
+
+    // same shapes, different scale or method
+    MethodConfig alpha = mc;
+    alpha.lora_alpha = 16.0f;
+    m = new_model(&nano, &alpha);
+    assert_int_equal(adapter_load(m, dir), -1);
+    expect_msg("adapter_config.json", "lora_alpha is 8, but the model was created with 16", NULL);
+    model_free(m);
+    MethodConfig ad = mc;
+    ad.kind = METHOD_ADAPTER_H;
+    m = new_model(&nano, &ad);
+    assert_int_equal(adapter_load(m, dir), -1);
+    expect_msg("method is lora, but the model was created with adapter_h", NULL);
+    model_free(m);
+
+    // a broken adapter_config.json names the field
+    char path[512];
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    write_text(path, "{\"method\": \"lora\", \"lora_alpha\": 8}");
+    MethodConfig back;
+    assert_int_equal(adapter_read_config(dir, &back), -1);
+    expect_msg(path, "missing field 'r'", NULL);
+    write_text(path, "{\"method\": \"lorax\"}");
+    assert_int_equal(adapter_read_config(dir, &back), -1);
+    expect_msg(path, "field 'method' is \"lorax\"", NULL);
+}
+
+// ----------------------------------------------------------------------------
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -370,6 +980,15 @@ int main(void) {
         cmocka_unit_test(test_st_overlapping_offsets),
         cmocka_unit_test(test_st_size_mismatch),
         cmocka_unit_test(test_st_integer_not_readable),
+        cmocka_unit_test(test_config_read),
+        cmocka_unit_test(test_config_missing_fields),
+        cmocka_unit_test(test_config_bad_values),
+        cmocka_unit_test(test_checkpoint_load_hand_built),
+        cmocka_unit_test(test_checkpoint_malformed),
+        cmocka_unit_test(test_checkpoint_model_round_trip),
+        cmocka_unit_test(test_adapter_lora_round_trip),
+        cmocka_unit_test(test_adapter_layouts),
+        cmocka_unit_test(test_adapter_mismatch),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }

@@ -1,0 +1,50 @@
+// core/checkpoint.h — Hugging Face-style checkpoint and adapter directories.
+//
+// A checkpoint directory holds config.json (n_layer, n_head, n_embd, n_positions, vocab_size,
+// layer_norm_epsilon) and model.safetensors with GPT-2's tensor names in Conv1D [in, out]
+// layout (wte.weight, wpe.weight, h.N.ln_1.*, h.N.attn.c_attn.*, h.N.attn.c_proj.*,
+// h.N.ln_2.*, h.N.mlp.c_fc.*, h.N.mlp.c_proj.*, ln_f.*), optionally every name prefixed with
+// "transformer."; the h.N.attn.bias / masked_bias buffers and the tied lm_head.weight are
+// ignored. F32, F16 and BF16 files load. A directory downloaded from the hub loads as it is,
+// and a directory written by checkpoint_save loads in transformers' GPT2LMHeadModel.
+//
+// An adapter directory holds adapter_config.json (the method: peft_type, method, r,
+// lora_alpha, target_modules, ...) and adapter_model.safetensors with a run's trainable
+// tensors alone (method and head tensors, plus trainable base tensors such as BitFit's
+// biases). LoRA factors are named h.{i}.attn.{q,k,v,o}.lora_A [r, d_in] / lora_B [d_out, r]
+// and h.{i}.mlp.{c_fc,c_proj}.lora_A/B, PEFT's convention: ΔW = (lora_alpha / r) B @ A.
+//
+// Every function returns 0, or -1 with err_set() naming the file and the tensor or field,
+// what was expected and what was found. Nothing here allocates memory the caller frees.
+#ifndef LORALAB_CHECKPOINT_H
+#define LORALAB_CHECKPOINT_H
+
+#include "core/model.h"
+
+// Reads <dir>/config.json into cfg (no weights needed: `loralab params --config DIR`).
+int checkpoint_read_config(const char *dir, ModelConfig *cfg);
+
+// Fills m's base tensors (and "score.weight" when both the model and the file have it) from
+// <dir>/model.safetensors. config.json must describe m's configuration. Method tensors are
+// left untouched.
+int checkpoint_load(Model *m, const char *dir);
+
+// Writes <dir>/config.json and <dir>/model.safetensors (F32) for m's base tensors and its
+// head; creates dir (and parents) if needed. Files are written under temporary names and
+// renamed into place.
+int checkpoint_save(const Model *m, const char *dir);
+
+// Reads <dir>/adapter_config.json into mc (defaults from method_defaults for nothing: every
+// field loralab writes is required), so a caller can create the right model before loading.
+int adapter_read_config(const char *dir, MethodConfig *mc);
+
+// Writes <dir>/adapter_config.json and <dir>/adapter_model.safetensors holding m's method
+// and head tensors and its trainable base tensors. base_desc (may be NULL) names the base
+// model (e.g. its checkpoint directory) in base_model_name_or_path.
+int adapter_save(const Model *m, const char *dir, const char *base_desc);
+
+// Loads an adapter written by adapter_save into m, which must have been created with the
+// adapter's method (checked field by field) on a base of matching shapes (checked per tensor).
+int adapter_load(Model *m, const char *dir);
+
+#endif
