@@ -12,5 +12,6 @@ typedef struct {
 int cmd_init(int argc, char **argv);
 int cmd_eval_lm(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_tasks(int argc, char **argv);
 
 #endif

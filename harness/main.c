@@ -10,6 +10,7 @@ static const Command COMMANDS[] = {
     {"init", cmd_init, "write a randomly initialised checkpoint of a preset"},
     {"eval-lm", cmd_eval_lm, "language-model loss of a checkpoint on a text file"},
     {"bench", cmd_bench, "training-step throughput and memory on random tokens"},
+    {"tasks", cmd_tasks, "list the tasks: split sizes, labels, metrics, baselines"},
 };
 enum { NUM_COMMANDS = sizeof COMMANDS / sizeof COMMANDS[0] };
 

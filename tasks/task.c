@@ -1,0 +1,487 @@
+// tasks/task.c — task registry, storage (one arena per task), split hashing and baselines.
+// See task.h.
+#include "tasks/task.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/errors.h"
+#include "tasks/loaders.h"
+
+const char *const TASK_KIND_NAMES[] = {"lm", "cls", "reg", "gen"};
+const char *const SPLIT_NAMES[NUM_SPLITS] = {"train", "validation", "test"};
+
+// ----------------------------------------------------------------------------
+// registry
+
+typedef struct {
+    const char *name;
+    TaskLoader load;
+    const char *path_hint;   // NULL: built-in
+} TaskEntry;
+
+static const TaskEntry TASKS[] = {
+    {"pretrain", load_pretrain, NULL},
+    {"spam", load_spam, NULL},
+    {"sotu-era", load_sotu, NULL},
+    {"sotu-party", load_sotu, NULL},
+    {"g2p", load_g2p, NULL},
+    {"glue-sst2", load_glue, "GLUE SST-2 folder: train.tsv, dev.tsv"},
+    {"glue-mnli", load_glue, "GLUE MNLI folder: train.tsv, dev_matched.tsv (validation), dev_mismatched.tsv (test)"},
+    {"glue-cola", load_glue, "GLUE CoLA folder: train.tsv, dev.tsv (no header row)"},
+    {"glue-stsb", load_glue, "GLUE STS-B folder: train.tsv, dev.tsv"},
+    {"glue-mrpc", load_glue, "GLUE MRPC folder: train.tsv, dev.tsv"},
+    {"glue-qqp", load_glue, "GLUE QQP folder: train.tsv, dev.tsv"},
+    {"glue-qnli", load_glue, "GLUE QNLI folder: train.tsv, dev.tsv"},
+    {"glue-rte", load_glue, "GLUE RTE folder: train.tsv, dev.tsv"},
+    {"e2e", load_e2e, "E2E NLG folder: trainset.csv, devset.csv, testset_w_refs.csv (mr,ref)"},
+    {"wikisql", load_wikisql, "WikiSQL folder: {train,dev,test}.jsonl and {train,dev,test}.tables.jsonl"},
+    {"samsum", load_samsum, "SAMSum folder: train.json, val.json, test.json"},
+};
+enum { NUM_TASKS = sizeof TASKS / sizeof TASKS[0] };
+
+const char *const TASK_NAMES[] = {"pretrain", "spam", "sotu-era", "sotu-party", "g2p",
+                                  "glue-sst2", "glue-mnli", "glue-cola", "glue-stsb",
+                                  "glue-mrpc", "glue-qqp", "glue-qnli", "glue-rte",
+                                  "e2e", "wikisql", "samsum", NULL};
+
+static const TaskEntry *task_entry(const char *name) {
+    for (int i = 0; i < NUM_TASKS; i++)
+        if (!strcmp(TASKS[i].name, name)) return &TASKS[i];
+    return NULL;
+}
+
+int task_is_builtin(const char *name) {
+    const TaskEntry *e = task_entry(name);
+    return e && !e->path_hint;
+}
+
+const char *task_path_hint(const char *name) {
+    const TaskEntry *e = task_entry(name);
+    return e && e->path_hint ? e->path_hint : "";
+}
+
+int task_load(const char *name, const char *path, const char *data_dir, Task **out) {
+    TaskOptions opt = {0};
+    return task_load_opts(name, path, data_dir, &opt, out);
+}
+
+int task_load_opts(const char *name, const char *path, const char *data_dir,
+                   const TaskOptions *opt, Task **out) {
+    *out = NULL;
+    const TaskEntry *e = task_entry(name);
+    if (!e) {
+        char list[1024] = "";
+        for (int i = 0; TASK_NAMES[i]; i++) {
+            if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
+            strncat(list, TASK_NAMES[i], sizeof list - strlen(list) - 1);
+        }
+        return err_set("unknown task '%s'; known tasks: %s", name, list);
+    }
+    if (e->path_hint && !path)
+        return err_set("task '%s' reads your own copy of the data: give its path (%s)", name, e->path_hint);
+    if (!e->path_hint && path)
+        return err_set("task '%s' is built in (data from `make data`) and takes no path; got '%s'", name, path);
+    if (!data_dir) data_dir = getenv("LORALAB_DATA");
+    if (!data_dir || !*data_dir) data_dir = "data";
+    TaskOptions defaults = {0};
+    if (!opt) opt = &defaults;
+    if (e->load(name, path, data_dir, opt, out) != 0) {
+        LAB_ASSERT(*out == NULL);
+        return -1;
+    }
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// storage
+
+struct TaskArena {
+    TaskArena *next;
+    size_t used, cap;
+    _Alignas(8) char data[];
+};
+
+void *task_alloc(Task *t, size_t bytes) {
+    bytes = (bytes + 7) & ~(size_t)7;
+    TaskArena *a = t->arena;
+    if (!a || a->used + bytes > a->cap) {
+        size_t cap = bytes > (1u << 20) ? bytes : (1u << 20);
+        TaskArena *b = xmalloc(sizeof *b + cap);
+        b->cap = cap;
+        b->used = 0;
+        // A huge one-off block goes behind the current one so the current keeps filling.
+        if (a && bytes > (1u << 19)) { b->next = a->next; a->next = b; a = b; }
+        else { b->next = a; t->arena = b; a = b; }
+    }
+    void *p = a->data + a->used;
+    a->used += bytes;
+    memset(p, 0, bytes);
+    return p;
+}
+
+char *task_strndup(Task *t, const char *s, size_t n) {
+    char *p = task_alloc(t, n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *task_strdup(Task *t, const char *s) { return task_strndup(t, s, strlen(s)); }
+
+Task *task_new(const char *name, TaskKind kind, const char *description) {
+    Task *t = xcalloc(1, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->kind = kind;
+    t->description = task_strdup(t, description);
+    return t;
+}
+
+void task_free(Task *t) {
+    if (!t) return;
+    for (int s = 0; s < NUM_SPLITS; s++) free(t->splits[s].ex);
+    for (TaskArena *a = t->arena; a;) {
+        TaskArena *next = a->next;
+        free(a);
+        a = next;
+    }
+    free(t);
+}
+
+Example *task_add(Task *t, SplitId s, const Example *ex) {
+    LAB_ASSERT(s >= 0 && s < NUM_SPLITS);
+    Split *sp = &t->splits[s];
+    if (sp->n == sp->cap) {
+        sp->cap = sp->cap ? 2 * sp->cap : 256;
+        sp->ex = xrealloc(sp->ex, (size_t)sp->cap * sizeof *sp->ex);
+    }
+    sp->ex[sp->n] = *ex;
+    return &sp->ex[sp->n++];
+}
+
+void task_set_labels(Task *t, int n, const char *const *names) {
+    LAB_ASSERT(n >= 0 && n <= TASK_MAX_LABELS);
+    t->n_labels = n;
+    for (int i = 0; i < n; i++) t->label_names[i] = task_strdup(t, names[i]);
+}
+
+void task_set_metrics(Task *t, int n, const char *const *names) {
+    LAB_ASSERT(n >= 1 && n <= TASK_MAX_METRICS);
+    t->n_metrics = n;
+    for (int i = 0; i < n; i++) t->metrics[i] = task_strdup(t, names[i]);
+}
+
+int task_read_file(const char *path, int hint_make_data, char **out, size_t *len) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (hint_make_data)
+            return err_set("%s: %s; the built-in data sets are fetched by `make data` (scripts/fetch_data.sh)",
+                           path, strerror(errno));
+        return err_set("%s: %s", path, strerror(errno));
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (cap - n < 4096) { cap *= 2; buf = xrealloc(buf, cap); }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) { free(buf); return err_set("%s: read error", path); }
+    buf[n] = '\0';
+    *out = buf;
+    if (len) *len = n;
+    return 0;
+}
+
+int task_require_data(const char *data_dir, const char *package) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", data_dir, package);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return err_set("%s: not found; the built-in data sets are fetched by `make data` "
+                       "(scripts/fetch_data.sh; set LORALAB_DATA or --data for another folder)", path);
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// access
+
+const Split *task_split(const Task *t, SplitId s) {
+    LAB_ASSERT(s >= 0 && s < NUM_SPLITS);
+    return &t->splits[s];
+}
+
+int task_split_size(const Task *t, SplitId s) { return task_split(t, s)->n; }
+
+const Example *task_example(const Task *t, SplitId s, int i) {
+    const Split *sp = task_split(t, s);
+    LAB_ASSERT(i >= 0 && i < sp->n);
+    return &sp->ex[i];
+}
+
+int task_split_parse(const char *s, SplitId *out) {
+    if (!strcmp(s, "train")) *out = SPLIT_TRAIN;
+    else if (!strcmp(s, "validation") || !strcmp(s, "val") || !strcmp(s, "dev")) *out = SPLIT_VALIDATION;
+    else if (!strcmp(s, "test")) *out = SPLIT_TEST;
+    else return err_set("unknown split '%s' (expected train, validation or test)", s);
+    return 0;
+}
+
+void task_label_counts(const Task *t, SplitId s, int *counts) {
+    LAB_ASSERT(t->kind == TASK_CLS);
+    memset(counts, 0, (size_t)t->n_labels * sizeof *counts);
+    const Split *sp = task_split(t, s);
+    for (int i = 0; i < sp->n; i++) {
+        LAB_ASSERT(sp->ex[i].label >= 0 && sp->ex[i].label < t->n_labels);
+        counts[sp->ex[i].label]++;
+    }
+}
+
+// ----------------------------------------------------------------------------
+// split hashing
+
+uint64_t task_fnv1a(const void *data, size_t len) {
+    const unsigned char *p = data;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++) { h ^= p[i]; h *= 0x100000001b3ULL; }
+    return h;
+}
+
+SplitId task_split_of_key(const char *salt, const char *key, size_t keylen) {
+    uint64_t h = task_fnv1a(salt, strlen(salt));
+    h ^= ':'; h *= 0x100000001b3ULL;
+    const unsigned char *p = (const unsigned char *)key;
+    for (size_t i = 0; i < keylen; i++) { h ^= p[i]; h *= 0x100000001b3ULL; }
+    // FNV's low bits mix poorly for short keys; finish with splitmix64's mixer.
+    h ^= h >> 30; h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27; h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    unsigned r = (unsigned)(h % 100);
+    return r < 80 ? SPLIT_TRAIN : r < 90 ? SPLIT_VALIDATION : SPLIT_TEST;
+}
+
+// ----------------------------------------------------------------------------
+// baselines
+
+static void baseline_add(Baseline *b, const char *metric, double value) {
+    LAB_ASSERT(b->n < TASK_MAX_METRICS);
+    b->metric[b->n] = metric;
+    b->value[b->n] = value;
+    b->n++;
+}
+
+static int has_metric(const Task *t, const char *m) {
+    for (int i = 0; i < t->n_metrics; i++)
+        if (!strcmp(t->metrics[i], m)) return 1;
+    return 0;
+}
+
+// Scores of a constant prediction `pred` against gold labels: accuracy, F1 of class 1,
+// macro-F1 and (multi-class) MCC, all from the confusion matrix.
+static void constant_prediction_scores(const Task *t, SplitId s, int pred, double *acc,
+                                       double *f1, double *macro_f1, double *mcc) {
+    int K = t->n_labels, counts[TASK_MAX_LABELS];
+    *f1 = 0;
+    task_label_counts(t, s, counts);
+    int n = task_split_size(t, s);
+    *acc = (double)counts[pred] / n;
+    // per class c: tp = (c == pred) * counts[c]; predicted c = (c == pred) * n; gold c = counts[c]
+    double sum_f1 = 0;
+    for (int c = 0; c < K; c++) {
+        double tp = c == pred ? counts[c] : 0, predicted = c == pred ? n : 0, gold = counts[c];
+        double f = predicted + gold > 0 ? 2 * tp / (predicted + gold) : 0;
+        sum_f1 += f;
+        if (c == 1) *f1 = f;
+    }
+    *macro_f1 = sum_f1 / K;
+    // Gorodkin's R_K: (c*s - Σ p_k t_k) / sqrt((s² - Σ p_k²)(s² - Σ t_k²)); a constant
+    // prediction makes s² - Σ p_k² = 0, so MCC is 0 by the usual convention.
+    *mcc = 0;
+}
+
+// Phonemes of a space-separated string into ids (hash of the symbol); returns the count.
+static int split_symbols(const char *s, uint64_t *out, int cap) {
+    int n = 0;
+    while (*s) {
+        while (*s == ' ') s++;
+        const char *b = s;
+        while (*s && *s != ' ') s++;
+        if (s > b && n < cap) out[n++] = task_fnv1a(b, (size_t)(s - b));
+    }
+    return n;
+}
+
+static int edit_distance(const uint64_t *a, int na, const uint64_t *b, int nb) {
+    int row[256 + 1];
+    LAB_ASSERT(nb <= 256);
+    for (int j = 0; j <= nb; j++) row[j] = j;
+    for (int i = 1; i <= na; i++) {
+        int diag = row[0];
+        row[0] = i;
+        for (int j = 1; j <= nb; j++) {
+            int up = row[j];
+            int sub = diag + (a[i - 1] != b[j - 1]);
+            int del = row[j] + 1, ins = row[j - 1] + 1;
+            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+            diag = up;
+        }
+    }
+    return row[nb];
+}
+
+// The "spelling" pronunciation of a word: each letter read as one ARPAbet phoneme.
+static void spelling_pronunciation(const char *word, char *out, size_t cap) {
+    static const char *const LETTER[26] = {"AE1", "B", "K", "D", "EH1", "F", "G", "HH", "IH1", "JH",
+                                           "K", "L", "M", "N", "AA1", "P", "K", "R", "S", "T",
+                                           "AH1", "V", "W", "K S", "Y", "Z"};
+    out[0] = '\0';
+    size_t n = 0;
+    for (const char *p = word; *p; p++) {
+        int c = toupper((unsigned char)*p);
+        if (c < 'A' || c > 'Z') continue;
+        int w = snprintf(out + n, cap - n, "%s%s", n ? " " : "", LETTER[c - 'A']);
+        if (w < 0 || (size_t)w >= cap - n) break;
+        n += (size_t)w;
+    }
+}
+
+// Exact match (any reference) and phoneme error rate (edits to the closest reference /
+// that reference's length, summed over the split) of a predictor.
+static void g2p_scores(const Task *t, SplitId s, const char *fixed, double *em, double *per) {
+    const Split *sp = task_split(t, s);
+    long edits = 0, ref_len = 0, exact = 0;
+    uint64_t p[256], r[256];
+    char pred[1024];
+    for (int i = 0; i < sp->n; i++) {
+        const Example *e = &sp->ex[i];
+        if (fixed) snprintf(pred, sizeof pred, "%s", fixed);
+        else spelling_pronunciation(e->text, pred, sizeof pred);
+        int np = split_symbols(pred, p, 256);
+        int best = -1, best_len = 0;
+        for (int k = 0; k < e->nrefs; k++)
+            if (!strcmp(pred, e->refs[k])) { exact++; break; }
+        for (int k = 0; k < e->nrefs; k++) {
+            int nr = split_symbols(e->refs[k], r, 256);
+            int d = edit_distance(p, np, r, nr);
+            if (best < 0 || d < best) { best = d; best_len = nr; }
+        }
+        edits += best;
+        ref_len += best_len;
+    }
+    *em = (double)exact / sp->n;
+    *per = ref_len ? (double)edits / ref_len : 0;
+}
+
+// Most frequent target string of the train split (ties: first seen). Quadratic-free:
+// sort pointers and count runs.
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static const char *most_frequent_target(const Task *t) {
+    const Split *sp = task_split(t, SPLIT_TRAIN);
+    if (sp->n == 0) return NULL;
+    const char **v = xmalloc((size_t)sp->n * sizeof *v);
+    for (int i = 0; i < sp->n; i++) v[i] = sp->ex[i].target;
+    qsort(v, (size_t)sp->n, sizeof *v, cmp_str);
+    const char *best = v[0];
+    int best_run = 0;
+    for (int i = 0; i < sp->n;) {
+        int j = i;
+        while (j < sp->n && !strcmp(v[j], v[i])) j++;
+        if (j - i > best_run) { best_run = j - i; best = v[i]; }
+        i = j;
+    }
+    free(v);
+    return best;
+}
+
+static double exact_match_constant(const Task *t, SplitId s, const char *pred) {
+    const Split *sp = task_split(t, s);
+    int hit = 0;
+    for (int i = 0; i < sp->n; i++)
+        for (int k = 0; k < sp->ex[i].nrefs; k++)
+            if (!strcmp(pred, sp->ex[i].refs[k])) { hit++; break; }
+    return (double)hit / sp->n;
+}
+
+static double unigram_cross_entropy(const Task *t, SplitId s) {
+    double count[256], total = 256;
+    for (int c = 0; c < 256; c++) count[c] = 1;   // add-one smoothing
+    const Split *tr = task_split(t, SPLIT_TRAIN);
+    for (int i = 0; i < tr->n; i++)
+        for (const unsigned char *p = (const unsigned char *)tr->ex[i].text; *p; p++) count[*p]++, total++;
+    const Split *sp = task_split(t, s);
+    double nll = 0;
+    long n = 0;
+    for (int i = 0; i < sp->n; i++)
+        for (const unsigned char *p = (const unsigned char *)sp->ex[i].text; *p; p++) nll -= log(count[*p] / total), n++;
+    return n ? nll / n : 0;
+}
+
+int task_baselines(const Task *t, SplitId s, Baseline *out, int cap) {
+    if (task_split_size(t, s) == 0 || task_split_size(t, SPLIT_TRAIN) == 0 || cap < 1) return 0;
+    memset(out, 0, (size_t)cap * sizeof *out);
+    switch (t->kind) {
+    case TASK_CLS: {
+        int counts[TASK_MAX_LABELS], major = 0;
+        task_label_counts(t, SPLIT_TRAIN, counts);
+        for (int c = 1; c < t->n_labels; c++)
+            if (counts[c] > counts[major]) major = c;
+        double acc, f1, macro_f1, mcc;
+        constant_prediction_scores(t, s, major, &acc, &f1, &macro_f1, &mcc);
+        out[0].name = "majority";
+        baseline_add(&out[0], "accuracy", acc);
+        if (has_metric(t, "f1")) baseline_add(&out[0], "f1", f1);
+        if (has_metric(t, "macro_f1")) baseline_add(&out[0], "macro_f1", macro_f1);
+        if (has_metric(t, "mcc")) baseline_add(&out[0], "mcc", mcc);
+        return 1;
+    }
+    case TASK_REG: {
+        // A constant has no correlation with anything: Pearson and Spearman are 0 by
+        // convention (undefined); the MSE of the train mean is the informative number.
+        const Split *tr = task_split(t, SPLIT_TRAIN), *sp = task_split(t, s);
+        double mean = 0, mse = 0;
+        for (int i = 0; i < tr->n; i++) mean += tr->ex[i].value;
+        mean /= tr->n;
+        for (int i = 0; i < sp->n; i++) mse += (sp->ex[i].value - mean) * (sp->ex[i].value - mean);
+        out[0].name = "mean";
+        baseline_add(&out[0], "pearson", 0);
+        baseline_add(&out[0], "spearman", 0);
+        baseline_add(&out[0], "mse", mse / sp->n);
+        return 1;
+    }
+    case TASK_GEN: {
+        int nb = 0;
+        const char *mf = most_frequent_target(t);
+        out[nb].name = "most-frequent";
+        baseline_add(&out[nb], "exact_match", exact_match_constant(t, s, mf));
+        if (!strcmp(t->name, "g2p")) {
+            double em, per;
+            g2p_scores(t, s, mf, &em, &per);
+            baseline_add(&out[nb], "per", per);
+            if (cap > nb + 1) {
+                nb++;
+                g2p_scores(t, s, NULL, &em, &per);
+                out[nb].name = "spelling";
+                baseline_add(&out[nb], "exact_match", em);
+                baseline_add(&out[nb], "per", per);
+            }
+        }
+        return nb + 1;
+    }
+    case TASK_LM:
+        out[0].name = "unigram";
+        baseline_add(&out[0], "loss", unigram_cross_entropy(t, s));
+        return 1;
+    }
+    return 0;
+}
