@@ -11,6 +11,10 @@ static const Command COMMANDS[] = {
     {"eval-lm", cmd_eval_lm, "language-model loss of a checkpoint on a text file"},
     {"bench", cmd_bench, "training-step throughput and memory on random tokens"},
     {"tasks", cmd_tasks, "list the tasks: split sizes, labels, metrics, baselines"},
+    {"status", cmd_status, "runs per sweep by status, and why runs failed"},
+    {"query", cmd_query, "read-only SQL on the results database (table, --csv, --json)"},
+    {"report", cmd_report, "paper-style tables: table6, table5, methods, runs, table7"},
+    {"plot", cmd_plot, "gnuplot figures: params (Figure 2), rank, curves"},
 };
 enum { NUM_COMMANDS = sizeof COMMANDS / sizeof COMMANDS[0] };
 

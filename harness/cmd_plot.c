@@ -1,0 +1,70 @@
+// harness/cmd_plot.c — `loralab plot NAME [--sweep S] [--db PATH] [--out DIR]`: the paper's
+// figures with gnuplot (see harness/plot.h). Exit status 1 when gnuplot fails.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "harness/args.h"
+#include "harness/commands.h"
+#include "harness/plot.h"
+#include "harness/report.h"
+#include "harness/store.h"
+
+// DIR/plots/<sweep> where DIR holds the database: results/loralab.db → results/plots/<sweep>.
+static char *default_outdir(const char *db, const char *sweep) {
+    const char *slash = strrchr(db, '/');
+    size_t dirlen = slash ? (size_t)(slash - db) : 0;
+    size_t size = dirlen + strlen(sweep) + 16;
+    char *out = xmalloc(size);
+    if (slash) snprintf(out, size, "%.*s/plots/", (int)dirlen, db);
+    else snprintf(out, size, "plots/");
+    size_t len = strlen(out);
+    for (const char *p = sweep; *p; p++)   // a sweep name is one path component
+        out[len++] = (*p == '/' || (*p == '.' && p == sweep)) ? '_' : *p;
+    out[len] = 0;
+    return out;
+}
+
+int cmd_plot(int argc, char **argv) {
+    const char *db = STORE_DEFAULT_PATH, *sweep = NULL, *outdir = NULL;
+    ArgSpec specs[] = {
+        {"--sweep", ARG_STRING, &sweep, 0, 0, "only this sweep's runs (default: every run, directory 'all')"},
+        {"--db", ARG_STRING, &db, 0, 0, "results database (default " STORE_DEFAULT_PATH ")"},
+        {"--out", ARG_STRING, &outdir, 0, 0, "output directory (default: plots/<sweep> beside the database)"},
+    };
+    enum { NSPECS = sizeof specs / sizeof specs[0] };
+    const char *usage =
+        "plot NAME [--sweep S] [--db PATH] [--out DIR]\n\n"
+        "figures (PNG and SVG, each beside the gnuplot script that draws it):\n"
+        "  params   main metric vs trainable parameters, log x, one series per method (Figure 2)\n"
+        "  rank     main metric vs LoRA rank, one series per target set\n"
+        "  curves   training and validation loss vs step, one figure per run\n"
+        "  all      all of the above";
+    ArgResult args;
+    if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); err_exit(); }
+    if (args.help) { args_usage(stdout, usage, specs, NSPECS); args_result_free(&args); return EXIT_OK; }
+    if (args.npositional != 1) {
+        err_set("plot: expected one figure name (%s), got %d arguments", PLOT_NAMES, args.npositional);
+        args_result_free(&args);
+        err_exit();
+    }
+    Store *s;
+    if (store_open(&s, db, STORE_READONLY)) { args_result_free(&args); err_exit(); }
+    ReportData d;
+    int rc = report_load(s, sweep, &d);
+    if (rc == 0) {
+        char *dir = outdir ? xstrdup(outdir) : default_outdir(db, d.sweep);
+        rc = plot_draw(s, &d, args.positional[0], dir);
+        free(dir);
+        report_data_free(&d);
+    }
+    store_close(s);
+    args_result_free(&args);
+    if (rc == PLOT_ERR_GNUPLOT) {
+        fprintf(stderr, "loralab: %s\n", err_msg());
+        return EXIT_RUN_FAILED;
+    }
+    if (rc) err_exit();
+    return EXIT_OK;
+}

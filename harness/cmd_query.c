@@ -1,0 +1,295 @@
+// harness/cmd_query.c — `loralab status` (run counts per sweep, failed runs with their
+// errors) and `loralab query` (read-only SQL on the results database).
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "harness/args.h"
+#include "harness/commands.h"
+#include "harness/report.h"
+#include "harness/store.h"
+
+// ----------------------------------------------------------------------------
+// status
+
+// Failed and interrupted runs of a sweep with the first line of their error.
+static int print_failures(Store *s, int64_t sweep_id, const char *sweep) {
+    sqlite3 *db = store_db(s);
+    const char *sql = "SELECT r.id, substr(r.hash, 1, 8), r.status, coalesce(r.method, '-'), "
+                      "coalesce(r.targets, ''), r.rank, r.seed, coalesce(r.error, '') "
+                      "FROM runs r JOIN sweep_runs sr ON sr.run_id = r.id "
+                      "WHERE sr.sweep_id = ? AND r.status IN ('failed', 'interrupted') ORDER BY sr.position";
+    sqlite3_stmt *st = NULL;
+    int rc;
+    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &st, NULL), sql);
+    SQL_CHECK(db, sqlite3_bind_int64(st, 1, sweep_id), sql);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char what[128] = "", error[240];
+        const char *targets = (const char *)sqlite3_column_text(st, 4);
+        size_t len = (size_t)snprintf(what, sizeof what, "%s", sqlite3_column_text(st, 3));
+        if (*targets && len < sizeof what) len += (size_t)snprintf(what + len, sizeof what - len, " %s", targets);
+        if (sqlite3_column_type(st, 5) != SQLITE_NULL && len < sizeof what)
+            len += (size_t)snprintf(what + len, sizeof what - len, " r=%d", sqlite3_column_int(st, 5));
+        if (sqlite3_column_type(st, 6) != SQLITE_NULL && len < sizeof what)
+            snprintf(what + len, sizeof what - len, " seed=%d", sqlite3_column_int(st, 6));
+        snprintf(error, sizeof error, "%s", sqlite3_column_text(st, 7));
+        error[strcspn(error, "\r\n")] = 0;
+        printf("  %s  run %lld (%s) %s, %s: %s\n", sweep, (long long)sqlite3_column_int64(st, 0),
+               sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), what, *error ? error : "(no message)");
+    }
+    SQL_CHECK(db, rc, sql);
+    sqlite3_finalize(st);
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    return -1;
+}
+
+static int status_report(Store *s, const char *only) {
+    sqlite3 *db = store_db(s);
+    int64_t only_id = 0;
+    if (only && store_find_sweep(s, only, &only_id)) return -1;
+    const char *sql = "SELECT id, name FROM sweeps WHERE ? = 0 OR id = ? ORDER BY id";
+    sqlite3_stmt *st = NULL;
+    int rc, nsweeps = 0, cap = 8;
+    int64_t *ids = xmalloc((size_t)cap * sizeof *ids);
+    char **names = xmalloc((size_t)cap * sizeof *names);
+    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &st, NULL), sql);
+    SQL_CHECK(db, sqlite3_bind_int64(st, 1, only_id), sql);
+    SQL_CHECK(db, sqlite3_bind_int64(st, 2, only_id), sql);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (nsweeps == cap) {
+            ids = xrealloc(ids, (size_t)(cap *= 2) * sizeof *ids);
+            names = xrealloc(names, (size_t)cap * sizeof *names);
+        }
+        ids[nsweeps] = sqlite3_column_int64(st, 0);
+        names[nsweeps++] = xstrdup((const char *)sqlite3_column_text(st, 1));
+    }
+    SQL_CHECK(db, rc, sql);
+    sqlite3_finalize(st);
+    st = NULL;
+
+    if (nsweeps == 0) {
+        printf("%s: no sweeps yet\n", store_path(s));
+    } else {
+        enum { NC = 7 };
+        char **cells = xcalloc((size_t)(nsweeps + 1) * NC, sizeof *cells);
+        const char *head[NC] = {"sweep", "total", "done", "failed", "running", "pending", "interrupted"};
+        static const RunStatus order[5] = {RUN_DONE, RUN_FAILED, RUN_RUNNING, RUN_PENDING, RUN_INTERRUPTED};
+        for (int c = 0; c < NC; c++) cells[c] = xstrdup(head[c]);
+        int failures = 0, err = 0;
+        for (int k = 0; k < nsweeps && !err; k++) {
+            int counts[RUN_NSTATUS], total = 0;
+            if (store_sweep_counts(s, ids[k], counts)) { err = 1; break; }
+            char buf[32];
+            for (int j = 0; j < RUN_NSTATUS; j++) total += counts[j];
+            cells[(k + 1) * NC] = xstrdup(names[k]);
+            snprintf(buf, sizeof buf, "%d", total);
+            cells[(k + 1) * NC + 1] = xstrdup(buf);
+            for (int j = 0; j < 5; j++) {
+                snprintf(buf, sizeof buf, "%d", counts[order[j]]);
+                cells[(k + 1) * NC + 2 + j] = xstrdup(buf);
+            }
+            failures += counts[RUN_FAILED] + counts[RUN_INTERRUPTED];
+        }
+        if (!err) {
+            static const int right[NC] = {0, 1, 1, 1, 1, 1, 1};
+            report_table_print(stdout, nsweeps + 1, NC, cells, right);
+            if (failures) {
+                printf("\nfailed and interrupted runs:\n");
+                for (int k = 0; k < nsweeps && !err; k++) err = print_failures(s, ids[k], names[k]) != 0;
+            }
+        }
+        for (int k = 0; k < (nsweeps + 1) * NC; k++) free(cells[k]);
+        free(cells);
+        if (err) goto fail;
+    }
+    for (int k = 0; k < nsweeps; k++) free(names[k]);
+    free(names);
+    free(ids);
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    for (int k = 0; k < nsweeps; k++) free(names[k]);
+    free(names);
+    free(ids);
+    return -1;
+}
+
+int cmd_status(int argc, char **argv) {
+    const char *db = STORE_DEFAULT_PATH;
+    ArgSpec specs[] = {
+        {"--db", ARG_STRING, &db, 0, 0, "results database (default " STORE_DEFAULT_PATH "; created if missing)"},
+    };
+    const char *usage = "status [SWEEP] [--db PATH]   runs per sweep by status, and why runs failed";
+    ArgResult args;
+    if (args_parse(argc, argv, specs, 1, &args)) { args_result_free(&args); err_exit(); }
+    if (args.help) { args_usage(stdout, usage, specs, 1); args_result_free(&args); return EXIT_OK; }
+    if (args.npositional > 1) {
+        err_set("status: expected at most one sweep name, got %d arguments", args.npositional);
+        args_result_free(&args);
+        err_exit();
+    }
+    const char *sweep = args.npositional ? args.positional[0] : NULL;
+    Store *s;
+    int status = EXIT_OK;
+    if (store_open(&s, db, 0)) { args_result_free(&args); err_exit(); }
+    if (status_report(s, sweep)) status = EXIT_INPUT;
+    store_close(s);
+    args_result_free(&args);
+    if (status) err_exit();
+    return status;
+}
+
+// ----------------------------------------------------------------------------
+// query
+
+typedef enum { OUT_TABLE, OUT_CSV, OUT_JSON } OutFormat;
+
+// RFC 4180: a field holding a comma, quote, CR or LF is quoted, inner quotes doubled.
+static void csv_field(FILE *out, const char *s) {
+    if (!s[strcspn(s, ",\"\r\n")]) { fputs(s, out); return; }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static json_t *json_value(sqlite3_stmt *st, int c) {
+    switch (sqlite3_column_type(st, c)) {
+    case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(st, c));
+    case SQLITE_FLOAT: {
+        json_t *v = json_real(sqlite3_column_double(st, c));   // NULL for inf: JSON has none
+        return v ? v : json_null();
+    }
+    case SQLITE_TEXT: {
+        json_t *v = json_stringn((const char *)sqlite3_column_text(st, c), (size_t)sqlite3_column_bytes(st, c));
+        return v ? v : json_null();   // NULL from jansson: the text was not UTF-8
+    }
+    case SQLITE_BLOB: {   // lowercase hex
+        const unsigned char *b = sqlite3_column_blob(st, c);
+        int n = sqlite3_column_bytes(st, c);
+        char *hex = xmalloc((size_t)n * 2 + 1);
+        for (int i = 0; i < n; i++) snprintf(hex + 2 * i, 3, "%02x", b[i]);
+        hex[2 * n] = 0;
+        json_t *v = json_string(hex);
+        free(hex);
+        return v ? v : json_null();
+    }
+    default: return json_null();
+    }
+}
+
+// Runs one statement and prints its rows in the chosen format.
+static int run_query(Store *s, const char *sql, OutFormat format) {
+    sqlite3 *db = store_db(s);
+    sqlite3_stmt *st = NULL;
+    const char *tail = NULL;
+    char **cells = NULL;
+    int *numeric = NULL;
+    size_t ncells = 0, cap = 0;
+    json_t *rows = NULL;
+    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &st, &tail), sql);
+    if (!st) return err_set("query: empty SQL statement");
+    while (tail && (*tail == ' ' || *tail == '\t' || *tail == '\n' || *tail == '\r' || *tail == ';')) tail++;
+    if (tail && *tail) {
+        sqlite3_finalize(st);
+        return err_set("query: one SQL statement expected, found more: '%.40s'", tail);
+    }
+    int ncols = sqlite3_column_count(st), rc;
+    if (format == OUT_JSON) rows = json_array();
+    if (format == OUT_CSV) {
+        for (int c = 0; c < ncols; c++) {
+            if (c) fputc(',', stdout);
+            csv_field(stdout, sqlite3_column_name(st, c));
+        }
+        if (ncols) fputs("\r\n", stdout);
+    }
+    if (format == OUT_TABLE) {
+        cap = (size_t)(ncols ? ncols : 1) * 16;
+        cells = xcalloc(cap, sizeof *cells);
+        numeric = xcalloc((size_t)ncols + 1, sizeof *numeric);
+        for (int c = 0; c < ncols; c++) cells[ncells++] = xstrdup(sqlite3_column_name(st, c));
+        for (int c = 0; c < ncols; c++) numeric[c] = 1;
+    }
+    int nrows = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        nrows++;
+        if (format == OUT_JSON) {
+            json_t *row = json_object();
+            for (int c = 0; c < ncols; c++) json_object_set_new(row, sqlite3_column_name(st, c), json_value(st, c));
+            json_array_append_new(rows, row);
+        } else if (format == OUT_CSV) {
+            for (int c = 0; c < ncols; c++) {
+                if (c) fputc(',', stdout);
+                const unsigned char *t = sqlite3_column_text(st, c);   // NULL → empty field
+                csv_field(stdout, t ? (const char *)t : "");
+            }
+            fputs("\r\n", stdout);
+        } else {
+            if (ncells + (size_t)ncols > cap) cells = xrealloc(cells, (cap *= 2) * sizeof *cells);
+            for (int c = 0; c < ncols; c++) {
+                int type = sqlite3_column_type(st, c);
+                if (type != SQLITE_INTEGER && type != SQLITE_FLOAT && type != SQLITE_NULL) numeric[c] = 0;
+                const unsigned char *t = sqlite3_column_text(st, c);
+                cells[ncells++] = xstrdup(t ? (const char *)t : "");
+            }
+        }
+    }
+    SQL_CHECK(db, rc, sql);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (format == OUT_JSON) {
+        // 15 significant digits: what sqlite3 itself prints, so 0.1 stays 0.1
+        json_dumpf(rows, stdout, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        fputc('\n', stdout);
+        json_decref(rows);
+    }
+    if (format == OUT_TABLE) {
+        if (ncols) report_table_print(stdout, nrows + 1, ncols, cells, numeric);
+        for (size_t k = 0; k < ncells; k++) free(cells[k]);
+        free(cells);
+        free(numeric);
+    }
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    json_decref(rows);
+    for (size_t k = 0; k < ncells; k++) free(cells[k]);
+    free(cells);
+    free(numeric);
+    return -1;
+}
+
+int cmd_query(int argc, char **argv) {
+    const char *db = STORE_DEFAULT_PATH;
+    int csv = 0, json = 0;
+    ArgSpec specs[] = {
+        {"--csv", ARG_FLAG, &csv, 0, 0, "CSV (RFC 4180: quoted where needed, CRLF line ends)"},
+        {"--json", ARG_FLAG, &json, 0, 0, "a JSON array of objects, one per row"},
+        {"--db", ARG_STRING, &db, 0, 0, "results database (default " STORE_DEFAULT_PATH ")"},
+    };
+    enum { NSPECS = sizeof specs / sizeof specs[0] };
+    const char *usage = "query \"SQL\" [--csv|--json] [--db PATH]   one read-only SQL statement; "
+                        "the default output is an aligned table";
+    ArgResult args;
+    if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); err_exit(); }
+    if (args.help) { args_usage(stdout, usage, specs, NSPECS); args_result_free(&args); return EXIT_OK; }
+    if (args.npositional != 1) {
+        err_set("query: expected one SQL statement in quotes, got %d arguments (see --help)", args.npositional);
+        args_result_free(&args);
+        err_exit();
+    }
+    if (csv && json) { args_result_free(&args); err_set("query: --csv and --json exclude each other"); err_exit(); }
+    Store *s;
+    if (store_open(&s, db, STORE_READONLY | STORE_RAW)) { args_result_free(&args); err_exit(); }
+    int status = run_query(s, args.positional[0], csv ? OUT_CSV : json ? OUT_JSON : OUT_TABLE);
+    store_close(s);
+    args_result_free(&args);
+    if (status) err_exit();
+    return EXIT_OK;
+}

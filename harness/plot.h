@@ -1,0 +1,33 @@
+// harness/plot.h — the paper's figures from the results database, drawn by gnuplot
+// (`loralab plot`).
+//
+// Each figure is a self-contained gnuplot script (its data inline as datablocks) written to
+// DIR/<figure>.gp beside the DIR/<figure>.png (pngcairo) and DIR/<figure>.svg it draws, so
+// a user can restyle it and rerun `gnuplot <figure>.gp` in DIR. Figures:
+//   params   main metric vs trainable parameters, log x, one series per method, error bars
+//            = sample std over seeds, the majority baseline dashed (Figure 2); per task:
+//            params-<task>
+//   rank     main metric vs LoRA rank, log2 x, one series per target set; rank-<task>
+//   curves   training and validation loss vs step, one figure per run: curves-<id>
+//   all      the three above
+#ifndef LORALAB_PLOT_H
+#define LORALAB_PLOT_H
+
+#include "harness/report.h"
+#include "harness/store.h"
+
+enum { PLOT_OK = 0, PLOT_ERR_INPUT = -1, PLOT_ERR_GNUPLOT = -2 };
+
+extern const char *const PLOT_NAMES;   // "params, rank, curves, all"
+
+// Draws figure `name` of the runs in d into outdir (created if missing), printing the path
+// of each image written. Returns PLOT_OK; PLOT_ERR_INPUT (err_set: unknown name, nothing to
+// plot, unwritable directory); PLOT_ERR_GNUPLOT (err_set holds gnuplot's exit status and
+// stderr, or that gnuplot could not be started).
+int plot_draw(Store *s, const ReportData *d, const char *name, const char *outdir);
+
+// Runs `gnuplot script` inside dir, stdin from /dev/null; warnings it prints are passed on
+// to stderr. PLOT_OK or PLOT_ERR_GNUPLOT.
+int plot_run_gnuplot(const char *dir, const char *script);
+
+#endif
