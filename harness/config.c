@@ -337,6 +337,11 @@ enum { MAX_ITEMS = 64 };
 
 int config_set(RunConfig *c, const char *dotted, const char *value) {
     int key = config_resolve_key(dotted);
+    if (key < 0 && config_is_block(dotted)) {
+        char list[1024] = "";
+        list_children(dotted, list, sizeof list);
+        return err_set("%s is a block; set one of its keys (%s.KEY): %s", dotted, dotted, list);
+    }
     if (key < 0) return config_unknown_key(dotted, NULL);
     // Split "q,v" into items for list keys; other keys take the whole string.
     char buf[1024];
