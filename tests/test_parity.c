@@ -282,6 +282,11 @@ static void test_base_forward_backward(void **state) {
     ok &= close_scalar("loss_smoothed (eps 0.1)", smoothed, fx_scalar(fx_base, "loss_smoothed"), TOL_LOSS);
     float loss = forward(m, &fb, 0.0f);
     ok &= close_scalar("loss", loss, fx_scalar(fx_base, "loss"), TOL_LOSS);
+    int counted = 0;   // the reference's mean runs over targets >= 0 at real positions
+    for (int b = 0; b < fb.B; b++)
+        for (int t = 0; t < fb.lengths[b]; t++) counted += fb.targets[b * fb.T + t] >= 0;
+    printf("  loss terms: %d (model %d)\n", counted, model_loss_count(m));
+    assert_int_equal(model_loss_count(m), counted);
     ok &= check_lm_logits("logits", m, &fb, fx_base);
     model_zero_grad(m);
     model_backward(m);
@@ -419,6 +424,7 @@ static void test_cls(void **state) {
     int ok = 1;
     float loss = forward(m, &fb, 0.0f);
     ok &= close_scalar("loss", loss, fx_scalar(fx_cls, "loss"), TOL_LOSS);
+    assert_int_equal(model_loss_count(m), fb.B);
     size_t n;
     float *ref = fx_read(fx_cls, "logits", &n);
     assert_int_equal(n, (size_t)fb.B * N_CLASSES);
