@@ -123,13 +123,16 @@ static FILE *script_begin(char **text, size_t *len, const ReportData *d, const c
 }
 
 // Ends the script (PNG then SVG of the same plot), writes DIR/BASE.gp, runs gnuplot.
-static int script_finish(FILE *f, char *text, size_t len, const char *dir, const char *base,
+// text and len belong to the open_memstream of f: they are valid only after fclose(f).
+static int script_finish(FILE *f, char **textp, size_t *lenp, const char *dir, const char *base,
                          const char *plot_cmd) {
     fprintf(f, "set terminal pngcairo noenhanced size 960,600 font ',11'\n");
     fprintf(f, "set output '%s.png'\n%s\n", base, plot_cmd);
     fprintf(f, "set terminal svg noenhanced size 960,600 dynamic font 'sans,11'\n");
     fprintf(f, "set output '%s.svg'\nreplot\nunset output\n", base);
     fclose(f);
+    char *text = *textp;
+    size_t len = *lenp;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.gp", dir, base);
     FILE *out = fopen(path, "w");
@@ -161,7 +164,7 @@ static int cmp_point(const void *a, const void *b) {
 static void datablock(FILE *f, int k, Point *pts, int n) {
     qsort(pts, (size_t)n, sizeof *pts, cmp_point);
     fprintf(f, "$d%d << EOD\n", k);
-    for (int i = 0; i < n; i++) fprintf(f, "%.17g %.17g %.17g\n", pts[i].x, pts[i].mean, pts[i].std);
+    for (int i = 0; i < n; i++) fprintf(f, "%.10g %.10g %.10g\n", pts[i].x, pts[i].mean, pts[i].std);
     fprintf(f, "EOD\n");
 }
 
@@ -244,15 +247,18 @@ static int plot_params(const ReportData *d, const char *task, const char *dir) {
         free(title);
     }
     if (bn) {
-        fprintf(f, "baseline = %.17g\n", bsum / bn);
-        cmd_append(&cmd, &clen, ", baseline with lines dt 2 lc rgb 'gray40' title 'baseline'");
+        // an arrow spans the whole width (a function would be sampled over the data's x only);
+        // the NaN series gives it its key entry
+        fprintf(f, "baseline = %.10g\n", bsum / bn);
+        fprintf(f, "set arrow from graph 0, first baseline to graph 1, first baseline nohead dt 2 lc rgb 'gray40'\n");
+        cmd_append(&cmd, &clen, ", NaN with lines dt 2 lc rgb 'gray40' title 'baseline'");
     }
     fprintf(f, "set title ");
     gp_string(f, what);
     fprintf(f, "\nset xlabel 'trainable parameters'\nset ylabel ");
     gp_string(f, run_metric(d, task));
-    fprintf(f, "\nset logscale x\nset grid\nset key outside right top\nset offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\n");
-    int rc = script_finish(f, text, len, dir, base, cmd);
+    fprintf(f, "\nset logscale x\nset grid\nset key outside right top\nset offsets 0, 0, graph 0.05, graph 0.05\n");
+    int rc = script_finish(f, &text, &len, dir, base, cmd);
     free(cmd);
     free(first);
     free(methods);
@@ -295,8 +301,9 @@ static int plot_rank(const ReportData *d, const char *task, const char *dir) {
     gp_string(f, run_metric(d, task));
     fprintf(f, "\nset logscale x 2\nset xtics (");
     for (int r = 0; r < nranks; r++) fprintf(f, "%s%d", r ? ", " : "", ranks[r]);
-    fprintf(f, ")\nset grid\nset key outside right top\nset offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\n");
-    int rc = script_finish(f, text, len, dir, base, cmd);
+    fprintf(f, ")\nset xrange [%g:%g]\n", ranks[0] / 1.5, ranks[nranks - 1] * 1.5);
+    fprintf(f, "set grid\nset key outside right top\nset offsets 0, 0, graph 0.05, graph 0.05\n");
+    int rc = script_finish(f, &text, &len, dir, base, cmd);
     free(cmd);
     free(pts);
     free(sets);
@@ -330,7 +337,7 @@ static int plot_curve(Store *s, const ReportRun *r, const ReportData *d, const c
         SQL_CHECK(db, sqlite3_bind_text(st, 2, splits[k], -1, SQLITE_STATIC), sql);
         fprintf(f, "$%s << EOD\n", splits[k]);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            fprintf(f, "%lld %.17g\n", (long long)sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1));
+            fprintf(f, "%lld %.10g\n", (long long)sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1));
             npoints[k]++;
         }
         SQL_CHECK(db, rc, sql);
@@ -346,7 +353,7 @@ static int plot_curve(Store *s, const ReportRun *r, const ReportData *d, const c
     if (npoints[0]) strcat(cmd, "$train using 1:2 with lines lw 1.5 title 'train'");
     if (npoints[0] && npoints[1]) strcat(cmd, ", ");
     if (npoints[1]) strcat(cmd, "$validation using 1:2 with linespoints pt 7 lw 2 title 'validation'");
-    int ok = script_finish(f, text, len, dir, base, cmd);
+    int ok = script_finish(f, &text, &len, dir, base, cmd);
     return ok == PLOT_OK ? 1 : ok;
 fail:
     sqlite3_finalize(st);

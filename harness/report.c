@@ -346,27 +346,36 @@ void report_table_print(FILE *out, int nrows, int ncols, char *const *cells, con
             size_t w = utf8_width(cell ? cell : "");
             if (w > width[c]) width[c] = w;
         }
+    // Each line is built in a buffer so that its trailing blanks (empty last cells) go.
+    char *line = NULL;
+    size_t cap = 0;
     for (int r = 0; r < nrows; r++) {
         for (int pass = 0; pass < (r == 0 ? 2 : 1); pass++) {
+            size_t len = 0;
             for (int c = 0; c < ncols; c++) {
-                const char *cell = cells[(size_t)r * ncols + c];
+                const char *cell = pass == 1 ? "" : cells[(size_t)r * ncols + c];
                 if (!cell) cell = "";
-                int last = c == ncols - 1;
-                size_t pad = width[c] - utf8_width(cell);
+                size_t cell_len = strlen(cell), pad = width[c] - utf8_width(cell);
+                size_t need = len + width[c] + cell_len + 3;
+                if (need > cap) line = xrealloc(line, cap = need * 2);
                 if (pass == 1) {   // the header's underline
-                    for (size_t i = 0; i < width[c]; i++) fputc('-', out);
-                    if (!last) fputs("  ", out);
-                    continue;
+                    memset(line + len, '-', width[c]);
+                    len += width[c];
+                } else {
+                    int right = right_align && right_align[c];
+                    if (right) { memset(line + len, ' ', pad); len += pad; }
+                    memcpy(line + len, cell, cell_len);
+                    len += cell_len;
+                    if (!right) { memset(line + len, ' ', pad); len += pad; }
                 }
-                int right = right_align && right_align[c];
-                if (right) for (size_t i = 0; i < pad; i++) fputc(' ', out);
-                fputs(cell, out);
-                if (!right && !last) for (size_t i = 0; i < pad; i++) fputc(' ', out);
-                if (!last) fputs("  ", out);
+                if (c < ncols - 1) { memcpy(line + len, "  ", 2); len += 2; }
             }
+            while (len > 0 && line[len - 1] == ' ') len--;
+            fwrite(line, 1, len, out);
             fputc('\n', out);
         }
     }
+    free(line);
     free(width);
 }
 
