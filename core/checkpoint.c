@@ -293,14 +293,16 @@ static int loader_find(Loader *ld, const char *name) {
     return i;
 }
 
-// Largest slice over the parameters that will be loaded or saved.
-static size_t max_slice(Model *m, int (*wanted)(const Param *)) {
+// Largest slice over the parameters that will be loaded or saved (only_transposed: over
+// those that are transposed, which need a second buffer).
+static size_t max_slice(Model *m, int (*wanted)(const Param *), int only_transposed) {
     size_t best = 1;
     for (int i = 0; i < model_num_params(m); i++) {
         Param *p = model_param(m, i);
         if (!wanted(p)) continue;
         NameMap fb;
         const NameMap *nm = param_map(p, &fb);
+        if (only_transposed && !nm->transpose) continue;
         size_t n = p->numel / (size_t)map_slices(p, nm);
         if (n > best) best = n;
     }
@@ -370,19 +372,20 @@ static void plan_free(SavePlan *plan) {
 // Streams the planned tensors into path (F32), one slice on the host at a time.
 static int plan_write(const SavePlan *plan, const Backend *be, const char *path) {
     StTensorInfo *info = xcalloc((size_t)plan->n + 1, sizeof(StTensorInfo));
-    size_t biggest = 1;
+    size_t biggest = 1, biggest_t = 1;   // largest slice, largest transposed slice
     for (int i = 0; i < plan->n; i++) {
         info[i].name = plan->ft[i].name;
         info[i].ndim = plan->ft[i].ndim;
         info[i].shape = plan->ft[i].shape;
         if (plan->ft[i].numel > biggest) biggest = plan->ft[i].numel;
+        if (plan->transpose[i] && plan->ft[i].numel > biggest_t) biggest_t = plan->ft[i].numel;
     }
     static const char *const meta[] = {"format", "pt", NULL};
     StWriter *w = st_writer_open(path, info, plan->n, meta);
     free(info);
     if (!w) return -1;
     float *host = xmalloc(biggest * sizeof(float));
-    float *tmp = xmalloc(biggest * sizeof(float));
+    float *tmp = xmalloc(biggest_t * sizeof(float));
     for (int i = 0; i < plan->n; i++) {
         const FileTensor *ft = &plan->ft[i];
         const float *src = plan->param[i]->data + (size_t)plan->slice[i] * ft->numel;
@@ -528,9 +531,8 @@ int checkpoint_load(Model *m, const char *dir) {
     if (!st) return -1;
     Loader ld = {.st = st, .label = path, .allow_prefix = 1};
     ld.used = xcalloc((size_t)st_count(st) + 1, 1);
-    size_t biggest = max_slice(m, is_base_or_head);
-    ld.host = xmalloc(biggest * sizeof(float));
-    ld.tmp = xmalloc(biggest * sizeof(float));
+    ld.host = xmalloc(max_slice(m, is_base_or_head, 0) * sizeof(float));
+    ld.tmp = xmalloc(max_slice(m, is_base_or_head, 1) * sizeof(float));
     int rc = 0;
     for (int i = 0; i < model_num_params(m) && !rc; i++) {
         Param *p = model_param(m, i);
@@ -720,6 +722,7 @@ int adapter_save(const Model *cm, const char *dir, const char *base_desc) {
 }
 
 int adapter_load(Model *m, const char *dir) {
+    LAB_ASSERT(!model_lora_merged(m));   // loading factors under merged weights would double-count
     MethodConfig fmc;
     if (adapter_read_config(dir, &fmc)) return -1;
     const MethodConfig *mmc = model_method(m);
@@ -747,9 +750,8 @@ int adapter_load(Model *m, const char *dir) {
     snprintf(label, sizeof label, "adapter %s", path);
     Loader ld = {.st = st, .label = label, .allow_prefix = 0, .skip = adapter_skip(m)};
     ld.used = xcalloc((size_t)st_count(st) + 1, 1);
-    size_t biggest = max_slice(m, adapter_wanted);
-    ld.host = xmalloc(biggest * sizeof(float));
-    ld.tmp = xmalloc(biggest * sizeof(float));
+    ld.host = xmalloc(max_slice(m, adapter_wanted, 0) * sizeof(float));
+    ld.tmp = xmalloc(max_slice(m, adapter_wanted, 1) * sizeof(float));
     int rc = 0;
     for (int i = 0; i < model_num_params(m) && !rc; i++) {
         Param *p = model_param(m, i);

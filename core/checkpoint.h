@@ -30,12 +30,13 @@ int checkpoint_read_config(const char *dir, ModelConfig *cfg);
 int checkpoint_load(Model *m, const char *dir);
 
 // Writes <dir>/config.json and <dir>/model.safetensors (F32) for m's base tensors and its
-// head; creates dir (and parents) if needed. Files are written under temporary names and
+// head (after model_lora_merge, the merged weights: a plain GPT-2 checkpoint); creates dir
+// (and parents) if needed. Files are written under temporary names and
 // renamed into place.
 int checkpoint_save(const Model *m, const char *dir);
 
-// Reads <dir>/adapter_config.json into mc (defaults from method_defaults for nothing: every
-// field loralab writes is required), so a caller can create the right model before loading.
+// Reads <dir>/adapter_config.json into mc, so a caller can create the right model before
+// loading. Every field adapter_save writes is required.
 int adapter_read_config(const char *dir, MethodConfig *mc);
 
 // Writes <dir>/adapter_config.json and <dir>/adapter_model.safetensors holding m's method
@@ -44,7 +45,8 @@ int adapter_read_config(const char *dir, MethodConfig *mc);
 int adapter_save(const Model *m, const char *dir, const char *base_desc);
 
 // Loads an adapter written by adapter_save into m, which must have been created with the
-// adapter's method (checked field by field) on a base of matching shapes (checked per tensor).
+// adapter's method (method, head and lora_alpha checked) on a base of matching shapes (checked
+// per tensor; a missing or extra tensor is an error). m must not be LoRA-merged.
 int adapter_load(Model *m, const char *dir);
 
 #endif

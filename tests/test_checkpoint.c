@@ -597,7 +597,7 @@ static void check_hand_built_loaded(Model *m) {
                     size_t at = (size_t)l * r * c + (SPEC[k].transpose ? (size_t)j * r + i : (size_t)i * c + j);
                     float want = spec_value(k, l, i * c + j);
                     if (reg[at] != want)
-                        fail_msg("%s layer %d [%d][%d]: registry %s holds %g, want %g", SPEC[k].file,
+                        fail_msg("%s (layer %d) [%d][%d]: registry %s holds %g, want %g", SPEC[k].file,
                                  l, i, j, SPEC[k].reg, reg[at], want);
                 }
         free(reg);
