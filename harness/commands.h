@@ -12,6 +12,7 @@ typedef struct {
 int cmd_init(int argc, char **argv);
 int cmd_eval_lm(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_params(int argc, char **argv);
 int cmd_tasks(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_query(int argc, char **argv);

@@ -10,6 +10,7 @@ static const Command COMMANDS[] = {
     {"init", cmd_init, "write a randomly initialised checkpoint of a preset"},
     {"eval-lm", cmd_eval_lm, "language-model loss of a checkpoint on a text file"},
     {"bench", cmd_bench, "training-step throughput and memory on random tokens"},
+    {"params", cmd_params, "trainable / total / head parameter counts of a method on a model shape"},
     {"tasks", cmd_tasks, "list the tasks: split sizes, labels, metrics, baselines"},
     {"status", cmd_status, "runs per sweep by status, and why runs failed"},
     {"query", cmd_query, "read-only SQL on the results database (table, --csv, --json)"},
