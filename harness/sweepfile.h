@@ -16,6 +16,7 @@
 // Expansion order for each combination: base, variant, grid values, then the command-line
 // overrides (`key=value`, which win over everything), then exclude, then validation
 // (config_validate). Runs with the same canonical JSON collapse into the first one.
+// At most 20000 grid points per file.
 //
 // Errors: every problem in the file is reported as "FILE:LINE:COLUMN: message" (1-based,
 // from libyaml's marks), before any run exists; overrides as "override 'k=v': message".

@@ -480,6 +480,12 @@ static void test_inline_sweeps(void **state) {
     assert_int_equal(s.runs[1].method, METHOD_LORA);
     assert_int_equal(s.runs[2].seed, 2);
     sweep_free(&s);
+    // A product that is too large is refused before anything is allocated.
+    const char *huge = "grid:\n  seed: [1,2,3,4,5,6,7,8,9,10]\n  train.steps: [1,2,3,4,5,6,7,8,9,10]\n"
+                       "  train.batch: [1,2,3,4,5,6,7,8,9,10]\n  train.warmup: [1,2,3,4,5,6,7,8,9,10]\n"
+                       "  lora.rank: [1,2,3,4,5,6,7,8,9,10]\n";
+    assert_int_equal(sweep_load_string(huge, "h.yaml", 0, NULL, &s), -1);
+    assert_string_equal(err_msg(), "h.yaml: the grid expands to more than 20000 runs");
     // No grid: one run.
     if (sweep_load_string("method: bitfit\n", "e.yaml", 0, NULL, &s)) fail_msg("%s", err_msg());
     assert_int_equal(s.nruns, 1);
