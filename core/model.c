@@ -290,6 +290,17 @@ static void build_registry(Model *m) {
         for (int i = 0; i < m->nparams; i++) m->params[i].trainable = 0;
 }
 
+int model_count_params(const ModelConfig *cfg, const MethodConfig *mc, ParamCounts *out) {
+    if (validate(cfg, mc)) return -1;
+    Model *m = xcalloc(1, sizeof *m);   // the registry alone: no tensor memory
+    m->cfg = *cfg;
+    m->mc = *mc;
+    build_registry(m);
+    *out = model_param_counts(m);
+    free(m);
+    return 0;
+}
+
 Model *model_create(const Backend *be, const ModelConfig *cfg, const MethodConfig *mc) {
     if (validate(cfg, mc)) return NULL;
     Model *m = xcalloc(1, sizeof *m);

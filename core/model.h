@@ -123,6 +123,9 @@ Param *model_find_param(Model *m, const char *name);   // NULL if absent
 // Parameter counts: trainable excludes the head; head is the head's own count.
 typedef struct { size_t trainable, total, head; } ParamCounts;
 ParamCounts model_param_counts(const Model *m);
+// The same counts without allocating any tensor (for shapes that do not fit in memory,
+// e.g. GPT-3 175B). 0, or -1 with err_set() as model_create.
+int model_count_params(const ModelConfig *cfg, const MethodConfig *mc, ParamCounts *out);
 
 // Sizes activations for batches of up to B x T tokens (T <= n_ctx). Must be called before
 // forward; calling again with a larger size reallocates.

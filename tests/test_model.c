@@ -1,0 +1,427 @@
+// tests/test_model.c — the whole model under every method: gradients against central finite
+// differences, frozen tensors untouched by training, LoRA merge/unmerge, parameter formulas,
+// memory accounting, and a short training run on real text that must overfit.
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/errors.h"
+#include "core/model.h"
+#include "core/rng.h"
+
+enum { B = 2, T = 12 };
+
+static ModelConfig nano(void) {
+    ModelConfig c;
+    assert_int_equal(model_preset("nano", &c), 0);
+    return c;
+}
+
+static MethodConfig method(MethodKind kind) {
+    MethodConfig mc;
+    method_defaults(&mc);
+    mc.kind = kind;
+    mc.lora_rank = 4;
+    mc.lora_alpha = 8;
+    mc.lora_targets = TARGET_Q | TARGET_K | TARGET_V | TARGET_O | TARGET_FC | TARGET_PROJ;
+    mc.adapter_rank = 4;
+    mc.adapter_skip = 1;
+    mc.prefix_lp = 3;
+    mc.prefix_li = 2;
+    return mc;
+}
+
+// A batch with rows of different lengths, some ignored targets, labels and values.
+typedef struct { int tokens[B * T], targets[B * T], labels[B], lengths[B]; float values[B]; } TestBatch;
+static Batch make_batch(TestBatch *tb, int V) {
+    Rng r = rng_seeded(7);
+    for (int i = 0; i < B * T; i++) tb->tokens[i] = (int)(rng_u64(&r) % (uint64_t)V);
+    for (int i = 0; i < B * T; i++) tb->targets[i] = (i % 5 == 3) ? -1 : (int)(rng_u64(&r) % (uint64_t)V);
+    tb->lengths[0] = T;
+    tb->lengths[1] = T - 4;
+    tb->labels[0] = 1;
+    tb->labels[1] = 2;
+    tb->values[0] = 0.5f;
+    tb->values[1] = -1.25f;
+    Batch bt = {B, T, tb->tokens, tb->targets, tb->labels, tb->values, tb->lengths};
+    return bt;
+}
+
+// Gives every tensor (including LoRA B and adapter up-projections, which start at zero)
+// random non-zero values so that every gradient path is exercised.
+static void randomize_all(Model *m, uint64_t seed) {
+    Rng r = rng_seeded(seed);
+    for (int i = 0; i < model_num_params(m); i++) {
+        Param *p = model_param(m, i);
+        float *h = xmalloc(p->numel * sizeof(float));
+        int is_ln_w = strstr(p->name, "ln") && strstr(p->name, "weight");
+        for (size_t k = 0; k < p->numel; k++) h[k] = (float)((is_ln_w ? 1.0 : 0.0) + 0.1 * rng_normal(&r));
+        model_backend(m)->to_device(p->data, h, p->numel * sizeof(float));
+        free(h);
+    }
+}
+
+static double loss_of(Model *m, const Batch *bt) {
+    ForwardOptions fo = {0, 0.0f, 0.1f, 0};
+    return model_forward(m, bt, &fo);
+}
+
+// Directional derivative check per trainable tensor: (L(θ+εd) - L(θ-εd)) / 2ε against <g, d>
+// with d a random unit direction over the tensor's elements.
+static void check_gradients(MethodKind kind, HeadKind head) {
+    ModelConfig cfg = nano();
+    MethodConfig mc = method(kind);
+    if (kind == METHOD_LORA) mc.also_bitfit = 0;
+    mc.head = head;
+    mc.n_classes = head == HEAD_CLS ? 3 : head == HEAD_REG ? 1 : 0;
+    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    assert_non_null(m);
+    randomize_all(m, 11);
+    TestBatch tb;
+    Batch bt = make_batch(&tb, cfg.vocab_size);
+    ForwardOptions fo = {0, 0.0f, 0.1f, 0};
+    model_zero_grad(m);
+    model_forward(m, &bt, &fo);
+    model_backward(m);
+    int checked = 0;
+    for (int i = 0; i < model_num_params(m); i++) {
+        Param *p = model_param(m, i);
+        if (!p->trainable) continue;
+        float *g = xmalloc(p->numel * sizeof(float)), *w = xmalloc(p->numel * sizeof(float));
+        double *d = xmalloc(p->numel * sizeof(double));
+        memcpy(g, p->grad, p->numel * sizeof(float));
+        memcpy(w, p->data, p->numel * sizeof(float));
+        Rng r = rng_seeded(100 + i);
+        double norm = 0, analytic = 0;
+        for (size_t k = 0; k < p->numel; k++) { d[k] = rng_normal(&r); norm += d[k] * d[k]; }
+        norm = sqrt(norm);
+        for (size_t k = 0; k < p->numel; k++) { d[k] /= norm; analytic += g[k] * d[k]; }
+        const double eps = 1e-2;
+        for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(w[k] + eps * d[k]);
+        double lp = loss_of(m, &bt);
+        for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(w[k] - eps * d[k]);
+        double lm = loss_of(m, &bt);
+        memcpy(p->data, w, p->numel * sizeof(float));
+        double numeric = (lp - lm) / (2 * eps);
+        double err = fabs(numeric - analytic), tol = 2e-3 + 2e-2 * fabs(numeric);
+        if (err > tol)
+            fail_msg("%s head %d: gradient of %s: analytic %.6g, finite difference %.6g (|err| %.3g > tol %.3g)",
+                     METHOD_NAMES[kind], head, p->name, analytic, numeric, err, tol);
+        checked++;
+        free(g); free(w); free(d);
+    }
+    assert_true(checked > 0);
+    model_free(m);
+}
+
+static void test_grad_ft_lm(void **s) { (void)s; check_gradients(METHOD_FT, HEAD_LM); }
+static void test_grad_ft_cls(void **s) { (void)s; check_gradients(METHOD_FT, HEAD_CLS); }
+static void test_grad_ft_reg(void **s) { (void)s; check_gradients(METHOD_FT, HEAD_REG); }
+static void test_grad_bitfit(void **s) { (void)s; check_gradients(METHOD_BITFIT, HEAD_LM); }
+static void test_grad_lora(void **s) { (void)s; check_gradients(METHOD_LORA, HEAD_LM); check_gradients(METHOD_LORA, HEAD_CLS); }
+static void test_grad_prefix_embed(void **s) { (void)s; check_gradients(METHOD_PREFIX_EMBED, HEAD_LM); check_gradients(METHOD_PREFIX_EMBED, HEAD_CLS); }
+static void test_grad_prefix_layer(void **s) { (void)s; check_gradients(METHOD_PREFIX_LAYER, HEAD_LM); }
+static void test_grad_adapters(void **s) {
+    (void)s;
+    check_gradients(METHOD_ADAPTER_H, HEAD_LM);
+    check_gradients(METHOD_ADAPTER_L, HEAD_LM);
+    check_gradients(METHOD_ADAPTER_P, HEAD_CLS);
+    check_gradients(METHOD_ADAPTER_D, HEAD_LM);
+}
+
+static void test_grad_lora_dropout(void **s) {
+    (void)s;
+    // LoRA dropout: the backward recomputes the stateless mask; check against finite
+    // differences of the same (seeded) dropped forward.
+    ModelConfig cfg = nano();
+    MethodConfig mc = method(METHOD_LORA);
+    mc.lora_dropout = 0.3f;
+    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    randomize_all(m, 5);
+    TestBatch tb;
+    Batch bt = make_batch(&tb, cfg.vocab_size);
+    ForwardOptions fo = {1, 0.2f, 0.0f, 42};
+    model_zero_grad(m);
+    model_forward(m, &bt, &fo);
+    model_backward(m);
+    Param *p = model_find_param(m, "lora.v.A");
+    assert_non_null(p);
+    double analytic = 0;
+    const double eps = 1e-2;
+    float *w = xmalloc(p->numel * sizeof(float));
+    memcpy(w, p->data, p->numel * sizeof(float));
+    for (size_t k = 0; k < p->numel; k++) analytic += p->grad[k] * (k % 3 == 0 ? 1.0 : -0.5);
+    for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(w[k] + eps * (k % 3 == 0 ? 1.0 : -0.5));
+    double lp = model_forward(m, &bt, &fo);
+    for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(w[k] - eps * (k % 3 == 0 ? 1.0 : -0.5));
+    double lm = model_forward(m, &bt, &fo);
+    double numeric = (lp - lm) / (2 * eps);
+    if (fabs(numeric - analytic) > 2e-3 + 2e-2 * fabs(numeric))
+        fail_msg("dropout gradient: analytic %.6g numeric %.6g", analytic, numeric);
+    free(w);
+    model_free(m);
+}
+
+// Training changes only trainable tensors; frozen ones stay bit-identical.
+static void check_frozen(MethodKind kind) {
+    ModelConfig cfg = nano();
+    MethodConfig mc = method(kind);
+    mc.head = HEAD_CLS;
+    mc.n_classes = 3;
+    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    model_init_random(m, 3);
+    randomize_all(m, 3);
+    int n = model_num_params(m);
+    float **before = xcalloc((size_t)n, sizeof(float *));
+    for (int i = 0; i < n; i++) {
+        Param *p = model_param(m, i);
+        before[i] = xmalloc(p->numel * sizeof(float));
+        memcpy(before[i], p->data, p->numel * sizeof(float));
+    }
+    TestBatch tb;
+    Batch bt = make_batch(&tb, cfg.vocab_size);
+    OptimConfig oc;
+    optim_defaults(&oc);
+    oc.lr = 1e-2f;
+    oc.total_steps = 3;
+    for (int step = 0; step < 3; step++) {
+        ForwardOptions fo = {1, 0.1f, 0.0f, (uint64_t)step};
+        model_zero_grad(m);
+        model_forward(m, &bt, &fo);
+        model_backward(m);
+        model_update(m, &oc, step);
+    }
+    int changed_trainable = 0;
+    for (int i = 0; i < n; i++) {
+        Param *p = model_param(m, i);
+        int same = !memcmp(before[i], p->data, p->numel * sizeof(float));
+        if (!p->trainable && !same) fail_msg("%s: frozen tensor %s changed", METHOD_NAMES[kind], p->name);
+        if (p->trainable && (p->grad == NULL || p->m == NULL)) fail_msg("%s has no gradient memory", p->name);
+        if (!p->trainable && (p->grad || p->m || p->v)) fail_msg("frozen %s has gradient memory", p->name);
+        if (kind == METHOD_BITFIT && p->trainable && p->group == PARAM_BASE && !strstr(p->name, "bias"))
+            fail_msg("bitfit: %s is trainable but is not a bias", p->name);
+        changed_trainable += p->trainable && !same;
+        free(before[i]);
+    }
+    free(before);
+    assert_true(changed_trainable > 0);
+    // memory: gradients and moments exist for trainable tensors only
+    ParamCounts pc = model_param_counts(m);
+    MemoryReport mr = model_memory(m);
+    assert_int_equal(mr.grads, (pc.trainable + pc.head) * sizeof(float));
+    assert_int_equal(mr.optimizer, 2 * mr.grads);
+    model_free(m);
+}
+
+static void test_frozen(void **s) {
+    (void)s;
+    MethodKind kinds[] = {METHOD_BITFIT, METHOD_LORA, METHOD_PREFIX_EMBED, METHOD_PREFIX_LAYER,
+                          METHOD_ADAPTER_H, METHOD_ADAPTER_L, METHOD_ADAPTER_P, METHOD_ADAPTER_D};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) check_frozen(kinds[i]);
+}
+
+static void test_merge(void **s) {
+    (void)s;
+    ModelConfig cfg = nano();
+    MethodConfig mc = method(METHOD_LORA);
+    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    randomize_all(m, 9);
+    TestBatch tb;
+    Batch bt = make_batch(&tb, cfg.vocab_size);
+    size_t n = (size_t)B * T * cfg.vocab_size;
+    float *a = xmalloc(n * sizeof(float)), *b = xmalloc(n * sizeof(float)), *c = xmalloc(n * sizeof(float));
+    Param *w = model_find_param(m, "h.attn.c_attn.weight");
+    float *w0 = xmalloc(w->numel * sizeof(float));
+    memcpy(w0, w->data, w->numel * sizeof(float));
+    loss_of(m, &bt);
+    model_copy_logits(m, a, n);
+    model_lora_merge(m);
+    assert_true(model_lora_merged(m));
+    assert_true(memcmp(w0, w->data, w->numel * sizeof(float)) != 0);
+    loss_of(m, &bt);
+    model_copy_logits(m, b, n);
+    model_lora_unmerge(m);
+    loss_of(m, &bt);
+    model_copy_logits(m, c, n);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double scale = fmax(1.0, fabs(a[i]));
+        worst = fmax(worst, fabs(a[i] - b[i]) / scale);
+        worst = fmax(worst, fabs(a[i] - c[i]) / scale);
+    }
+    if (worst > 1e-5) fail_msg("merged/unmerged logits differ by %.3g relative (> 1e-5)", worst);
+    double wworst = 0;
+    for (size_t i = 0; i < w->numel; i++) wworst = fmax(wworst, fabs(w0[i] - w->data[i]));
+    if (wworst > 1e-5) fail_msg("unmerge did not restore W0 (max diff %.3g)", wworst);
+    free(a); free(b); free(c); free(w0);
+    model_free(m);
+}
+
+static size_t trainable_of(const char *preset, const MethodConfig *mc) {
+    ModelConfig cfg;
+    assert_int_equal(model_preset(preset, &cfg), 0);
+    ParamCounts pc;
+    assert_int_equal(model_count_params(&cfg, mc, &pc), 0);
+    return pc.trainable;
+}
+
+static void test_param_formulas(void **s) {
+    (void)s;
+    MethodConfig mc;
+    method_defaults(&mc);
+    // LoRA: 2 x L^ x d_model x r. gpt2-medium, r = 4 on q, v: 2 x 48 x 1024 x 4.
+    mc.kind = METHOD_LORA; mc.lora_rank = 4; mc.lora_targets = TARGET_Q | TARGET_V;
+    assert_int_equal(trainable_of("gpt2-medium", &mc), 393216);
+    // GPT-3 175B shape: 96 layers, d_model 12288, r_q = r_v = 4: 2 x 192 x 12288 x 4.
+    ModelConfig g3 = {96, 96, 12288, 2048, 50257, 1e-5f};
+    ParamCounts pc;
+    assert_int_equal(model_count_params(&g3, &mc, &pc), 0);
+    assert_int_equal(pc.trainable, 18874368);
+    // and its full size: 12 L d^2 + 13 L d + (V + n_ctx) d + 2 d
+    size_t L = 96, d = 12288;
+    assert_int_equal(pc.total - pc.trainable, 12 * L * d * d + 13 * L * d + (50257 + 2048) * d + 2 * d);
+    // Adapters: L^_Adpt (2 d r + r + d) + 2 L^_LN d.
+    mc.kind = METHOD_ADAPTER_P; mc.adapter_rank = 8;   // one adapter per layer, no LayerNorm
+    assert_int_equal(trainable_of("gpt2-medium", &mc), 24 * (2 * 1024 * 8 + 8 + 1024));
+    mc.kind = METHOD_ADAPTER_L;                        // + its LayerNorm per layer
+    assert_int_equal(trainable_of("gpt2-medium", &mc), 24 * (2 * 1024 * 8 + 8 + 1024) + 2 * 24 * 1024);
+    mc.kind = METHOD_ADAPTER_H;                        // two per layer + ln_1, ln_2 of every layer
+    assert_int_equal(trainable_of("gpt2-medium", &mc), 48 * (2 * 1024 * 8 + 8 + 1024) + 2 * 48 * 1024);
+    mc.kind = METHOD_ADAPTER_D; mc.adapter_skip = 6;   // none in the lowest 6 layers
+    assert_int_equal(trainable_of("gpt2-medium", &mc), 36 * (2 * 1024 * 8 + 8 + 1024) + 2 * 48 * 1024);
+    // PreEmbed d (lp + li); PreLayer L d (lp + li).
+    mc.kind = METHOD_PREFIX_EMBED; mc.prefix_lp = 256; mc.prefix_li = 8;
+    assert_int_equal(trainable_of("gpt2-medium", &mc), 1024 * 264);
+    mc.kind = METHOD_PREFIX_LAYER; mc.prefix_lp = 8; mc.prefix_li = 8;
+    assert_int_equal(trainable_of("gpt2-medium", &mc), 24 * 1024 * 16);
+    // BitFit: every bias. Per layer: c_attn 3d, c_proj d, c_fc 4d, mlp c_proj d, ln_1 d, ln_2 d; + ln_f d.
+    mc.kind = METHOD_BITFIT;
+    assert_int_equal(trainable_of("gpt2-medium", &mc), 24 * 11 * 1024 + 1024);
+    // FT: everything; gpt2 (124M) has 124,439,808 parameters.
+    mc.kind = METHOD_FT;
+    assert_int_equal(trainable_of("gpt2", &mc), 124439808);
+    // heads are counted apart
+    mc.head = HEAD_CLS; mc.n_classes = 3;
+    ModelConfig g2;
+    model_preset("gpt2", &g2);
+    assert_int_equal(model_count_params(&g2, &mc, &pc), 0);
+    assert_int_equal(pc.head, 3 * 768);
+    assert_int_equal(pc.trainable, 124439808);
+}
+
+static void test_bad_methods(void **s) {
+    (void)s;
+    ModelConfig cfg = nano();
+    MethodConfig mc = method(METHOD_LORA);
+    ParamCounts pc;
+    mc.lora_rank = 0;
+    assert_int_equal(model_count_params(&cfg, &mc, &pc), -1);
+    assert_non_null(strstr(err_msg(), "lora.rank must be > 0"));
+    mc.lora_rank = 65;
+    assert_int_equal(model_count_params(&cfg, &mc, &pc), -1);
+    assert_non_null(strstr(err_msg(), "larger than"));
+    mc = method(METHOD_PREFIX_EMBED);
+    mc.prefix_lp = 60; mc.prefix_li = 4;
+    assert_int_equal(model_count_params(&cfg, &mc, &pc), -1);
+    assert_non_null(strstr(err_msg(), "must be < n_ctx"));
+}
+
+static void test_schedules(void **s) {
+    (void)s;
+    OptimConfig oc;
+    optim_defaults(&oc);
+    oc.lr = 1.0f; oc.warmup = 10; oc.total_steps = 110;
+    oc.schedule = SCHEDULE_LINEAR;
+    assert_float_equal(optim_lr(&oc, 0), 0.1, 1e-6);
+    assert_float_equal(optim_lr(&oc, 9), 1.0, 1e-6);
+    assert_float_equal(optim_lr(&oc, 60), 0.5, 1e-6);
+    assert_float_equal(optim_lr(&oc, 110), 0.0, 1e-6);
+    oc.schedule = SCHEDULE_COSINE;
+    assert_float_equal(optim_lr(&oc, 60), 0.5, 1e-6);
+    assert_float_equal(optim_lr(&oc, 35), 0.5 * (1 + cos(M_PI * 0.25)), 1e-6);
+    oc.schedule = SCHEDULE_CONSTANT;
+    assert_float_equal(optim_lr(&oc, 100), 1.0, 1e-6);
+}
+
+static void test_grad_clip(void **s) {
+    (void)s;
+    ModelConfig cfg = nano();
+    MethodConfig mc = method(METHOD_FT);
+    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    model_init_random(m, 1);
+    TestBatch tb;
+    Batch bt = make_batch(&tb, cfg.vocab_size);
+    model_zero_grad(m);
+    loss_of(m, &bt);
+    model_backward(m);
+    float norm = model_grad_norm(m);
+    OptimConfig oc;
+    optim_defaults(&oc);
+    oc.grad_clip = norm / 4;
+    oc.lr = 0.0f;   // only the clipping is observed
+    float before = model_update(m, &oc, 0);
+    assert_float_equal(before, norm, 1e-6 * norm);
+    assert_float_equal(model_grad_norm(m), norm / 4, 1e-4 * norm);
+    model_free(m);
+}
+
+// A short run on real text overfits: nano, one repeated paragraph, loss must fall from
+// ~ln(260) = 5.56 to below 1.0 within 150 steps (measured: 0.003).
+static void test_overfit_text(void **s) {
+    (void)s;
+    static const char text[] =
+        "Call me Ishmael. Some years ago - never mind how long precisely - having little or no money "
+        "in my purse, and nothing particular to interest me on shore, I thought I would sail about a "
+        "little and see the watery part of the world.";
+    ModelConfig cfg = nano();
+    MethodConfig mc = method(METHOD_FT);
+    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    model_init_random(m, 1);
+    enum { TB = 4, TT = 48 };
+    int tok[TB * TT], tgt[TB * TT];
+    size_t n = strlen(text);
+    for (int b = 0; b < TB; b++)
+        for (int t = 0; t < TT; t++) {
+            size_t at = (size_t)(b * 37 + t) % (n - 1);
+            tok[b * TT + t] = (unsigned char)text[at];
+            tgt[b * TT + t] = (unsigned char)text[at + 1];
+        }
+    Batch bt = {TB, TT, tok, tgt, NULL, NULL, NULL};
+    OptimConfig oc;
+    optim_defaults(&oc);
+    oc.lr = 3e-3f; oc.schedule = SCHEDULE_CONSTANT; oc.weight_decay = 0.0f;
+    float first = 0, last = 0;
+    for (int step = 0; step < 150; step++) {
+        ForwardOptions fo = {1, 0.0f, 0.0f, (uint64_t)step};
+        model_zero_grad(m);
+        last = model_forward(m, &bt, &fo);
+        if (step == 0) first = last;
+        model_backward(m);
+        model_update(m, &oc, step);
+    }
+    print_message("overfit: loss %.3f -> %.3f\n", first, last);
+    assert_true(first > 5.0f);
+    assert_true(last < 1.0f);
+    model_free(m);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) cmocka_set_test_filter(argv[1]);   // e.g. test_model 'test_grad_*'
+    backend_cpu_set_threads(2);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grad_ft_lm),        cmocka_unit_test(test_grad_ft_cls),
+        cmocka_unit_test(test_grad_ft_reg),       cmocka_unit_test(test_grad_bitfit),
+        cmocka_unit_test(test_grad_lora),         cmocka_unit_test(test_grad_lora_dropout),
+        cmocka_unit_test(test_grad_prefix_embed), cmocka_unit_test(test_grad_prefix_layer),
+        cmocka_unit_test(test_grad_adapters),     cmocka_unit_test(test_frozen),
+        cmocka_unit_test(test_merge),             cmocka_unit_test(test_param_formulas),
+        cmocka_unit_test(test_bad_methods),       cmocka_unit_test(test_schedules),
+        cmocka_unit_test(test_grad_clip),         cmocka_unit_test(test_overfit_text),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
