@@ -1,0 +1,126 @@
+# tests/cli/test_query.sh — status, query, report and plot on a small hand-made database
+# (sourced by tests/cli/run.sh). `loralab status` creates the schema; the rows are written
+# with the sqlite3 CLI; every output is compared with the exact expected text.
+
+# tq_exact FILE CMD...: CMD exits 0 and prints exactly the contents of FILE.
+tq_exact() {
+  local want=$1; shift
+  "$@" >"$TMP/tq_out" 2>"$TMP/tq_err"; local rc=$?
+  if [ $rc -eq 0 ] && cmp -s "$want" "$TMP/tq_out"; then _report ok
+  else _report fail "exit $rc from: $* :: diff want got: $(diff "$want" "$TMP/tq_out" | head -20) :: err: $(cat "$TMP/tq_err")"; fi
+}
+
+DB=$TMP/q/results.db
+expect_out 'results.db: no sweeps yet$' "$LORALAB" status --db "$DB"
+expect_out '^2$' sqlite3 "$DB" "PRAGMA user_version"
+
+sqlite3 "$DB" <<'EOF'
+INSERT INTO sweeps (name, file) VALUES ('t6', 't6.yaml');
+INSERT INTO runs (hash, config, status, task, metric, method, targets, rank, seed, trainable_params) VALUES
+ ('aaaa1111', '{"lora":{"rank":1,"targets":"q"},"seed":1}', 'done', 'spam', 'accuracy', 'lora', 'q', 1, 1, 256),
+ ('aaaa2222', '{"lora":{"rank":1,"targets":"q"},"seed":2}', 'done', 'spam', 'accuracy', 'lora', 'q', 1, 2, 256),
+ ('bbbb1111', '{"lora":{"rank":4,"targets":"q"},"seed":1}', 'done', 'spam', 'accuracy', 'lora', 'q', 4, 1, 1024),
+ ('cccc1111', '{"lora":{"rank":1,"targets":"q,v"},"seed":1}', 'done', 'spam', 'accuracy', 'lora', 'q,v', 1, 1, 512),
+ ('dddd1111', '{"method":"ft","seed":1}', 'failed', 'spam', 'accuracy', 'ft', NULL, NULL, 1, NULL),
+ ('eeee1111', '{"method":"bitfit","seed":1}', 'pending', 'spam', 'accuracy', 'bitfit', NULL, NULL, 1, NULL);
+UPDATE runs SET error = 'loss is NaN, "step" 7' || char(10) || 'trace' WHERE hash = 'dddd1111';
+INSERT INTO sweep_runs SELECT 1, id, id FROM runs;
+INSERT INTO metrics VALUES
+ (1, 100, 'test', 'accuracy', 0.5), (2, 100, 'test', 'accuracy', 0.7), (3, 100, 'test', 'accuracy', 0.9),
+ (4, 100, 'test', 'accuracy', 0.8), (1, 100, 'test', 'baseline_accuracy', 0.55),
+ (2, 100, 'test', 'baseline_accuracy', 0.55), (4, 100, 'test', 'baseline_accuracy', 0.55),
+ (1, 10, 'train', 'loss', 2.5), (1, 20, 'train', 'loss', 2.0), (1, 20, 'validation', 'loss', 2.25);
+EOF
+
+# ---- status ----
+cat > "$TMP/want" <<'EOF'
+sweep  total  done  failed  running  pending  interrupted
+-----  -----  ----  ------  -------  -------  -----------
+t6         6     4       1        0        1            0
+
+failed and interrupted runs:
+  t6  run 5 (dddd1111) failed, ft seed=1: loss is NaN, "step" 7
+EOF
+tq_exact "$TMP/want" "$LORALAB" status --db "$DB"
+tq_exact "$TMP/want" "$LORALAB" status t6 --db "$DB"
+expect_fail 2 "no sweep named 'nope' (sweeps: t6)" "$LORALAB" status nope --db "$DB"
+
+# ---- query: table, CSV (RFC 4180, CRLF), JSON ----
+cat > "$TMP/want" <<'EOF'
+id  hash      rank  value
+--  --------  ----  -----
+ 1  aaaa1111     1    0.5
+ 4  cccc1111     1    0.8
+ 5  dddd1111
+EOF
+tq_exact "$TMP/want" "$LORALAB" query "SELECT r.id, r.hash, r.rank, m.value FROM runs r LEFT JOIN metrics m
+  ON m.run_id = r.id AND m.name = 'accuracy' WHERE r.id IN (1, 4, 5) ORDER BY r.id" --db "$DB"
+printf 'id,hash,error,x\r\n4,cccc1111,,0.25\r\n5,dddd1111,"loss is NaN, ""step"" 7\ntrace",0.25\r\n' > "$TMP/want"
+tq_exact "$TMP/want" "$LORALAB" query "SELECT id, hash, error, 0.25 AS x FROM runs WHERE id IN (4, 5)" --csv --db "$DB"
+printf '[{"id":1,"task":"spam","rank":1,"value":0.1,"error":null},{"id":5,"task":"spam","rank":null,"value":0.1,"error":"loss is NaN, \\"step\\" 7\\ntrace"}]\n' > "$TMP/want"
+tq_exact "$TMP/want" "$LORALAB" query "SELECT id, task, rank, 0.1 AS value, error FROM runs WHERE id IN (1, 5)" --json --db "$DB"
+printf '[]\n' > "$TMP/want"
+tq_exact "$TMP/want" "$LORALAB" query "SELECT * FROM runs WHERE id > 100" --json --db "$DB"
+
+# ---- query: errors ----
+expect_fail 2 "no such column: nope" "$LORALAB" query "SELECT nope FROM runs" --db "$DB"
+expect_fail 2 "attempt to write a readonly database" "$LORALAB" query "DELETE FROM runs" --db "$DB"
+expect_fail 2 "one SQL statement expected" "$LORALAB" query "SELECT 1; SELECT 2" --db "$DB"
+expect_fail 2 "--csv and --json exclude each other" "$LORALAB" query "SELECT 1" --csv --json --db "$DB"
+expect_fail 2 "missing.db: no such database" "$LORALAB" query "SELECT 1" --db "$TMP/missing.db"
+head -c 4096 /dev/urandom | tr '\0' x > "$TMP/garbage.db"
+expect_fail 2 "garbage.db: file is not a database" "$LORALAB" query "SELECT 1" --db "$TMP/garbage.db"
+expect_out '^  --csv' "$LORALAB" query --help
+expect_out '^1 *$' sqlite3 "$DB" "SELECT count(*) FROM runs WHERE id = 1"   # nothing was deleted
+
+# ---- report ----
+cat > "$TMP/want" <<'EOF'
+table6: spam, test accuracy, mean ± std over seeds
+
+weight type  r=1            r=4
+-----------  -------------  -----
+Wq           0.600 ± 0.141  0.900
+Wq,Wv        0.800          -
+seeds per cell: 1 to 2
+
+left out: 1 pending 1 failed
+EOF
+tq_exact "$TMP/want" "$LORALAB" report table6 --sweep t6 --db "$DB"
+cat > "$TMP/want" <<'EOF'
+methods: spam, test accuracy, mean ± std over seeds
+
+method  config     trainable  head  test accuracy  seeds  baseline
+------  ---------  ---------  ----  -------------  -----  --------
+lora    Wq r=1           256     -  0.600 ± 0.141      2     0.550
+lora    Wq r=4          1024     -  0.900              1         -
+lora    Wq,Wv r=1        512     -  0.800              1     0.550
+
+left out: 1 pending 1 failed
+EOF
+tq_exact "$TMP/want" "$LORALAB" report methods --db "$DB"
+expect_out '^ 5  dddd1111  failed +spam +ft +1 +- +- +- +- +- +loss is NaN, "step" 7$' "$LORALAB" report runs --db "$DB"
+expect_fail 2 "unknown table 'table9'" "$LORALAB" report table9 --db "$DB"
+expect_fail 2 "no sweep named 'nope'" "$LORALAB" report table6 --sweep nope --db "$DB"
+expect_fail 2 "no amplification results" "$LORALAB" report table7 --db "$DB"
+
+# ---- plot ----
+expect_ok "$LORALAB" plot all --sweep t6 --db "$DB"
+for f in params-spam rank-spam curves-1; do
+  for ext in gp png svg; do
+    [ -s "$TMP/q/plots/t6/$f.$ext" ] && _report ok || _report fail "plot did not write $TMP/q/plots/t6/$f.$ext"
+  done
+  head -c 8 "$TMP/q/plots/t6/$f.png" | od -An -tx1 | grep -q '89 50 4e 47 0d 0a 1a 0a' && _report ok || _report fail "$f.png is not a PNG"
+  grep -q '<svg' "$TMP/q/plots/t6/$f.svg" && _report ok || _report fail "$f.svg is not an SVG"
+done
+grep -q '^set logscale x$' "$TMP/q/plots/t6/params-spam.gp" && _report ok || _report fail "params plot is not log x"
+grep -q "title 'lora'" "$TMP/q/plots/t6/params-spam.gp" && _report ok || _report fail "params plot has no lora series"
+# the kept script redraws the figure by itself
+(cd "$TMP/q/plots/t6" && rm rank-spam.png && gnuplot rank-spam.gp && [ -s rank-spam.png ]) && _report ok || _report fail "rank-spam.gp does not rerun"
+expect_out "^$TMP/out/params-spam.png$" "$LORALAB" plot params --db "$DB" --out "$TMP/out"
+expect_fail 2 "unknown figure 'pie'" "$LORALAB" plot pie --db "$DB"
+expect_fail 2 "cannot create directory /proc/loralab" "$LORALAB" plot params --db "$DB" --out /proc/loralab/x
+# a failing gnuplot: exit 1 with gnuplot's own message
+mkdir -p "$TMP/fakebin"
+printf '#!/bin/sh\necho "line 3: undefined variable: fake" >&2\nexit 1\n' > "$TMP/fakebin/gnuplot"
+chmod +x "$TMP/fakebin/gnuplot"
+expect_fail 1 "failed (exit status 1): line 3: undefined variable: fake" env PATH="$TMP/fakebin:$PATH" "$LORALAB" plot rank --db "$DB" --out "$TMP/out2"
