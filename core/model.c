@@ -173,9 +173,10 @@ static int validate(const ModelConfig *c, const MethodConfig *mc) {
                        c->n_ctx, c->vocab_size);
     if (c->n_embd % c->n_head)
         return err_set("n_embd %d is not divisible by n_head %d", c->n_embd, c->n_head);
-    if (mc->kind == METHOD_LORA && mc->lora_rank <= 0)
+    int lora = mc->kind == METHOD_LORA || mc->also_lora;
+    if (lora && mc->lora_rank <= 0)
         return err_set("lora.rank must be > 0, got %d", mc->lora_rank);
-    if (mc->kind == METHOD_LORA) {
+    if (lora) {
         if (!mc->lora_targets) return err_set("lora.targets is empty (expected some of q, k, v, o, c_fc, c_proj)");
         for (int t = 0; t < NUM_TARGETS; t++) {
             int din, dout;
@@ -231,7 +232,7 @@ static void build_registry(Model *m) {
     m->p_lnfb = ADD(m, "ln_f.bias", PARAM_BASE, ft || bias, 0, C);
 
     for (int t = 0; t < NUM_TARGETS; t++) m->p_lora_a[t] = m->p_lora_b[t] = -1;
-    m->lora_on = mc->kind == METHOD_LORA;
+    m->lora_on = mc->kind == METHOD_LORA || mc->also_lora;
     if (m->lora_on) {
         int r = mc->lora_rank;
         for (int t = 0; t < NUM_TARGETS; t++) {

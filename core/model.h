@@ -49,11 +49,12 @@ extern const char *const METHOD_NAMES[];   // indexed by MethodKind, "ft", "bitf
 typedef enum { LORA_INIT_KAIMING, LORA_INIT_GAUSSIAN } LoraInit;
 typedef enum { HEAD_LM, HEAD_CLS, HEAD_REG } HeadKind;
 
-// What is trained: the primary method `kind`, plus the paper's combinations on top of LoRA
-// (lora + prefix_embed, lora + prefix_layer, lora + bitfit) through also_prefix / also_bitfit.
+// What is trained: the primary method `kind`, plus combinations such as the paper's
+// lora + prefix_embed, lora + prefix_layer, lora + bitfit through also_lora / also_prefix /
+// also_bitfit (any primary method can take any of them).
 typedef struct {
     MethodKind kind;
-    // LoRA (kind == METHOD_LORA)
+    // LoRA (kind == METHOD_LORA or also_lora)
     int lora_targets;      // TARGET_* mask
     int lora_rank;         // r
     float lora_alpha;      // scale = alpha / r
@@ -64,6 +65,7 @@ typedef struct {
     int adapter_skip;      // adapter_d: no adapters in the lowest `adapter_skip` layers
     // prefix tuning
     int prefix_lp, prefix_li;  // prefix and infix lengths
+    int also_lora;         // combination: LoRA branches too
     int also_bitfit;       // combination: biases trainable too
     int also_prefix;       // combination: METHOD_PREFIX_EMBED or METHOD_PREFIX_LAYER, or 0
     // head

@@ -539,7 +539,6 @@ int config_to_method(const RunConfig *c, MethodConfig *mc) {
     if (check_methods(c)) return -1;
     method_defaults(mc);
     mc->kind = (MethodKind)c->method;
-    mc->lora_rank = 0;   // lora_rank > 0 adds LoRA to any method: only when it is used
     if (config_uses_lora(c)) {
         mc->lora_targets = c->lora_targets;
         mc->lora_rank = c->lora_rank;
@@ -555,6 +554,7 @@ int config_to_method(const RunConfig *c, MethodConfig *mc) {
         mc->prefix_lp = c->prefix_lp;
         mc->prefix_li = c->prefix_li;
     }
+    mc->also_lora = c->method != METHOD_LORA && (c->combine & COMBINE_LORA);
     mc->also_bitfit = !!(c->combine & COMBINE_BITFIT);
     mc->also_prefix = (c->combine & COMBINE_PREFIX_EMBED) ? METHOD_PREFIX_EMBED
                     : (c->combine & COMBINE_PREFIX_LAYER) ? METHOD_PREFIX_LAYER : 0;

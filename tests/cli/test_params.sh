@@ -33,3 +33,5 @@ expect_fail 2 "--preset: unknown preset 'gpt5'; valid choices: nano, micro" $LOR
 expect_fail 2 "params: give exactly one of --preset NAME or --config DIR" $LORALAB params method=lora
 expect_fail 2 "params: unexpected argument 'lora'" $LORALAB params --preset micro lora
 expect_fail 2 "config.json" $LORALAB params --config "$TMP/nowhere" method=lora
+# combination: BitFit + LoRA (r=4 on q,v): 24*11*1024+1024 biases + 2*48*1024*4
+expect_out "^trainable=664576 total=355216384 head=0$" "$LORALAB" params --preset gpt2-medium method=bitfit combine=lora lora.rank=4
