@@ -603,6 +603,26 @@ fail:
     return -1;
 }
 
+int store_run_config(Store *s, int64_t run_id, char **hash, char **config_json) {
+    *hash = *config_json = NULL;
+    const char *sql = "SELECT hash, config FROM runs WHERE id = ?";
+    sqlite3_stmt *st = NULL;
+    if (sql_prepare(s, &st, sql, "I", run_id)) return -1;
+    int rc = sqlite3_step(st);
+    SQL_CHECK(s->db, rc, sql);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return err_set("%s: no run with id %lld", s->path, (long long)run_id);
+    }
+    *hash = xstrdup((const char *)sqlite3_column_text(st, 0));
+    *config_json = xstrdup((const char *)sqlite3_column_text(st, 1));
+    sqlite3_finalize(st);
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    return -1;
+}
+
 // A process is gone if kill(pid, 0) says ESRCH, or if the pid now names a process that
 // started at another time than the one recorded at claim.
 static int pid_is_gone(int pid, int64_t recorded_start) {
@@ -638,7 +658,7 @@ int store_reset_stale(Store *s, const char *host, int *n) {
     if (tx_begin(s)) { free(gone); return -1; }
     int reset = 0;
     for (int k = 0; k < count; k++) {
-        char error[300];
+        char error[512];   // host names reach 255 bytes
         snprintf(error, sizeof error, "interrupted: worker pid %lld on %s vanished while running",
                  (long long)gone[k][1], host);
         int changes = 0;

@@ -127,6 +127,8 @@ int store_finish_run(Store *s, int64_t run_id, const RunSummary *sum);
 // → failed or interrupted (status must be one of the two) with the error text.
 int store_fail_run(Store *s, int64_t run_id, RunStatus status, const char *error);
 int store_run_status(Store *s, int64_t run_id, RunStatus *status);
+// The run's hash and canonical config JSON (malloc'ed; the caller frees both).
+int store_run_config(Store *s, int64_t run_id, char **hash, char **config_json);
 // Rows `running` on host (NULL: this host) whose pid is gone (or reused by another
 // process: its start time differs) become interrupted. *n (may be NULL): how many.
 int store_reset_stale(Store *s, const char *host, int *n);

@@ -221,6 +221,13 @@ static void test_run_transitions(void **state) {
     assert_int_equal(counts[RUN_INTERRUPTED], 1);
     assert_int_equal(counts[RUN_PENDING] + counts[RUN_RUNNING] + counts[RUN_FAILED], 0);
 
+    char *hash, *config;
+    assert_int_equal(store_run_config(s, b, &hash, &config), 0);
+    assert_string_equal(hash, "h-b");
+    assert_string_equal(config, sb.config_json);
+    free(hash);
+    free(config);
+    assert_int_equal(store_run_config(s, 999, &hash, &config), -1);
     RunStatus st;
     assert_int_equal(store_run_status(s, 999, &st), -1);
     assert_non_null(strstr(err_msg(), "no run with id 999"));
