@@ -186,10 +186,10 @@ static void test_memory(void **state) {
 // ----------------------------------------------------------------------------
 // dense algebra
 
-// C = alpha op(A) op(B) + beta C with row strides wider than the rows, all four transposes.
-static void test_gemm_vs_naive(void **state) {
-    (void)state;
-    const int M = 5, N = 7, K = 3;
+// C = alpha op(A) op(B) + beta C with row strides wider than the rows, all four transposes;
+// a tiny shape (one sgemm call) and two above the threading threshold (C split by rows, and
+// by columns, between threads).
+static void gemm_case(int M, int N, int K) {
     const float alpha = 0.7f, beta = -1.3f;
     for (int ta = 0; ta < 2; ta++) {
         for (int tb = 0; tb < 2; tb++) {
@@ -216,19 +216,26 @@ static void test_gemm_vs_naive(void **state) {
                     ref[ij] = alpha * s + beta * (double)C0[ij];
                 }
             }
-            char what[64];
-            snprintf(what, sizeof what, "gemm ta=%d tb=%d", ta, tb);
+            char what[96];
+            snprintf(what, sizeof what, "gemm %dx%dx%d ta=%d tb=%d", M, N, K, ta, tb);
             assert_close(what, C, ref, (size_t)M * ldc, 1e-5, 1e-5);
             // beta = 0: C is overwritten, even if it held NaN
             for (int i = 0; i < M; i++) fill_nan(C + (size_t)i * ldc, N);
             be->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc);
             for (int i = 0; i < M; i++)
                 for (int j = 0; j < N; j++) ref[(size_t)i * ldc + j] -= beta * (double)C0[(size_t)i * ldc + j];
-            snprintf(what, sizeof what, "gemm beta=0 ta=%d tb=%d", ta, tb);
+            snprintf(what, sizeof what, "gemm %dx%dx%d beta=0 ta=%d tb=%d", M, N, K, ta, tb);
             assert_close(what, C, ref, (size_t)M * ldc, 1e-5, 1e-5);
             free(A); free(B); free(C); free(C0); free(ref);
         }
     }
+}
+
+static void test_gemm_vs_naive(void **state) {
+    (void)state;
+    gemm_case(5, 7, 3);
+    gemm_case(203, 70, 31);
+    gemm_case(70, 203, 31);
 }
 
 static void test_vector_ops(void **state) {

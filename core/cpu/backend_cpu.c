@@ -4,10 +4,13 @@
 // Contracts are those of backend.h; in short:
 // - parameter gradients +=, activation gradients = (layernorm_backward's dinp +=);
 //   a NULL parameter-gradient pointer skips that gradient.
-// - Element-wise and per-row ops run under OpenMP; matrix products go to cblas_sgemm.
+// - One thread pool: OpenMP's. OpenBLAS is kept at one thread and gemm splits C into blocks
+//   of rows (or columns), one single-threaded cblas_sgemm per OpenMP thread. Letting
+//   OpenBLAS's own pthread pool run the products next to OpenMP's made a micro training
+//   step 8x slower on 2 cores: both pools spin-wait and take the cores from each other.
+// - Element-wise and per-row ops run under OpenMP (serially below PAR_MIN elements).
 // - Attention runs one OpenMP iteration per (batch, head) pair, each doing its products with
-//   single-threaded sgemm calls (OpenBLAS is switched to one thread for the region so that
-//   the two thread pools do not fight over the cores).
+//   sgemm calls.
 // - Attention dropout draws element (b, h, i, j) of att as dropout_keep_u01(seed,
 //   ((b*NH + h)*T + i)*T + j): the flat index into att. Other backends must do the same.
 //
@@ -31,7 +34,12 @@
 // ----------------------------------------------------------------------------
 // threads and scratch
 
-static int cpu_threads = 0;   // 0: not set yet (OpenMP's and OpenBLAS's defaults)
+static int cpu_threads = 0;   // 0: not set yet (OpenMP's default: all cores)
+
+// OpenBLAS runs single-threaded inside our OpenMP threads (see the header comment).
+static void blas_single(void) {
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+}
 
 void backend_cpu_set_threads(int threads) {
 #ifdef _OPENMP
@@ -40,7 +48,7 @@ void backend_cpu_set_threads(int threads) {
 #else
     threads = 1;
 #endif
-    openblas_set_num_threads(threads);
+    blas_single();
     cpu_threads = threads;
 }
 
@@ -89,17 +97,6 @@ static float *cpu_scratch(size_t floats) {
     return buf;
 }
 
-// OpenBLAS would otherwise try to use its own threads from inside an OpenMP region.
-static int blas_single_begin(void) {
-    int saved = openblas_get_num_threads();
-    if (saved != 1) openblas_set_num_threads(1);
-    return saved;
-}
-
-static void blas_single_end(int saved) {
-    if (saved != 1) openblas_set_num_threads(saved);
-}
-
 // Splits [0, n) into nt nearly equal chunks; returns chunk `id` as [*lo, *hi).
 static void chunk_range(int n, int nt, int id, int *lo, int *hi) {
     int base = n / nt, rem = n % nt;
@@ -107,8 +104,9 @@ static void chunk_range(int n, int nt, int id, int *lo, int *hi) {
     *hi = *lo + base + (id < rem ? 1 : 0);
 }
 
-// Work below this many elements is not worth waking the thread pool for.
+// Work below this many elements (or multiply-adds for gemm) is not worth waking the pool for.
 #define PAR_MIN 16384
+#define GEMM_PAR_MIN (64.0 * 64.0 * 64.0)
 
 // ----------------------------------------------------------------------------
 // fast vectorizable math
@@ -172,8 +170,36 @@ static void cpu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
     LAB_ASSERT(ldb >= (trans_b ? K : N) && ldb >= 1);
     LAB_ASSERT(ldc >= N && ldc >= 1);
     if (M == 0 || N == 0) return;
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    blas_single();
+    CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+    int nt = max_threads();
+    if ((double)M * N * K < GEMM_PAR_MIN || nt == 1) {
+        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    // Split the longer side of C into blocks of whole 16-row/column units, one per thread.
+    int split_rows = M >= N;
+    int units = ((split_rows ? M : N) + 15) / 16;
+    if (nt > units) nt = units;
+    #pragma omp parallel num_threads(nt)
+    {
+        int lo, hi;
+        chunk_range(units, team_size(), thread_id(), &lo, &hi);
+        int len = split_rows ? M : N;
+        lo *= 16;
+        hi = hi * 16 < len ? hi * 16 : len;
+        if (lo < hi) {
+            if (split_rows) {   // rows lo..hi of op(A) and of C
+                const float *a = trans_a ? A + lo : A + (size_t)lo * lda;
+                cblas_sgemm(CblasRowMajor, ta, tb, hi - lo, N, K, alpha, a, lda, B, ldb, beta,
+                            C + (size_t)lo * ldc, ldc);
+            } else {            // columns lo..hi of op(B) and of C
+                const float *b = trans_b ? B + (size_t)lo * ldb : B + lo;
+                cblas_sgemm(CblasRowMajor, ta, tb, M, hi - lo, K, alpha, A, lda, b, ldb, beta,
+                            C + lo, ldc);
+            }
+        }
+    }
 }
 
 static void cpu_bias_add(float *out, const float *bias, int N, int OC, int ldo) {
@@ -410,7 +436,7 @@ static void cpu_attention_forward(float *out, float *att, const float *qkv,
     size_t TT = (size_t)T * T;
     int nt = max_threads();
     float *drop = dropout_p > 0.0f ? cpu_scratch((size_t)nt * TT) : NULL;
-    int saved = blas_single_begin();
+    blas_single();
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
@@ -432,7 +458,6 @@ static void cpu_attention_forward(float *out, float *att, const float *qkv,
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, use, T, v, C3,
                     0.0f, out + (size_t)b * T * C + (size_t)h * hs, C);
     }
-    blas_single_end(saved);
 }
 
 static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
@@ -445,7 +470,7 @@ static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, 
     float scale = 1.0f / sqrtf((float)hs);
     size_t TT = (size_t)T * T;
     float inv_keep = dropout_p > 0.0f ? 1.0f / (1.0f - dropout_p) : 1.0f;
-    int saved = blas_single_begin();
+    blas_single();
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
@@ -490,7 +515,6 @@ static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, 
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, da, T, q, C3,
                     0.0f, dk, C3);
     }
-    blas_single_end(saved);
 }
 
 // ----------------------------------------------------------------------------
@@ -678,4 +702,7 @@ static const Backend cpu_backend = {
     .svd = cpu_svd,
 };
 
-const Backend *backend_cpu(void) { return &cpu_backend; }
+const Backend *backend_cpu(void) {
+    blas_single();
+    return &cpu_backend;
+}
