@@ -15,9 +15,11 @@
 //   ((b*NH + h)*T + i)*T + j): the flat index into att. Other backends must do the same.
 //
 // Scratch: the backend keeps one static buffer (cpu_scratch), grown on demand and never
-// freed, for per-thread partial sums (layernorm/bias gradients) and the dropped attention
-// matrix of attention_forward. It makes the backend non-reentrant: one calling thread at a
-// time (the training loop), which is how loralab uses it (parallel runs are processes).
+// freed, for per-thread partial sums (layernorm_backward's dweight/dbias) and, with attention
+// dropout, one dropped T x T attention matrix per thread. It makes the backend
+// non-reentrant: one calling thread at a time (the training loop), which is how loralab uses
+// it (parallel runs are processes). Nothing else is allocated inside the ops, except the
+// copy of A that svd hands to LAPACK.
 #include "core/backend.h"
 #include "core/errors.h"
 
@@ -469,9 +471,10 @@ static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, 
     int hs = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs);
     size_t TT = (size_t)T * T;
-    float inv_keep = dropout_p > 0.0f ? 1.0f / (1.0f - dropout_p) : 1.0f;
+    int nt = max_threads();
+    float *drop = dropout_p > 0.0f ? cpu_scratch((size_t)nt * TT) : NULL;
     blas_single();
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) num_threads(nt)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
         const float *q = qkv + (size_t)b * T * C3 + (size_t)h * hs;
@@ -481,33 +484,30 @@ static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, 
         const float *a = att + (size_t)bh * TT;
         const float *dy = dout + (size_t)b * T * C + (size_t)h * hs;
         float *da = datt + (size_t)bh * TT;
-        uint64_t base = (uint64_t)bh * TT;
-        // dv = dropped(att)^T dy; da serves as the scratch for dropped(att) first
-        const float *use = a;
-        if (dropout_p > 0.0f) {
-            attention_dropout_apply(da, a, T, dropout_p, seed, base);
-            use = da;
+        // d = dropped(att) = att * keep / (1 - p), the matrix the forward multiplied v by
+        const float *d = a;
+        if (drop) {
+            float *dd = drop + (size_t)thread_id() * TT;
+            attention_dropout_apply(dd, a, T, dropout_p, seed, (uint64_t)bh * TT);
+            d = dd;
         }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, use, T, dy, C,
+        // dv = d^T dy; datt_d = dy v^T (gradient w.r.t. d)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, d, T, dy, C,
                     0.0f, dv, C3);
-        // datt = dy v^T, then through the dropout mask
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dy, C, v, C3,
                     0.0f, da, T);
+        // Through the dropout and the softmax: datt_j = datt_d_j keep_j / (1 - p), and
+        // dscore_j = a_j (datt_j - sum_k a_k datt_k); since a_j keep_j / (1 - p) = d_j,
+        // dscore_j = d_j datt_d_j - a_j sum_k d_k datt_d_k. The scale is folded in below.
         for (int i = 0; i < T; i++) {
-            const float *ar = a + (size_t)i * T;
-            float *dr = da + (size_t)i * T;
-            if (dropout_p > 0.0f) {
-                uint64_t row = base + (uint64_t)i * T;
-                for (int j = 0; j <= i; j++)
-                    dr[j] = dropout_keep_u01(seed, row + j) < dropout_p ? 0.0f : dr[j] * inv_keep;
-            }
-            // softmax backward: dscore_j = a_j (datt_j - sum_k a_k datt_k); scale folded below
+            const float *ar = a + (size_t)i * T, *dr = d + (size_t)i * T;
+            float *g = da + (size_t)i * T;
             float s = 0.0f;
             #pragma omp simd reduction(+:s)
-            for (int j = 0; j <= i; j++) s += ar[j] * dr[j];
+            for (int j = 0; j <= i; j++) s += dr[j] * g[j];
             #pragma omp simd
-            for (int j = 0; j <= i; j++) dr[j] = ar[j] * (dr[j] - s);
-            if (i + 1 < T) memset(dr + i + 1, 0, (size_t)(T - 1 - i) * sizeof(float));
+            for (int j = 0; j <= i; j++) g[j] = dr[j] * g[j] - ar[j] * s;
+            if (i + 1 < T) memset(g + i + 1, 0, (size_t)(T - 1 - i) * sizeof(float));
         }
         // dq = scale * dscores k; dk = scale * dscores^T q
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, da, T, k, C3,
