@@ -161,6 +161,19 @@ static void test_threads(void **state) {
     backend_cpu_set_threads(2);
     assert_int_equal(backend_cpu_threads(), 2);
     assert_string_equal(be->name, "cpu");
+    // backend_cpu() and gemm must not shrink OpenMP's team (OpenBLAS's OpenMP build sets
+    // OpenMP's thread count in openblas_set_num_threads)
+    float a[4] = {1, 2, 3, 4}, c[4];
+    be->gemm(0, 0, 2, 2, 2, 1.0f, a, 2, a, 2, 0.0f, c, 2);
+    assert_true(backend_cpu() == be);
+    assert_int_equal(backend_cpu_threads(), 2);
+    int team = 0;
+    #pragma omp parallel
+    {
+        #pragma omp atomic
+        team++;
+    }
+    assert_int_equal(team, 2);
 }
 
 static void test_memory(void **state) {
@@ -926,6 +939,31 @@ static void test_svd(void **state) {
 }
 
 // ----------------------------------------------------------------------------
+// NaN propagates (a diverged run must show a NaN loss, not a plausible number)
+
+static void test_nan_propagates(void **state) {
+    (void)state;
+    const float logits[4] = {0.5f, NAN, 1.0f, 2.0f};
+    const int target = 2;
+    float loss, probs[4];
+    be->crossentropy_forward(&loss, probs, logits, 4, &target, 1, 4, 0.1f);
+    assert_true(isnan(loss));
+    float x[2] = {NAN, 1.0f}, y[2];
+    be->gelu_forward(y, x, 2);
+    assert_true(isnan(y[0]) && !isnan(y[1]));
+
+    enum { B = 1, T = 3, C = 4, NH = 1 };
+    float qkv[B * T * 3 * C], out[B * T * C], att[B * NH * T * T];
+    fill(qkv, B * T * 3 * C, -1, 1);
+    for (int c = 0; c < C; c++) qkv[2 * 3 * C + c] = NAN;   // q of token 2: all its scores NaN
+    be->attention_forward(out, att, qkv, NULL, B, T, C, NH, 0.0f, 0);
+    for (int c = 0; c < C; c++) {
+        assert_false(isnan(out[0 * C + c]) || isnan(out[1 * C + c]));
+        assert_true(isnan(out[2 * C + c]));
+    }
+}
+
+// ----------------------------------------------------------------------------
 // parallel paths == serial paths (sizes above the backend's threshold)
 
 static void test_parallel_reductions(void **state) {
@@ -992,6 +1030,7 @@ int main(void) {
         cmocka_unit_test(test_gather_scatter),
         cmocka_unit_test(test_adamw_two_steps),
         cmocka_unit_test(test_svd),
+        cmocka_unit_test(test_nan_propagates),
         cmocka_unit_test(test_parallel_reductions),
     };
     return cmocka_run_group_tests_name("ops", tests, setup, NULL);

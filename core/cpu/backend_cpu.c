@@ -4,10 +4,11 @@
 // Contracts are those of backend.h; in short:
 // - parameter gradients +=, activation gradients = (layernorm_backward's dinp +=);
 //   a NULL parameter-gradient pointer skips that gradient.
-// - One thread pool: OpenMP's. OpenBLAS is kept at one thread and gemm splits C into blocks
-//   of rows (or columns), one single-threaded cblas_sgemm per OpenMP thread. Letting
-//   OpenBLAS's own pthread pool run the products next to OpenMP's made a micro training
-//   step 8x slower on 2 cores: both pools spin-wait and take the cores from each other.
+// - One thread pool: OpenMP's. gemm splits C into blocks of rows (or columns), one
+//   single-threaded cblas_sgemm per OpenMP thread. OpenBLAS's OpenMP build (what the
+//   Makefile links) runs single-threaded inside an OpenMP region by itself; its pthread
+//   build is kept at one thread, because its own pool spinning next to OpenMP's made a
+//   micro training step 8x slower on 2 cores.
 // - Element-wise and per-row ops run under OpenMP (serially below PAR_MIN elements).
 // - Attention runs one OpenMP iteration per (batch, head) pair, each doing its products with
 //   sgemm calls.
@@ -38,14 +39,18 @@
 
 static int cpu_threads = 0;   // 0: not set yet (OpenMP's default: all cores)
 
-// OpenBLAS runs single-threaded inside our OpenMP threads (see the header comment).
+// OpenBLAS must run single-threaded inside our OpenMP threads. The OpenMP build does that
+// by itself (and its openblas_set_num_threads also sets OpenMP's thread count, so it must
+// not be told 1); the pthread build is pinned to one thread.
 static void blas_single(void) {
-    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+    if (openblas_get_parallel() == OPENBLAS_THREAD && openblas_get_num_threads() != 1)
+        openblas_set_num_threads(1);
 }
 
 void backend_cpu_set_threads(int threads) {
 #ifdef _OPENMP
     if (threads <= 0) threads = omp_get_num_procs();
+    if (openblas_get_parallel() == OPENBLAS_OPENMP) openblas_set_num_threads(threads);
     omp_set_num_threads(threads);
 #else
     threads = 1;
@@ -130,7 +135,8 @@ static inline float fast_expf(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    union { int32_t i; float f; } scale = { .i = ((int32_t)n + 127) << 23 };   // 2^n
+    n = n == n ? n : 0.0f;   // NaN in, NaN out (through p), without a NaN-to-int conversion
+    union { uint32_t i; float f; } scale = { .i = (uint32_t)((int32_t)n + 127) << 23 };   // 2^n
     return p * scale.f;
 }
 
@@ -385,13 +391,16 @@ static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, co
 // key_mask[j] != 0 (mask NULL: all). Invisible entries become 0; a row with no visible key
 // becomes all zeros.
 static void softmax_causal_row(float *a, int i, const uint8_t *mask, int T) {
-    float mx = -INFINITY;
-    for (int j = 0; j <= i; j++)
-        if ((!mask || mask[j]) && a[j] > mx) mx = a[j];
-    if (mx == -INFINITY) {
+    int any = !mask;
+    for (int j = 0; j <= i && !any; j++) any = mask[j] != 0;
+    if (!any) {
         memset(a, 0, (size_t)T * sizeof(float));
         return;
     }
+    // (NaN scores are skipped by the max but reach the sum, so they propagate)
+    float mx = -INFINITY;
+    for (int j = 0; j <= i; j++)
+        if ((!mask || mask[j]) && a[j] > mx) mx = a[j];
     float sum = 0.0f;
     if (mask) {
         #pragma omp simd reduction(+:sum)
