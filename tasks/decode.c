@@ -186,8 +186,9 @@ static void search_step(Search *se, const DecodeOptions *opt, double lpen, const
     for (int r = 0; r < nt && n_next < beam; r++) {
         const Hyp *h = &se->live[top[r].h];
         if (top[r].v == opt->eos) {
-            // an EOS outside the first `beam` candidates is not taken (as Hugging Face)
-            if (r < beam) finish(se, beam, lpen, h->tok, g, g + 1, top[r].s);
+            // (Hugging Face skips an EOS ranked below the first `beam` candidates; that cannot
+            // change the result: a better EOS of the same length is always ranked above it.)
+            finish(se, beam, lpen, h->tok, g, g + 1, top[r].s);
             continue;
         }
         Hyp *nh = &se->next[n_next];

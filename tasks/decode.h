@@ -8,8 +8,8 @@
 // Search (as the LoRA paper's examples/NLG/src/gpt2_beam.py, fairseq and Hugging Face do):
 //   - A hypothesis's score is the sum of its tokens' log-probabilities. Each step, every live
 //     hypothesis of a prompt is extended by every token; the 2*beam best extensions are read
-//     in order: an EOS among the first `beam` of them finishes its hypothesis (kept aside),
-//     other tokens make the next live hypotheses until there are `beam` of them.
+//     in order (ties: lower hypothesis, then lower token id): an EOS finishes its hypothesis
+//     (kept aside), other tokens make the next live hypotheses until there are `beam`.
 //   - Finished hypotheses are compared by sum / len^length_penalty, len = generated tokens
 //     including the EOS (the paper's code: cur_len of the history that ends with the EOS).
 //     At most `beam` are kept (a better one replaces the worst).

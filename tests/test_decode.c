@@ -239,6 +239,15 @@ static void test_no_repeat_excludes_prompt(void **state) {
     free(t);
 }
 
+// Every choice a tie: start A .4 B .4; after A: B .45 C .45; after B: A .5 C .5; after C: EOS.
+static void tie_table(const int *gen, int g, double *p) {
+    int last = g ? gen[g - 1] : -1;
+    if (last < 0) set4(p, .1, .4, .4, .1);
+    else if (last == A) set4(p, .1, 0, .45, .45);
+    else if (last == B) set4(p, 0, .5, 0, .5);
+    else set4(p, 1, 0, 0, 0);
+}
+
 // ----------------------------------------------------------------------------
 // (e) stopping: max_new, the context, EOS
 
@@ -264,6 +273,10 @@ static void test_stopping(void **state) {
     o = options(1, 1.0f, 2, 10);
     n = run_table(cycle_table, 3, MAX_LEN, &o, out);
     expect_tokens(out, n, (int[]){A, B, A, C}, 4);
+    // ties go to the lower token id (as an argmax that keeps the first maximum)
+    o = options(1, 1.0f, 0, 4);
+    n = run_table(tie_table, 3, MAX_LEN, &o, out);
+    expect_tokens(out, n, (int[]){A, B, A, B}, 4);
     // EOS as the very first token: an empty continuation
     o = options(1, 1.0f, 0, 10);
     o.eos = A;
