@@ -18,5 +18,6 @@ int cmd_status(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 #endif

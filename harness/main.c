@@ -16,6 +16,7 @@ static const Command COMMANDS[] = {
     {"query", cmd_query, "read-only SQL on the results database (table, --csv, --json)"},
     {"report", cmd_report, "paper-style tables: table6, table5, methods, runs, table7"},
     {"plot", cmd_plot, "gnuplot figures: params (Figure 2), rank, curves"},
+    {"tokenize", cmd_tokenize, "token ids of a file or stdin (byte or gpt2 tokenizer)"},
 };
 enum { NUM_COMMANDS = sizeof COMMANDS / sizeof COMMANDS[0] };
 
