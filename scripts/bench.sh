@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# scripts/bench.sh — `make bench`: loralab against PyTorch on the same GPT-2 training step.
+#
+# For each case (micro FT, micro LoRA, small FT, small LoRA; LoRA = q,v, r 8, alpha 8) it runs
+# `bin/loralab bench` and scripts/bench_torch.py (Debian's python3-torch on OpenBLAS) with the
+# same thread count, and prints one table: step time, tokens/s, tensor memory (the `memory:`
+# line's total: weights + grads + AdamW moments + saved activations) and peak RSS of each
+# process, measured the same way for both (/usr/bin/time %M, else python's getrusage), with
+# the RSS above an idle process (loralab: `bench --help`; PyTorch: right after `import torch`).
+# Then the ratios: loralab / PyTorch tokens/s (issue 2's target: >= 3x on micro FT), and LoRA
+# vs FT for both (the paper's anchor on GPT-3: LoRA trains 25% faster and needs 3x less
+# memory). Last, `loralab bench --inference` (the paper's Table 1 latencies).
+#
+# Builds nothing (make does). Environment: BENCH_THREADS (default 2), BENCH_PYTHON (default
+# /usr/bin/python3), LORALAB (default bin/loralab). Without torch it prints loralab's numbers
+# only and exits 0; a failing run exits 1. Takes about 3-4 minutes on 2 free cores.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+
+K=${BENCH_THREADS:-2}
+PY=${BENCH_PYTHON:-/usr/bin/python3}
+BIN=${LORALAB:-bin/loralab}
+LORA="method=lora lora.targets=q,v lora.rank=8 lora.alpha=8"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+status=0
+
+case $K in ''|*[!0-9]*|0) echo "bench.sh: BENCH_THREADS must be a positive integer, got '$K'" >&2; exit 2 ;; esac
+[ -x "$BIN" ] || { echo "bench.sh: $BIN not found or not executable (run 'make bench', which builds it)" >&2; exit 2; }
+
+have_torch=0
+if "$PY" -c 'import torch' 2>/dev/null; then have_torch=1; fi
+
+# run_rss OUT CMD... : runs CMD with stdout to OUT.out, stderr to OUT.err, its peak RSS in KiB
+# to OUT.rss ("n/a" when neither /usr/bin/time nor python3 is there). Returns CMD's status.
+if [ -x /usr/bin/time ]; then
+    run_rss() { local o=$1; shift; /usr/bin/time -f %M -o "$o.rss" "$@" >"$o.out" 2>"$o.err"; }
+elif command -v python3 >/dev/null; then
+    run_rss() {
+        local o=$1; shift
+        python3 -c 'import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:], stdout=open(sys.argv[1] + ".out", "w"), stderr=open(sys.argv[1] + ".err", "w"))
+open(sys.argv[1] + ".rss", "w").write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(rc)' "$o" "$@"
+    }
+else
+    run_rss() { local o=$1; shift; echo n/a >"$o.rss"; "$@" >"$o.out" 2>"$o.err"; }
+fi
+
+# field FILE KEY : the value of the first KEY=value in FILE (empty if none).
+field() { grep -o "$2=[^ ]*" "$1" 2>/dev/null | head -n 1 | cut -d= -f2; }
+# memtotal FILE : total= of the `memory:` line (the first line's total= is a parameter count).
+memtotal() { grep '^memory:' "$1" 2>/dev/null | grep -o 'total=[^ ]*' | cut -d= -f2; }
+# Last line of a number-only file (time -o may prepend "Command exited with non-zero status").
+rss_kib() { tail -n 1 "$1.rss" 2>/dev/null; }
+# ratio A B : A / B with two decimals, "n/a" if either is missing or B is zero.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+mib() { awk -v k="$1" 'BEGIN { if (k == "" || k == "n/a") print "n/a"; else printf "%.1f", k / 1024 }'; }
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || a == "" || b == "") print "n/a"; else printf "%.1f", a - b }'; }
+
+# An idle loralab process, to read loralab's RSS the way PyTorch's baseline is read.
+run_rss "$TMP/idle" "$BIN" bench --help
+idle_mib=$(mib "$(rss_kib "$TMP/idle")")
+
+echo "make bench: loralab vs PyTorch, $K threads, random tokens, full training steps (forward,"
+echo "cross-entropy, backward, grad clip 1.0, AdamW); LoRA = q,v r=8 alpha=8, base frozen."
+echo "host: $(uname -m), $(nproc) cores, load average$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null | sed 's/^/ /')"
+if [ $have_torch = 1 ]; then
+    echo "pytorch: $("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null) ($PY)"
+else
+    echo "pytorch: not found ($PY cannot import torch; apt-get install python3-torch) — loralab's numbers only"
+fi
+echo "tensors = the memory line's total (weights+grads+optimizer+saved activations); RSS = process peak"
+echo "(PyTorch's CPU allocator keeps no statistics); +RSS = peak minus an idle process ($idle_mib MiB"
+echo "for loralab, the RSS after 'import torch' for PyTorch)."
+echo
+printf '%-22s %-8s %10s %10s %10s %9s %9s\n' case impl step_ms tokens/s tensorsMiB RSS_MiB +RSS_MiB
+
+# bench_case NAME PRESET BATCH SEQ LORALAB_STEPS TORCH_WARMUP TORCH_STEPS METHOD
+# Leaves per case: $TMP/NAME.{c,t}.{out,err,rss}.
+bench_case() {
+    local name=$1 preset=$2 b=$3 t=$4 steps=$5 warm=$6 tsteps=$7 method=$8 margs=""
+    [ "$method" = lora ] && margs=$LORA
+    # shellcheck disable=SC2086
+    if ! run_rss "$TMP/$name.c" "$BIN" bench --preset "$preset" --batch "$b" --seq "$t" --threads "$K" \
+            --steps "$steps" $margs; then
+        echo "bench.sh: loralab bench failed for $name:" >&2; cat "$TMP/$name.c.err" >&2; status=1
+    fi
+    local label="$preset $method ${b}x$t"
+    local c_rss; c_rss=$(mib "$(rss_kib "$TMP/$name.c")")
+    printf '%-22s %-8s %10s %10s %10s %9s %9s\n' "$label" loralab \
+        "$(field "$TMP/$name.c.out" step_ms)" "$(field "$TMP/$name.c.out" tokens_per_s)" \
+        "$(memtotal "$TMP/$name.c.out")" "$c_rss" "$(minus "$c_rss" "$idle_mib")"
+    [ $have_torch = 1 ] || return 0
+    if ! run_rss "$TMP/$name.t" "$PY" scripts/bench_torch.py --preset "$preset" --batch "$b" --seq "$t" \
+            --threads "$K" --method "$method" --rank 8 --alpha 8 --targets q,v --warmup "$warm" --steps "$tsteps"; then
+        echo "bench.sh: bench_torch.py failed for $name:" >&2; cat "$TMP/$name.t.err" >&2; status=1
+    fi
+    local t_rss; t_rss=$(mib "$(rss_kib "$TMP/$name.t")")
+    printf '%-22s %-8s %10s %10s %10s %9s %9s\n' "" pytorch \
+        "$(field "$TMP/$name.t.out" step_ms)" "$(field "$TMP/$name.t.out" tokens_per_s)" \
+        "$(memtotal "$TMP/$name.t.out")" "$t_rss" "$(field "$TMP/$name.t.out" delta)"
+    printf '%-22s %-8s %21s\n' "" ratio \
+        "$(ratio "$(field "$TMP/$name.c.out" tokens_per_s)" "$(field "$TMP/$name.t.out" tokens_per_s)")x"
+}
+
+#          name        preset B  T   loralab-steps torch-warmup torch-steps method
+bench_case micro_ft    micro  16 128 10 2 5 ft
+bench_case micro_lora  micro  16 128 10 2 5 lora
+bench_case small_ft    small  8  256 3  1 3 ft
+bench_case small_lora  small  8  256 3  1 3 lora
+
+# lora_vs_ft LABEL FT_FILE LORA_FILE [RSS_DELTA_FT RSS_DELTA_LORA]
+lora_vs_ft() {
+    local f=$2 l=$3
+    printf '%-22s %12s %12s %12s\n' "$1" \
+        "$(ratio "$(field "$l" tokens_per_s)" "$(field "$f" tokens_per_s)")x" \
+        "$(ratio "$(memtotal "$f")" "$(memtotal "$l")")x" \
+        "$(ratio "$4" "$5")x"
+}
+echo
+echo "LoRA vs FT (paper, GPT-3 175B: 1.25x throughput, 3x less memory):"
+printf '%-22s %12s %12s %12s\n' "" "tokens/s" "tensors" "+RSS"
+printf '%-22s %12s %12s %12s\n' "" "LoRA/FT" "FT/LoRA" "FT/LoRA"
+for p in micro small; do
+    f="$TMP/${p}_ft.c" l="$TMP/${p}_lora.c"
+    lora_vs_ft "$p loralab" "$f.out" "$l.out" \
+        "$(minus "$(mib "$(rss_kib "$f")")" "$idle_mib")" "$(minus "$(mib "$(rss_kib "$l")")" "$idle_mib")"
+    if [ $have_torch = 1 ]; then
+        f="$TMP/${p}_ft.t.out" l="$TMP/${p}_lora.t.out"
+        lora_vs_ft "$p pytorch" "$f" "$l" "$(field "$f" delta)" "$(field "$l" delta)"
+    fi
+done
+
+if [ $have_torch = 1 ]; then
+    r=$(ratio "$(field "$TMP/micro_ft.c.out" tokens_per_s)" "$(field "$TMP/micro_ft.t.out" tokens_per_s)")
+    met=$(awk -v r="$r" 'BEGIN { print (r != "n/a" && r + 0 >= 3) ? "met" : "NOT met" }')
+    echo
+    echo "issue 2 target, micro FT 16x128: loralab >= 3x PyTorch tokens/s: ${r}x ($met)"
+fi
+
+echo
+echo "inference latency (the paper's Table 1), loralab bench --inference:"
+for p in micro small; do
+    steps=100; [ $p = small ] && steps=4
+    if ! "$BIN" bench --inference --preset $p --threads "$K" --steps $steps; then
+        echo "bench.sh: loralab bench --inference --preset $p failed" >&2; status=1
+    fi
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
+exit $status
