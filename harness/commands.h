@@ -9,6 +9,8 @@ typedef struct {
     const char *summary;
 } Command;
 
+int cmd_sweep(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_eval_lm(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

@@ -1,0 +1,207 @@
+// harness/cmd_sweep.c — the verbs `sweep` (a YAML grid, N runs at a time, resumable) and
+// `run` (one config), and the worker each run executes in its own process.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/backend.h"
+#include "core/errors.h"
+#include "harness/args.h"
+#include "harness/commands.h"
+#include "harness/config.h"
+#include "harness/runner.h"
+#include "harness/sched.h"
+#include "harness/store.h"
+#include "harness/sweepfile.h"
+#include "tasks/task.h"
+
+typedef struct {
+    const char *db_path;
+    const char *results_dir;
+    int threads_per_run;
+} WorkerContext;
+
+// The metric a run's report reads first: the task's primary metric.
+static const char *primary_metric(const char *task) {
+    Task *t = NULL;
+    if (!task_is_builtin(task)) return NULL;
+    if (task_load(task, NULL, NULL, &t)) return NULL;
+    static char name[32];
+    snprintf(name, sizeof name, "%s", t->n_metrics ? t->metrics[0] : "loss");
+    task_free(t);
+    return name;
+}
+
+static void targets_str(int mask, char *buf, size_t cap) {
+    buf[0] = '\0';
+    for (int t = 0; t < NUM_TARGETS; t++)
+        if (mask & (1 << t)) {
+            size_t n = strlen(buf);
+            snprintf(buf + n, cap - n, "%s%s", n ? "," : "", TARGET_NAMES[t]);
+        }
+}
+
+// One pending row per run (existing hashes are linked, not duplicated).
+static int register_runs(Store *st, int64_t sweep_id, const Sweep *sw) {
+    const char *metric_cache_task = "", *metric = NULL;
+    for (int i = 0; i < sw->nruns; i++) {
+        const RunConfig *rc = &sw->runs[i];
+        if (strcmp(metric_cache_task, rc->task)) { metric = primary_metric(rc->task); metric_cache_task = rc->task; }
+        char *json = config_to_json(rc), targets[64] = "", label[64] = "";
+        int lora = config_uses_lora(rc);
+        if (lora) targets_str(rc->lora_targets, targets, sizeof targets);
+        if (config_uses_adapter(rc)) snprintf(label, sizeof label, "r=%d", rc->adapter_rank);
+        else if (config_uses_prefix(rc)) snprintf(label, sizeof label, "lp=%d li=%d", rc->prefix_lp, rc->prefix_li);
+        RunSpec spec = {sw->hashes[i], json, rc->task, metric, METHOD_NAMES[rc->method], lora ? targets : NULL,
+                        lora ? rc->lora_rank : -1, lora ? rc->lora_alpha : -1, rc->seed, label[0] ? label : NULL};
+        int64_t id;
+        int rc_ = store_add_run(st, sweep_id, &spec, &id, NULL);
+        free(json);
+        if (rc_) return -1;
+    }
+    return 0;
+}
+
+// Runs in the worker process: claim, log to results/runs/<hash>/log.txt, train, record.
+static int run_worker(int64_t run_id, int slot, int progress_fd, void *ctx_) {
+    const WorkerContext *ctx = ctx_;
+    Store *st;
+    if (store_open(&st, ctx->db_path, 0)) { fprintf(stderr, "loralab: worker: %s\n", err_msg()); return EXIT_RUN_FAILED; }
+    char *hash = NULL, *json = NULL;
+    RunConfig rc;
+    int claimed = 0, status = EXIT_RUN_FAILED;
+    if (store_run_config(st, run_id, &hash, &json) || config_from_json(json, &rc)) goto fail;
+    if (store_claim_run(st, run_id, (int)getpid(), NULL, rc.device, &claimed)) goto fail;
+    if (!claimed) { status = 0; goto out; }   // another sweep has it
+    char run_dir[1024], log_path[1100];
+    snprintf(run_dir, sizeof run_dir, "%s/runs/%s", ctx->results_dir, hash);
+    mkdir(ctx->results_dir, 0755);
+    snprintf(log_path, sizeof log_path, "%s/runs", ctx->results_dir);
+    mkdir(log_path, 0755);
+    mkdir(run_dir, 0755);
+    snprintf(log_path, sizeof log_path, "%s/log.txt", run_dir);
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) { dup2(fd, STDOUT_FILENO); dup2(fd, STDERR_FILENO); close(fd); }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (strcmp(rc.device, "cpu")) { err_set("device '%s': this build runs on the CPU only (no CUDA backend compiled in)", rc.device); goto fail; }
+    backend_cpu_set_threads(ctx->threads_per_run);
+    RunnerOptions ro = {ctx->results_dir, NULL, progress_fd};
+    if (runner_execute(st, run_id, &rc, hash, &ro)) goto fail;
+    status = 0;
+    goto out;
+fail:
+    fprintf(stderr, "loralab: run %lld failed: %s\n", (long long)run_id, err_msg());
+    if (claimed) store_fail_run(st, run_id, RUN_FAILED, err_msg());
+out:
+    (void)slot;
+    free(hash);
+    free(json);
+    store_close(st);
+    return status;
+}
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = xmalloc((size_t)(n > 0 ? n : 0) + 1);
+    size_t got = fread(buf, 1, (size_t)(n > 0 ? n : 0), f);
+    buf[got] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static int cpu_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+// sweep and run share everything but the one-run check.
+static int sweep_main(int argc, char **argv, int single) {
+    const char *db = STORE_DEFAULT_PATH, *devices = "cpu", *results = NULL;
+    int jobs = 1, dry = 0, retry = 0, max_runs = 0, timeout = 0, threads = 0;
+    ArgSpec specs[] = {
+        {"--jobs", ARG_INT, &jobs, 1, 256, "runs at a time, each in its own process (default 1)"},
+        {"--threads", ARG_INT, &threads, 0, 1024, "CPU threads per run (default: cores / jobs)"},
+        {"--devices", ARG_STRING, &devices, 0, 0, "devices to spread runs over (default cpu)"},
+        {"--db", ARG_STRING, &db, 0, 0, "results database (default " STORE_DEFAULT_PATH ")"},
+        {"--results", ARG_STRING, &results, 0, 0, "results folder for bases/ and runs/ (default: the database's folder)"},
+        {"--dry-run", ARG_FLAG, &dry, 0, 0, "print the expanded runs and stop"},
+        {"--retry-failed", ARG_FLAG, &retry, 0, 0, "run failed runs again"},
+        {"--max-runs", ARG_INT, &max_runs, 0, 1000000, "run at most N runs now (0: all)"},
+        {"--timeout", ARG_INT, &timeout, 0, 100000000, "seconds per run before it is killed and failed (0: none)"},
+    };
+    int ns = sizeof specs / sizeof specs[0];
+    ArgResult ar;
+    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); err_exit(); }
+    const char *verb = single ? "run" : "sweep";
+    if (ar.help) {
+        args_usage(stdout, single ? "run FILE.yaml [options] [key=value ...]"
+                                  : "sweep FILE.yaml [options] [key=value ...]", specs, ns);
+        printf("\nkey=value overrides use the sweep file's dotted keys:\n");
+        config_print_keys(stdout);
+        args_result_free(&ar);
+        return 0;
+    }
+    if (ar.npositional < 1) { args_result_free(&ar); err_set("%s: give a sweep file (see --help)", verb); err_exit(); }
+    if (strcmp(devices, "cpu")) { args_result_free(&ar); err_set("--devices '%s': this build has the cpu device only", devices); err_exit(); }
+    const char *file = ar.positional[0];
+    Sweep sw;
+    if (sweep_load(file, ar.npositional - 1, ar.positional + 1, &sw)) { args_result_free(&ar); err_exit(); }
+    if (single && sw.nruns != 1) {
+        err_set("%s: expands to %d runs; `run` takes exactly one (use `loralab sweep`, or key=value to pick one)", file, sw.nruns);
+        sweep_free(&sw); args_result_free(&ar); err_exit();
+    }
+    if (dry) { sweep_print(&sw, stdout); sweep_free(&sw); args_result_free(&ar); return 0; }
+
+    char results_buf[1024];
+    if (!results) {   // bases/ and runs/ live next to the database
+        snprintf(results_buf, sizeof results_buf, "%s", db);
+        char *slash = strrchr(results_buf, '/');
+        if (slash) *slash = '\0'; else snprintf(results_buf, sizeof results_buf, ".");
+        results = results_buf;
+    }
+    Store *st;
+    int status = EXIT_INPUT;
+    int64_t sweep_id, *ids = NULL;
+    int n = 0;
+    char *yaml = read_text(file);
+    if (store_open(&st, db, 0)) { free(yaml); sweep_free(&sw); args_result_free(&ar); err_exit(); }
+    int stale = 0;
+    if (store_add_sweep(st, sw.name, file, yaml, sw.analyze_json, &sweep_id) || register_runs(st, sweep_id, &sw) ||
+        store_reset_stale(st, NULL, &stale) || store_runs_todo(st, sweep_id, retry, &ids, &n)) {
+        store_close(st);
+        goto out;
+    }
+    int counts[RUN_NSTATUS];
+    store_sweep_counts(st, sweep_id, counts);
+    store_close(st);
+    if (stale) fprintf(stderr, "sweep %s: %d run(s) left running by a stopped sweep are marked interrupted and will run again\n", sw.name, stale);
+    if (max_runs > 0 && n > max_runs) n = max_runs;
+    fprintf(stderr, "sweep %s: %d runs (%d done, %d failed%s), %d to run now, %d at a time\n", sw.name, sw.nruns,
+            counts[RUN_DONE], counts[RUN_FAILED], retry ? ", retried" : "", n, jobs);
+    WorkerContext ctx = {db, results, threads > 0 ? threads : (cpu_count() / jobs > 0 ? cpu_count() / jobs : 1)};
+    SchedOptions so = {jobs, timeout, db, isatty(STDERR_FILENO)};
+    SchedStats stats;
+    int rc = sched_run(&so, ids, n, run_worker, &ctx, &stats);
+    if (rc < 0) goto out;
+    fprintf(stderr, "sweep %s: %d done, %d failed, %d interrupted this time; results in %s (loralab status %s)\n",
+            sw.name, stats.done, stats.failed, stats.interrupted, db, sw.name);
+    status = rc == 1 ? 130 : stats.failed ? EXIT_RUN_FAILED : EXIT_OK;
+out:
+    free(ids);
+    free(yaml);
+    sweep_free(&sw);
+    args_result_free(&ar);
+    if (status == EXIT_INPUT) err_exit();
+    return status;
+}
+
+int cmd_sweep(int argc, char **argv) { return sweep_main(argc, argv, 0); }
+int cmd_run(int argc, char **argv) { return sweep_main(argc, argv, 1); }

