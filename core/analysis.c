@@ -96,12 +96,13 @@ void analysis_gaussian(float *out, size_t n, uint64_t seed) {
     for (size_t i = 0; i < n; i++) out[i] = (float)rng_normal(&rng);
 }
 
-int analysis_phi_random(const Backend *be, double *phi, int r1, int r2, int k, uint64_t seed) {
-    float *A1 = xmalloc((size_t)r1 * k * sizeof(float));
-    float *A2 = xmalloc((size_t)r2 * k * sizeof(float));
-    analysis_gaussian(A1, (size_t)r1 * k, seed);
-    analysis_gaussian(A2, (size_t)r2 * k, seed + 1);
-    int rc = analysis_phi(be, phi, A1, r1, r1, A2, r2, r2, k);
+int analysis_phi_random(const Backend *be, double *phi, int n1, int r1, int n2, int r2, int k,
+                        uint64_t seed) {
+    float *A1 = xmalloc((size_t)n1 * k * sizeof(float));
+    float *A2 = xmalloc((size_t)n2 * k * sizeof(float));
+    analysis_gaussian(A1, (size_t)n1 * k, seed);
+    analysis_gaussian(A2, (size_t)n2 * k, seed + 1);
+    int rc = analysis_phi(be, phi, A1, n1, r1, A2, n2, r2, k);
     free(A1);
     free(A2);
     return rc;

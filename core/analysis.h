@@ -46,9 +46,10 @@ int analysis_phi(const Backend *be, double *phi, const float *A1, int n1, int r1
 // out[0..n) ~ N(0, 1), deterministic for seed (core/rng.h).
 void analysis_gaussian(float *out, size_t n, uint64_t seed);
 
-// The random baseline: the φ grid of two Gaussian matrices (r1, k) and (r2, k) drawn from
-// seed (the first matrix from seed, the second from seed + 1). 0 or -1 (err_set).
-int analysis_phi_random(const Backend *be, double *phi, int r1, int r2, int k, uint64_t seed);
+// The random baseline: the φ grid (i <= r1, j <= r2) of two Gaussian matrices (n1, k) and
+// (n2, k), the first drawn from seed, the second from seed + 1. 0 or -1 (err_set).
+int analysis_phi_random(const Backend *be, double *phi, int n1, int r1, int n2, int r2, int k,
+                        uint64_t seed);
 
 // Mean of φ(i, i) for i = 1..min(r1, r2).
 double analysis_phi_diag_mean(const double *phi, int r1, int r2);

@@ -21,5 +21,6 @@ int cmd_query(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const Command COMMANDS[] = {
     {"report", cmd_report, "paper-style tables: table6, table5, methods, runs, table7"},
     {"plot", cmd_plot, "gnuplot figures: params (Figure 2), rank, curves"},
     {"tokenize", cmd_tokenize, "token ids of a file or stdin (byte or gpt2 tokenizer)"},
+    {"analyze", cmd_analyze, "subspace similarity (Figures 3, 4) and amplification (Table 7) of learned LoRA updates"},
 };
 enum { NUM_COMMANDS = sizeof COMMANDS / sizeof COMMANDS[0] };
 

@@ -202,7 +202,7 @@ static void test_phi_random_expectation(void **state) {
     enum { R = 8, K = 32, NSEED = 400 };
     double sum[R * R] = {0}, sumsq[R * R] = {0}, phi[R * R];
     for (int s = 0; s < NSEED; s++) {
-        assert_int_equal(analysis_phi_random(backend_cpu(), phi, R, R, K, 1000 + 2 * (uint64_t)s), 0);
+        assert_int_equal(analysis_phi_random(backend_cpu(), phi, R, R, R, R, K, 1000 + 2 * (uint64_t)s), 0);
         for (int c = 0; c < R * R; c++) { sum[c] += phi[c]; sumsq[c] += phi[c] * phi[c]; }
     }
     for (int i = 1; i <= R; i++)
@@ -222,7 +222,7 @@ static void test_phi_random_expectation(void **state) {
     float *A1 = gaussian(R * K, 5), *A2 = gaussian(R * K, 6);
     double direct[R * R];
     assert_int_equal(analysis_phi(backend_cpu(), direct, A1, R, R, A2, R, R, K), 0);
-    assert_int_equal(analysis_phi_random(backend_cpu(), phi, R, R, K, 5), 0);
+    assert_int_equal(analysis_phi_random(backend_cpu(), phi, R, R, R, R, K, 5), 0);
     assert_phi_equal(direct, phi, R * R, 0.0);
     free(A1);
     free(A2);

@@ -1,0 +1,1197 @@
+// harness/cmd_analyze.c — `loralab analyze`: the analysis of learned LoRA updates (issue 6).
+//
+//   analyze subspace --a RUN --b RUN ...   φ(i, j) between the lora_A of two runs (Figures 3, 4)
+//   analyze amplification --run RUN ...    Table 7 numbers, singular values, effective rank
+//   analyze sweep NAME                     what the sweep file's `analyze:` block asks for
+//
+// The math is core/analysis.c; this file finds runs in the store, loads their adapters (and
+// base weights for Table 7) through core/checkpoint, writes the analysis tables, prints a
+// summary and draws the figures (harness/analyze_plot.c). See usage() for the formats.
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/analysis.h"
+#include "core/checkpoint.h"
+#include "core/errors.h"
+#include "core/model.h"
+#include "core/rng.h"
+#include "harness/analyze_plot.h"
+#include "harness/args.h"
+#include "harness/commands.h"
+#include "harness/config.h"
+#include "harness/report.h"
+#include "harness/store.h"
+
+enum { AN_OK = 0, AN_INPUT = -1, AN_GNUPLOT = -2 };
+enum { MAX_SEL = 32 };
+
+static const char USAGE[] =
+    "analyze subspace --a RUN --b RUN [--matrix LIST] [--layers all|LIST] [--i N] [--j N]\n"
+    "                         [--seed N] [--plot] [--out DIR] [--db PATH]\n"
+    "       loralab analyze amplification --run RUN [--matrix LIST] [--layers all|LIST] [--seed N]\n"
+    "                         [--plot] [--out DIR] [--db PATH]\n"
+    "       loralab analyze sweep NAME [--plot] [--out DIR] [--db PATH]\n"
+    "\n"
+    "subspace: for each layer and matrix, φ(A1, A2, i, j) = ‖U1^(i)ᵀ U2^(j)‖_F² / min(i, j) for\n"
+    "  i = 1..r1, j = 1..r2 (or up to --i / --j), U^(i) the top-i right-singular vectors of the\n"
+    "  learned lora_A (r x d_in) of each run (the paper's Figures 3 and 4), and the same grid for\n"
+    "  two Gaussian matrices of the same shapes (the random baseline). Both runs must share a base\n"
+    "  model. Rows go to analysis_subspace (kind learned / random); the summary shows φ(1,1) and\n"
+    "  the mean of φ(i,i), beside the random baseline's (whose expectation is max(i,j)/d_in).\n"
+    "amplification: for ΔW = (alpha/r) B A of each layer and matrix and the base weight W of the\n"
+    "  same matrix (the q/k/v slice of c_attn, c_proj for o, [d_out, d_in]): ‖ΔW‖_F, ‖W‖_F and\n"
+    "  ‖Uᵀ W Vᵀ‖_F with U, V the top-r left/right singular vectors of ΔW, of W, and of a Gaussian\n"
+    "  matrix; amplification = ‖ΔW‖_F / ‖Uᵀ W Vᵀ‖_F (ΔW's U, V) (the paper's Table 7; print it\n"
+    "  with `loralab report table7`). Also ΔW's r singular values and its effective rank\n"
+    "  exp(-Σ p_i ln p_i), p_i = s_i / Σ s (1 for rank one, r for r equal values).\n"
+    "  Rows go to analysis_amplification and analysis_singular.\n"
+    "\n"
+    "RUN: a run id (an integer), a hash or a unique hash prefix, or a selector\n"
+    "  'sweep=S,lora.rank=8,seed=1' (config keys compared with each run's stored config; a list\n"
+    "  value such as lora.targets=q,v may contain commas) that must match exactly one run.\n"
+    "LIST: matrices q,k,v,o,c_fc,c_proj (default: every matrix the run(s) adapted); layers are\n"
+    "  0-based, 'all' or e.g. 0,2-3.\n"
+    "Figures (--plot, PNG + SVG beside each gnuplot script) go to --out or plots/<sweep or run>\n"
+    "  beside the database: phi-A-B-M-layerL (one heatmap per layer and matrix), phi-A-B-M-layers\n"
+    "  and phi-random-A-B-M-layers (grids over layers), amplification-RUN.\n"
+    "\n"
+    "sweep NAME: runs the sweep's `analyze:` block (stored from the sweep file), over the sweep's\n"
+    "  runs that are done (others are skipped with a note). Format (YAML in the sweep file):\n"
+    "    analyze:\n"
+    "      subspace:                      # one block, or a list of blocks\n"
+    "        pairs:                       # each a: run pattern, b: run pattern\n"
+    "          - {a: {lora.rank: 8}, b: {lora.rank: 64}}\n"
+    "        matrix: [q, v]               # optional (default: every common matrix)\n"
+    "        layers: all                  # optional: all, [0, 3] or \"0-3\"\n"
+    "        i: 8                         # optional grid limits (default: the ranks)\n"
+    "        j: 64\n"
+    "        seed: 1                      # optional: random baseline seed (default 1)\n"
+    "      amplification:                 # one block, or a list of blocks\n"
+    "        runs: {lora.rank: 4}         # a pattern, a list of patterns, or {} (every LoRA run)\n"
+    "        matrix: [q]                  # optional, as layers and seed\n"
+    "      plot: true                     # draw the figures (default true)\n"
+    "  A pattern is a mapping of config keys (dotted or nested) to values, matched against each\n"
+    "  run's stored config. Each run matched by a is paired with each run matched by b whose\n"
+    "  config is equal in every key that neither pattern names (so {seed: 1} vs {seed: 2} pairs\n"
+    "  the two seeds of every other grid point).\n"
+    "\n"
+    "exit status: 0 ok; 1 gnuplot failed; 2 bad input (unknown run, a run without LoRA tensors or\n"
+    "  adapter, different bases or shapes, a matrix a run did not adapt, --i/--j above the rank)";
+
+// ----------------------------------------------------------------------------
+// small parsers
+
+// "q,v" → TARGET_* mask.
+static int parse_matrices(const char *text, int *mask) {
+    *mask = 0;
+    char *copy = xstrdup(text), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int t = 0;
+        while (t < NUM_TARGETS && strcmp(TARGET_NAMES[t], tok)) t++;
+        if (t == NUM_TARGETS) {
+            err_set("--matrix: unknown matrix '%s'; valid: q, k, v, o, c_fc, c_proj", tok);
+            free(copy);
+            return -1;
+        }
+        *mask |= 1 << t;
+    }
+    free(copy);
+    if (!*mask) return err_set("--matrix: empty list; valid: q, k, v, o, c_fc, c_proj");
+    return 0;
+}
+
+// Layers: NULL or "all" → *n = 0 (every layer); "0,2-3" → {0, 2, 3}. *layers malloc'ed.
+static int parse_layers(const char *text, int **layers, int *n) {
+    *layers = NULL;
+    *n = 0;
+    if (!text || !strcmp(text, "all")) return 0;
+    char *copy = xstrdup(text), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int lo, hi;
+        char *dash = strchr(tok + 1, '-');
+        if (dash) *dash = 0;
+        if (args_to_int(tok, "--layers", 0, 100000, &lo) ||
+            (dash ? args_to_int(dash + 1, "--layers", 0, 100000, &hi) : (hi = lo, 0)) || hi < lo) {
+            if (hi < lo) err_set("--layers: range %d-%d is empty", lo, hi);
+            free(copy);
+            free(*layers);
+            *layers = NULL;
+            return -1;
+        }
+        for (int l = lo; l <= hi; l++) {
+            *layers = xrealloc(*layers, (size_t)(*n + 1) * sizeof(int));
+            (*layers)[(*n)++] = l;
+        }
+    }
+    free(copy);
+    if (!*n) return err_set("--layers: empty list (use 'all' or e.g. 0,2-3)");
+    return 0;
+}
+
+static const char *targets_str(int mask, char *buf, size_t cap) {
+    buf[0] = 0;
+    for (int t = 0; t < NUM_TARGETS; t++)
+        if (mask & (1 << t)) {
+            size_t len = strlen(buf);
+            snprintf(buf + len, cap - len, "%s%s", len ? "," : "", TARGET_NAMES[t]);
+        }
+    return buf;
+}
+
+// ----------------------------------------------------------------------------
+// run patterns: config keys and values matched against stored configs
+
+typedef struct {
+    int n;
+    char *key[MAX_SEL], *value[MAX_SEL];
+    char *sweep;          // sweep=S (CLI selectors), or NULL
+} Selector;
+
+static void selector_free(Selector *s) {
+    for (int k = 0; k < s->n; k++) { free(s->key[k]); free(s->value[k]); }
+    free(s->sweep);
+    memset(s, 0, sizeof *s);
+}
+
+static int selector_add(Selector *s, const char *key, const char *value, const char *what) {
+    if (!strcmp(key, "sweep")) {
+        free(s->sweep);
+        s->sweep = xstrdup(value);
+        return 0;
+    }
+    if (config_resolve_key(key) < 0) {
+        config_unknown_key(key, NULL);
+        return err_prefix("%s", what);
+    }
+    if (s->n == MAX_SEL) return err_set("%s: more than %d keys", what, MAX_SEL);
+    s->key[s->n] = xstrdup(key);
+    s->value[s->n] = xstrdup(value);
+    s->n++;
+    return 0;
+}
+
+// "sweep=S,lora.rank=8,lora.targets=q,v": a piece without '=' continues the previous value.
+static int selector_parse(const char *text, Selector *s) {
+    memset(s, 0, sizeof *s);
+    char what[300];
+    snprintf(what, sizeof what, "run selector '%.200s'", text);
+    char *copy = xstrdup(text), *save = NULL;
+    char *key = NULL, *value = NULL;
+    int rc = 0;
+    for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq) {
+            if (!key) { rc = err_set("%s: expected key=value pairs, got '%s'", what, tok); break; }
+            size_t len = strlen(value) + strlen(tok) + 2;
+            value = xrealloc(value, len);
+            strcat(value, ",");
+            strcat(value, tok);
+            continue;
+        }
+        if (key) rc = selector_add(s, key, value, what);
+        free(key);
+        free(value);
+        *eq = 0;
+        key = xstrdup(tok);
+        value = xstrdup(eq + 1);
+    }
+    if (!rc && key) rc = selector_add(s, key, value, what);
+    free(key);
+    free(value);
+    free(copy);
+    if (rc) selector_free(s);
+    return rc;
+}
+
+// A JSON value as the text config_set takes: scalars as text, lists joined with commas.
+static int json_value_text(const json_t *v, char *buf, size_t cap) {
+    if (json_is_string(v)) snprintf(buf, cap, "%s", json_string_value(v));
+    else if (json_is_integer(v)) snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v)) snprintf(buf, cap, "%.17g", json_real_value(v));
+    else if (json_is_boolean(v)) snprintf(buf, cap, "%s", json_is_true(v) ? "true" : "false");
+    else if (json_is_array(v)) {
+        buf[0] = 0;
+        size_t i;
+        const json_t *item;
+        json_array_foreach(v, i, item) {
+            size_t len = strlen(buf);
+            if (len && len + 1 < cap) buf[len++] = ',';
+            if (json_is_array(item) || json_value_text(item, buf + len, cap - len)) return -1;
+        }
+    } else return -1;
+    return 0;
+}
+
+// A pattern {lora.rank: 8} or {lora: {rank: 8}} (nested blocks flattened).
+static int selector_from_json(const json_t *obj, const char *prefix, const char *what, Selector *s) {
+    if (!json_is_object(obj)) return err_set("%s: expected a mapping of config keys to values", what);
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)obj, name, v) {
+        char full[256];
+        snprintf(full, sizeof full, "%s%s%s", prefix, prefix[0] ? "." : "", name);
+        if (json_is_object(v)) {
+            if (selector_from_json(v, full, what, s)) return -1;
+            continue;
+        }
+        char text[1024];
+        if (json_value_text(v, text, sizeof text))
+            return err_set("%s: key '%s': expected a value or a list of values", what, full);
+        if (selector_add(s, full, text, what)) return -1;
+    }
+    return 0;
+}
+
+// *match = whether rc has every key's value (keys that do not apply to rc do not match).
+static int selector_match(const Selector *s, const RunConfig *rc, const char *what, int *match) {
+    *match = 1;
+    for (int k = 0; k < s->n && *match; k++) {
+        int idx = config_resolve_key(s->key[k]);
+        LAB_ASSERT(idx >= 0);   // checked by selector_add
+        if (!config_key_applies(rc, idx)) { *match = 0; break; }
+        RunConfig tmp = *rc;
+        if (config_set(&tmp, s->key[k], s->value[k]))
+            return err_prefix("%s: %s=%s", what, s->key[k], s->value[k]);
+        *match = config_key_equal(&tmp, rc, idx);
+    }
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// runs in the store
+
+typedef struct {
+    int64_t id;
+    RunConfig rc;
+    char status[16];
+} RunRow;
+
+// Runs of sweep_id (0: every run), in sweep order / by id. *rows malloc'ed.
+static int load_runs(Store *st, int64_t sweep_id, RunRow **rows, int *n) {
+    sqlite3 *db = store_db(st);
+    const char *sql = sweep_id > 0
+        ? "SELECT r.id, r.config, r.status FROM runs r JOIN sweep_runs sr ON sr.run_id = r.id "
+          "WHERE sr.sweep_id = ? ORDER BY sr.position, r.id"
+        : "SELECT id, config, status FROM runs WHERE ? = 0 ORDER BY id";
+    sqlite3_stmt *q = NULL;
+    int rc;
+    *rows = NULL;
+    *n = 0;
+    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &q, NULL), sql);
+    SQL_CHECK(db, sqlite3_bind_int64(q, 1, sweep_id), sql);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        *rows = xrealloc(*rows, (size_t)(*n + 1) * sizeof **rows);
+        RunRow *r = &(*rows)[*n];
+        r->id = sqlite3_column_int64(q, 0);
+        const char *cfg = (const char *)sqlite3_column_text(q, 1);
+        const char *status = (const char *)sqlite3_column_text(q, 2);
+        snprintf(r->status, sizeof r->status, "%s", status ? status : "?");
+        if (config_from_json(cfg ? cfg : "{}", &r->rc)) {
+            err_prefix("run %lld", (long long)r->id);
+            goto fail;
+        }
+        (*n)++;
+    }
+    SQL_CHECK(db, rc, sql);
+    sqlite3_finalize(q);
+    return 0;
+fail:
+    sqlite3_finalize(q);
+    free(*rows);
+    *rows = NULL;
+    *n = 0;
+    return -1;
+}
+
+static int all_digits(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return 0;
+    return 1;
+}
+
+static int all_hex(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F'))) return 0;
+    return 1;
+}
+
+// The id of the run `spec` names (see USAGE).
+static int run_find(Store *st, const char *spec, int64_t *id) {
+    sqlite3 *db = store_db(st);
+    sqlite3_stmt *q = NULL;
+    int rc;
+    if (strchr(spec, '=')) {
+        Selector sel;
+        if (selector_parse(spec, &sel)) return -1;
+        int64_t sweep_id = 0;
+        if (sel.sweep && store_find_sweep(st, sel.sweep, &sweep_id)) {
+            selector_free(&sel);
+            return err_prefix("run selector '%s'", spec);
+        }
+        RunRow *rows;
+        int n;
+        if (load_runs(st, sweep_id, &rows, &n)) { selector_free(&sel); return -1; }
+        int found = 0;
+        char ids[256] = "";
+        char what[300];
+        snprintf(what, sizeof what, "run selector '%.200s'", spec);
+        for (int k = 0; k < n; k++) {
+            int m;
+            if (selector_match(&sel, &rows[k].rc, what, &m)) { found = -1; break; }
+            if (!m) continue;
+            if (found++ == 0) *id = rows[k].id;
+            size_t len = strlen(ids);
+            if (len < sizeof ids - 24) snprintf(ids + len, sizeof ids - len, "%s%lld", len ? ", " : "", (long long)rows[k].id);
+        }
+        free(rows);
+        selector_free(&sel);
+        if (found < 0) return -1;
+        if (found == 0) return err_set("run selector '%s' matches no run%s", spec, n ? "" : " (the database has no runs)");
+        if (found > 1)
+            return err_set("run selector '%s' matches %d runs (ids %s); add keys (seed=, sweep=, ...) "
+                           "or give an id", spec, found, ids);
+        return 0;
+    }
+    if (all_digits(spec)) {
+        const char *sql = "SELECT id FROM runs WHERE id = ?";
+        SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &q, NULL), sql);
+        SQL_CHECK(db, sqlite3_bind_int64(q, 1, strtoll(spec, NULL, 10)), sql);
+        rc = sqlite3_step(q);
+        SQL_CHECK(db, rc, sql);
+        if (rc == SQLITE_ROW) { *id = sqlite3_column_int64(q, 0); sqlite3_finalize(q); return 0; }
+        sqlite3_finalize(q);
+        q = NULL;
+        if (strlen(spec) < 4) return err_set("no run with id %s", spec);
+    }
+    if (!all_hex(spec))
+        return err_set("run '%s': expected a run id, a hash (prefix) or a selector like "
+                       "sweep=S,lora.rank=8,seed=1", spec);
+    const char *sql = "SELECT id FROM runs WHERE substr(hash, 1, ?) = lower(?) ORDER BY id";
+    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &q, NULL), sql);
+    SQL_CHECK(db, sqlite3_bind_int(q, 1, (int)strlen(spec)), sql);
+    SQL_CHECK(db, sqlite3_bind_text(q, 2, spec, -1, SQLITE_TRANSIENT), sql);
+    int found = 0;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        if (found++ == 0) *id = sqlite3_column_int64(q, 0);
+    SQL_CHECK(db, rc, sql);
+    sqlite3_finalize(q);
+    if (found == 0) return err_set("no run with id or hash prefix '%s'", spec);
+    if (found > 1) return err_set("hash prefix '%s' matches %d runs; give more characters", spec, found);
+    return 0;
+fail:
+    sqlite3_finalize(q);
+    return -1;
+}
+
+// The first sweep that holds run a (and run b, if b > 0), into name; "" if none.
+static int common_sweep(Store *st, int64_t a, int64_t b, char *name, size_t cap) {
+    sqlite3 *db = store_db(st);
+    const char *sql = "SELECT s.name FROM sweeps s JOIN sweep_runs x ON x.sweep_id = s.id AND x.run_id = ? "
+                      "WHERE ? <= 0 OR EXISTS (SELECT 1 FROM sweep_runs y WHERE y.sweep_id = s.id "
+                      "AND y.run_id = ?) ORDER BY s.id LIMIT 1";
+    sqlite3_stmt *q = NULL;
+    name[0] = 0;
+    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &q, NULL), sql);
+    SQL_CHECK(db, sqlite3_bind_int64(q, 1, a), sql);
+    SQL_CHECK(db, sqlite3_bind_int64(q, 2, b), sql);
+    SQL_CHECK(db, sqlite3_bind_int64(q, 3, b), sql);
+    int rc = sqlite3_step(q);
+    SQL_CHECK(db, rc, sql);
+    if (rc == SQLITE_ROW) snprintf(name, cap, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    return 0;
+fail:
+    sqlite3_finalize(q);
+    return -1;
+}
+
+// ----------------------------------------------------------------------------
+// a run's LoRA factors (and base weights)
+
+typedef struct {
+    int64_t id;
+    char hash[65];
+    char status[16];
+    RunConfig rc;
+    char *adapter;           // adapter directory (artifact kind "adapter")
+    char base[4096];         // base checkpoint directory; "" when unknown
+    MethodConfig mc;
+    ModelConfig cfg;
+    Model *m;                // the adapter loaded (base weights only when with_base)
+    float *W[NUM_TARGETS];   // with_base: host (L, d_out, d_in) base weights of the wanted targets
+} RunData;
+
+static void rundata_free(RunData *r) {
+    free(r->adapter);
+    if (r->m) model_free(r->m);
+    for (int t = 0; t < NUM_TARGETS; t++) free(r->W[t]);
+    memset(r, 0, sizeof *r);
+}
+
+// base_model_name_or_path of the adapter, or "" (null / missing).
+static int adapter_base(const char *adapter, char *out, size_t cap) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/adapter_config.json", adapter);
+    json_error_t e;
+    json_t *root = json_load_file(path, 0, &e);
+    if (!root) return err_set("%s: %s", path, e.text);
+    const json_t *b = json_object_get(root, "base_model_name_or_path");
+    snprintf(out, cap, "%s", json_is_string(b) ? json_string_value(b) : "");
+    json_decref(root);
+    return 0;
+}
+
+// Base weight matrix of target t in layer l, as [d_out, d_in], inside the stacked tensor.
+static const float *base_weight(Model *m, int t, int l, int *d_out, int *d_in) {
+    int C = model_config(m)->n_embd;
+    const char *name = t <= 2 ? "h.attn.c_attn.weight" : t == 3 ? "h.attn.c_proj.weight"
+                     : t == 4 ? "h.mlp.c_fc.weight" : "h.mlp.c_proj.weight";
+    Param *p = model_find_param(m, name);
+    LAB_ASSERT(p && p->ndim == 3);
+    size_t slice = (size_t)p->shape[1] * p->shape[2];
+    *d_in = p->shape[2];
+    *d_out = t <= 2 ? C : p->shape[1];
+    return p->data + (size_t)l * slice + (t <= 2 ? (size_t)t * C * C : 0);
+}
+
+// Loads run id: config, adapter, and (with_base) the base weights of the targets in `want`.
+static int rundata_open(Store *st, int64_t id, int with_base, int want, RunData *r) {
+    memset(r, 0, sizeof *r);
+    r->id = id;
+    sqlite3 *db = store_db(st);
+    const char *sql = "SELECT hash, config, status, method FROM runs WHERE id = ?";
+    sqlite3_stmt *q = NULL;
+    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &q, NULL), sql);
+    SQL_CHECK(db, sqlite3_bind_int64(q, 1, id), sql);
+    int rc = sqlite3_step(q);
+    SQL_CHECK(db, rc, sql);
+    if (rc != SQLITE_ROW) { sqlite3_finalize(q); return err_set("no run with id %lld", (long long)id); }
+    snprintf(r->hash, sizeof r->hash, "%s", sqlite3_column_text(q, 0) ? (const char *)sqlite3_column_text(q, 0) : "");
+    snprintf(r->status, sizeof r->status, "%s", sqlite3_column_text(q, 2) ? (const char *)sqlite3_column_text(q, 2) : "?");
+    const char *cfg = (const char *)sqlite3_column_text(q, 1);
+    if (config_from_json(cfg ? cfg : "{}", &r->rc)) {
+        sqlite3_finalize(q);
+        return err_prefix("run %lld", (long long)id);
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (!config_uses_lora(&r->rc))
+        return err_set("run %lld (%.8s) has no LoRA tensors: its method is %s; only runs with method "
+                       "lora or combine: [lora] can be analysed", (long long)id, r->hash,
+                       METHOD_NAMES[r->rc.method]);
+    sql = "SELECT path FROM artifacts WHERE run_id = ? AND kind = 'adapter' ORDER BY id DESC LIMIT 1";
+    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &q, NULL), sql);
+    SQL_CHECK(db, sqlite3_bind_int64(q, 1, id), sql);
+    rc = sqlite3_step(q);
+    SQL_CHECK(db, rc, sql);
+    if (rc == SQLITE_ROW) r->adapter = xstrdup((const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    q = NULL;
+    if (!r->adapter)
+        return err_set("run %lld (%.8s, status %s) has no adapter artifact: its LoRA tensors are saved "
+                       "when it finishes", (long long)id, r->hash, r->status);
+    if (adapter_read_config(r->adapter, &r->mc)) return err_prefix("run %lld", (long long)id);
+    if (!(r->mc.kind == METHOD_LORA || r->mc.also_lora) || !r->mc.lora_targets)
+        return err_set("run %lld: adapter %s has no LoRA tensors (method %s)", (long long)id, r->adapter,
+                       METHOD_NAMES[r->mc.kind]);
+    if (adapter_base(r->adapter, r->base, sizeof r->base)) return err_prefix("run %lld", (long long)id);
+    if (!r->base[0]) snprintf(r->base, sizeof r->base, "%s", r->rc.base_checkpoint);
+    if (r->base[0] && access(r->base, F_OK) == 0) {
+        if (checkpoint_read_config(r->base, &r->cfg)) return err_prefix("run %lld: base", (long long)id);
+    } else if (with_base) {
+        return err_set("run %lld: base checkpoint '%s' (adapter_config.json base_model_name_or_path) "
+                       "not found: Table 7 needs the base weights", (long long)id,
+                       r->base[0] ? r->base : "(none recorded)");
+    } else if (config_to_model(&r->rc, &r->cfg)) {
+        return err_prefix("run %lld", (long long)id);
+    }
+    r->m = model_create(backend_cpu(), &r->cfg, &r->mc);
+    if (!r->m) return err_prefix("run %lld: adapter %s", (long long)id, r->adapter);
+    if (with_base) {
+        if (checkpoint_load(r->m, r->base)) return err_prefix("run %lld", (long long)id);
+        // copied before adapter_load: a trainable base tensor (combinations) would be overwritten
+        const Backend *be = model_backend(r->m);
+        for (int t = 0; t < NUM_TARGETS; t++) {
+            if (!(want & r->mc.lora_targets & (1 << t))) continue;
+            int d_out, d_in, L = r->cfg.n_layer;
+            base_weight(r->m, t, 0, &d_out, &d_in);
+            r->W[t] = xmalloc((size_t)L * d_out * d_in * sizeof(float));
+            for (int l = 0; l < L; l++)
+                be->to_host(r->W[t] + (size_t)l * d_out * d_in, base_weight(r->m, t, l, &d_out, &d_in),
+                            (size_t)d_out * d_in * sizeof(float));
+        }
+    }
+    if (adapter_load(r->m, r->adapter)) return err_prefix("run %lld", (long long)id);
+    return 0;
+fail:
+    sqlite3_finalize(q);
+    return -1;
+}
+
+// Host copies of target t's factors: A (L, r, d_in), B (L, d_out, r); caller frees.
+static void lora_factors(RunData *r, int t, float **A, float **B, int *rank, int *d_out, int *d_in) {
+    char name[64];
+    snprintf(name, sizeof name, "lora.%s.A", TARGET_NAMES[t]);
+    Param *pa = model_find_param(r->m, name);
+    snprintf(name, sizeof name, "lora.%s.B", TARGET_NAMES[t]);
+    Param *pb = model_find_param(r->m, name);
+    LAB_ASSERT(pa && pb && pa->ndim == 3 && pb->ndim == 3);
+    const Backend *be = model_backend(r->m);
+    *rank = pa->shape[1];
+    *d_in = pa->shape[2];
+    *d_out = pb->shape[1];
+    *A = xmalloc(pa->numel * sizeof(float));
+    *B = xmalloc(pb->numel * sizeof(float));
+    be->to_host(*A, pa->data, pa->numel * sizeof(float));
+    be->to_host(*B, pb->data, pb->numel * sizeof(float));
+    be->synchronize();
+}
+
+// ----------------------------------------------------------------------------
+// options shared by the subcommands
+
+typedef struct {
+    int matrices;        // TARGET_* mask; 0: every matrix the run(s) adapted
+    int *layers;         // NULL: every layer
+    int nlayers;
+    int i_max, j_max;    // subspace grid limits; 0: the ranks
+    int seed;            // random baselines
+    int plot;
+    const char *outdir;  // figures; NULL: plots/<sweep or run> beside the database
+    const char *db;
+} Options;
+
+static int check_layers(const Options *o, const RunData *r, int **layers, int *n) {
+    int L = r->cfg.n_layer;
+    if (!o->layers) {
+        *n = L;
+        *layers = xmalloc((size_t)L * sizeof(int));
+        for (int l = 0; l < L; l++) (*layers)[l] = l;
+        return 0;
+    }
+    for (int k = 0; k < o->nlayers; k++)
+        if (o->layers[k] >= L)
+            return err_set("--layers: layer %d does not exist: run %lld's model has %d layers (0-%d)",
+                           o->layers[k], (long long)r->id, L, L - 1);
+    *n = o->nlayers;
+    *layers = xmalloc((size_t)o->nlayers * sizeof(int));
+    memcpy(*layers, o->layers, (size_t)o->nlayers * sizeof(int));
+    return 0;
+}
+
+// Which matrices to analyse: the requested ones (each adapted by every run), or every
+// matrix adapted by all of them.
+static int pick_matrices(const Options *o, RunData *const *runs, int nruns, int *mask) {
+    LAB_ASSERT(nruns == 1 || nruns == 2);
+    char buf[64];
+    int common = (1 << NUM_TARGETS) - 1;
+    for (int k = 0; k < nruns; k++) common &= runs[k]->mc.lora_targets;
+    if (!o->matrices) {
+        if (!common && nruns == 2) {
+            char buf2[64];
+            return err_set("runs %lld and %lld adapted no common matrix (LoRA targets %s vs %s)",
+                           (long long)runs[0]->id, (long long)runs[1]->id,
+                           targets_str(runs[0]->mc.lora_targets, buf, sizeof buf),
+                           targets_str(runs[1]->mc.lora_targets, buf2, sizeof buf2));
+        }
+        *mask = common;
+        return 0;
+    }
+    for (int t = 0; t < NUM_TARGETS; t++)
+        for (int k = 0; k < nruns; k++)
+            if ((o->matrices & (1 << t)) && !(runs[k]->mc.lora_targets & (1 << t)))
+                return err_set("run %lld did not adapt matrix '%s' (its LoRA targets: %s)",
+                               (long long)runs[k]->id, TARGET_NAMES[t],
+                               targets_str(runs[k]->mc.lora_targets, buf, sizeof buf));
+    *mask = o->matrices;
+    return 0;
+}
+
+// DIR/plots/<name> where DIR holds the database; name made safe for a file name.
+static char *plots_dir(const Options *o, const char *name) {
+    if (o->outdir) return xstrdup(o->outdir);
+    const char *slash = strrchr(o->db, '/');
+    size_t dirlen = slash ? (size_t)(slash - o->db) : 0;
+    size_t size = dirlen + strlen(name) + 16;
+    char *out = xmalloc(size);
+    if (slash) snprintf(out, size, "%.*s/plots/", (int)dirlen, o->db);
+    else snprintf(out, size, "plots/");
+    size_t len = strlen(out);
+    for (const char *p = name; *p; p++) {
+        int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                 *p == '_' || *p == '-' || (*p == '.' && p != name);
+        out[len++] = ok ? *p : '_';
+    }
+    out[len] = 0;
+    return out;
+}
+
+static uint64_t baseline_seed(int seed, int layer, int t) {
+    return rng_mix((uint64_t)seed, (uint64_t)layer * NUM_TARGETS + (uint64_t)t);
+}
+
+// Prints a table built as rows of cells (row 0: header).
+typedef struct {
+    int rows, cols;
+    char **cells;
+} Table;
+
+static void table_add(Table *tb, const char *const *row) {
+    tb->cells = xrealloc(tb->cells, (size_t)(tb->rows + 1) * tb->cols * sizeof(char *));
+    for (int c = 0; c < tb->cols; c++) tb->cells[(size_t)tb->rows * tb->cols + c] = xstrdup(row[c]);
+    tb->rows++;
+}
+
+static void table_print_free(Table *tb, const int *right) {
+    report_table_print(stdout, tb->rows, tb->cols, tb->cells, right);
+    for (int k = 0; k < tb->rows * tb->cols; k++) free(tb->cells[k]);
+    free(tb->cells);
+}
+
+// ----------------------------------------------------------------------------
+// subspace
+
+static int same_base(const RunData *a, const RunData *b) {
+    if (a->cfg.n_layer != b->cfg.n_layer || a->cfg.n_embd != b->cfg.n_embd ||
+        a->cfg.n_head != b->cfg.n_head || a->cfg.vocab_size != b->cfg.vocab_size)
+        return err_set("runs %lld and %lld have different model shapes (%d layers, d_model %d vs %d "
+                       "layers, d_model %d)", (long long)a->id, (long long)b->id, a->cfg.n_layer,
+                       a->cfg.n_embd, b->cfg.n_layer, b->cfg.n_embd);
+    if (a->base[0] && b->base[0]) {
+        char ra[4096], rb[4096];
+        const char *pa = realpath(a->base, ra) ? ra : a->base, *pb = realpath(b->base, rb) ? rb : b->base;
+        if (strcmp(pa, pb))
+            return err_set("runs %lld and %lld were trained on different bases (%s vs %s): their "
+                           "subspaces are not comparable", (long long)a->id, (long long)b->id, a->base, b->base);
+        return 0;
+    }
+    for (int k = 0; k < config_num_keys(); k++)
+        if (!strncmp(config_key_name(k), "base.", 5) && !config_key_equal(&a->rc, &b->rc, k))
+            return err_set("runs %lld and %lld were trained on different bases (%s differs): their "
+                           "subspaces are not comparable", (long long)a->id, (long long)b->id,
+                           config_key_name(k));
+    return 0;
+}
+
+static int do_subspace(Store *st, int64_t ida, int64_t idb, const Options *o) {
+    RunData a, b;
+    int rc = AN_INPUT;
+    int *layers = NULL, nl = 0, mask = 0;
+    if (rundata_open(st, ida, 0, 0, &a)) { rundata_free(&a); return AN_INPUT; }
+    if (rundata_open(st, idb, 0, 0, &b)) { rundata_free(&a); rundata_free(&b); return AN_INPUT; }
+    RunData *both[2] = {&a, &b};
+    if (same_base(&a, &b) || pick_matrices(o, both, 2, &mask) || check_layers(o, &a, &layers, &nl)) goto done;
+    char sweep[128];
+    if (common_sweep(st, ida, idb, sweep, sizeof sweep)) goto done;
+    char fallback[64];
+    snprintf(fallback, sizeof fallback, "runs-%lld-%lld", (long long)ida, (long long)idb);
+    char *dir = o->plot ? plots_dir(o, sweep[0] ? sweep : fallback) : NULL;
+    const Backend *be = backend_cpu();
+    rc = AN_OK;
+    for (int t = 0; t < NUM_TARGETS && rc == AN_OK; t++) {
+        if (!(mask & (1 << t))) continue;
+        float *A1, *B1, *A2, *B2;
+        int r1, r2, k1, k2, o1, o2;
+        lora_factors(&a, t, &A1, &B1, &r1, &o1, &k1);
+        lora_factors(&b, t, &A2, &B2, &r2, &o2, &k2);
+        int I = o->i_max ? o->i_max : r1, J = o->j_max ? o->j_max : r2;
+        if (k1 != k2) rc = err_set("matrix %s: lora_A of run %lld is %d x %d but run %lld's is %d x %d",
+                                   TARGET_NAMES[t], (long long)ida, r1, k1, (long long)idb, r2, k2);
+        else if (I > r1) rc = err_set("--i %d is larger than run %lld's rank %d (matrix %s)", I, (long long)ida, r1, TARGET_NAMES[t]);
+        else if (J > r2) rc = err_set("--j %d is larger than run %lld's rank %d (matrix %s)", J, (long long)idb, r2, TARGET_NAMES[t]);
+        if (rc) { rc = AN_INPUT; free(A1); free(B1); free(A2); free(B2); break; }
+        int k = k1;
+        printf("φ(i, j) of lora_A, matrix %s: run %lld (%.8s, r=%d) vs run %lld (%.8s, r=%d), i = 1..%d, j = 1..%d;\n"
+               "random baseline: Gaussian %d x %d vs %d x %d (seed %d; expected φ(i,i) = i/%d)\n\n",
+               TARGET_NAMES[t], (long long)ida, a.hash, r1, (long long)idb, b.hash, r2, I, J, r1, k, r2, k, o->seed, k);
+        Table tb = {0, 6, NULL};
+        const char *head[6] = {"layer", "matrix", "φ(1,1)", "mean φ(i,i)", "random φ(1,1)", "random mean φ(i,i)"};
+        table_add(&tb, head);
+        double **phis = xcalloc((size_t)nl, sizeof *phis), **rands = xcalloc((size_t)nl, sizeof *rands);
+        for (int q = 0; q < nl && rc == AN_OK; q++) {
+            int l = layers[q];
+            phis[q] = xmalloc((size_t)I * J * sizeof(double));
+            rands[q] = xmalloc((size_t)I * J * sizeof(double));
+            if (analysis_phi(be, phis[q], A1 + (size_t)l * r1 * k, r1, I, A2 + (size_t)l * r2 * k, r2, J, k) ||
+                analysis_phi_random(be, rands[q], r1, I, r2, J, k, baseline_seed(o->seed, l, t))) {
+                err_prefix("layer %d matrix %s", l, TARGET_NAMES[t]);
+                rc = AN_INPUT;
+                break;
+            }
+            if (store_add_subspace(st, ida, idb, "learned", l, TARGET_NAMES[t], I, J, phis[q]) ||
+                store_add_subspace(st, ida, idb, "random", l, TARGET_NAMES[t], I, J, rands[q])) {
+                rc = AN_INPUT;
+                break;
+            }
+            char c[6][32];
+            snprintf(c[0], 32, "%d", l);
+            snprintf(c[1], 32, "%s", TARGET_NAMES[t]);
+            snprintf(c[2], 32, "%.4f", phis[q][0]);
+            snprintf(c[3], 32, "%.4f", analysis_phi_diag_mean(phis[q], I, J));
+            snprintf(c[4], 32, "%.4f", rands[q][0]);
+            snprintf(c[5], 32, "%.4f", analysis_phi_diag_mean(rands[q], I, J));
+            const char *row[6] = {c[0], c[1], c[2], c[3], c[4], c[5]};
+            table_add(&tb, row);
+        }
+        static const int right[6] = {1, 0, 1, 1, 1, 1};
+        table_print_free(&tb, right);
+        printf("\n");
+        if (rc == AN_OK && dir) {
+            char base[160], title[256];
+            const char **titles = xcalloc((size_t)nl, sizeof *titles);
+            char (*tbuf)[32] = xcalloc((size_t)nl, sizeof *tbuf);
+            for (int q = 0; q < nl && rc == AN_OK; q++) {
+                snprintf(base, sizeof base, "phi-%lld-%lld-%s-layer%d", (long long)ida, (long long)idb, TARGET_NAMES[t], layers[q]);
+                snprintf(title, sizeof title, "φ(i, j): W%s layer %d, run %lld (r=%d) vs run %lld (r=%d)",
+                         TARGET_NAMES[t], layers[q], (long long)ida, r1, (long long)idb, r2);
+                int pr = analyze_plot_phi(dir, base, title, phis[q], I, J);
+                if (pr) rc = pr == PLOT_ERR_GNUPLOT ? AN_GNUPLOT : AN_INPUT;
+                snprintf(tbuf[q], 32, "layer %d", layers[q]);
+                titles[q] = tbuf[q];
+            }
+            for (int pass = 0; pass < 2 && rc == AN_OK; pass++) {
+                snprintf(base, sizeof base, "phi%s-%lld-%lld-%s-layers", pass ? "-random" : "",
+                         (long long)ida, (long long)idb, TARGET_NAMES[t]);
+                snprintf(title, sizeof title, "%s W%s: run %lld (r=%d) vs run %lld (r=%d)",
+                         pass ? "φ(i, j) of Gaussian matrices of the shapes of" : "φ(i, j)",
+                         TARGET_NAMES[t], (long long)ida, r1, (long long)idb, r2);
+                int pr = analyze_plot_phi_grid(dir, base, title, nl, titles,
+                                               (const double *const *)(pass ? rands : phis), I, J);
+                if (pr) rc = pr == PLOT_ERR_GNUPLOT ? AN_GNUPLOT : AN_INPUT;
+            }
+            free(titles);
+            free(tbuf);
+        }
+        for (int q = 0; q < nl; q++) { free(phis[q]); free(rands[q]); }
+        free(phis);
+        free(rands);
+        free(A1); free(B1); free(A2); free(B2);
+    }
+    free(dir);
+done:
+    free(layers);
+    rundata_free(&a);
+    rundata_free(&b);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// amplification
+
+static int do_amplification(Store *st, int64_t id, const Options *o) {
+    RunData r;
+    int rc = AN_INPUT, mask = 0, *layers = NULL, nl = 0;
+    int want = o->matrices ? o->matrices : (1 << NUM_TARGETS) - 1;
+    if (rundata_open(st, id, 1, want, &r)) { rundata_free(&r); return AN_INPUT; }
+    RunData *one[1] = {&r};
+    if (pick_matrices(o, one, 1, &mask) || check_layers(o, &r, &layers, &nl)) goto done;
+    const Backend *be = backend_cpu();
+    float scale = r.mc.lora_alpha / (float)r.mc.lora_rank;
+    printf("Table 7, run %lld (%.8s): ΔW = (alpha/r) B A with alpha %g, r %d; U, V = top-%d singular "
+           "vectors of ΔW, W or a Gaussian matrix (seed %d)\n\n", (long long)id, r.hash,
+           (double)r.mc.lora_alpha, r.mc.lora_rank, r.mc.lora_rank, o->seed);
+    Table tb = {0, 10, NULL};
+    const char *head[10] = {"layer", "matrix", "r", "‖ΔW‖", "‖W‖", "‖UᵀWVᵀ‖ ΔW", "‖UᵀWVᵀ‖ W",
+                            "‖UᵀWVᵀ‖ random", "amplification", "eff. rank"};
+    table_add(&tb, head);
+    int nm = 0;
+    const char *names[NUM_TARGETS];
+    double *amp = xmalloc((size_t)NUM_TARGETS * nl * sizeof(double));
+    double *eff = xmalloc((size_t)NUM_TARGETS * nl * sizeof(double));
+    rc = AN_OK;
+    for (int t = 0; t < NUM_TARGETS && rc == AN_OK; t++) {
+        if (!(mask & (1 << t))) continue;
+        float *A, *B;
+        int rank, d_out, d_in;
+        lora_factors(&r, t, &A, &B, &rank, &d_out, &d_in);
+        float *dW = xmalloc((size_t)d_out * d_in * sizeof(float));
+        double *sv = xmalloc((size_t)rank * sizeof(double));
+        for (int q = 0; q < nl && rc == AN_OK; q++) {
+            int l = layers[q];
+            analysis_delta_w(dW, A + (size_t)l * rank * d_in, B + (size_t)l * d_out * rank, d_out, d_in, rank, scale);
+            Amplification am;
+            if (analysis_amplification(be, &am, sv, dW, r.W[t] + (size_t)l * d_out * d_in, d_out, d_in, rank,
+                                       baseline_seed(o->seed, l, t))) {
+                err_prefix("run %lld layer %d matrix %s", (long long)id, l, TARGET_NAMES[t]);
+                rc = AN_INPUT;
+                break;
+            }
+            AmplificationRow row = {id, l, TARGET_NAMES[t], rank, am.norm_dw, am.norm_w, am.norm_proj_dw,
+                                    am.norm_proj_w, am.norm_proj_random, am.amplification};
+            if (store_add_amplification(st, &row) ||
+                store_add_singular(st, id, l, TARGET_NAMES[t], rank, sv, am.effective_rank)) {
+                rc = AN_INPUT;
+                break;
+            }
+            amp[(size_t)nm * nl + q] = am.amplification;
+            eff[(size_t)nm * nl + q] = am.effective_rank;
+            char c[10][32];
+            snprintf(c[0], 32, "%d", l);
+            snprintf(c[1], 32, "%s", TARGET_NAMES[t]);
+            snprintf(c[2], 32, "%d", rank);
+            snprintf(c[3], 32, "%.4g", am.norm_dw);
+            snprintf(c[4], 32, "%.4g", am.norm_w);
+            snprintf(c[5], 32, "%.4g", am.norm_proj_dw);
+            snprintf(c[6], 32, "%.4g", am.norm_proj_w);
+            snprintf(c[7], 32, "%.4g", am.norm_proj_random);
+            snprintf(c[8], 32, "%.4g", am.amplification);
+            snprintf(c[9], 32, "%.3f", am.effective_rank);
+            const char *cells[10] = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]};
+            table_add(&tb, cells);
+        }
+        names[nm++] = TARGET_NAMES[t];
+        free(A);
+        free(B);
+        free(dW);
+        free(sv);
+    }
+    static const int right[10] = {1, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+    table_print_free(&tb, right);
+    printf("\n");
+    if (rc == AN_OK && o->plot) {
+        char sweep[128], fallback[64], base[96], title[256];
+        if (common_sweep(st, id, 0, sweep, sizeof sweep)) rc = AN_INPUT;
+        snprintf(fallback, sizeof fallback, "run-%lld", (long long)id);
+        char *dir = plots_dir(o, sweep[0] ? sweep : fallback);
+        snprintf(base, sizeof base, "amplification-%lld", (long long)id);
+        snprintf(title, sizeof title, "amplification ‖ΔW‖_F / ‖UᵀWVᵀ‖_F per layer, run %lld (r=%d)",
+                 (long long)id, r.mc.lora_rank);
+        int pr = rc ? 0 : analyze_plot_layers(dir, base, title, "amplification factor", nm, names, nl, layers, amp);
+        if (!pr && !rc) {
+            snprintf(base, sizeof base, "effective-rank-%lld", (long long)id);
+            snprintf(title, sizeof title, "effective rank of ΔW per layer, run %lld (r=%d)", (long long)id, r.mc.lora_rank);
+            pr = analyze_plot_layers(dir, base, title, "effective rank exp(H(s/Σs))", nm, names, nl, layers, eff);
+        }
+        if (pr) rc = pr == PLOT_ERR_GNUPLOT ? AN_GNUPLOT : AN_INPUT;
+        free(dir);
+    }
+    free(amp);
+    free(eff);
+done:
+    free(layers);
+    rundata_free(&r);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// sweep: the analyze: block
+
+static int check_keys(const json_t *obj, const char *what, const char *const *keys, int n) {
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)obj, name, v) {
+        int k = 0;
+        while (k < n && strcmp(keys[k], name)) k++;
+        if (k == n) {
+            char list[256] = "";
+            for (int q = 0; q < n; q++) {
+                size_t len = strlen(list);
+                snprintf(list + len, sizeof list - len, "%s%s", q ? ", " : "", keys[q]);
+            }
+            return err_set("%s: unknown key '%s'; valid keys: %s", what, name, list);
+        }
+    }
+    return 0;
+}
+
+// matrix / layers / i / j / seed of a block into o (on top of the command line's).
+static int block_options(const json_t *blk, const char *what, Options *o) {
+    char text[1024];
+    const json_t *v;
+    if ((v = json_object_get(blk, "matrix"))) {
+        if (json_value_text(v, text, sizeof text) || parse_matrices(text, &o->matrices))
+            return err_prefix("%s.matrix", what);
+    }
+    if ((v = json_object_get(blk, "layers"))) {
+        if (json_value_text(v, text, sizeof text) || parse_layers(text, &o->layers, &o->nlayers))
+            return err_prefix("%s.layers", what);
+    }
+    static const char *const ints[3] = {"i", "j", "seed"};
+    int *targets[3] = {&o->i_max, &o->j_max, &o->seed};
+    for (int k = 0; k < 3; k++)
+        if ((v = json_object_get(blk, ints[k]))) {
+            if (!json_is_integer(v) || json_integer_value(v) < (k < 2 ? 1 : 0) || json_integer_value(v) > 1000000)
+                return err_set("%s.%s: expected an integer >= %d", what, ints[k], k < 2 ? 1 : 0);
+            *targets[k] = (int)json_integer_value(v);
+        }
+    return 0;
+}
+
+// Blocks: one mapping or a list of mappings.
+static int block_list(const json_t *v, const char *what, const json_t ***out, int *n) {
+    *out = NULL;
+    *n = 0;
+    if (json_is_object(v)) {
+        *out = xmalloc(sizeof **out);
+        (*out)[(*n)++] = v;
+        return 0;
+    }
+    if (!json_is_array(v)) return err_set("%s: expected a mapping or a list of mappings", what);
+    size_t i;
+    const json_t *item;
+    json_array_foreach(v, i, item) {
+        if (!json_is_object(item)) { free(*out); *out = NULL; return err_set("%s[%zu]: expected a mapping", what, i); }
+        *out = xrealloc(*out, (size_t)(*n + 1) * sizeof **out);
+        (*out)[(*n)++] = item;
+    }
+    return 0;
+}
+
+typedef struct {
+    RunRow *rows;
+    int n;
+    int done, skipped;   // analyses run; runs skipped because they are not done
+} SweepState;
+
+static int run_ready(SweepState *ss, const RunRow *r) {
+    if (!strcmp(r->status, "done")) return 1;
+    fprintf(stderr, "loralab: analyze: skipping run %lld (status %s)\n", (long long)r->id, r->status);
+    ss->skipped++;
+    return 0;
+}
+
+// Whether a and b hold the same value in every key no selector names.
+static int same_except(const RunConfig *a, const RunConfig *b, const Selector *sa, const Selector *sb) {
+    for (int k = 0; k < config_num_keys(); k++) {
+        int named = 0;
+        for (int q = 0; q < sa->n && !named; q++) named = config_resolve_key(sa->key[q]) == k;
+        for (int q = 0; q < sb->n && !named; q++) named = config_resolve_key(sb->key[q]) == k;
+        if (!named && !config_key_equal(a, b, k)) return 0;
+    }
+    return 1;
+}
+
+static int sweep_subspace(Store *st, SweepState *ss, const json_t *blk, const char *what, Options o) {
+    static const char *const keys[] = {"pairs", "matrix", "layers", "i", "j", "seed"};
+    if (check_keys(blk, what, keys, 6) || block_options(blk, what, &o)) { free(o.layers); return AN_INPUT; }
+    const json_t *pairs = json_object_get(blk, "pairs");
+    if (!json_is_array(pairs) || !json_array_size(pairs)) {
+        free(o.layers);
+        return err_set("%s.pairs: expected a list of {a: PATTERN, b: PATTERN}", what), AN_INPUT;
+    }
+    int rc = AN_OK;
+    for (size_t p = 0; p < json_array_size(pairs) && rc == AN_OK; p++) {
+        char pw[300], wa[320], wb[320];
+        snprintf(pw, sizeof pw, "%s.pairs[%zu]", what, p);
+        snprintf(wa, sizeof wa, "%s.a", pw);
+        snprintf(wb, sizeof wb, "%s.b", pw);
+        const json_t *pr = json_array_get(pairs, p);
+        Selector sa = {0}, sb = {0};
+        static const char *const pkeys[] = {"a", "b"};
+        if (!json_is_object(pr) || !json_object_get(pr, "a") || !json_object_get(pr, "b")) {
+            err_set("%s: expected {a: PATTERN, b: PATTERN}", pw);
+            rc = AN_INPUT;
+        } else if (check_keys(pr, pw, pkeys, 2) || selector_from_json(json_object_get(pr, "a"), "", wa, &sa) ||
+                   selector_from_json(json_object_get(pr, "b"), "", wb, &sb)) {
+            rc = AN_INPUT;
+        }
+        int na = 0, nb = 0, npairs = 0;
+        for (int x = 0; x < ss->n && rc == AN_OK; x++) {
+            int ma, mb;
+            if (selector_match(&sa, &ss->rows[x].rc, wa, &ma)) { rc = AN_INPUT; break; }
+            if (!ma || !config_uses_lora(&ss->rows[x].rc)) continue;
+            na++;
+            for (int y = 0; y < ss->n && rc == AN_OK; y++) {
+                if (y == x) continue;
+                if (selector_match(&sb, &ss->rows[y].rc, wb, &mb)) { rc = AN_INPUT; break; }
+                if (!mb || !config_uses_lora(&ss->rows[y].rc) || !same_except(&ss->rows[x].rc, &ss->rows[y].rc, &sa, &sb))
+                    continue;
+                npairs++;
+                if (!run_ready(ss, &ss->rows[x]) || !run_ready(ss, &ss->rows[y])) continue;
+                rc = do_subspace(st, ss->rows[x].id, ss->rows[y].id, &o);
+                if (rc == AN_OK) ss->done++;
+            }
+        }
+        for (int y = 0; y < ss->n && rc == AN_OK; y++) {
+            int mb;
+            if (selector_match(&sb, &ss->rows[y].rc, wb, &mb)) { rc = AN_INPUT; break; }
+            nb += mb && config_uses_lora(&ss->rows[y].rc);
+        }
+        if (rc == AN_OK && (!na || !nb)) {
+            err_set("%s: pattern %s matches no LoRA run of the sweep", !na ? wa : wb, !na ? "a" : "b");
+            rc = AN_INPUT;
+        } else if (rc == AN_OK && !npairs) {
+            err_set("%s: no run matched by a has a partner matched by b that differs only in the keys "
+                    "the patterns name", pw);
+            rc = AN_INPUT;
+        }
+        selector_free(&sa);
+        selector_free(&sb);
+    }
+    if (o.layers) free(o.layers);
+    return rc;
+}
+
+static int sweep_amplification(Store *st, SweepState *ss, const json_t *blk, const char *what, Options o) {
+    static const char *const keys[] = {"runs", "matrix", "layers", "seed"};
+    if (check_keys(blk, what, keys, 4) || block_options(blk, what, &o)) { free(o.layers); return AN_INPUT; }
+    const json_t *runs = json_object_get(blk, "runs");
+    const json_t **pats = NULL;
+    int npat = 0, rc = AN_OK;
+    char rw[300];
+    snprintf(rw, sizeof rw, "%s.runs", what);
+    if (!runs) { err_set("%s: expected runs: PATTERN (or a list of patterns; {} = every LoRA run)", what); rc = AN_INPUT; }
+    else if (json_is_object(runs)) { pats = xmalloc(sizeof *pats); pats[npat++] = runs; }
+    else if (block_list(runs, rw, &pats, &npat)) rc = AN_INPUT;
+    for (int p = 0; p < npat && rc == AN_OK; p++) {
+        char pw[320];
+        snprintf(pw, sizeof pw, npat > 1 || json_is_array(runs) ? "%s[%d]" : "%s", rw, p);
+        Selector s = {0};
+        if (selector_from_json(pats[p], "", pw, &s)) { rc = AN_INPUT; break; }
+        int matched = 0;
+        for (int x = 0; x < ss->n && rc == AN_OK; x++) {
+            int m;
+            if (selector_match(&s, &ss->rows[x].rc, pw, &m)) { rc = AN_INPUT; break; }
+            if (!m || !config_uses_lora(&ss->rows[x].rc)) continue;
+            matched++;
+            if (!run_ready(ss, &ss->rows[x])) continue;
+            rc = do_amplification(st, ss->rows[x].id, &o);
+            if (rc == AN_OK) ss->done++;
+        }
+        if (rc == AN_OK && !matched) { err_set("%s: pattern matches no LoRA run of the sweep", pw); rc = AN_INPUT; }
+        selector_free(&s);
+    }
+    free(pats);
+    if (o.layers) free(o.layers);
+    return rc;
+}
+
+static int do_sweep(Store *st, const char *name, Options o) {
+    int64_t sid;
+    if (store_find_sweep(st, name, &sid)) return AN_INPUT;
+    sqlite3 *db = store_db(st);
+    const char *sql = "SELECT analyze FROM sweeps WHERE id = ?";
+    sqlite3_stmt *q = NULL;
+    char *text = NULL;
+    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &q, NULL), sql);
+    SQL_CHECK(db, sqlite3_bind_int64(q, 1, sid), sql);
+    int src = sqlite3_step(q);
+    SQL_CHECK(db, src, sql);
+    if (src == SQLITE_ROW && sqlite3_column_text(q, 0)) text = xstrdup((const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    if (!text || !strcmp(text, "null"))
+        return free(text), err_set("sweep '%s' has no analyze: block (see `loralab analyze --help` for its format)", name), AN_INPUT;
+    json_error_t e;
+    json_t *root = json_loads(text, JSON_DECODE_ANY, &e);
+    free(text);
+    char what[200];
+    snprintf(what, sizeof what, "sweep '%s': analyze", name);
+    static const char *const keys[] = {"subspace", "amplification", "plot"};
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        return err_set("%s: expected a mapping with subspace, amplification, plot", what), AN_INPUT;
+    }
+    if (check_keys(root, what, keys, 3)) { json_decref(root); return AN_INPUT; }
+    const json_t *pl = json_object_get(root, "plot");
+    if (pl && !json_is_boolean(pl)) { json_decref(root); return err_set("%s.plot: expected true or false", what), AN_INPUT; }
+    if (!pl || json_is_true(pl)) o.plot = 1;
+    SweepState ss = {0};
+    int rc = load_runs(st, sid, &ss.rows, &ss.n) ? AN_INPUT : AN_OK;
+    static const char *const kinds[2] = {"subspace", "amplification"};
+    int nblocks = 0;
+    char *dir = plots_dir(&o, name);   // every figure of the sweep in one directory
+    o.outdir = dir;
+    for (int k = 0; k < 2 && rc == AN_OK; k++) {
+        const json_t *v = json_object_get(root, kinds[k]);
+        if (!v) continue;
+        const json_t **blocks;
+        int nb;
+        char kw[240];
+        snprintf(kw, sizeof kw, "%s.%s", what, kinds[k]);
+        if (block_list(v, kw, &blocks, &nb)) { rc = AN_INPUT; break; }
+        for (int b = 0; b < nb && rc == AN_OK; b++) {
+            char bw[260];
+            snprintf(bw, sizeof bw, json_is_array(v) ? "%s[%d]" : "%s", kw, b);
+            rc = k == 0 ? sweep_subspace(st, &ss, blocks[b], bw, o) : sweep_amplification(st, &ss, blocks[b], bw, o);
+            nblocks++;
+        }
+        free(blocks);
+    }
+    if (rc == AN_OK && !nblocks) { err_set("%s: nothing to do (expected subspace: or amplification:)", what); rc = AN_INPUT; }
+    if (rc == AN_OK && !ss.done) {
+        err_set("%s: nothing analysed: %d run(s) skipped because they are not done", what, ss.skipped);
+        rc = AN_INPUT;
+    }
+    if (rc == AN_OK) printf("analyze sweep %s: %d analyses, %d run(s) skipped\n", name, ss.done, ss.skipped);
+    free(ss.rows);
+    free(dir);
+    json_decref(root);
+    return rc;
+fail:
+    sqlite3_finalize(q);
+    return AN_INPUT;
+}
+
+// ----------------------------------------------------------------------------
+// the verb
+
+int cmd_analyze(int argc, char **argv) {
+    const char *db = STORE_DEFAULT_PATH, *ra = NULL, *rb = NULL, *run = NULL, *matrix = NULL,
+               *layers = NULL, *outdir = NULL;
+    int i_max = 0, j_max = 0, seed = 1, plot = 0;
+    ArgSpec specs[] = {
+        {"--a", ARG_STRING, &ra, 0, 0, "subspace: the first run (its rank r1 indexes i)"},
+        {"--b", ARG_STRING, &rb, 0, 0, "subspace: the second run (its rank r2 indexes j)"},
+        {"--run", ARG_STRING, &run, 0, 0, "amplification: the run"},
+        {"--matrix", ARG_STRING, &matrix, 0, 0, "matrices, e.g. q or q,v (default: every adapted one)"},
+        {"--layers", ARG_STRING, &layers, 0, 0, "layers, 0-based: all (default), or e.g. 0,2-3"},
+        {"--i", ARG_INT, &i_max, 1, 1 << 20, "subspace: i = 1..N (default: r1)"},
+        {"--j", ARG_INT, &j_max, 1, 1 << 20, "subspace: j = 1..N (default: r2)"},
+        {"--seed", ARG_INT, &seed, 0, 2147483647, "seed of the Gaussian baselines (default 1)"},
+        {"--plot", ARG_FLAG, &plot, 0, 0, "draw the figures (gnuplot PNG + SVG)"},
+        {"--out", ARG_STRING, &outdir, 0, 0, "figure directory (default: plots/<sweep or run> beside the database)"},
+        {"--db", ARG_STRING, &db, 0, 0, "results database (default " STORE_DEFAULT_PATH ")"},
+    };
+    enum { NSPECS = sizeof specs / sizeof specs[0] };
+    ArgResult args;
+    if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); err_exit(); }
+    if (args.help) { args_usage(stdout, USAGE, specs, NSPECS); args_result_free(&args); return EXIT_OK; }
+    const char *sub = args.npositional > 0 ? args.positional[0] : "";
+    int is_sub = !strcmp(sub, "subspace"), is_amp = !strcmp(sub, "amplification"), is_sweep = !strcmp(sub, "sweep");
+    Options o = {.i_max = i_max, .j_max = j_max, .seed = seed, .plot = plot, .outdir = outdir, .db = db};
+    int bad = 0;
+    if (!is_sub && !is_amp && !is_sweep)
+        bad = err_set("analyze: expected a subcommand: subspace, amplification or sweep%s%s%s",
+                      *sub ? " (got '" : "", sub, *sub ? "')" : "");
+    else if (args.npositional != (is_sweep ? 2 : 1))
+        bad = err_set(is_sweep ? "analyze sweep: expected one sweep name" : "analyze %s: unexpected argument '%s'",
+                      sub, args.npositional > 1 ? args.positional[1] : "");
+    else if (is_sub && (!ra || !rb)) bad = err_set("analyze subspace: --a RUN and --b RUN are required");
+    else if (is_sub && run) bad = err_set("analyze subspace: --run does not apply (use --a and --b)");
+    else if (is_amp && !run) bad = err_set("analyze amplification: --run RUN is required");
+    else if (is_amp && (ra || rb || i_max || j_max)) bad = err_set("analyze amplification: --a, --b, --i and --j do not apply");
+    else if (is_sweep && (ra || rb || run || matrix || layers || i_max || j_max))
+        bad = err_set("analyze sweep: runs, matrices, layers and grid limits come from the sweep's analyze: block");
+    if (!bad && matrix) bad = parse_matrices(matrix, &o.matrices);
+    if (!bad && layers) bad = parse_layers(layers, &o.layers, &o.nlayers);
+    if (!bad && access(db, F_OK) != 0) bad = err_set("results database %s does not exist", db);
+    if (bad) { free(o.layers); args_result_free(&args); err_exit(); }
+    Store *st;
+    if (store_open(&st, db, 0)) { free(o.layers); args_result_free(&args); err_exit(); }
+    int rc;
+    if (is_sweep) {
+        rc = do_sweep(st, args.positional[1], o);
+    } else if (is_sub) {
+        int64_t a, b;
+        rc = run_find(st, ra, &a) || run_find(st, rb, &b) ? AN_INPUT : do_subspace(st, a, b, &o);
+    } else {
+        int64_t id;
+        rc = run_find(st, run, &id) ? AN_INPUT : do_amplification(st, id, &o);
+    }
+    store_close(st);
+    free(o.layers);
+    args_result_free(&args);
+    if (rc == AN_GNUPLOT) {
+        fprintf(stderr, "loralab: %s\n", err_msg());
+        return EXIT_RUN_FAILED;
+    }
+    if (rc) err_exit();
+    return EXIT_OK;
+}
