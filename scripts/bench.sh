@@ -11,13 +11,16 @@
 # vs FT for both (the paper's anchor on GPT-3: LoRA trains 25% faster and needs 3x less
 # memory). Last, `loralab bench --inference` (the paper's Table 1 latencies).
 #
-# Builds nothing (make does). Environment: BENCH_THREADS (default 2), BENCH_PYTHON (default
-# /usr/bin/python3), LORALAB (default bin/loralab). Without torch it prints loralab's numbers
-# only and exits 0; a failing run exits 1. Takes about 3-4 minutes on 2 free cores.
+# Builds nothing (make does). Environment: BENCH_THREADS (default 2), BENCH_REPEAT (default 1:
+# each case runs loralab and PyTorch that many times, alternately, and keeps each side's best
+# tokens/s — use 3 on a shared machine), BENCH_PYTHON (default /usr/bin/python3), LORALAB
+# (default bin/loralab). Without torch it prints loralab's numbers only and exits 0; a failing
+# run exits 1. Takes about 3 minutes on 2 cores (measured with other jobs on them), times N.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 
 K=${BENCH_THREADS:-2}
+REPEAT=${BENCH_REPEAT:-1}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
 BIN=${LORALAB:-bin/loralab}
 LORA="method=lora lora.targets=q,v lora.rank=8 lora.alpha=8"
@@ -26,6 +29,7 @@ trap 'rm -rf "$TMP"' EXIT
 status=0
 
 case $K in ''|*[!0-9]*|0) echo "bench.sh: BENCH_THREADS must be a positive integer, got '$K'" >&2; exit 2 ;; esac
+case $REPEAT in ''|*[!0-9]*|0) echo "bench.sh: BENCH_REPEAT must be a positive integer, got '$REPEAT'" >&2; exit 2 ;; esac
 [ -x "$BIN" ] || { echo "bench.sh: $BIN not found or not executable (run 'make bench', which builds it)" >&2; exit 2; }
 
 have_torch=0
@@ -62,7 +66,7 @@ minus() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || a == 
 run_rss "$TMP/idle" "$BIN" bench --help
 idle_mib=$(mib "$(rss_kib "$TMP/idle")")
 
-echo "make bench: loralab vs PyTorch, $K threads, random tokens, full training steps (forward,"
+echo "make bench: loralab vs PyTorch, $K threads, best of $REPEAT, random tokens, full training steps (forward,"
 echo "cross-entropy, backward, grad clip 1.0, AdamW); LoRA = q,v r=8 alpha=8, base frozen."
 echo "host: $(uname -m), $(nproc) cores, load average$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null | sed 's/^/ /')"
 if [ $have_torch = 1 ]; then
@@ -76,26 +80,40 @@ echo "for loralab, the RSS after 'import torch' for PyTorch)."
 echo
 printf '%-22s %-8s %10s %10s %10s %9s %9s\n' case impl step_ms tokens/s tensorsMiB RSS_MiB +RSS_MiB
 
-# bench_case NAME PRESET BATCH SEQ LORALAB_STEPS TORCH_WARMUP TORCH_STEPS METHOD
-# Leaves per case: $TMP/NAME.{c,t}.{out,err,rss}.
-bench_case() {
-    local name=$1 preset=$2 b=$3 t=$4 steps=$5 warm=$6 tsteps=$7 method=$8 margs=""
-    [ "$method" = lora ] && margs=$LORA
-    # shellcheck disable=SC2086
-    if ! run_rss "$TMP/$name.c" "$BIN" bench --preset "$preset" --batch "$b" --seq "$t" --threads "$K" \
-            --steps "$steps" $margs; then
-        echo "bench.sh: loralab bench failed for $name:" >&2; cat "$TMP/$name.c.err" >&2; status=1
+# keep_best OUT TRY : TRY.{out,err,rss} become OUT.* when OUT has none yet or TRY has more tokens/s.
+keep_best() {
+    local best; best=$(field "$1.out" tokens_per_s)
+    if [ ! -e "$1.out" ] || awk -v a="$(field "$2.out" tokens_per_s)" -v b="$best" 'BEGIN { exit !(a != "" && (b == "" || a + 0 > b + 0)) }'; then
+        for x in out err rss; do mv -f "$2.$x" "$1.$x" 2>/dev/null; done
     fi
+}
+
+# bench_case NAME PRESET BATCH SEQ LORALAB_STEPS TORCH_WARMUP TORCH_STEPS METHOD
+# Runs loralab then PyTorch, BENCH_REPEAT times alternately (so both see the same load), keeps
+# each side's best run in $TMP/NAME.{c,t}.{out,err,rss} and prints three table rows.
+bench_case() {
+    local name=$1 preset=$2 b=$3 t=$4 steps=$5 warm=$6 tsteps=$7 method=$8 margs="" r
+    [ "$method" = lora ] && margs=$LORA
+    for ((r = 1; r <= REPEAT; r++)); do
+        # shellcheck disable=SC2086
+        if ! run_rss "$TMP/try" "$BIN" bench --preset "$preset" --batch "$b" --seq "$t" --threads "$K" \
+                --steps "$steps" $margs; then
+            echo "bench.sh: loralab bench failed for $name:" >&2; cat "$TMP/try.err" >&2; status=1
+        fi
+        keep_best "$TMP/$name.c" "$TMP/try"
+        [ $have_torch = 1 ] || continue
+        if ! run_rss "$TMP/try" "$PY" scripts/bench_torch.py --preset "$preset" --batch "$b" --seq "$t" \
+                --threads "$K" --method "$method" --rank 8 --alpha 8 --targets q,v --warmup "$warm" --steps "$tsteps"; then
+            echo "bench.sh: bench_torch.py failed for $name:" >&2; cat "$TMP/try.err" >&2; status=1
+        fi
+        keep_best "$TMP/$name.t" "$TMP/try"
+    done
     local label="$preset $method ${b}x$t"
     local c_rss; c_rss=$(mib "$(rss_kib "$TMP/$name.c")")
     printf '%-22s %-8s %10s %10s %10s %9s %9s\n' "$label" loralab \
         "$(field "$TMP/$name.c.out" step_ms)" "$(field "$TMP/$name.c.out" tokens_per_s)" \
         "$(memtotal "$TMP/$name.c.out")" "$c_rss" "$(minus "$c_rss" "$idle_mib")"
     [ $have_torch = 1 ] || return 0
-    if ! run_rss "$TMP/$name.t" "$PY" scripts/bench_torch.py --preset "$preset" --batch "$b" --seq "$t" \
-            --threads "$K" --method "$method" --rank 8 --alpha 8 --targets q,v --warmup "$warm" --steps "$tsteps"; then
-        echo "bench.sh: bench_torch.py failed for $name:" >&2; cat "$TMP/$name.t.err" >&2; status=1
-    fi
     local t_rss; t_rss=$(mib "$(rss_kib "$TMP/$name.t")")
     printf '%-22s %-8s %10s %10s %10s %9s %9s\n' "" pytorch \
         "$(field "$TMP/$name.t.out" step_ms)" "$(field "$TMP/$name.t.out" tokens_per_s)" \

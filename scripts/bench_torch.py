@@ -80,6 +80,7 @@ def main():
     import torch.nn as nn
     import torch.nn.functional as F
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.dont_write_bytecode = True  # no scripts/__pycache__ from the import
     import make_reference as ref
 
     torch.set_num_threads(a.threads)
