@@ -26,10 +26,9 @@ typedef struct {
 } WorkerContext;
 
 // The metric a run's report reads first: the task's primary metric.
-static const char *primary_metric(const char *task) {
+static const char *primary_metric(const char *task, const char *path) {
     Task *t = NULL;
-    if (!task_is_builtin(task)) return NULL;
-    if (task_load(task, NULL, NULL, &t)) return NULL;
+    if (task_load(task, path[0] ? path : NULL, NULL, &t)) return NULL;
     static char name[32];
     snprintf(name, sizeof name, "%s", t->n_metrics ? t->metrics[0] : "loss");
     task_free(t);
@@ -50,7 +49,7 @@ static int register_runs(Store *st, int64_t sweep_id, const Sweep *sw) {
     const char *metric_cache_task = "", *metric = NULL;
     for (int i = 0; i < sw->nruns; i++) {
         const RunConfig *rc = &sw->runs[i];
-        if (strcmp(metric_cache_task, rc->task)) { metric = primary_metric(rc->task); metric_cache_task = rc->task; }
+        if (strcmp(metric_cache_task, rc->task)) { metric = primary_metric(rc->task, rc->task_path); metric_cache_task = rc->task; }
         char *json = config_to_json(rc), targets[64] = "", label[64] = "";
         int lora = config_uses_lora(rc);
         if (lora) targets_str(rc->lora_targets, targets, sizeof targets);

@@ -179,7 +179,11 @@ int runner_resolve_base(const RunConfig *rc, const RunnerOptions *o, char *dir, 
     if (!file_exists(weights)) {
         char tmp[1100];
         snprintf(tmp, sizeof tmp, "%s.tmp%d", dir, (int)getpid());
+        // the other workers wait on the lock meanwhile: pretrain on every core
+        int threads = backend_cpu_threads();
+        backend_cpu_set_threads(0);
         status = pretrain(rc, o, tmp);
+        backend_cpu_set_threads(threads);
         if (!status && rename(tmp, dir)) status = err_set("%s: cannot rename to %s: %s", tmp, dir, strerror(errno));
     }
     flock(fd, LOCK_UN);
@@ -380,6 +384,11 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
            hash, task->name, TASK_KIND_NAMES[task->kind], n_train, METHOD_NAMES[mc.kind], pc.trainable, pc.head,
            pc.total, steps, B, max_len, base_dir);
 
+    // Fault injection for the scheduler's tests: LORALAB_FAULT=abort:S makes runs with seed S
+    // abort() at their second step, as a crash would; nan:S poisons a trainable weight there.
+    const char *fault = getenv("LORALAB_FAULT");
+    int fault_seed = fault && strchr(fault, ':') ? atoi(strchr(fault, ':') + 1) : -1;
+    int fault_abort = fault && !strncmp(fault, "abort:", 6);
     // data order: a seeded permutation per epoch
     int *order = xmalloc(sizeof(int) * n_train), *idx = xmalloc(sizeof(int) * B);
     size_t *starts = xmalloc(sizeof(size_t) * B);
@@ -405,6 +414,15 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
                 idx[b] = order[pos++];
             }
             bt = format_batch(&enc[SPLIT_TRAIN], idx, B, max_len, &bb);
+        }
+        if (step == 1 && rc->seed == fault_seed) {   // fault injection (tests)
+            if (fault_abort) abort();
+            for (int i = model_num_params(m) - 1; i >= 0; i--)   // the head, when there is one
+                if (model_param(m, i)->trainable) {
+                    float nan = NAN;
+                    model_backend(m)->to_device(model_param(m, i)->data, &nan, sizeof nan);
+                    break;
+                }
         }
         ForwardOptions fo = {1, (float)rc->dropout, (float)rc->label_smoothing, rng_mix((uint64_t)rc->seed, (uint64_t)step)};
         model_zero_grad(m);
@@ -436,10 +454,12 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
     }
     // test metrics from the best-validation state
     snapshot_restore(m, &best);
-    if (eval_split(m, task, SPLIT_TEST, &enc[SPLIT_TEST], &lm[SPLIT_TEST], tok, max_len, B, 0, &bb, &ev) ||
-        record_eval(st, run_id, best_step, "test", &ev)) goto free_loop;
+    if (task_split_size(task, SPLIT_TEST) > 0) {   // GLUE's test labels are not public: reports use validation
+        if (eval_split(m, task, SPLIT_TEST, &enc[SPLIT_TEST], &lm[SPLIT_TEST], tok, max_len, B, 0, &bb, &ev) ||
+            record_eval(st, run_id, best_step, "test", &ev)) goto free_loop;
+        printf("test (best validation at step %d): %s %.4f\n", best_step, ev.names[0], ev.values[0]);
+    }
     store_add_metric(st, run_id, best_step, "test", "best_step", best_step);
-    printf("test (best validation at step %d): %s %.4f\n", best_step, ev.names[0], ev.values[0]);
 
     // the adapter: the run's trainable tensors alone
     char run_dir[1200], adapter_dir[1300];

@@ -447,9 +447,10 @@ fail:
     return -1;
 }
 
-// Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or -1.
+// Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or -1;
+// *zombie (may be NULL) says whether it has exited and waits to be reaped (state Z or X).
 // With the pid it identifies a process even after the pid number is reused.
-static int64_t proc_start_time(int pid) {
+static int64_t proc_stat(int pid, int *zombie) {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     FILE *f = fopen(path, "r");
@@ -460,10 +461,12 @@ static int64_t proc_start_time(int pid) {
     char *p = strrchr(buf, ')');   // the command name may contain spaces and ')'
     if (!p) return -1;
     long long start = -1;
+    char state = '?';
     // after ") ": state(3) then fields 4..21, then starttime(22)
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %lld",
-               &start) != 1)
+    if (sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %lld",
+               &state, &start) != 2)
         return -1;
+    if (zombie) *zombie = state == 'Z' || state == 'X';
     return start;
 }
 
@@ -486,7 +489,7 @@ int store_claim_run(Store *s, int64_t run_id, int pid, const char *host, const c
                 "attempts = attempts + 1, finished = NULL, "
                 "started = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
                 "WHERE id = ? AND status IN ('pending', 'interrupted', 'failed')",
-                "intttI", pid, proc_start_time(pid), host, device, LORALAB_VERSION, run_id))
+                "intttI", pid, proc_stat(pid, NULL), host, device, LORALAB_VERSION, run_id))
         return tx_rollback(s);
     if (changes == 1) {
         // A fresh attempt: rows of an interrupted or failed earlier one would mix two curves.
@@ -623,13 +626,16 @@ fail:
     return -1;
 }
 
-// A process is gone if kill(pid, 0) says ESRCH, or if the pid now names a process that
-// started at another time than the one recorded at claim.
+// A process is gone if kill(pid, 0) says ESRCH, if it is a zombie (a worker killed with its
+// sweep waits for a reaper that may be slow, e.g. in a container), or if the pid now names
+// a process that started at another time than the one recorded at claim.
 static int pid_is_gone(int pid, int64_t recorded_start) {
     if (pid <= 0) return 1;
     if (kill(pid, 0) != 0 && errno == ESRCH) return 1;
+    int zombie = 0;
+    int64_t now = proc_stat(pid, &zombie);
+    if (zombie) return 1;
     if (recorded_start < 0) return 0;   // start unknown: trust kill()
-    int64_t now = proc_start_time(pid);
     return now >= 0 && now != recorded_start;
 }
 

@@ -1,0 +1,91 @@
+# tests/cli/test_sweep.sh — sweep and run end to end on nano runs over a tiny GLUE-format
+# data set (tests/fixtures/sst2_tiny, no `make data` needed): dry run, config errors, an
+# injected crash failing only its run, NaN, resume after kill -9 with every run done exactly
+# once, then query, report and plot on the result.
+FIX=$(cd "$(dirname "$LORALAB")/.." && pwd)/tests/fixtures
+"$LORALAB" init --preset nano --seed 1 --out "$TMP/base" >/dev/null
+cat > "$TMP/s.yaml" <<YAML
+name: clitest
+base: {checkpoint: $TMP/base}
+task: {name: glue-sst2, path: $FIX/sst2_tiny, max_len: 32}
+train: {steps: 6, batch: 4, lr: 1.0e-3, eval_every: 3}
+variants:
+  - {method: lora, lora.rank: 2}
+  - {method: ft}
+  - {method: bitfit}
+  - {method: adapter_h, adapter.rank: 4}
+  - {method: prefix_embed, prefix.lp: 4}
+grid:
+  seed: [1, 2]
+YAML
+DB="$TMP/r/loralab.db"
+q() { "$LORALAB" query --db "$DB" --csv "$1" | tr -d '\r' | tail -n +2; }
+
+# dry run: 10 runs, nothing written
+expect_out "^10$" sh -c "'$LORALAB' sweep '$TMP/s.yaml' --db '$DB' --dry-run | grep -c 'seed=[12]$'"
+[ ! -e "$DB" ] && _report ok || _report fail "dry run created the database"
+
+# config errors: file:line:column, exit 2, before any run
+expect_fail 2 "bad_rank_zero.yaml:1:14: lora.rank: expected an integer >= 1, got 0" \
+  "$LORALAB" sweep "$FIX/sweeps/bad_rank_zero.yaml" --db "$DB"
+expect_fail 2 "override 'lora.rank=x'" "$LORALAB" sweep "$TMP/s.yaml" --db "$DB" lora.rank=x
+expect_fail 2 "unknown option '--jbos'" "$LORALAB" sweep "$TMP/s.yaml" --jbos 2
+expect_fail 2 "expands to 10 runs" "$LORALAB" run "$TMP/s.yaml" --db "$DB"
+
+# an injected crash (abort) in the seed-2 runs fails those runs only
+LORALAB_FAULT=abort:2 "$LORALAB" sweep "$TMP/s.yaml" --db "$DB" --jobs 2 >/dev/null 2>&1
+rc=$?
+[ $rc -eq 1 ] && _report ok || _report fail "a sweep with failed runs should exit 1, got $rc"
+expect_out "^5$" q "SELECT count(*) FROM runs WHERE status='done'"
+expect_out "^5$" q "SELECT count(*) FROM runs WHERE status='failed' AND error LIKE 'crashed: signal 6%' AND seed=2"
+# a second sweep skips what is done; --retry-failed reruns the failed ones
+"$LORALAB" sweep "$TMP/s.yaml" --db "$DB" --jobs 2 >/dev/null 2>&1
+expect_out "^5$" q "SELECT count(*) FROM runs WHERE status='failed'"
+"$LORALAB" sweep "$TMP/s.yaml" --db "$DB" --jobs 2 --retry-failed >/dev/null 2>&1
+expect_out "^10$" q "SELECT count(*) FROM runs WHERE status='done'"
+expect_out "^0$" q "SELECT count(*) FROM (SELECT 1 FROM metrics GROUP BY run_id, split, name, step HAVING count(*) > 1)"
+# every done run has test... (GLUE: validation) metrics, parameters, memory and an adapter
+expect_out "^10$" q "SELECT count(DISTINCT run_id) FROM metrics WHERE split='validation' AND name='accuracy'"
+expect_out "^0$" q "SELECT count(*) FROM runs WHERE trainable_params IS NULL OR bytes_grads IS NULL OR adapter_bytes IS NULL"
+expect_out "^10$" q "SELECT count(*) FROM artifacts WHERE kind='adapter' AND length(sha256)=64"
+# LoRA's adapter holds its tensors only: far smaller than FT's
+expect_out "^1$" q "SELECT (SELECT max(adapter_bytes) FROM runs WHERE method='lora') * 10 < (SELECT min(adapter_bytes) FROM runs WHERE method='ft')"
+# the adapter applies to the base: eval-lm accepts it (same output line)
+adapter=$(q "SELECT path FROM artifacts a JOIN runs r ON r.id=a.run_id WHERE r.method='lora' LIMIT 1")
+printf 'a small test of the adapter\n' > "$TMP/t.txt"
+expect_out "^loss=[0-9.]+ tokens=27$" "$LORALAB" eval-lm --checkpoint "$TMP/base" --adapter "$adapter" --text "$TMP/t.txt"
+
+# NaN: a learning rate that blows up fails that run with the reason
+LORALAB_FAULT=nan:3 "$LORALAB" run "$TMP/s.yaml" --db "$DB" method=ft seed=3 >/dev/null 2>&1
+[ $? -eq 1 ] && _report ok || _report fail "a failed run should exit 1"
+expect_out "^loss became NaN at step 1$" q "SELECT error FROM runs WHERE seed=3"
+
+# resume after kill -9 of the sweep's main process: workers die with it, the next sweep
+# finishes the rest, every run done exactly once, no duplicated metric rows
+DB2="$TMP/k/loralab.db"
+"$LORALAB" sweep "$TMP/s.yaml" --db "$DB2" --jobs 2 train.steps=400 train.eval_every=100 >/dev/null 2>&1 &
+main=$!
+for i in $(seq 1 100); do
+  n=$("$LORALAB" query --db "$DB2" --csv "SELECT count(*) FROM runs WHERE status='running'" 2>/dev/null | tr -d '\r' | tail -1)
+  [ "$n" = "2" ] && break; sleep 0.1
+done
+sleep 0.5
+kill -9 $main; wait $main 2>/dev/null
+sleep 0.5
+orphans=$(pgrep -f "$DB2" | wc -l)
+[ "$orphans" -eq 0 ] && _report ok || _report fail "$orphans worker(s) outlived the killed sweep"
+expect_out "^2$" sh -c "'$LORALAB' query --db '$DB2' --csv \"SELECT count(*) FROM runs WHERE status='running'\" | tr -d '\r' | tail -1"
+"$LORALAB" sweep "$TMP/s.yaml" --db "$DB2" --jobs 2 train.steps=400 train.eval_every=100 >/dev/null 2>&1
+DB=$DB2
+expect_out "^10$" q "SELECT count(*) FROM runs WHERE status='done'"
+expect_out "^2$" q "SELECT count(*) FROM runs WHERE attempts=2"
+expect_out "^0$" q "SELECT count(*) FROM (SELECT 1 FROM metrics GROUP BY run_id, split, name, step HAVING count(*) > 1)"
+expect_out "^40$" q "SELECT count(*) FROM metrics WHERE split='validation' AND name='accuracy'"
+
+# query, report and plot on the finished sweep
+expect_out "^method +config +trainable" "$LORALAB" report methods --sweep clitest --db "$DB2"
+expect_out "Wq,Wv" "$LORALAB" report table6 --sweep clitest --db "$DB2"
+expect_ok "$LORALAB" plot all --sweep clitest --db "$DB2" --out "$TMP/plots"
+for f in params-glue-sst2 curves-1; do
+  [ -s "$TMP/plots/$f.png" ] && [ -s "$TMP/plots/$f.svg" ] && [ -s "$TMP/plots/$f.gp" ] && _report ok || _report fail "plot $f missing"
+done
