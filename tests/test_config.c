@@ -298,7 +298,7 @@ static void test_to_method(void **state) {
     config_set(&c, "method", "ft");
     assert_int_equal(config_to_method(&c, &mc), 0);
     assert_int_equal(mc.kind, METHOD_FT);
-    assert_int_equal(mc.lora_rank, 0);   // no LoRA added to ft
+    assert_int_equal(mc.also_lora, 0);   // no LoRA added to ft
     assert_int_equal(mc.also_prefix, 0);
     config_set(&c, "method", "lora");
     config_set(&c, "lora.rank", "4");
@@ -321,6 +321,7 @@ static void test_to_method(void **state) {
     assert_int_equal(config_to_method(&c, &mc), 0);
     assert_int_equal(mc.kind, METHOD_BITFIT);
     assert_int_equal(mc.lora_rank, 4);   // LoRA added to BitFit
+    assert_int_equal(mc.also_lora, 1);
     config_set(&c, "method", "lora");
     assert_int_equal(config_to_method(&c, &mc), -1);
     assert_string_equal(err_msg(), "combine: 'lora' is already the method");
