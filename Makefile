@@ -77,7 +77,7 @@ setup:
 	@bash scripts/setup.sh
 
 # Unit tests (cmocka binaries), then the CLI tests, then everything again under sanitizers.
-test: setup
+test: setup data
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory cli
