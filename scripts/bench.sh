@@ -14,14 +14,19 @@
 # Builds nothing (make does). Environment: BENCH_THREADS (default 2), BENCH_REPEAT (default 1:
 # each case runs loralab and PyTorch that many times, alternately, and keeps each side's best
 # tokens/s — use 3 on a shared machine), BENCH_PYTHON (default /usr/bin/python3), LORALAB
-# (default bin/loralab). Without torch it prints loralab's numbers only and exits 0; a failing
-# run exits 1. Takes about 3 minutes on 2 cores (measured with other jobs on them), times N.
+# (default bin/loralab), OMP_WAIT_POLICY (default passive, see below). Without torch it
+# prints loralab's numbers only and exits 0; a failing run exits 1. Takes about 2-3 minutes
+# on 2 cores with other jobs on them (more with BENCH_REPEAT).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 
 K=${BENCH_THREADS:-2}
 REPEAT=${BENCH_REPEAT:-1}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
+# Idle OpenMP threads sleep instead of spinning, for both programs: with spinning (libgomp's
+# default) a machine with other jobs on its cores made both 4-8x slower and the ratio noise
+# (loralab micro FT: 1.5-2.2 s/step spinning vs 0.27 s passive at load 9 on 2 cores).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 BIN=${LORALAB:-bin/loralab}
 LORA="method=lora lora.targets=q,v lora.rank=8 lora.alpha=8"
 TMP=$(mktemp -d)
@@ -68,7 +73,7 @@ idle_mib=$(mib "$(rss_kib "$TMP/idle")")
 
 echo "make bench: loralab vs PyTorch, $K threads, best of $REPEAT, random tokens, full training steps (forward,"
 echo "cross-entropy, backward, grad clip 1.0, AdamW); LoRA = q,v r=8 alpha=8, base frozen."
-echo "host: $(uname -m), $(nproc) cores, load average$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null | sed 's/^/ /')"
+echo "host: $(uname -m), $(nproc) cores, load average$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null | sed 's/^/ /'), OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
 if [ $have_torch = 1 ]; then
     echo "pytorch: $("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null) ($PY)"
 else
