@@ -211,24 +211,12 @@ static int dump_json(json_t *root, const char *path) {
     return 0;
 }
 
-static const char *json_kind(const json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE: case JSON_FALSE: return "a boolean";
-    default: return "null";
-    }
-}
-
 // Required integer field >= min.
 static int get_int(const json_t *o, const char *path, const char *key, int min, int *out) {
     const json_t *v = json_object_get(o, key);
     if (!v) return err_set("%s: missing field '%s'", path, key);
     if (!json_is_integer(v))
-        return err_set("%s: field '%s' must be an integer, got %s", path, key, json_kind(v));
+        return err_set("%s: field '%s' must be an integer, got %s", path, key, st_json_type_name(v));
     json_int_t x = json_integer_value(v);
     if (x < min || x > 1000000000)
         return err_set("%s: field '%s' must be an integer in [%d, 1000000000], got %lld", path, key,
@@ -242,7 +230,7 @@ static int get_float(const json_t *o, const char *path, const char *key, double 
     const json_t *v = json_object_get(o, key);
     if (!v) return err_set("%s: missing field '%s'", path, key);
     if (!json_is_number(v))
-        return err_set("%s: field '%s' must be a number, got %s", path, key, json_kind(v));
+        return err_set("%s: field '%s' must be a number, got %s", path, key, st_json_type_name(v));
     double x = json_number_value(v);
     if (!(x >= min) || x > 1e30)
         return err_set("%s: field '%s' must be a number >= %g, got %g", path, key, min, x);
@@ -255,7 +243,7 @@ static int get_str(const json_t *o, const char *path, const char *key, const cha
     const json_t *v = json_object_get(o, key);
     if (!v) return err_set("%s: missing field '%s'", path, key);
     if (!json_is_string(v))
-        return err_set("%s: field '%s' must be a string, got %s", path, key, json_kind(v));
+        return err_set("%s: field '%s' must be a string, got %s", path, key, st_json_type_name(v));
     *out = json_string_value(v);
     return 0;
 }
@@ -416,7 +404,7 @@ int checkpoint_read_config(const char *dir, ModelConfig *cfg) {
     const json_t *mt = json_object_get(root, "model_type");
     if (mt && (!json_is_string(mt) || strcmp(json_string_value(mt), "gpt2") != 0)) {
         err_set("%s: field 'model_type' is %s%s%s, loralab reads only \"gpt2\" models", path,
-                json_is_string(mt) ? "\"" : "", json_is_string(mt) ? json_string_value(mt) : json_kind(mt),
+                json_is_string(mt) ? "\"" : "", json_is_string(mt) ? json_string_value(mt) : st_json_type_name(mt),
                 json_is_string(mt) ? "\"" : "");
         goto done;
     }
@@ -448,7 +436,7 @@ int checkpoint_read_config(const char *dir, ModelConfig *cfg) {
         const char *a = json_is_string(act) ? json_string_value(act) : "";
         if (strcmp(a, "gelu_new") && strcmp(a, "gelu_pytorch_tanh") && strcmp(a, "gelu_fast")) {
             err_set("%s: field 'activation_function' must be a tanh GELU (\"gelu_new\"), got %s%s%s",
-                    path, *a ? "\"" : "", *a ? a : json_kind(act), *a ? "\"" : "");
+                    path, *a ? "\"" : "", *a ? a : st_json_type_name(act), *a ? "\"" : "");
             goto done;
         }
     }
@@ -632,7 +620,7 @@ int adapter_read_config(const char *dir, MethodConfig *out) {
     MethodConfig mc;
     method_defaults(&mc);
     int rc = -1;
-    const char *s;
+    const char *s = NULL;
     int k;
     if (get_str(root, path, "method", &s)) goto done;
     if ((k = lookup_name(METHOD_NAMES, num_methods(), s)) < 0) {

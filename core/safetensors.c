@@ -81,7 +81,7 @@ static int parse_dtype(const char *s) {
     return -1;
 }
 
-static const char *json_type_name(const json_t *v) {
+const char *st_json_type_name(const json_t *v) {
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "an object";
     case JSON_ARRAY: return "an array";
@@ -98,12 +98,12 @@ static int parse_entry(const char *path, StEntry *e, const json_t *v, size_t dat
     const char *name = e->name;
     if (!json_is_object(v))
         return err_set("%s: tensor '%s': expected an object with dtype, shape and data_offsets, got %s",
-                       path, name, json_type_name(v));
+                       path, name, st_json_type_name(v));
     // dtype
     const json_t *jd = json_object_get(v, "dtype");
     if (!jd) return err_set("%s: tensor '%s': missing 'dtype'", path, name);
     if (!json_is_string(jd))
-        return err_set("%s: tensor '%s': 'dtype' must be a string, got %s", path, name, json_type_name(jd));
+        return err_set("%s: tensor '%s': 'dtype' must be a string, got %s", path, name, st_json_type_name(jd));
     int dt = parse_dtype(json_string_value(jd));
     if (dt < 0) {
         char known[256] = "";
@@ -120,7 +120,7 @@ static int parse_entry(const char *path, StEntry *e, const json_t *v, size_t dat
     if (!js) return err_set("%s: tensor '%s': missing 'shape'", path, name);
     if (!json_is_array(js))
         return err_set("%s: tensor '%s': 'shape' must be an array of integers, got %s", path, name,
-                       json_type_name(js));
+                       st_json_type_name(js));
     if (json_array_size(js) > ST_MAX_DIMS)
         return err_set("%s: tensor '%s': shape has %zu dimensions, at most %d are supported", path,
                        name, json_array_size(js), ST_MAX_DIMS);
@@ -131,7 +131,7 @@ static int parse_entry(const char *path, StEntry *e, const json_t *v, size_t dat
         const json_t *jk = json_array_get(js, (size_t)k);
         if (!json_is_integer(jk) || json_integer_value(jk) < 0)
             return err_set("%s: tensor '%s': shape[%d] must be a non-negative integer, got %s", path,
-                           name, k, json_is_integer(jk) ? "a negative integer" : json_type_name(jk));
+                           name, k, json_is_integer(jk) ? "a negative integer" : st_json_type_name(jk));
         e->shape[k] = (int64_t)json_integer_value(jk);
         size_t d = (size_t)e->shape[k];
         if (d != 0 && e->numel > SIZE_MAX / 16 / d) overflow = 1;
@@ -172,7 +172,7 @@ static int parse_entry(const char *path, StEntry *e, const json_t *v, size_t dat
 static int parse_metadata(SafeTensors *st, const json_t *v) {
     if (!json_is_object(v))
         return err_set("%s: __metadata__ must be an object of strings, got %s", st->path,
-                       json_type_name(v));
+                       st_json_type_name(v));
     size_t n = json_object_size(v);
     st->meta_keys = xcalloc(n, sizeof(char *));
     st->meta_values = xcalloc(n, sizeof(char *));
@@ -181,7 +181,7 @@ static int parse_metadata(SafeTensors *st, const json_t *v) {
     json_object_foreach((json_t *)v, key, val) {
         if (!json_is_string(val))
             return err_set("%s: __metadata__ key '%s' must be a string, got %s", st->path, key,
-                           json_type_name(val));
+                           st_json_type_name(val));
         st->meta_keys[st->n_meta] = xstrdup(key);
         st->meta_values[st->n_meta] = xstrdup(json_string_value(val));
         st->n_meta++;
@@ -223,7 +223,7 @@ static int parse_header(SafeTensors *st, const char *text, size_t len) {
                        jerr.text, jerr.line, jerr.column);
     int rc = 0;
     if (!json_is_object(root)) {
-        rc = err_set("%s: header must be a JSON object, got %s", st->path, json_type_name(root));
+        rc = err_set("%s: header must be a JSON object, got %s", st->path, st_json_type_name(root));
         goto done;
     }
     st->entries = xcalloc(json_object_size(root), sizeof(StEntry));

@@ -21,6 +21,7 @@
 #ifndef LORALAB_SAFETENSORS_H
 #define LORALAB_SAFETENSORS_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -91,5 +92,8 @@ int st_write(const char *path, const StTensorInfo *tensors, const float *const *
 
 float st_f16_to_f32(uint16_t h);
 float st_bf16_to_f32(uint16_t h);
+
+// "an object", "a string", ...: names a JSON value's type in messages (also config.json's).
+const char *st_json_type_name(const json_t *v);
 
 #endif

@@ -12,6 +12,7 @@
 #include "harness/args.h"
 #include "harness/commands.h"
 #include "harness/config.h"
+#include "tasks/task.h"
 
 static double now_seconds(void) {
     struct timespec ts;
@@ -64,24 +65,6 @@ int cmd_init(int argc, char **argv) {
 
 // ----------------------------------------------------------------------------
 // eval-lm
-
-// Reads a whole file into memory; NULL + err_set on failure.
-static unsigned char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { err_set("%s: cannot open for reading", path); return NULL; }
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = xmalloc(cap);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) buf = xrealloc(buf, cap *= 2);
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) { free(buf); err_set("%s: read error", path); return NULL; }
-    *len = n;
-    return buf;
-}
 
 // Loads a base checkpoint (and optionally an adapter) for evaluation. NULL + err_set on failure.
 Model *load_model_for_eval(const char *checkpoint, const char *adapter, HeadKind head) {
@@ -156,20 +139,21 @@ int cmd_eval_lm(int argc, char **argv) {
     if (!checkpoint || !text) { err_set("eval-lm: --checkpoint and --text are required (see --help)"); err_exit(); }
     if (strcmp(tokenizer, "byte")) { err_set("eval-lm: --tokenizer: unknown tokenizer '%s' (expected: byte)", tokenizer); err_exit(); }
     size_t len;
-    unsigned char *bytes = read_file(text, &len);
-    if (!bytes) err_exit();
+    char *text_bytes;
+    if (task_read_file(text, 0, &text_bytes, &len)) err_exit();
+    const unsigned char *bytes = (const unsigned char *)text_bytes;
     Model *m = load_model_for_eval(checkpoint, adapter, HEAD_LM);
-    if (!m) { free(bytes); err_exit(); }
+    if (!m) { free(text_bytes); err_exit(); }
     if (model_config(m)->vocab_size < 256) {
         err_set("eval-lm: the byte tokenizer needs vocab_size >= 256, %s has %d", checkpoint, model_config(m)->vocab_size);
-        model_free(m); free(bytes); err_exit();
+        model_free(m); free(text_bytes); err_exit();
     }
     int *ids = xmalloc(sizeof(int) * (len ? len : 1));
     for (size_t i = 0; i < len; i++) ids[i] = bytes[i];
     size_t count;
     double loss = eval_lm_tokens(m, ids, len, &count);
     printf("loss=%.6f tokens=%zu\n", loss, count);
-    free(ids); free(bytes);
+    free(ids); free(text_bytes);
     model_free(m);
     return 0;
 }

@@ -103,19 +103,6 @@ out:
     return status;
 }
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = xmalloc((size_t)(n > 0 ? n : 0) + 1);
-    size_t got = fread(buf, 1, (size_t)(n > 0 ? n : 0), f);
-    buf[got] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static int cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
@@ -170,7 +157,8 @@ static int sweep_main(int argc, char **argv, int single) {
     int status = EXIT_INPUT;
     int64_t sweep_id, *ids = NULL;
     int n = 0;
-    char *yaml = read_text(file);
+    char *yaml = NULL;
+    if (task_read_file(file, 0, &yaml, NULL)) { sweep_free(&sw); args_result_free(&ar); err_exit(); }
     if (store_open(&st, db, 0)) { free(yaml); sweep_free(&sw); args_result_free(&ar); err_exit(); }
     int stale = 0;
     if (store_add_sweep(st, sw.name, file, yaml, sw.analyze_json, &sweep_id) || register_runs(st, sweep_id, &sw) ||
