@@ -36,6 +36,9 @@ status=0
 case $K in ''|*[!0-9]*|0) echo "bench.sh: BENCH_THREADS must be a positive integer, got '$K'" >&2; exit 2 ;; esac
 case $REPEAT in ''|*[!0-9]*|0) echo "bench.sh: BENCH_REPEAT must be a positive integer, got '$REPEAT'" >&2; exit 2 ;; esac
 [ -x "$BIN" ] || { echo "bench.sh: $BIN not found or not executable (run 'make bench', which builds it)" >&2; exit 2; }
+# Run a copy: a `make` started meanwhile (a shared tree) may relink or remove bin/loralab.
+cp "$BIN" "$TMP/loralab" || exit 2
+BIN=$TMP/loralab
 
 have_torch=0
 if "$PY" -c 'import torch' 2>/dev/null; then have_torch=1; fi
@@ -61,15 +64,17 @@ field() { grep -o "$2=[^ ]*" "$1" 2>/dev/null | head -n 1 | cut -d= -f2; }
 # memtotal FILE : total= of the `memory:` line (the first line's total= is a parameter count).
 memtotal() { grep '^memory:' "$1" 2>/dev/null | grep -o 'total=[^ ]*' | cut -d= -f2; }
 # Last line of a number-only file (time -o may prepend "Command exited with non-zero status").
-rss_kib() { tail -n 1 "$1.rss" 2>/dev/null; }
-# ratio A B : A / B with two decimals, "n/a" if either is missing or B is zero.
+# rss_kib OUT : peak RSS of the run behind OUT.*, "n/a" when that run printed no tokens_per_s.
+rss_kib() { if [ -n "$(field "$1.out" tokens_per_s)" ]; then tail -n 1 "$1.rss" 2>/dev/null; else echo n/a; fi; }
+# ratio A B : A / B with two decimals, "n/a" if either is missing or B is zero; ratiox adds "x".
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+ratiox() { local r; r=$(ratio "$1" "$2"); [ "$r" = n/a ] && echo n/a || echo "${r}x"; }
 mib() { awk -v k="$1" 'BEGIN { if (k == "" || k == "n/a") print "n/a"; else printf "%.1f", k / 1024 }'; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || a == "" || b == "") print "n/a"; else printf "%.1f", a - b }'; }
 
 # An idle loralab process, to read loralab's RSS the way PyTorch's baseline is read.
 run_rss "$TMP/idle" "$BIN" bench --help
-idle_mib=$(mib "$(rss_kib "$TMP/idle")")
+idle_mib=$(mib "$(tail -n 1 "$TMP/idle.rss")")
 
 echo "make bench: loralab vs PyTorch, $K threads, best of $REPEAT, random tokens, full training steps (forward,"
 echo "cross-entropy, backward, grad clip 1.0, AdamW); LoRA = q,v r=8 alpha=8, base frozen."
@@ -124,7 +129,7 @@ bench_case() {
         "$(field "$TMP/$name.t.out" step_ms)" "$(field "$TMP/$name.t.out" tokens_per_s)" \
         "$(memtotal "$TMP/$name.t.out")" "$t_rss" "$(field "$TMP/$name.t.out" delta)"
     printf '%-22s %-8s %21s\n' "" ratio \
-        "$(ratio "$(field "$TMP/$name.c.out" tokens_per_s)" "$(field "$TMP/$name.t.out" tokens_per_s)")x"
+        "$(ratiox "$(field "$TMP/$name.c.out" tokens_per_s)" "$(field "$TMP/$name.t.out" tokens_per_s)")"
 }
 
 #          name        preset B  T   loralab-steps torch-warmup torch-steps method
@@ -137,9 +142,9 @@ bench_case small_lora  small  8  256 3  1 3 lora
 lora_vs_ft() {
     local f=$2 l=$3
     printf '%-22s %12s %12s %12s\n' "$1" \
-        "$(ratio "$(field "$l" tokens_per_s)" "$(field "$f" tokens_per_s)")x" \
-        "$(ratio "$(memtotal "$f")" "$(memtotal "$l")")x" \
-        "$(ratio "$4" "$5")x"
+        "$(ratiox "$(field "$l" tokens_per_s)" "$(field "$f" tokens_per_s)")" \
+        "$(ratiox "$(memtotal "$f")" "$(memtotal "$l")")" \
+        "$(ratiox "$4" "$5")"
 }
 echo
 echo "LoRA vs FT (paper, GPT-3 175B: 1.25x throughput, 3x less memory):"
@@ -156,10 +161,10 @@ for p in micro small; do
 done
 
 if [ $have_torch = 1 ]; then
-    r=$(ratio "$(field "$TMP/micro_ft.c.out" tokens_per_s)" "$(field "$TMP/micro_ft.t.out" tokens_per_s)")
+    r=$(ratiox "$(field "$TMP/micro_ft.c.out" tokens_per_s)" "$(field "$TMP/micro_ft.t.out" tokens_per_s)")
     met=$(awk -v r="$r" 'BEGIN { print (r != "n/a" && r + 0 >= 3) ? "met" : "NOT met" }')
     echo
-    echo "issue 2 target, micro FT 16x128: loralab >= 3x PyTorch tokens/s: ${r}x ($met)"
+    echo "issue 2 target, micro FT 16x128: loralab >= 3x PyTorch tokens/s: $r ($met)"
 fi
 
 echo
