@@ -1,0 +1,832 @@
+// tests/test_cuda_ops.c — the CUDA backend against the CPU backend (the reference, itself
+// tested against independent references in tests/test_ops.c and tests/test_model.c).
+//
+// - Every op of the Backend table runs on the same random inputs on both backends; outputs
+//   are compared element-wise under |gpu - cpu| <= atol + rtol * |cpu| (NaN fails), with the
+//   tolerance stated at each check. Accumulating outputs start from the same random values
+//   on both sides, so += versus = is checked too; ignored rows and NULL gradients as well.
+//   Dropout masks must match exactly (the same stateless hash on both sides).
+// - Full training steps of nano (and micro for ft and lora) under every method: loss,
+//   every trainable gradient, and the loss after one AdamW update.
+// - fp32 only (TF32 off, except in the TF32 gemm test): bf16 is not implemented.
+// Without a GPU (no device, no driver, or a build without nvcc) every test calls cmocka's
+// skip() and main prints "test_cuda_ops: skipped: no GPU (<reason>)"; the binary passes.
+//
+// Benchmark mode (used by scripts/gpu_check.sh, not by make test):
+//   test_cuda_ops --bench PRESET METHOD B T STEPS   training steps on random tokens (METHOD:
+//                                                   ft, or lora = q,v r=8 alpha=8)
+//   test_cuda_ops --bench-svd L C R                 SVD of 2L matrices C x C of rank R
+// Each prints one line of key=value measurements; see bench_train / bench_svd.
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "core/analysis.h"
+#include "core/backend.h"
+#include "core/backend_cuda.h"
+#include "core/errors.h"
+#include "core/model.h"
+#include "core/rng.h"
+
+static const Backend *cpu, *gpu;
+static char gpu_why[512];
+
+#define NEED_GPU() do { if (!gpu) skip(); } while (0)
+
+// ----------------------------------------------------------------------------
+// helpers
+
+static Rng rng;
+
+static void fill(float *x, size_t n, double lo, double hi) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)(lo + (hi - lo) * rng_uniform(&rng));
+}
+
+static float *falloc(size_t n) {
+    float *p = calloc(n ? n : 1, sizeof(float));
+    assert_non_null(p);
+    return p;
+}
+
+static float *frand(size_t n, double lo, double hi) {
+    float *p = falloc(n);
+    fill(p, n, lo, hi);
+    return p;
+}
+
+// A device copy of host data (any type).
+static void *up(const void *host, size_t bytes) {
+    void *d = gpu->alloc(bytes);
+    gpu->to_device(d, host, bytes);
+    return d;
+}
+
+static float *down(const float *dev, size_t n) {
+    float *h = falloc(n);
+    gpu->to_host(h, dev, n * sizeof(float));
+    return h;
+}
+
+static int verbose(void) {
+    const char *v = getenv("LORALAB_TEST_VERBOSE");
+    return v && *v && *v != '0';
+}
+
+// |got - ref| <= atol + rtol * |ref| for every element; prints the worst one on failure.
+static void check_close(const char *what, const float *got, const float *ref, size_t n,
+                        double atol, double rtol) {
+    double worst = -1.0;
+    size_t wi = 0;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double err = fabs((double)got[i] - ref[i]), tol = atol + rtol * fabs((double)ref[i]);
+        if (!(err <= tol)) bad = 1;
+        double ratio = isnan(err) ? INFINITY : tol > 0 ? err / tol : (err > 0 ? INFINITY : 0);
+        if (ratio > worst) { worst = ratio; wi = i; }
+    }
+    if (n && (bad || verbose()))
+        printf("  %s: worst [%zu] gpu %.9g cpu %.9g (err/tol %.3g, atol %g rtol %g)\n", what, wi,
+               got[wi], ref[wi], worst, atol, rtol);
+    if (bad) fail_msg("%s: GPU differs from CPU beyond tolerance", what);
+}
+
+// Compares the device array d_gpu with the host reference.
+static void check_dev(const char *what, const float *d_gpu, const float *ref, size_t n,
+                      double atol, double rtol) {
+    float *h = down(d_gpu, n);
+    check_close(what, h, ref, n, atol, rtol);
+    free(h);
+}
+
+static double max_abs(const float *x, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fabs(x[i]) > m ? fabs(x[i]) : m;
+    return m;
+}
+
+// ----------------------------------------------------------------------------
+// dense algebra
+
+static void gemm_case(int ta, int tb, int M, int N, int K, float alpha, float beta, double atol) {
+    int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 5;
+    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    float *A = frand(na, -1, 1), *B = frand(nb, -1, 1), *C = frand(nc, -1, 1);
+    float *dA = up(A, na * 4), *dB = up(B, nb * 4), *dC = up(C, nc * 4);
+    if (K > 0) {
+        cpu->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    } else {   // an empty sum: C = beta C, written out here (BLAS libraries differ on K = 0)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+    }
+    gpu->gemm(ta, tb, M, N, K, alpha, dA, lda, dB, ldb, beta, dC, ldc);
+    char what[96];
+    snprintf(what, sizeof what, "gemm ta=%d tb=%d %dx%dx%d beta=%g", ta, tb, M, N, K, beta);
+    check_dev(what, dC, C, nc, atol, 1e-5);   // the padding columns of C must be untouched too
+    gpu->free(dA); gpu->free(dB); gpu->free(dC);
+    free(A); free(B); free(C);
+}
+
+static void test_gemm(void **s) {
+    (void)s;
+    NEED_GPU();
+    backend_cuda_set_tf32(0);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            gemm_case(ta, tb, 37, 53, 71, 0.7f, 0.0f, 1e-5);
+            gemm_case(ta, tb, 130, 66, 300, 1.0f, 0.5f, 2e-5);
+            gemm_case(ta, tb, 5, 3, 0, 1.0f, 0.25f, 1e-6);   // K = 0: C = beta C
+            gemm_case(ta, tb, 5, 3, 0, 1.0f, 0.0f, 0);
+        }
+}
+
+// TF32: 10-bit mantissa products, fp32 sums; for K = 256 products of [-1, 1] values the error
+// is about 2^-11 * sqrt(K) * E|ab| ~ 2e-3; the tolerance is 5x that.
+static void test_gemm_tf32(void **s) {
+    (void)s;
+    NEED_GPU();
+    backend_cuda_set_tf32(1);
+    assert_int_equal(backend_cuda_tf32(), 1);
+    gemm_case(0, 1, 128, 96, 256, 1.0f, 0.0f, 1e-2);
+    gemm_case(1, 0, 64, 160, 256, 1.0f, 1.0f, 1e-2);
+    backend_cuda_set_tf32(0);
+    assert_int_equal(backend_cuda_tf32(), 0);
+}
+
+static void test_bias(void **s) {
+    (void)s;
+    NEED_GPU();
+    int sizes[][2] = {{7, 5}, {4100, 70}, {300, 2304}};
+    for (int k = 0; k < 3; k++) {
+        int N = sizes[k][0], OC = sizes[k][1], ld = OC + 3;
+        size_t n = (size_t)N * ld;
+        float *out = frand(n, -1, 1), *bias = frand(OC, -1, 1), *dbias = frand(OC, -1, 1);
+        float *dout = frand(n, -1, 1);
+        float *d_out = up(out, n * 4), *d_bias = up(bias, OC * 4), *d_dbias = up(dbias, OC * 4);
+        float *d_dout = up(dout, n * 4);
+        cpu->bias_add(out, bias, N, OC, ld);
+        gpu->bias_add(d_out, d_bias, N, OC, ld);
+        check_dev("bias_add", d_out, out, n, 1e-6, 1e-6);
+        cpu->bias_backward(dbias, dout, N, OC, ld);   // += onto random values
+        gpu->bias_backward(d_dbias, d_dout, N, OC, ld);
+        // sums of N values in [-1, 1] in a different order: ~ 1e-7 * sqrt(N) * N relative worst
+        check_dev("bias_backward", d_dbias, dbias, OC, 1e-5 * sqrt((double)N), 1e-5);
+        gpu->free(d_out); gpu->free(d_bias); gpu->free(d_dbias); gpu->free(d_dout);
+        free(out); free(bias); free(dbias); free(dout);
+    }
+}
+
+static void test_vector_ops(void **s) {
+    (void)s;
+    NEED_GPU();
+    size_t sizes[] = {1, 1000, 3000001};
+    for (int k = 0; k < 3; k++) {
+        size_t n = sizes[k];
+        float *x = frand(n, -2, 2), *y = frand(n, -2, 2), *z = falloc(n);
+        float *dx = up(x, n * 4), *dy = up(y, n * 4), *dz = gpu->alloc(n * 4);
+        cpu->axpy(y, x, 0.3f, n);
+        gpu->axpy(dy, dx, 0.3f, n);
+        check_dev("axpy", dy, y, n, 1e-6, 1e-6);
+        cpu->scale(y, -1.7f, n);
+        gpu->scale(dy, -1.7f, n);
+        check_dev("scale", dy, y, n, 1e-6, 1e-6);
+        cpu->add(z, x, y, n);
+        gpu->add(dz, dx, dy, n);
+        check_dev("add", dz, z, n, 1e-6, 1e-6);
+        cpu->add(x, x, y, n);   // aliasing
+        gpu->add(dx, dx, dy, n);
+        check_dev("add (out = a)", dx, x, n, 1e-6, 1e-6);
+        double sc = cpu->sumsq(x, n), sg = gpu->sumsq(dx, n);
+        if (!(fabs(sg - sc) <= 1e-12 * sc + 1e-30))
+            fail_msg("sumsq n=%zu: gpu %.17g cpu %.17g", n, sg, sc);
+        gpu->free(dx); gpu->free(dy); gpu->free(dz);
+        free(x); free(y); free(z);
+    }
+    assert_true(gpu->sumsq(NULL, 0) == 0.0);
+}
+
+// ----------------------------------------------------------------------------
+// GPT-2 ops
+
+static void test_encoder(void **s) {
+    (void)s;
+    NEED_GPU();
+    int B = 3, T = 17, C = 40, V = 11;   // few tokens: repeats collide in dwte
+    int tokens[3 * 17];
+    for (int i = 0; i < B * T; i++) tokens[i] = (int)(rng_u64(&rng) % V);
+    size_t nbt = (size_t)B * T * C;
+    float *wte = frand((size_t)V * C, -1, 1), *wpe = frand((size_t)T * C, -1, 1);
+    float *out = falloc(nbt), *dout = frand(nbt, -1, 1);
+    float *dwte = frand((size_t)V * C, -1, 1), *dwpe = frand((size_t)T * C, -1, 1);
+    int *d_tok = up(tokens, sizeof tokens);
+    float *d_wte = up(wte, V * C * 4), *d_wpe = up(wpe, T * C * 4), *d_out = gpu->alloc(nbt * 4);
+    float *d_dout = up(dout, nbt * 4), *d_dwte = up(dwte, V * C * 4), *d_dwpe = up(dwpe, T * C * 4);
+    cpu->encoder_forward(out, tokens, wte, wpe, B, T, C);
+    gpu->encoder_forward(d_out, d_tok, d_wte, d_wpe, B, T, C);
+    check_dev("encoder_forward", d_out, out, nbt, 1e-6, 1e-6);
+    cpu->encoder_backward(dwte, dwpe, dout, tokens, B, T, C);
+    gpu->encoder_backward(d_dwte, d_dwpe, d_dout, d_tok, B, T, C);
+    check_dev("encoder_backward dwte", d_dwte, dwte, (size_t)V * C, 1e-5, 1e-5);
+    check_dev("encoder_backward dwpe", d_dwpe, dwpe, (size_t)T * C, 1e-5, 1e-5);
+    // frozen embeddings: NULL skips
+    cpu->encoder_backward(NULL, dwpe, dout, tokens, B, T, C);
+    gpu->encoder_backward(NULL, d_dwpe, d_dout, d_tok, B, T, C);
+    check_dev("encoder_backward dwpe (dwte NULL)", d_dwpe, dwpe, (size_t)T * C, 1e-5, 1e-5);
+    cpu->encoder_backward(dwte, NULL, dout, tokens, B, T, C);
+    gpu->encoder_backward(d_dwte, NULL, d_dout, d_tok, B, T, C);
+    check_dev("encoder_backward dwte (dwpe NULL)", d_dwte, dwte, (size_t)V * C, 1e-5, 1e-5);
+    gpu->free(d_tok); gpu->free(d_wte); gpu->free(d_wpe); gpu->free(d_out);
+    gpu->free(d_dout); gpu->free(d_dwte); gpu->free(d_dwpe);
+    free(wte); free(wpe); free(out); free(dout); free(dwte); free(dwpe);
+}
+
+static void layernorm_case(int N, int C, int with_params) {
+    size_t n = (size_t)N * C;
+    float *x = frand(n, -2, 3), *w = frand(C, 0.5, 1.5), *b = frand(C, -1, 1);
+    float *out = falloc(n), *mean = falloc(N), *rstd = falloc(N);
+    float *dout = frand(n, -1, 1), *dinp = frand(n, -1, 1);
+    float *dw = frand(C, -1, 1), *db = frand(C, -1, 1);
+    float *d_x = up(x, n * 4), *d_w = up(w, C * 4), *d_b = up(b, C * 4);
+    float *d_out = gpu->alloc(n * 4), *d_mean = gpu->alloc(N * 4), *d_rstd = gpu->alloc(N * 4);
+    float *d_dout = up(dout, n * 4), *d_dinp = up(dinp, n * 4);
+    float *d_dw = up(dw, C * 4), *d_db = up(db, C * 4);
+    cpu->layernorm_forward(out, mean, rstd, x, w, b, N, C, 1e-5f);
+    gpu->layernorm_forward(d_out, d_mean, d_rstd, d_x, d_w, d_b, N, C, 1e-5f);
+    check_dev("layernorm_forward out", d_out, out, n, 1e-5, 1e-5);
+    check_dev("layernorm_forward mean", d_mean, mean, N, 1e-6, 1e-5);
+    check_dev("layernorm_forward rstd", d_rstd, rstd, N, 1e-6, 1e-5);
+    // backward from the CPU's statistics on both sides
+    gpu->to_device(d_mean, mean, N * 4);
+    gpu->to_device(d_rstd, rstd, N * 4);
+    cpu->layernorm_backward(dinp, with_params ? dw : NULL, with_params ? db : NULL, dout, x, w,
+                            mean, rstd, N, C);
+    gpu->layernorm_backward(d_dinp, with_params ? d_dw : NULL, with_params ? d_db : NULL, d_dout,
+                            d_x, d_w, d_mean, d_rstd, N, C);
+    check_dev("layernorm_backward dinp (+=)", d_dinp, dinp, n, 1e-5, 1e-4);
+    // column sums over N rows (values up to ~3): absolute tolerance grows like sqrt(N)
+    check_dev("layernorm_backward dweight", d_dw, dw, C, 1e-5 * sqrt((double)N) * 4, 1e-4);
+    check_dev("layernorm_backward dbias", d_db, db, C, 1e-5 * sqrt((double)N), 1e-4);
+    gpu->free(d_x); gpu->free(d_w); gpu->free(d_b); gpu->free(d_out); gpu->free(d_mean);
+    gpu->free(d_rstd); gpu->free(d_dout); gpu->free(d_dinp); gpu->free(d_dw); gpu->free(d_db);
+    free(x); free(w); free(b); free(out); free(mean); free(rstd); free(dout); free(dinp);
+    free(dw); free(db);
+}
+
+static void test_layernorm(void **s) {
+    (void)s;
+    NEED_GPU();
+    layernorm_case(5, 7, 1);
+    layernorm_case(700, 384, 1);
+    layernorm_case(700, 384, 0);      // frozen LayerNorm: dinp only, dw/db untouched
+    layernorm_case(33, 7000, 1);      // 2C floats over 48 KiB: global accumulation path
+}
+
+static void attention_case(int B, int T, int C, int NH, int masked, float p) {
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C, natt = (size_t)B * NH * T * T;
+    float *qkv = frand(nqkv, -1.5, 1.5), *out = falloc(nout), *att = falloc(natt);
+    float *dout = frand(nout, -1, 1), *dqkv = falloc(nqkv), *datt = falloc(natt);
+    uint8_t *mask = NULL, *d_mask = NULL;
+    if (masked) {
+        mask = calloc((size_t)B * T, 1);
+        for (int i = 0; i < B * T; i++) mask[i] = rng_uniform(&rng) < 0.8;
+        for (int t = 0; t < 4 && t < T; t++) mask[t] = 0;   // batch row 0 starts with padding:
+        d_mask = up(mask, (size_t)B * T);                   // queries 0..3 see no key
+    }
+    float *d_qkv = up(qkv, nqkv * 4), *d_out = gpu->alloc(nout * 4), *d_att = gpu->alloc(natt * 4);
+    float *d_dout = up(dout, nout * 4), *d_dqkv = gpu->alloc(nqkv * 4), *d_datt = gpu->alloc(natt * 4);
+    uint64_t seed = 1234;
+    cpu->attention_forward(out, att, qkv, mask, B, T, C, NH, p, seed);
+    gpu->attention_forward(d_out, d_att, d_qkv, d_mask, B, T, C, NH, p, seed);
+    char what[128];
+    snprintf(what, sizeof what, "attention_forward att B=%d T=%d C=%d NH=%d mask=%d p=%g", B, T, C, NH, masked, p);
+    check_dev(what, d_att, att, natt, 1e-6, 1e-4);
+    snprintf(what, sizeof what, "attention_forward out B=%d T=%d C=%d NH=%d mask=%d p=%g", B, T, C, NH, masked, p);
+    check_dev(what, d_out, out, nout, 2e-6, 1e-4);
+    // NaN in dqkv beforehand: every element must be written (=)
+    float *nan = falloc(nqkv);
+    for (size_t i = 0; i < nqkv; i++) nan[i] = NAN;
+    gpu->to_device(d_dqkv, nan, nqkv * 4);
+    free(nan);
+    cpu->attention_backward(dqkv, datt, dout, qkv, att, mask, B, T, C, NH, p, seed);
+    gpu->to_device(d_att, att, natt * 4);   // the CPU's probabilities on both sides
+    gpu->attention_backward(d_dqkv, d_datt, d_dout, d_qkv, d_att, d_mask, B, T, C, NH, p, seed);
+    snprintf(what, sizeof what, "attention_backward dqkv B=%d T=%d C=%d NH=%d mask=%d p=%g", B, T, C, NH, masked, p);
+    check_dev(what, d_dqkv, dqkv, nqkv, 1e-5, 1e-3);
+    gpu->free(d_qkv); gpu->free(d_out); gpu->free(d_att); gpu->free(d_dout); gpu->free(d_dqkv);
+    gpu->free(d_datt);
+    if (d_mask) gpu->free(d_mask);
+    free(qkv); free(out); free(att); free(dout); free(dqkv); free(datt); free(mask);
+}
+
+static void test_attention(void **s) {
+    (void)s;
+    NEED_GPU();
+    attention_case(2, 37, 48, 3, 0, 0.0f);
+    attention_case(2, 37, 48, 3, 1, 0.0f);
+    attention_case(2, 37, 48, 3, 1, 0.25f);   // dropout: the same mask on both sides
+    attention_case(1, 130, 64, 2, 1, 0.1f);   // rows longer than a warp's stride several times
+}
+
+static void test_gelu(void **s) {
+    (void)s;
+    NEED_GPU();
+    size_t n = 100003;
+    float *x = frand(n, -8, 8), *y = falloc(n), *dy = frand(n, -1, 1), *dx = falloc(n);
+    float *d_x = up(x, n * 4), *d_y = gpu->alloc(n * 4), *d_dy = up(dy, n * 4), *d_dx = gpu->alloc(n * 4);
+    cpu->gelu_forward(y, x, n);
+    gpu->gelu_forward(d_y, d_x, n);
+    check_dev("gelu_forward", d_y, y, n, 1e-6, 1e-5);   // CPU fast tanh vs CUDA tanhf: a few ulps
+    cpu->gelu_backward(dx, x, dy, n);
+    gpu->gelu_backward(d_dx, d_x, d_dy, n);
+    check_dev("gelu_backward", d_dx, dx, n, 1e-6, 1e-5);
+    gpu->free(d_x); gpu->free(d_y); gpu->free(d_dy); gpu->free(d_dx);
+    free(x); free(y); free(dy); free(dx);
+}
+
+static void test_dropout(void **s) {
+    (void)s;
+    NEED_GPU();
+    size_t n = 200001;
+    float *x = frand(n, 0.5, 1.5), *y = falloc(n), *d_y;   // no zeros in x: zeros are drops
+    float *d_x = up(x, n * 4);
+    float ps[] = {0.0f, 0.1f, 0.5f};
+    for (int k = 0; k < 3; k++) {
+        d_y = gpu->alloc(n * 4);
+        cpu->dropout_forward(y, x, n, ps[k], 99 + k);
+        gpu->dropout_forward(d_y, d_x, n, ps[k], 99 + k);
+        float *h = down(d_y, n);
+        for (size_t i = 0; i < n; i++)
+            if ((h[i] == 0.0f) != (y[i] == 0.0f))
+                fail_msg("dropout p=%g: element %zu dropped on one backend only (gpu %g, cpu %g)", ps[k], i, h[i], y[i]);
+        check_close("dropout_forward", h, y, n, 0, 1e-6);
+        free(h);
+        // backward is the same map; in place
+        cpu->dropout_backward(y, y, n, ps[k], 7);
+        gpu->dropout_backward(d_y, d_y, n, ps[k], 7);
+        check_dev("dropout_backward (in place)", d_y, y, n, 0, 1e-6);
+        gpu->free(d_y);
+    }
+    gpu->free(d_x);
+    free(x); free(y);
+}
+
+static void crossentropy_case(int N, int V, int ldl, float eps) {
+    size_t nl = (size_t)N * ldl, np = (size_t)N * V;
+    float *logits = frand(nl, -4, 4), *probs = falloc(np), *losses = falloc(N);
+    int *targets = malloc(sizeof(int) * N);
+    for (int i = 0; i < N; i++) targets[i] = i % 4 == 1 ? -1 : (int)(rng_u64(&rng) % V);
+    float *dlog = frand(nl, -1, 1);   // padding columns must stay as they are
+    float *d_logits = up(logits, nl * 4), *d_probs = gpu->alloc(np * 4), *d_losses = gpu->alloc(N * 4);
+    float *d_dlog = up(dlog, nl * 4);
+    int *d_t = up(targets, sizeof(int) * N);
+    cpu->crossentropy_forward(losses, probs, logits, ldl, targets, N, V, eps);
+    gpu->crossentropy_forward(d_losses, d_probs, d_logits, ldl, d_t, N, V, eps);
+    check_dev("crossentropy_forward probs", d_probs, probs, np, 1e-7, 1e-5);
+    check_dev("crossentropy_forward losses", d_losses, losses, N, 1e-5, 1e-5);
+    cpu->crossentropy_backward(dlog, ldl, probs, targets, N, V, eps, 0.37f);
+    gpu->to_device(d_probs, probs, np * 4);
+    gpu->crossentropy_backward(d_dlog, ldl, d_probs, d_t, N, V, eps, 0.37f);
+    check_dev("crossentropy_backward", d_dlog, dlog, nl, 1e-7, 1e-5);
+    gpu->free(d_logits); gpu->free(d_probs); gpu->free(d_losses); gpu->free(d_dlog); gpu->free(d_t);
+    free(logits); free(probs); free(losses); free(targets); free(dlog);
+}
+
+static void test_crossentropy(void **s) {
+    (void)s;
+    NEED_GPU();
+    crossentropy_case(9, 3, 3, 0.0f);
+    crossentropy_case(33, 260, 263, 0.1f);
+    crossentropy_case(6, 50257, 50257, 0.1f);
+}
+
+static void test_rows(void **s) {
+    (void)s;
+    NEED_GPU();
+    int n = 9, R = 5, C = 33;
+    int rows[9] = {4, 0, 4, 2, 2, 2, 1, 3, 0};   // repeats collide in the scatter
+    float *inp = frand((size_t)R * C, -1, 1), *out = falloc((size_t)n * C);
+    float *dout = frand((size_t)n * C, -1, 1), *dinp = frand((size_t)R * C, -1, 1);
+    int *d_rows = up(rows, sizeof rows);
+    float *d_inp = up(inp, R * C * 4), *d_out = gpu->alloc(n * C * 4);
+    float *d_dout = up(dout, n * C * 4), *d_dinp = up(dinp, R * C * 4);
+    cpu->gather_rows(out, inp, rows, n, C);
+    gpu->gather_rows(d_out, d_inp, d_rows, n, C);
+    check_dev("gather_rows", d_out, out, (size_t)n * C, 0, 0);
+    cpu->scatter_add_rows(dinp, dout, rows, n, C);
+    gpu->scatter_add_rows(d_dinp, d_dout, d_rows, n, C);
+    check_dev("scatter_add_rows", d_dinp, dinp, (size_t)R * C, 1e-6, 1e-6);
+    gpu->free(d_rows); gpu->free(d_inp); gpu->free(d_out); gpu->free(d_dout); gpu->free(d_dinp);
+    free(inp); free(out); free(dout); free(dinp);
+}
+
+static void test_adamw(void **s) {
+    (void)s;
+    NEED_GPU();
+    size_t n = 70001;
+    float *p = frand(n, -1, 1), *m = falloc(n), *v = falloc(n), *g = falloc(n);
+    float *d_p = up(p, n * 4), *d_m = gpu->alloc(n * 4), *d_v = gpu->alloc(n * 4), *d_g = gpu->alloc(n * 4);
+    for (int t = 1; t <= 3; t++) {
+        fill(g, n, -1, 1);
+        gpu->to_device(d_g, g, n * 4);
+        cpu->adamw_update(p, g, m, v, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, t);
+        gpu->adamw_update(d_p, d_g, d_m, d_v, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, t);
+    }
+    check_dev("adamw param", d_p, p, n, 1e-6, 1e-6);
+    check_dev("adamw m", d_m, m, n, 1e-7, 1e-6);
+    check_dev("adamw v", d_v, v, n, 1e-8, 1e-5);
+    gpu->free(d_p); gpu->free(d_m); gpu->free(d_v); gpu->free(d_g);
+    free(p); free(m); free(v); free(g);
+}
+
+// ----------------------------------------------------------------------------
+// SVD
+
+// Singular values against the CPU's; U diag(S) Vt against A; U and Vt orthonormal; each
+// singular vector equal to the CPU's up to sign (the test matrix has well-separated values).
+static void svd_case(int M, int N) {
+    int K = M < N ? M : N;
+    // A = Q1 diag(s) Q2 with separated s: build from random matrices via the CPU SVD
+    float *A = frand((size_t)M * N, -1, 1);
+    float *U = falloc((size_t)M * K), *S = falloc(K), *Vt = falloc((size_t)K * N);
+    assert_int_equal(cpu->svd(A, M, N, U, S, Vt), 0);
+    for (int k = 0; k < K; k++) S[k] = (float)(K - k);   // 1..K, gaps of 1
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double a = 0;
+            for (int k = 0; k < K; k++) a += (double)U[(size_t)i * K + k] * S[k] * Vt[(size_t)k * N + j];
+            A[(size_t)i * N + j] = (float)a;
+        }
+    float *cU = falloc((size_t)M * K), *cS = falloc(K), *cVt = falloc((size_t)K * N);
+    assert_int_equal(cpu->svd(A, M, N, cU, cS, cVt), 0);
+    float *d_A = up(A, (size_t)M * N * 4), *d_U = gpu->alloc((size_t)M * K * 4);
+    float *d_S = gpu->alloc(K * 4), *d_Vt = gpu->alloc((size_t)K * N * 4);
+    assert_int_equal(gpu->svd(d_A, M, N, d_U, d_S, d_Vt), 0);
+    float *gU = down(d_U, (size_t)M * K), *gS = down(d_S, K), *gVt = down(d_Vt, (size_t)K * N);
+    char what[64];
+    snprintf(what, sizeof what, "svd %dx%d S", M, N);
+    check_close(what, gS, cS, K, 1e-4 * K, 1e-5);
+    // A is untouched and reconstructed
+    float *A2 = down(d_A, (size_t)M * N), *R = falloc((size_t)M * N);
+    snprintf(what, sizeof what, "svd %dx%d input untouched", M, N);
+    check_close(what, A2, A, (size_t)M * N, 0, 0);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double a = 0;
+            for (int k = 0; k < K; k++) a += (double)gU[(size_t)i * K + k] * gS[k] * gVt[(size_t)k * N + j];
+            R[(size_t)i * N + j] = (float)a;
+        }
+    snprintf(what, sizeof what, "svd %dx%d U S Vt = A", M, N);
+    check_close(what, R, A, (size_t)M * N, 1e-4 * K, 1e-4);
+    // vectors up to sign: flip the GPU's to the CPU's sign, then compare
+    for (int k = 0; k < K; k++) {
+        double dot = 0;
+        for (int i = 0; i < M; i++) dot += (double)gU[(size_t)i * K + k] * cU[(size_t)i * K + k];
+        float sg = dot < 0 ? -1.0f : 1.0f;
+        for (int i = 0; i < M; i++) gU[(size_t)i * K + k] *= sg;
+        for (int j = 0; j < N; j++) gVt[(size_t)k * N + j] *= sg;
+    }
+    snprintf(what, sizeof what, "svd %dx%d U (up to sign)", M, N);
+    check_close(what, gU, cU, (size_t)M * K, 1e-4, 1e-3);
+    snprintf(what, sizeof what, "svd %dx%d Vt (up to sign)", M, N);
+    check_close(what, gVt, cVt, (size_t)K * N, 1e-4, 1e-3);
+    gpu->free(d_A); gpu->free(d_U); gpu->free(d_S); gpu->free(d_Vt);
+    free(A); free(U); free(S); free(Vt); free(cU); free(cS); free(cVt); free(gU); free(gS);
+    free(gVt); free(A2); free(R);
+}
+
+static void test_svd(void **s) {
+    (void)s;
+    NEED_GPU();
+    svd_case(40, 12);   // tall: transposed path
+    svd_case(12, 40);   // wide: direct path
+    svd_case(24, 24);
+    svd_case(1, 5);
+    svd_case(5, 1);
+    float bad[6] = {1, 2, NAN, 4, 5, 6};
+    float *d_A = up(bad, sizeof bad), *d_U = gpu->alloc(4 * 4), *d_S = gpu->alloc(2 * 4), *d_V = gpu->alloc(6 * 4);
+    assert_int_equal(gpu->svd(d_A, 2, 3, d_U, d_S, d_V), -1);
+    gpu->free(d_A); gpu->free(d_U); gpu->free(d_S); gpu->free(d_V);
+}
+
+// ----------------------------------------------------------------------------
+// full training steps
+
+enum { TB = 2, TT = 12 };
+
+static MethodConfig method_of(MethodKind kind, HeadKind head) {
+    MethodConfig mc;
+    method_defaults(&mc);
+    mc.kind = kind;
+    mc.lora_rank = 4;
+    mc.lora_alpha = 8;
+    mc.lora_dropout = 0.1f;
+    mc.lora_targets = TARGET_Q | TARGET_K | TARGET_V | TARGET_O | TARGET_FC | TARGET_PROJ;
+    mc.adapter_rank = 4;
+    mc.adapter_skip = 1;
+    mc.prefix_lp = 3;
+    mc.prefix_li = 2;
+    mc.head = head;
+    mc.n_classes = head == HEAD_CLS ? 3 : head == HEAD_REG ? 1 : 0;
+    return mc;
+}
+
+// The same random non-zero values in every tensor of both models (LoRA B and adapter
+// up-projections included, so that every gradient path carries signal).
+static void randomize_both(Model *mc, Model *mg, uint64_t seed) {
+    Rng r = rng_seeded(seed);
+    for (int i = 0; i < model_num_params(mc); i++) {
+        Param *pc = model_param(mc, i), *pg = model_param(mg, i);
+        assert_string_equal(pc->name, pg->name);
+        float *h = falloc(pc->numel);
+        int ln_w = strstr(pc->name, "ln") && strstr(pc->name, "weight");
+        for (size_t k = 0; k < pc->numel; k++) h[k] = (float)((ln_w ? 1.0 : 0.0) + 0.1 * rng_normal(&r));
+        cpu->to_device(pc->data, h, pc->numel * 4);
+        gpu->to_device(pg->data, h, pc->numel * 4);
+        free(h);
+    }
+}
+
+static void train_step_case(const char *preset, MethodKind kind, HeadKind head) {
+    ModelConfig cfg;
+    assert_int_equal(model_preset(preset, &cfg), 0);
+    MethodConfig mc = method_of(kind, head);
+    Model *mc_cpu = model_create(cpu, &cfg, &mc), *mc_gpu = model_create(gpu, &cfg, &mc);
+    assert_non_null(mc_cpu);
+    assert_non_null(mc_gpu);
+    randomize_both(mc_cpu, mc_gpu, 17);
+    int tokens[TB * TT], targets[TB * TT], labels[TB] = {1, 2}, lengths[TB] = {TT, TT - 4};
+    float values[TB] = {0.5f, -1.25f};
+    Rng r = rng_seeded(5);
+    for (int i = 0; i < TB * TT; i++) tokens[i] = (int)(rng_u64(&r) % (uint64_t)cfg.vocab_size);
+    for (int i = 0; i < TB * TT; i++) targets[i] = i % 5 == 3 ? -1 : (int)(rng_u64(&r) % (uint64_t)cfg.vocab_size);
+    Batch bt = {TB, TT, tokens, targets, labels, values, lengths};
+    ForwardOptions fo = {1, 0.1f, 0.1f, 42};   // training: every dropout on
+    OptimConfig oc;
+    optim_defaults(&oc);
+    oc.lr = 1e-3f;
+    oc.warmup = 0;
+    oc.total_steps = 10;
+    char what[160];
+    const char *mname = METHOD_NAMES[kind];
+    model_zero_grad(mc_cpu);
+    model_zero_grad(mc_gpu);
+    float lc = model_forward(mc_cpu, &bt, &fo), lg = model_forward(mc_gpu, &bt, &fo);
+    if (!(fabsf(lg - lc) <= 1e-4f * fabsf(lc) + 1e-5f))
+        fail_msg("%s %s head %d: loss gpu %.8g cpu %.8g", preset, mname, head, lg, lc);
+    model_backward(mc_cpu);
+    model_backward(mc_gpu);
+    int checked = 0;
+    for (int i = 0; i < model_num_params(mc_cpu); i++) {
+        Param *pc = model_param(mc_cpu, i), *pg = model_param(mc_gpu, i);
+        if (!pc->trainable) continue;
+        assert_non_null(pg->grad);
+        float *g = down(pg->grad, pg->numel);
+        // relative to the tensor's largest gradient: fp32 sums in another order
+        double scale = max_abs(pc->grad, pc->numel);
+        snprintf(what, sizeof what, "%s %s head %d: gradient of %s", preset, mname, head, pc->name);
+        check_close(what, g, pc->grad, pc->numel, 1e-7 + 2e-4 * scale, 1e-3);
+        free(g);
+        checked++;
+    }
+    assert_true(checked > 0);
+    float nc = model_update(mc_cpu, &oc, 0), ng = model_update(mc_gpu, &oc, 0);
+    if (!(fabsf(ng - nc) <= 1e-4f * nc + 1e-6f))
+        fail_msg("%s %s head %d: gradient norm gpu %.8g cpu %.8g", preset, mname, head, ng, nc);
+    // after the update: the loss of the updated models (no dropout) must agree
+    ForwardOptions eval = {0, 0.0f, 0.0f, 0};
+    lc = model_forward(mc_cpu, &bt, &eval);
+    lg = model_forward(mc_gpu, &bt, &eval);
+    if (!(fabsf(lg - lc) <= 2e-4f * fabsf(lc) + 1e-5f))
+        fail_msg("%s %s head %d: loss after one AdamW step gpu %.8g cpu %.8g", preset, mname, head, lg, lc);
+    if (verbose()) printf("  %s %s head %d: loss after step gpu %.8g cpu %.8g\n", preset, mname, head, lg, lc);
+    model_free(mc_cpu);
+    model_free(mc_gpu);
+}
+
+static void test_train_step_nano(void **s) {
+    (void)s;
+    NEED_GPU();
+    for (int k = METHOD_FT; k <= METHOD_ADAPTER_D; k++) train_step_case("nano", (MethodKind)k, HEAD_LM);
+    train_step_case("nano", METHOD_LORA, HEAD_CLS);
+    train_step_case("nano", METHOD_FT, HEAD_REG);
+}
+
+static void test_train_step_micro(void **s) {
+    (void)s;
+    NEED_GPU();
+    train_step_case("micro", METHOD_FT, HEAD_LM);
+    train_step_case("micro", METHOD_LORA, HEAD_LM);
+}
+
+static void test_memory_accounting(void **s) {
+    (void)s;
+    NEED_GPU();
+    size_t before, peak;
+    backend_cuda_memory(&before, &peak);
+    float *p = gpu->alloc(1 << 20);
+    size_t now;
+    backend_cuda_memory(&now, &peak);
+    assert_true(now == before + (1 << 20));
+    assert_true(peak >= now);
+    float h[4] = {1, 2, 3, 4}, z[4];
+    gpu->to_device(p, h, sizeof h);
+    gpu->zero(p, 2 * sizeof(float));
+    gpu->to_host(z, p, sizeof z);
+    assert_true(z[0] == 0 && z[1] == 0 && z[2] == 3 && z[3] == 4);
+    float *q = gpu->alloc(16);   // zero-filled
+    gpu->to_host(z, q, 16);
+    assert_true(z[0] == 0 && z[1] == 0 && z[2] == 0 && z[3] == 0);
+    gpu->copy(q, p, 16);
+    gpu->synchronize();
+    gpu->to_host(z, q, 16);
+    assert_true(z[2] == 3 && z[3] == 4);
+    gpu->free(p);
+    gpu->free(q);
+    backend_cuda_memory(&now, NULL);
+    assert_true(now == before);
+}
+
+// Asking for a device that does not exist gives a message, not a crash (with or without GPU).
+static void test_no_such_device(void **s) {
+    (void)s;
+    char err[256] = "";
+    int n = backend_cuda_device_count();
+    assert_true(n >= 0);
+    assert_null(backend_cuda(n + 7, err, sizeof err));
+    assert_true(strncmp(err, "cuda:", 5) == 0);
+    char desc[256];
+    assert_int_equal(backend_cuda_describe(n + 7, desc, sizeof desc), -1);
+    if (n > 0) {
+        assert_int_equal(backend_cuda_describe(0, desc, sizeof desc), 0);
+        printf("  %s\n", desc);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// benchmark mode (scripts/gpu_check.sh)
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// Dense bf16 tensor-core peak of the device in TFLOP/s (vendor data sheets, without
+// sparsity), or 0 if unknown; GPU_PEAK_TFLOPS overrides.
+static double peak_tflops(const char *desc) {
+    const char *e = getenv("GPU_PEAK_TFLOPS");
+    if (e && *e) return atof(e);
+    if (strstr(desc, "H100 PCIe")) return 756.0;
+    if (strstr(desc, "H100") || strstr(desc, "H200")) return 989.4;   // SXM
+    if (strstr(desc, "A100")) return 312.0;
+    return 0.0;
+}
+
+// One line: step time, tokens/s, FLOPs and MFU, memory. FLOPs per step as executed:
+// matmuls 2 * (12 L C^2 + V C) per token forward (weights of every linear, and the tied LM
+// head), attention 4 L T C per token forward (q k^T and att v over the full T x T square, as
+// the kernels compute them); training = forward + input gradients (same again) + weight
+// gradients (same again, only for trainable weights: FT yes, LoRA no; LoRA's own r-sized
+// products are left out).
+static int bench_train(const char *preset, const char *method, int B, int T, int steps) {
+    ModelConfig cfg;
+    if (model_preset(preset, &cfg)) { fprintf(stderr, "%s\n", err_msg()); return 2; }
+    MethodConfig mc;
+    method_defaults(&mc);
+    if (!strcmp(method, "ft")) mc.kind = METHOD_FT;
+    else if (!strcmp(method, "lora")) { mc.kind = METHOD_LORA; mc.lora_targets = TARGET_Q | TARGET_V; mc.lora_rank = 8; mc.lora_alpha = 8; }
+    else { fprintf(stderr, "bench: method must be ft or lora, got %s\n", method); return 2; }
+    Model *m = model_create(gpu, &cfg, &mc);
+    if (!m) { fprintf(stderr, "%s\n", err_msg()); return 2; }
+    model_init_random(m, 1);
+    int *tok = malloc(sizeof(int) * B * T), *tgt = malloc(sizeof(int) * B * T);
+    Rng r = rng_seeded(3);
+    for (int i = 0; i < B * T; i++) tok[i] = (int)(rng_u64(&r) % (uint64_t)cfg.vocab_size);
+    for (int i = 0; i < B * T; i++) tgt[i] = (int)(rng_u64(&r) % (uint64_t)cfg.vocab_size);
+    Batch bt = {B, T, tok, tgt, NULL, NULL, NULL};
+    ForwardOptions fo = {1, 0.0f, 0.0f, 1};
+    OptimConfig oc;
+    optim_defaults(&oc);
+    oc.grad_clip = 1.0f;
+    float loss = 0;
+    double t0 = 0;
+    for (int s = 0; s <= steps; s++) {   // step 0 warms up (cuBLAS heuristics, scratch)
+        if (s == 1) { gpu->synchronize(); t0 = now_s(); }
+        model_zero_grad(m);
+        loss = model_forward(m, &bt, &fo);
+        model_backward(m);
+        model_update(m, &oc, s);
+    }
+    gpu->synchronize();
+    double dt = (now_s() - t0) / steps;
+    double L = cfg.n_layer, C = cfg.n_embd, V = cfg.vocab_size;
+    double mm = 2.0 * (12.0 * L * C * C + V * C), attn = 4.0 * L * T * C;
+    double per_tok = mc.kind == METHOD_FT ? 3.0 * (mm + attn) : 2.0 * mm + 3.0 * attn;
+    double flops = per_tok * B * T, tflops = flops / dt / 1e12;
+    char desc[256];
+    backend_cuda_describe(0, desc, sizeof desc);
+    double peak = peak_tflops(desc);
+    size_t in_use, peak_mem;
+    backend_cuda_memory(&in_use, &peak_mem);
+    MemoryReport mr = model_memory(m);
+    ParamCounts pc = model_param_counts(m);
+    printf("bench preset=%s method=%s B=%d T=%d steps=%d tf32=%d step_ms=%.2f tokens_per_s=%.0f "
+           "tflops=%.2f mfu_bf16=", preset, method, B, T, steps, backend_cuda_tf32(), dt * 1e3,
+           B * T / dt, tflops);
+    if (peak > 0) printf("%.2f%%", 100.0 * tflops / peak);
+    else printf("n/a");
+    printf(" peak_tflops=%.1f loss=%.4f trainable=%zu total=%zu peak_mem_mib=%.1f weights_mib=%.1f "
+           "grads_mib=%.1f optimizer_mib=%.1f activations_mib=%.1f\n", peak, loss, pc.trainable,
+           pc.total, peak_mem / 1048576.0, mr.weights / 1048576.0, mr.grads / 1048576.0,
+           mr.optimizer / 1048576.0, mr.activations / 1048576.0);
+    model_free(m);
+    free(tok); free(tgt);
+    return 0;
+}
+
+// The SVD of the analysis for 2L (q and v) rank-R updates dW = B A of size C x C, host to
+// host through analysis_svd (as the analyze verb does), on the GPU and on the CPU.
+static int bench_svd(int L, int C, int R) {
+    int n = 2 * L;
+    size_t cc = (size_t)C * C;
+    float *A = malloc(sizeof(float) * R * C), *Bm = malloc(sizeof(float) * C * R);
+    float *dW = malloc(sizeof(float) * cc * n), *U = malloc(sizeof(float) * cc), *S = malloc(sizeof(float) * C);
+    float *Vt = malloc(sizeof(float) * cc);
+    for (int i = 0; i < n; i++) {
+        analysis_gaussian(A, (size_t)R * C, 10 + i);
+        analysis_gaussian(Bm, (size_t)C * R, 100 + i);
+        analysis_delta_w(dW + i * cc, A, Bm, C, C, R, 1.0f);
+    }
+    double times[2];
+    const Backend *bes[2] = {gpu, cpu};
+    for (int k = 0; k < 2; k++) {
+        if (analysis_svd(bes[k], dW, C, C, U, S, Vt)) { fprintf(stderr, "%s\n", err_msg()); return 1; }   // warm-up
+        double t0 = now_s();
+        for (int i = 0; i < n; i++)
+            if (analysis_svd(bes[k], dW + i * cc, C, C, U, S, Vt)) { fprintf(stderr, "%s\n", err_msg()); return 1; }
+        times[k] = now_s() - t0;
+    }
+    printf("bench-svd matrices=%d shape=%dx%d rank=%d gpu_total_s=%.3f gpu_per_matrix_ms=%.1f "
+           "cpu_total_s=%.3f cpu_threads=%d\n", n, C, C, R, times[0], times[0] / n * 1e3, times[1],
+           backend_cpu_threads());
+    free(A); free(Bm); free(dW); free(U); free(S); free(Vt);
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+
+int main(int argc, char **argv) {
+    cpu = backend_cpu();
+    rng = rng_seeded(2024);
+    int device = 0;
+    const char *dev = getenv("LORALAB_TEST_CUDA_DEVICE");
+    if (dev && *dev) device = atoi(dev);
+    if (backend_cuda_device_count() > 0) {
+        gpu = backend_cuda(device, gpu_why, sizeof gpu_why);
+        if (gpu) backend_cuda_set_tf32(0);
+    } else {
+        backend_cuda(device, gpu_why, sizeof gpu_why);   // for its message
+    }
+    if (argc > 1 && !strncmp(argv[1], "--bench", 7)) {
+        if (!gpu) { fprintf(stderr, "test_cuda_ops: %s\n", gpu_why); return 2; }
+        if (!strcmp(argv[1], "--bench") && argc == 7)
+            return bench_train(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
+        if (!strcmp(argv[1], "--bench-svd") && argc == 5)
+            return bench_svd(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
+        fprintf(stderr, "usage: test_cuda_ops [--bench PRESET ft|lora B T STEPS | --bench-svd L C R]\n");
+        return 2;
+    }
+    if (!gpu) printf("test_cuda_ops: skipped: no GPU (%s)\n", gpu_why);
+    else {
+        char desc[256];
+        backend_cuda_describe(device, desc, sizeof desc);
+        printf("test_cuda_ops: %s\n", desc);
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_such_device),
+        cmocka_unit_test(test_memory_accounting),
+        cmocka_unit_test(test_gemm),
+        cmocka_unit_test(test_gemm_tf32),
+        cmocka_unit_test(test_bias),
+        cmocka_unit_test(test_vector_ops),
+        cmocka_unit_test(test_encoder),
+        cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_gelu),
+        cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_crossentropy),
+        cmocka_unit_test(test_rows),
+        cmocka_unit_test(test_adamw),
+        cmocka_unit_test(test_svd),
+        cmocka_unit_test(test_train_step_nano),
+        cmocka_unit_test(test_train_step_micro),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
