@@ -147,15 +147,17 @@ static void test_gemm(void **s) {
         }
 }
 
-// TF32: 10-bit mantissa products, fp32 sums; for K = 256 products of [-1, 1] values the error
-// is about 2^-11 * sqrt(K) * E|ab| ~ 2e-3; the tolerance is 5x that.
+// TF32: inputs rounded to a 10-bit mantissa, fp32 sums. Each product of [-1, 1] values is off
+// by about 4e-4 |ab| (rms |ab| = 1/3), so a sum of K = 256 is off by about 2e-3 (one standard
+// deviation); the tolerance, 3e-2, is far above the largest of some 10^4 elements and still
+// far below what an fp32-vs-wrong-operand error would give.
 static void test_gemm_tf32(void **s) {
     (void)s;
     NEED_GPU();
     backend_cuda_set_tf32(1);
     assert_int_equal(backend_cuda_tf32(), 1);
-    gemm_case(0, 1, 128, 96, 256, 1.0f, 0.0f, 1e-2);
-    gemm_case(1, 0, 64, 160, 256, 1.0f, 1.0f, 1e-2);
+    gemm_case(0, 1, 128, 96, 256, 1.0f, 0.0f, 3e-2);
+    gemm_case(1, 0, 64, 160, 256, 1.0f, 1.0f, 3e-2);
     backend_cuda_set_tf32(0);
     assert_int_equal(backend_cuda_tf32(), 0);
 }
@@ -345,7 +347,9 @@ static void test_gelu(void **s) {
     check_dev("gelu_forward", d_y, y, n, 1e-6, 1e-5);   // CPU fast tanh vs CUDA tanhf: a few ulps
     cpu->gelu_backward(dx, x, dy, n);
     gpu->gelu_backward(d_dx, d_x, d_dy, n);
-    check_dev("gelu_backward", d_dx, dx, n, 1e-6, 1e-5);
+    // for x near -8, 1 - t^2 is below float resolution and the two tanh round differently:
+    // x (1 - t^2) du can differ by ~ 30 * 1.2e-7
+    check_dev("gelu_backward", d_dx, dx, n, 1e-5, 1e-5);
     gpu->free(d_x); gpu->free(d_y); gpu->free(d_dy); gpu->free(d_dx);
     free(x); free(y); free(dy); free(dx);
 }
@@ -388,8 +392,9 @@ static void crossentropy_case(int N, int V, int ldl, float eps) {
     int *d_t = up(targets, sizeof(int) * N);
     cpu->crossentropy_forward(losses, probs, logits, ldl, targets, N, V, eps);
     gpu->crossentropy_forward(d_losses, d_probs, d_logits, ldl, d_t, N, V, eps);
-    check_dev("crossentropy_forward probs", d_probs, probs, np, 1e-7, 1e-5);
-    check_dev("crossentropy_forward losses", d_losses, losses, N, 1e-5, 1e-5);
+    // the softmax denominators are float sums of up to 50257 terms in different orders
+    check_dev("crossentropy_forward probs", d_probs, probs, np, 1e-7, 1e-4);
+    check_dev("crossentropy_forward losses", d_losses, losses, N, 1e-4, 1e-5);
     cpu->crossentropy_backward(dlog, ldl, probs, targets, N, V, eps, 0.37f);
     gpu->to_device(d_probs, probs, np * 4);
     gpu->crossentropy_backward(d_dlog, ldl, d_probs, d_t, N, V, eps, 0.37f);

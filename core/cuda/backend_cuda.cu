@@ -201,8 +201,11 @@ static int all_finite(const float *x, size_t n) {
 }
 
 // dst (column-major rows x cols, ld rows) = transpose of src (column-major cols x rows, ld cols).
+// geam's second operand is dst itself with beta = 0; dst is zeroed first so that stale NaNs
+// in a scratch buffer cannot leak through 0 * NaN.
 static void transpose(float *dst, const float *src, int rows, int cols) {
     const float one = 1.0f, zero = 0.0f;
+    CUDA_CHECK(cudaMemset(dst, 0, (size_t)rows * cols * sizeof(float)));
     CUBLAS_CHECK(cublasSgeam(cuda_ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, rows, cols, &one, src,
                              cols, &zero, dst, rows, dst, rows));
 }
