@@ -179,6 +179,9 @@ int cmd_tasks(int argc, char **argv) {
         for (int i = 0; i < n; i++) {
             if (tasks[i]->n_skipped) printf("%s: skipped %d malformed rows\n", tasks[i]->name, tasks[i]->n_skipped);
             if (tasks[i]->n_duplicates) printf("%s: dropped %d exact duplicate messages\n", tasks[i]->name, tasks[i]->n_duplicates);
+            if (tasks[i]->n_decontaminated)
+                printf("%s: dropped %d validation/test examples found verbatim in train material\n", tasks[i]->name,
+                       tasks[i]->n_decontaminated);
             if (show) print_examples(tasks[i], show);
         }
     }

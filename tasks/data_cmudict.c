@@ -50,9 +50,10 @@ int cmudict_read(Task *t, const char *data_dir, CmuWord **out) {
         if (!eol) eol = p + strlen(p);
         lineno++;
         char *line_end = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
-        char *sep = strstr(p, "  ");
         if (line_end == p) { p = *eol ? eol + 1 : eol; continue; }
-        if (!sep || sep >= line_end || sep == p || sep + 2 >= line_end) {
+        char *sep = p;   // the two spaces after the word (a bounded scan: the file is one buffer)
+        while (sep + 1 < line_end && !(sep[0] == ' ' && sep[1] == ' ')) sep++;
+        if (sep + 1 >= line_end || sep == p || sep + 2 >= line_end) {
             status = err_set("%s:%d: expected \"WORD  PH1 PH2 ...\", got \"%.*s\"", path, lineno,
                              (int)(line_end - p > 60 ? 60 : line_end - p), p);
             break;

@@ -97,6 +97,13 @@ int load_pretrain(const char *name, const char *path, const char *data_dir, cons
     if (nw < 0) { task_free(t); return -1; }
     for (int s = 0; s < NUM_SPLITS; s++) add_cmudict_split(t, words, nw, (SplitId)s);
     free(words);
+    // as in the tasks: no evaluation document occurs verbatim in the train corpus
+    const Split *tr = task_split(t, SPLIT_TRAIN);
+    const char **train = xmalloc(((size_t)tr->n + 1) * sizeof *train);
+    for (int i = 0; i < tr->n; i++) train[i] = tr->ex[i].text;
+    for (int s = SPLIT_VALIDATION; s < NUM_SPLITS; s++)
+        t->n_decontaminated += task_drop_verbatim(t, (SplitId)s, train, tr->n);
+    free(train);
     *out = t;
     return 0;
 }

@@ -133,10 +133,18 @@ int load_sotu(const char *name, const char *path, const char *data_dir, const Ta
     else task_set_labels(t, 4, ERA_LABELS), task_set_metrics(t, 2, ERA_METRICS);
     for (int s = 0; s < NUM_SPLITS; s++)
         t->split_sources[s] = "sotu addresses by hash of \"<year> <president>\", 80/10/10; passages follow their address";
+    const char **train = xmalloc((size_t)n * sizeof *train);
+    int ntrain = 0;
     for (int i = 0; i < n; i++) {
         PassageSink sink = {t, addr[i].split, party ? party_of(addr[i].party) : era_of(addr[i].year)};
         sotu_passages(t, addr[i].text, add_passage, &sink);
+        if (addr[i].split == SPLIT_TRAIN) train[ntrain++] = addr[i].text;
     }
+    // Presidents quote each other (and close alike): drop evaluation passages that occur
+    // verbatim in a train address.
+    for (int s = SPLIT_VALIDATION; s < NUM_SPLITS; s++)
+        t->n_decontaminated += task_drop_verbatim(t, (SplitId)s, train, ntrain);
+    free(train);
     free(addr);
     *out = t;
     return 0;

@@ -92,10 +92,18 @@ int load_spam(const char *name, const char *path, const char *data_dir, const Ta
     task_set_metrics(t, 2, METRICS);
     for (int s = 0; s < NUM_SPLITS; s++)
         t->split_sources[s] = "spam-assassin messages by hash of the cleaned text, 80/10/10";
+    const char **train = xmalloc((size_t)n * sizeof *train);
+    int ntrain = 0;
     for (int i = 0; i < n; i++) {
         Example ex = {.text = msgs[i].text, .label = msgs[i].spam, .nrefs = 0};
         task_add(t, msgs[i].split, &ex);
+        if (msgs[i].split == SPLIT_TRAIN) train[ntrain++] = msgs[i].text;
     }
+    // Replies and forwards quote whole messages: drop evaluation messages that occur
+    // verbatim inside a train message.
+    for (int s = SPLIT_VALIDATION; s < NUM_SPLITS; s++)
+        t->n_decontaminated += task_drop_verbatim(t, (SplitId)s, train, ntrain);
+    free(train);
     free(msgs);
     *out = t;
     return 0;

@@ -139,11 +139,15 @@ static int tag_is(const char *name, size_t len, const char *const *list) {
     return 0;
 }
 
-// Finds the case-insensitive needle in src[from, n); returns its position or n.
+// Finds the case-insensitive needle (lower case) in src[from, n); returns its position or n.
 static size_t find_ci(const char *src, size_t n, size_t from, const char *needle) {
     size_t m = strlen(needle);
-    for (size_t i = from; i + m <= n; i++)
-        if (!strncasecmp(src + i, needle, m)) return i;
+    for (size_t i = from; i + m <= n; i++) {
+        if (tolower((unsigned char)src[i]) != needle[0]) continue;
+        size_t k = 1;
+        while (k < m && tolower((unsigned char)src[i + k]) == needle[k]) k++;
+        if (k == m) return i;
+    }
     return n;
 }
 
@@ -179,6 +183,7 @@ size_t email_html_strip(const char *src, size_t n, char *dst) {
         if (d != '/' && tag_is(src + name, name_end - name, SKIP)) {
             char close[16];
             snprintf(close, sizeof close, "</%.*s", (int)(name_end - name), src + name);
+            for (char *c = close; *c; c++) *c = (char)tolower((unsigned char)*c);
             size_t e = find_ci(src, n, after, close);
             while (e < n && src[e] != '>') e++;
             i = e < n ? e + 1 : n;
@@ -339,7 +344,7 @@ static size_t parse_headers(const char *s, size_t n, PartHeaders *h, Buf *subjec
         size_t eol = i;
         while (eol < n && s[eol] != '\n') eol++;
         size_t line_end = eol > i && s[eol - 1] == '\r' ? eol - 1 : eol;
-        if (line_end == i) return eol < n ? eol + 1 : n;   // the empty line ends the headers
+        if (line_end == i) { free(value.p); return eol < n ? eol + 1 : n; }   // the empty line ends the headers
         size_t colon = i;
         while (colon < line_end && s[colon] != ':' && s[colon] != ' ') colon++;
         size_t next = eol < n ? eol + 1 : n;

@@ -269,6 +269,83 @@ SplitId task_split_of_key(const char *salt, const char *key, size_t keylen) {
 }
 
 // ----------------------------------------------------------------------------
+// decontamination
+
+enum { PROBE_BYTES = 32 };
+static const uint64_t RK_BASE = 1099511628211ULL;
+
+typedef struct {
+    uint64_t h;   // hash of the first PROBE_BYTES bytes
+    int index;    // example index
+} RkProbe;
+
+static int cmp_probe(const void *a, const void *b) {
+    const RkProbe *x = a, *y = b;
+    return x->h < y->h ? -1 : x->h > y->h ? 1 : x->index - y->index;
+}
+
+static uint64_t rk_hash(const unsigned char *s) {
+    uint64_t h = 0;
+    for (int i = 0; i < PROBE_BYTES; i++) h = h * RK_BASE + s[i];
+    return h;
+}
+
+int task_drop_verbatim(Task *t, SplitId s, const char *const *docs, int ndocs) {
+    Split *sp = &t->splits[s];
+    if (sp->n == 0) return 0;
+    char *found = xcalloc((size_t)sp->n, 1);
+    RkProbe *probes = xmalloc((size_t)sp->n * sizeof *probes);
+    int np = 0;
+    for (int i = 0; i < sp->n; i++) {
+        size_t len = strlen(sp->ex[i].text);
+        if (len >= PROBE_BYTES) { probes[np++] = (RkProbe){rk_hash((const unsigned char *)sp->ex[i].text), i}; continue; }
+        for (int d = 0; d < ndocs && !found[i]; d++)   // short texts: a plain search
+            found[i] = strstr(docs[d], sp->ex[i].text) != NULL;
+    }
+    qsort(probes, (size_t)np, sizeof *probes, cmp_probe);
+    // open addressing: hash -> first probe with that hash
+    size_t cap = 1;
+    while (cap < 4 * (size_t)np + 4) cap *= 2;
+    int *first = xmalloc(cap * sizeof *first);
+    for (size_t i = 0; i < cap; i++) first[i] = -1;
+    for (int i = 0; i < np; i++) {
+        if (i > 0 && probes[i].h == probes[i - 1].h) continue;
+        size_t j = probes[i].h & (cap - 1);
+        while (first[j] >= 0) j = (j + 1) & (cap - 1);
+        first[j] = i;
+    }
+    uint64_t top = 1;
+    for (int i = 1; i < PROBE_BYTES; i++) top *= RK_BASE;
+    for (int d = 0; d < ndocs && np > 0; d++) {
+        const unsigned char *doc = (const unsigned char *)docs[d];
+        size_t n = strlen(docs[d]);
+        if (n < PROBE_BYTES) continue;
+        uint64_t h = rk_hash(doc);
+        for (size_t pos = 0; pos + PROBE_BYTES <= n; pos++) {
+            if (pos > 0) h = (h - doc[pos - 1] * top) * RK_BASE + doc[pos + PROBE_BYTES - 1];
+            for (size_t j = h & (cap - 1); first[j] >= 0; j = (j + 1) & (cap - 1)) {
+                if (probes[first[j]].h != h) continue;
+                for (int k = first[j]; k < np && probes[k].h == h; k++) {
+                    const char *x = sp->ex[probes[k].index].text;
+                    size_t len = strlen(x);
+                    if (!found[probes[k].index] && len <= n - pos && !memcmp(doc + pos, x, len)) found[probes[k].index] = 1;
+                }
+                break;
+            }
+        }
+    }
+    int kept = 0;
+    for (int i = 0; i < sp->n; i++)
+        if (!found[i]) sp->ex[kept++] = sp->ex[i];
+    int dropped = sp->n - kept;
+    sp->n = kept;
+    free(first);
+    free(probes);
+    free(found);
+    return dropped;
+}
+
+// ----------------------------------------------------------------------------
 // baselines
 
 static void baseline_add(Baseline *b, const char *metric, double value) {

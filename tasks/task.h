@@ -61,6 +61,8 @@ typedef struct {
     const char *split_sources[NUM_SPLITS];   // where each split came from (file name or rule)
     int n_skipped;             // malformed rows skipped (TaskOptions.skip_malformed)
     int n_duplicates;          // exact duplicates dropped while loading (built-ins)
+    int n_decontaminated;      // validation / test examples dropped because their text occurs
+                               // verbatim in the train material (built-ins)
     Split splits[NUM_SPLITS];  // a split may be empty (e.g. GLUE's unlabelled test set)
     TaskArena *arena;          // owns every string above and below
 } Task;
@@ -137,6 +139,12 @@ void *task_alloc(Task *t, size_t bytes);   // zeroed, 8-byte aligned
 Example *task_add(Task *t, SplitId s, const Example *ex);
 void task_set_labels(Task *t, int n, const char *const *names);
 void task_set_metrics(Task *t, int n, const char *const *names);
+
+// Removes from split s every example whose text occurs verbatim inside one of
+// docs[0..ndocs) (one Rabin-Karp pass over the documents); keeps the order of the rest and
+// returns how many were removed. The built-ins call it with their train material, so that
+// a quotation or a forwarded message cannot carry an evaluation example into training.
+int task_drop_verbatim(Task *t, SplitId s, const char *const *docs, int ndocs);
 
 // Reads a whole file into a NUL-terminated malloc'd buffer (caller frees). -1 with
 // err_set() naming the path (and `make data` when hint_make_data is set).
