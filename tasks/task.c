@@ -11,6 +11,7 @@
 
 #include "core/errors.h"
 #include "tasks/loaders.h"
+#include "tasks/metrics.h"
 
 const char *const TASK_KIND_NAMES[] = {"lm", "cls", "reg", "gen"};
 const char *const SPLIT_NAMES[NUM_SPLITS] = {"train", "validation", "test"};
@@ -346,7 +347,8 @@ int task_drop_verbatim(Task *t, SplitId s, const char *const *docs, int ndocs) {
 }
 
 // ----------------------------------------------------------------------------
-// baselines
+// baselines: scored with the metric functions the evaluation uses (tasks/metrics.h), on
+// whitespace-separated words for generation, as tasks/evaluate.c does.
 
 static void baseline_add(Baseline *b, const char *metric, double value) {
     LAB_ASSERT(b->n < TASK_MAX_METRICS);
@@ -355,63 +357,82 @@ static void baseline_add(Baseline *b, const char *metric, double value) {
     b->n++;
 }
 
-static int has_metric(const Task *t, const char *m) {
-    for (int i = 0; i < t->n_metrics; i++)
-        if (!strcmp(t->metrics[i], m)) return 1;
-    return 0;
-}
-
-// Scores of a constant prediction `pred` against gold labels: accuracy, F1 of class 1,
-// macro-F1 and (multi-class) MCC, all from the confusion matrix.
-static void constant_prediction_scores(const Task *t, SplitId s, int pred, double *acc,
-                                       double *f1, double *macro_f1, double *mcc) {
-    int K = t->n_labels, counts[TASK_MAX_LABELS];
-    *f1 = 0;
-    task_label_counts(t, s, counts);
-    int n = task_split_size(t, s);
-    *acc = (double)counts[pred] / n;
-    // per class c: tp = (c == pred) * counts[c]; predicted c = (c == pred) * n; gold c = counts[c]
-    double sum_f1 = 0;
-    for (int c = 0; c < K; c++) {
-        double tp = c == pred ? counts[c] : 0, predicted = c == pred ? n : 0, gold = counts[c];
-        double f = predicted + gold > 0 ? 2 * tp / (predicted + gold) : 0;
-        sum_f1 += f;
-        if (c == 1) *f1 = f;
+// The majority train label on split s, scored with every metric of the task.
+static void majority_baseline(const Task *t, SplitId s, Baseline *b) {
+    int counts[TASK_MAX_LABELS], major = 0;
+    task_label_counts(t, SPLIT_TRAIN, counts);
+    for (int c = 1; c < t->n_labels; c++)
+        if (counts[c] > counts[major]) major = c;
+    const Split *sp = task_split(t, s);
+    int *pred = xmalloc((size_t)sp->n * sizeof *pred), *gold = xmalloc((size_t)sp->n * sizeof *gold);
+    for (int i = 0; i < sp->n; i++) pred[i] = major, gold[i] = sp->ex[i].label;
+    b->name = "majority";
+    for (int k = 0; k < t->n_metrics; k++) {
+        const char *m = t->metrics[k];
+        size_t n = (size_t)sp->n;
+        double v = !strcmp(m, "accuracy") ? metric_accuracy(pred, gold, n)
+                 : !strcmp(m, "f1")       ? metric_f1(pred, gold, n, 1)
+                 : !strcmp(m, "macro_f1") ? metric_f1_macro(pred, gold, n, t->n_labels)
+                 : !strcmp(m, "mcc")      ? metric_mcc(pred, gold, n, t->n_labels)
+                                          : NAN;
+        if (!isnan(v)) baseline_add(b, m, v);
     }
-    *macro_f1 = sum_f1 / K;
-    // Gorodkin's R_K: (c*s - Σ p_k t_k) / sqrt((s² - Σ p_k²)(s² - Σ t_k²)); a constant
-    // prediction makes s² - Σ p_k² = 0, so MCC is 0 by the usual convention.
-    *mcc = 0;
+    free(pred);
+    free(gold);
 }
 
-// Phonemes of a space-separated string into ids (hash of the symbol); returns the count.
-static int split_symbols(const char *s, uint64_t *out, int cap) {
-    int n = 0;
-    while (*s) {
-        while (*s == ' ') s++;
-        const char *b = s;
-        while (*s && *s != ' ') s++;
-        if (s > b && n < cap) out[n++] = task_fnv1a(b, (size_t)(s - b));
+// The train mean on split s: Pearson and Spearman of a constant are 0 (undefined), so the
+// MSE is reported too.
+static void mean_baseline(const Task *t, SplitId s, Baseline *b) {
+    const Split *tr = task_split(t, SPLIT_TRAIN), *sp = task_split(t, s);
+    double mean = 0, mse = 0;
+    for (int i = 0; i < tr->n; i++) mean += tr->ex[i].value;
+    mean /= tr->n;
+    double *pred = xmalloc((size_t)sp->n * sizeof *pred), *gold = xmalloc((size_t)sp->n * sizeof *gold);
+    for (int i = 0; i < sp->n; i++) {
+        pred[i] = mean;
+        gold[i] = sp->ex[i].value;
+        mse += (gold[i] - mean) * (gold[i] - mean);
     }
-    return n;
+    b->name = "mean";
+    baseline_add(b, "pearson", metric_pearson(pred, gold, (size_t)sp->n));
+    baseline_add(b, "spearman", metric_spearman(pred, gold, (size_t)sp->n));
+    baseline_add(b, "mse", mse / sp->n);
+    free(pred);
+    free(gold);
 }
 
-static int edit_distance(const uint64_t *a, int na, const uint64_t *b, int nb) {
-    int row[256 + 1];
-    LAB_ASSERT(nb <= 256);
-    for (int j = 0; j <= nb; j++) row[j] = j;
-    for (int i = 1; i <= na; i++) {
-        int diag = row[0];
-        row[0] = i;
-        for (int j = 1; j <= nb; j++) {
-            int up = row[j];
-            int sub = diag + (a[i - 1] != b[j - 1]);
-            int del = row[j] + 1, ins = row[j - 1] + 1;
-            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-            diag = up;
+// Scores predicted strings preds[i] against the references of split s with every metric of
+// the task.
+static void score_generation(const Task *t, SplitId s, const char *const *preds, const char *name, Baseline *b) {
+    const Split *sp = task_split(t, s);
+    size_t n = (size_t)sp->n, nref = 0;
+    for (size_t i = 0; i < n; i++) nref += (size_t)sp->ex[i].nrefs;
+    MetricWords *w = metric_words_new();
+    MetricSeq *hyps = xmalloc(n * sizeof *hyps), *pool = xmalloc((nref + 1) * sizeof *pool);
+    MetricRefs *refs = xmalloc(n * sizeof *refs);
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        hyps[i] = metric_words_split(w, preds[i]);
+        refs[i].refs = pool + at;
+        refs[i].nrefs = (size_t)sp->ex[i].nrefs;
+        for (int r = 0; r < sp->ex[i].nrefs; r++) pool[at++] = metric_words_split(w, sp->ex[i].refs[r]);
+    }
+    b->name = name;
+    for (int k = 0; k < t->n_metrics; k++) {
+        const char *m = t->metrics[k];
+        if (!strcmp(m, "exact_match")) baseline_add(b, m, metric_exact_match(hyps, refs, n));
+        else if (!strcmp(m, "per")) baseline_add(b, m, metric_error_rate(hyps, refs, n));
+        else if (!strcmp(m, "bleu")) baseline_add(b, m, metric_bleu(hyps, refs, n).bleu);
+        else if (!strncmp(m, "rouge", 5)) {
+            RougeScore rs = metric_rouge(hyps, refs, n);
+            baseline_add(b, m, !strcmp(m, "rouge1") ? rs.rouge1 : !strcmp(m, "rouge2") ? rs.rouge2 : rs.rougeL);
         }
     }
-    return row[nb];
+    metric_words_free(w);
+    free(hyps);
+    free(pool);
+    free(refs);
 }
 
 // The "spelling" pronunciation of a word: each letter read as one ARPAbet phoneme.
@@ -430,42 +451,13 @@ static void spelling_pronunciation(const char *word, char *out, size_t cap) {
     }
 }
 
-// Exact match (any reference) and phoneme error rate (edits to the closest reference /
-// that reference's length, summed over the split) of a predictor.
-static void g2p_scores(const Task *t, SplitId s, const char *fixed, double *em, double *per) {
-    const Split *sp = task_split(t, s);
-    long edits = 0, ref_len = 0, exact = 0;
-    uint64_t p[256], r[256];
-    char pred[1024];
-    for (int i = 0; i < sp->n; i++) {
-        const Example *e = &sp->ex[i];
-        if (fixed) snprintf(pred, sizeof pred, "%s", fixed);
-        else spelling_pronunciation(e->text, pred, sizeof pred);
-        int np = split_symbols(pred, p, 256);
-        int best = -1, best_len = 0;
-        for (int k = 0; k < e->nrefs; k++)
-            if (!strcmp(pred, e->refs[k])) { exact++; break; }
-        for (int k = 0; k < e->nrefs; k++) {
-            int nr = split_symbols(e->refs[k], r, 256);
-            int d = edit_distance(p, np, r, nr);
-            if (best < 0 || d < best) { best = d; best_len = nr; }
-        }
-        edits += best;
-        ref_len += best_len;
-    }
-    *em = (double)exact / sp->n;
-    *per = ref_len ? (double)edits / ref_len : 0;
-}
-
-// Most frequent target string of the train split (ties: first seen). Quadratic-free:
-// sort pointers and count runs.
+// Most frequent target string of the train split (ties: the smallest string).
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 static const char *most_frequent_target(const Task *t) {
     const Split *sp = task_split(t, SPLIT_TRAIN);
-    if (sp->n == 0) return NULL;
     const char **v = xmalloc((size_t)sp->n * sizeof *v);
     for (int i = 0; i < sp->n; i++) v[i] = sp->ex[i].target;
     qsort(v, (size_t)sp->n, sizeof *v, cmp_str);
@@ -481,18 +473,34 @@ static const char *most_frequent_target(const Task *t) {
     return best;
 }
 
-static double exact_match_constant(const Task *t, SplitId s, const char *pred) {
+static int generation_baselines(const Task *t, SplitId s, Baseline *out, int cap) {
     const Split *sp = task_split(t, s);
-    int hit = 0;
-    for (int i = 0; i < sp->n; i++)
-        for (int k = 0; k < sp->ex[i].nrefs; k++)
-            if (!strcmp(pred, sp->ex[i].refs[k])) { hit++; break; }
-    return (double)hit / sp->n;
+    const char **preds = xmalloc((size_t)sp->n * sizeof *preds);
+    int nb = 0;
+    const char *mf = most_frequent_target(t);
+    for (int i = 0; i < sp->n; i++) preds[i] = mf;
+    score_generation(t, s, preds, "most-frequent", &out[nb++]);
+    if (nb < cap && !strcmp(t->name, "g2p")) {
+        char *buf = xmalloc((size_t)sp->n * 1024);
+        for (int i = 0; i < sp->n; i++) {
+            spelling_pronunciation(sp->ex[i].text, buf + (size_t)i * 1024, 1024);
+            preds[i] = buf + (size_t)i * 1024;
+        }
+        score_generation(t, s, preds, "spelling", &out[nb++]);
+        free(buf);
+    } else if (nb < cap) {
+        for (int i = 0; i < sp->n; i++) preds[i] = sp->ex[i].text;   // copy the input
+        score_generation(t, s, preds, "copy", &out[nb++]);
+    }
+    free(preds);
+    return nb;
 }
 
+// Unigram (byte-frequency, add-one) cross-entropy of split s under the train split, nats
+// per byte.
 static double unigram_cross_entropy(const Task *t, SplitId s) {
     double count[256], total = 256;
-    for (int c = 0; c < 256; c++) count[c] = 1;   // add-one smoothing
+    for (int c = 0; c < 256; c++) count[c] = 1;
     const Split *tr = task_split(t, SPLIT_TRAIN);
     for (int i = 0; i < tr->n; i++)
         for (const unsigned char *p = (const unsigned char *)tr->ex[i].text; *p; p++) count[*p]++, total++;
@@ -508,53 +516,9 @@ int task_baselines(const Task *t, SplitId s, Baseline *out, int cap) {
     if (task_split_size(t, s) == 0 || task_split_size(t, SPLIT_TRAIN) == 0 || cap < 1) return 0;
     memset(out, 0, (size_t)cap * sizeof *out);
     switch (t->kind) {
-    case TASK_CLS: {
-        int counts[TASK_MAX_LABELS], major = 0;
-        task_label_counts(t, SPLIT_TRAIN, counts);
-        for (int c = 1; c < t->n_labels; c++)
-            if (counts[c] > counts[major]) major = c;
-        double acc, f1, macro_f1, mcc;
-        constant_prediction_scores(t, s, major, &acc, &f1, &macro_f1, &mcc);
-        out[0].name = "majority";
-        baseline_add(&out[0], "accuracy", acc);
-        if (has_metric(t, "f1")) baseline_add(&out[0], "f1", f1);
-        if (has_metric(t, "macro_f1")) baseline_add(&out[0], "macro_f1", macro_f1);
-        if (has_metric(t, "mcc")) baseline_add(&out[0], "mcc", mcc);
-        return 1;
-    }
-    case TASK_REG: {
-        // A constant has no correlation with anything: Pearson and Spearman are 0 by
-        // convention (undefined); the MSE of the train mean is the informative number.
-        const Split *tr = task_split(t, SPLIT_TRAIN), *sp = task_split(t, s);
-        double mean = 0, mse = 0;
-        for (int i = 0; i < tr->n; i++) mean += tr->ex[i].value;
-        mean /= tr->n;
-        for (int i = 0; i < sp->n; i++) mse += (sp->ex[i].value - mean) * (sp->ex[i].value - mean);
-        out[0].name = "mean";
-        baseline_add(&out[0], "pearson", 0);
-        baseline_add(&out[0], "spearman", 0);
-        baseline_add(&out[0], "mse", mse / sp->n);
-        return 1;
-    }
-    case TASK_GEN: {
-        int nb = 0;
-        const char *mf = most_frequent_target(t);
-        out[nb].name = "most-frequent";
-        baseline_add(&out[nb], "exact_match", exact_match_constant(t, s, mf));
-        if (!strcmp(t->name, "g2p")) {
-            double em, per;
-            g2p_scores(t, s, mf, &em, &per);
-            baseline_add(&out[nb], "per", per);
-            if (cap > nb + 1) {
-                nb++;
-                g2p_scores(t, s, NULL, &em, &per);
-                out[nb].name = "spelling";
-                baseline_add(&out[nb], "exact_match", em);
-                baseline_add(&out[nb], "per", per);
-            }
-        }
-        return nb + 1;
-    }
+    case TASK_CLS: majority_baseline(t, s, &out[0]); return 1;
+    case TASK_REG: mean_baseline(t, s, &out[0]); return 1;
+    case TASK_GEN: return generation_baselines(t, s, out, cap);
     case TASK_LM:
         out[0].name = "unigram";
         baseline_add(&out[0], "loss", unigram_cross_entropy(t, s));

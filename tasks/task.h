@@ -111,12 +111,13 @@ typedef struct {
     double value[TASK_MAX_METRICS];
 } Baseline;
 
-// Baselines of task t on split s (validation or test), computed from the train split:
-//   CLS: predict the majority train label (accuracy, and the task's F1 / macro-F1 / MCC);
-//   REG: predict the train mean (Pearson and Spearman are 0 for a constant prediction);
-//   GEN: predict the most frequent train target (exact match); g2p adds the "spelling"
-//        baseline (each letter read as one phoneme) with exact match and PER;
-//   LM:  the unigram (byte-frequency) cross-entropy of s under train, nats per byte.
+// Baselines of task t on split s (validation or test), computed from the train split and
+// scored with the task's own metrics (tasks/metrics.h, as the evaluation scores a model):
+//   CLS: "majority": the majority train label;
+//   REG: "mean": the train mean (Pearson and Spearman of a constant are 0; MSE added);
+//   GEN: "most-frequent": the most frequent train target; g2p adds "spelling" (each letter
+//        read as one phoneme), the other generation tasks "copy" (the input as the output);
+//   LM:  "unigram": the byte-unigram cross-entropy of s under train, nats per byte.
 // Fills up to cap baselines; returns how many (0 for an empty split).
 int task_baselines(const Task *t, SplitId s, Baseline *out, int cap);
 
