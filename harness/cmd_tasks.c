@@ -11,7 +11,7 @@
 // ----------------------------------------------------------------------------
 // a small text table: rows of cells, printed aligned or as Markdown
 
-enum { TABLE_COLS = 9, TABLE_ROWS = 128, CELL = 192 };
+enum { TABLE_COLS = 10, TABLE_ROWS = 128, CELL = 192 };
 
 typedef struct {
     int nrows;
@@ -103,13 +103,9 @@ static void add_task_rows(Table *tb, const Task *t) {
         if (b < nv) baseline_text(&bv[b], val, sizeof val);
         if (b < nt) baseline_text(&bt[b], test, sizeof test);
         const char *name = b < nv ? bv[b].name : b < nt ? bt[b].name : "-";
-        const char *first[TABLE_COLS] = {t->name, TASK_KIND_NAMES[t->kind], sizes[0], sizes[1], sizes[2], labels, metrics, name, NULL};
-        const char *more[TABLE_COLS] = {"", "", "", "", "", "", "", name, NULL};
-        const char **row = b == 0 ? first : more;
-        char both[2 * CELL];
-        snprintf(both, sizeof both, "%s | %s", val, test);
-        row[8] = both;
-        table_row(tb, row);
+        const char *first[TABLE_COLS] = {t->name, TASK_KIND_NAMES[t->kind], sizes[0], sizes[1], sizes[2], labels, metrics, name, val, test};
+        const char *more[TABLE_COLS] = {"", "", "", "", "", "", "", name, val, test};
+        table_row(tb, b == 0 ? first : more);
     }
 }
 
@@ -141,7 +137,7 @@ int cmd_tasks(int argc, char **argv) {
     const int nspecs = sizeof specs / sizeof specs[0];
     const char *usage = "tasks [TASK...] [--path DIR] [--data DIR] [--show N] [--markdown]\n"
                         "  lists the built-in tasks (or the named ones) with split sizes, label distribution (train),\n"
-                        "  metrics and baselines computed from the train split on validation | test";
+                        "  metrics and baselines (computed from the train split) on validation and test";
     ArgResult ar;
     if (args_parse(argc, argv, specs, nspecs, &ar) != 0) err_exit();
     if (ar.help) {
@@ -165,7 +161,7 @@ int cmd_tasks(int argc, char **argv) {
     }
     Table *tb = xcalloc(1, sizeof *tb);
     const char *header[TABLE_COLS] = {"task", "kind", "train", "validation", "test", "labels (train)", "metrics",
-                                      "baseline", "baseline score: validation | test"};
+                                      "baseline", "baseline on validation", "baseline on test"};
     table_row(tb, header);
     TaskOptions opt = {.skip_malformed = skip};
     Task **tasks = xcalloc((size_t)n, sizeof *tasks);
