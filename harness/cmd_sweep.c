@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/backend.h"
+#include "core/backend_cuda.h"
 #include "core/errors.h"
 #include "harness/args.h"
 #include "harness/commands.h"
@@ -19,10 +21,14 @@
 #include "harness/sweepfile.h"
 #include "tasks/task.h"
 
+enum { MAX_DEVICES = 64 };
+
 typedef struct {
     const char *db_path;
     const char *results_dir;
     int threads_per_run;
+    int n_devices;                    // --devices: runs whose device is plain "cuda" take
+    char devices[MAX_DEVICES][16];    // devices[slot % n_devices]
 } WorkerContext;
 
 // The metric a run's report reads first: the task's primary metric.
@@ -86,9 +92,10 @@ static int run_worker(int64_t run_id, int slot, int progress_fd, void *ctx_) {
     int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) { dup2(fd, STDOUT_FILENO); dup2(fd, STDERR_FILENO); close(fd); }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (strcmp(rc.device, "cpu")) { err_set("device '%s': this build runs on the CPU only (no CUDA backend compiled in)", rc.device); goto fail; }
     backend_cpu_set_threads(ctx->threads_per_run);
-    RunnerOptions ro = {ctx->results_dir, NULL, progress_fd};
+    // one run per GPU: a plain "cuda" run takes this worker slot's device
+    const char *device = !strcmp(rc.device, "cuda") && ctx->n_devices ? ctx->devices[slot % ctx->n_devices] : NULL;
+    RunnerOptions ro = {ctx->results_dir, NULL, progress_fd, device};
     if (runner_execute(st, run_id, &rc, hash, &ro)) goto fail;
     status = 0;
     goto out;
@@ -96,11 +103,55 @@ fail:
     fprintf(stderr, "loralab: run %lld failed: %s\n", (long long)run_id, err_msg());
     if (claimed) store_fail_run(st, run_id, RUN_FAILED, err_msg());
 out:
-    (void)slot;
     free(hash);
     free(json);
     store_close(st);
     return status;
+}
+
+// CUDA devices visible, counted in a child process: a parent that initialises CUDA cannot
+// hand a usable GPU to the workers it forks.
+static int cuda_devices_in_child(void) {
+    pid_t pid = fork();
+    if (pid == 0) _exit(backend_cuda_device_count() & 0x7f);
+    int ws = 0;
+    if (pid < 0 || waitpid(pid, &ws, 0) < 0 || !WIFEXITED(ws)) return 0;
+    return WEXITSTATUS(ws);
+}
+
+// Every run's device must exist before any run starts (exit 2 otherwise); fills ctx->devices.
+static int check_devices(const Sweep *sw, const char *devices, WorkerContext *ctx) {
+    int need_cuda = 0;
+    for (int i = 0; i < sw->nruns; i++) need_cuda |= strcmp(sw->runs[i].device, "cpu") != 0;
+    if (strcmp(devices, "cpu")) {   // an explicit list: "cuda:0,cuda:1"
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", devices);
+        for (char *tok = strtok(buf, ","); tok && ctx->n_devices < MAX_DEVICES; tok = strtok(NULL, ",")) {
+            int index;
+            if (strncmp(tok, "cuda:", 5) || sscanf(tok + 5, "%d", &index) != 1 || index < 0)
+                return err_set("--devices: expected cpu or a list like cuda:0,cuda:1, got '%s'", tok);
+            snprintf(ctx->devices[ctx->n_devices++], sizeof ctx->devices[0], "cuda:%d", index);
+        }
+        need_cuda = 1;
+    }
+    if (!need_cuda) return 0;
+    int count = cuda_devices_in_child();
+    if (count == 0) {
+        char why[256];
+        backend_cuda(0, why, sizeof why);   // for its message; the sweep stops here
+        return err_set("this sweep asks for a GPU: %s; use device: cpu", why);
+    }
+    for (int i = 0; i < ctx->n_devices; i++)
+        if (atoi(ctx->devices[i] + 5) >= count)
+            return err_set("--devices: %s does not exist (%d CUDA devices: cuda:0 .. cuda:%d)", ctx->devices[i], count, count - 1);
+    for (int i = 0; i < sw->nruns; i++) {
+        const char *d = sw->runs[i].device;
+        if (!strncmp(d, "cuda:", 5) && atoi(d + 5) >= count)
+            return err_set("device %s does not exist (%d CUDA devices: cuda:0 .. cuda:%d)", d, count, count - 1);
+    }
+    if (!ctx->n_devices)   // default: every visible GPU, one run each
+        for (int i = 0; i < count && i < MAX_DEVICES; i++) snprintf(ctx->devices[ctx->n_devices++], sizeof ctx->devices[0], "cuda:%d", i);
+    return 0;
 }
 
 static int cpu_count(void) {
@@ -115,7 +166,7 @@ static int sweep_main(int argc, char **argv, int single) {
     ArgSpec specs[] = {
         {"--jobs", ARG_INT, &jobs, 1, 256, "runs at a time, each in its own process (default 1)"},
         {"--threads", ARG_INT, &threads, 0, 1024, "CPU threads per run (default: cores / jobs)"},
-        {"--devices", ARG_STRING, &devices, 0, 0, "devices to spread runs over (default cpu)"},
+        {"--devices", ARG_STRING, &devices, 0, 0, "GPUs for `device: cuda` runs, one run each: cuda:0,cuda:1 (default: all)"},
         {"--db", ARG_STRING, &db, 0, 0, "results database (default " STORE_DEFAULT_PATH ")"},
         {"--results", ARG_STRING, &results, 0, 0, "results folder for bases/ and runs/ (default: the database's folder)"},
         {"--dry-run", ARG_FLAG, &dry, 0, 0, "print the expanded runs and stop"},
@@ -136,7 +187,6 @@ static int sweep_main(int argc, char **argv, int single) {
         return 0;
     }
     if (ar.npositional < 1) { args_result_free(&ar); err_set("%s: give a sweep file (see --help)", verb); err_exit(); }
-    if (strcmp(devices, "cpu")) { args_result_free(&ar); err_set("--devices '%s': this build has the cpu device only", devices); err_exit(); }
     const char *file = ar.positional[0];
     Sweep sw;
     if (sweep_load(file, ar.npositional - 1, ar.positional + 1, &sw)) { args_result_free(&ar); err_exit(); }
@@ -145,6 +195,9 @@ static int sweep_main(int argc, char **argv, int single) {
         sweep_free(&sw); args_result_free(&ar); err_exit();
     }
     if (dry) { sweep_print(&sw, stdout); sweep_free(&sw); args_result_free(&ar); return 0; }
+    WorkerContext ctx;
+    memset(&ctx, 0, sizeof ctx);
+    if (check_devices(&sw, devices, &ctx)) { sweep_free(&sw); args_result_free(&ar); err_exit(); }
 
     char results_buf[1024];
     if (!results) {   // bases/ and runs/ live next to the database
@@ -173,7 +226,9 @@ static int sweep_main(int argc, char **argv, int single) {
     if (max_runs > 0 && n > max_runs) n = max_runs;
     fprintf(stderr, "sweep %s: %d runs (%d done, %d failed%s), %d to run now, %d at a time\n", sw.name, sw.nruns,
             counts[RUN_DONE], counts[RUN_FAILED], retry ? ", retried" : "", n, jobs);
-    WorkerContext ctx = {db, results, threads > 0 ? threads : (cpu_count() / jobs > 0 ? cpu_count() / jobs : 1)};
+    ctx.db_path = db;
+    ctx.results_dir = results;
+    ctx.threads_per_run = threads > 0 ? threads : (cpu_count() / jobs > 0 ? cpu_count() / jobs : 1);
     SchedOptions so = {jobs, timeout, db, isatty(STDERR_FILENO)};
     SchedStats stats;
     int rc = sched_run(&so, ids, n, run_worker, &ctx, &stats);

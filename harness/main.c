@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/backend.h"
+#include "core/backend_cuda.h"
 #include "harness/commands.h"
 
 static const Command COMMANDS[] = {
@@ -36,9 +37,15 @@ static void version(void) {
     printf("loralab %s\nbuild: %s\nbackends: cpu (OpenBLAS, %d threads)", LORALAB_VERSION,
            LORALAB_BUILD, backend_cpu_threads());
 #ifdef LORALAB_CUDA
-    printf(", cuda");
+    printf(", cuda (cuBLAS, cuSOLVER)");
 #endif
     printf("\n");
+    int n = backend_cuda_device_count();
+    for (int i = 0; i < n; i++) {
+        char line[256];
+        if (!backend_cuda_describe(i, line, sizeof line)) printf("gpu: %s\n", line);
+    }
+    if (!n) printf("gpus: none visible\n");
 }
 
 int main(int argc, char **argv) {

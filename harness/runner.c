@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/backend_cuda.h"
 #include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/model.h"
@@ -62,6 +63,19 @@ static Tokenizer *tokenizer_for(const ModelConfig *cfg, const RunnerOptions *o) 
     return tokenizer_open("byte", NULL);
 }
 
+const Backend *runner_backend(const char *device) {
+    if (!strcmp(device, "cpu")) return backend_cpu();
+    int index = 0;
+    if (strncmp(device, "cuda", 4) || (device[4] && (device[4] != ':' || sscanf(device + 5, "%d", &index) != 1))) {
+        err_set("device '%s': expected cpu, cuda or cuda:N", device);
+        return NULL;
+    }
+    char why[256];
+    const Backend *be = backend_cuda(index, why, sizeof why);
+    if (!be) err_set("%s", why);
+    return be;
+}
+
 // ----------------------------------------------------------------------------
 // language-model training shared by pretraining (LM tasks)
 
@@ -97,7 +111,7 @@ static void pretrain_hash(const RunConfig *rc, char hex[65]) {
     json_decref(j);
 }
 
-static int pretrain(const RunConfig *rc, const RunnerOptions *o, const char *out_dir) {
+static int pretrain(const Backend *be, const RunConfig *rc, const RunnerOptions *o, const char *out_dir) {
     ModelConfig cfg;
     if (model_preset(rc->base_preset, &cfg)) return -1;
     Task *task = NULL;
@@ -110,7 +124,7 @@ static int pretrain(const RunConfig *rc, const RunnerOptions *o, const char *out
     MethodConfig mc;
     method_defaults(&mc);
     mc.kind = METHOD_FT;
-    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    Model *m = model_create(be, &cfg, &mc);
     if (!m) { task_free(task); return -1; }
     model_init_random(m, (uint64_t)rc->pretrain_seed);
     int B = rc->pretrain_batch, T = rc->pretrain_seq > 0 && rc->pretrain_seq <= cfg.n_ctx ? rc->pretrain_seq : cfg.n_ctx;
@@ -158,7 +172,7 @@ static int pretrain(const RunConfig *rc, const RunnerOptions *o, const char *out
     return status;
 }
 
-int runner_resolve_base(const RunConfig *rc, const RunnerOptions *o, char *dir, size_t cap) {
+int runner_resolve_base(const Backend *be, const RunConfig *rc, const RunnerOptions *o, char *dir, size_t cap) {
     if (rc->base_checkpoint[0]) {
         snprintf(dir, cap, "%s", rc->base_checkpoint);
         return 0;
@@ -182,7 +196,7 @@ int runner_resolve_base(const RunConfig *rc, const RunnerOptions *o, char *dir, 
         // the other workers wait on the lock meanwhile: pretrain on every core
         int threads = backend_cpu_threads();
         backend_cpu_set_threads(0);
-        status = pretrain(rc, o, tmp);
+        status = pretrain(be, rc, o, tmp);
         backend_cpu_set_threads(threads);
         if (!status && rename(tmp, dir)) status = err_set("%s: cannot rename to %s: %s", tmp, dir, strerror(errno));
     }
@@ -337,7 +351,8 @@ static int record_baselines(Store *st, int64_t run_id, const Task *task) {
 int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *hash, const RunnerOptions *o) {
     double t_start = now_s();
     char base_dir[1024];
-    if (runner_resolve_base(rc, o, base_dir, sizeof base_dir)) return -1;
+    const Backend *be = runner_backend(o->device ? o->device : rc->device);
+    if (!be || runner_resolve_base(be, rc, o, base_dir, sizeof base_dir)) return -1;
     Task *task = NULL;
     if (task_load(rc->task, rc->task_path[0] ? rc->task_path : NULL, o->data_dir, &task)) return -1;
     ModelConfig cfg;
@@ -354,7 +369,7 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
     if (checkpoint_read_config(base_dir, &cfg) || config_to_method(rc, &mc)) goto done;
     mc.head = task->kind == TASK_CLS ? HEAD_CLS : task->kind == TASK_REG ? HEAD_REG : HEAD_LM;
     mc.n_classes = task->kind == TASK_CLS ? task->n_labels : task->kind == TASK_REG ? 1 : 0;
-    if (!(m = model_create(backend_cpu(), &cfg, &mc))) goto done;
+    if (!(m = model_create(be, &cfg, &mc))) goto done;
     if (checkpoint_load(m, base_dir)) goto done;
     model_init_method(m, (uint64_t)rc->seed);
     if (!(tok = tokenizer_for(&cfg, o))) goto done;

@@ -13,7 +13,12 @@ typedef struct {
     const char *results_dir;   // "results": bases/ and runs/ go under it
     const char *data_dir;      // where `make data` unpacked the packages (NULL: default)
     int progress_fd;           // "step loss\n" lines for the scheduler's progress line; -1: none
+    const char *device;        // the device this worker was given ("cuda:1"), or NULL: the config's
 } RunnerOptions;
+
+// The backend of a device name: "cpu", "cuda" (cuda:0) or "cuda:N". NULL with err_set() when
+// the name is malformed or the GPU is missing.
+const Backend *runner_backend(const char *device);
 
 // Runs run_id (already claimed by this process) with config rc and hash. Returns 0 after
 // store_finish_run, or -1 with err_set(); the caller records the failure.
@@ -23,6 +28,6 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
 // The checkpoint directory of rc's base model: base.checkpoint as given, or
 // <results>/bases/<hash of the pretraining spec>, pretrained once (under a file lock, so
 // concurrent runs wait for one pretraining). 0, or -1 with err_set().
-int runner_resolve_base(const RunConfig *rc, const RunnerOptions *opt, char *dir, size_t cap);
+int runner_resolve_base(const Backend *be, const RunConfig *rc, const RunnerOptions *opt, char *dir, size_t cap);
 
 #endif

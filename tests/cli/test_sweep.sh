@@ -89,3 +89,9 @@ expect_ok "$LORALAB" plot all --sweep clitest --db "$DB2" --out "$TMP/plots"
 for f in params-glue-sst2 curves-1; do
   [ -s "$TMP/plots/$f.png" ] && [ -s "$TMP/plots/$f.svg" ] && [ -s "$TMP/plots/$f.gp" ] && _report ok || _report fail "plot $f missing"
 done
+
+# a GPU request on a machine (or build) without one: exit 2 before any run, nothing recorded
+if [ "$("$LORALAB" --version | grep -c '^gpu:')" = 0 ]; then
+  expect_fail 2 "this sweep asks for a GPU" "$LORALAB" sweep "$TMP/s.yaml" --db "$TMP/gpu/loralab.db" device=cuda
+  [ ! -e "$TMP/gpu/loralab.db" ] && _report ok || _report fail "a refused GPU sweep created its database"
+fi
