@@ -63,8 +63,8 @@ fi
 field() { grep -o "$2=[^ ]*" "$1" 2>/dev/null | head -n 1 | cut -d= -f2; }
 # memtotal FILE : total= of the `memory:` line (the first line's total= is a parameter count).
 memtotal() { grep '^memory:' "$1" 2>/dev/null | grep -o 'total=[^ ]*' | cut -d= -f2; }
-# Last line of a number-only file (time -o may prepend "Command exited with non-zero status").
-# rss_kib OUT : peak RSS of the run behind OUT.*, "n/a" when that run printed no tokens_per_s.
+# rss_kib OUT : peak RSS of the run behind OUT.*, "n/a" when that run printed no tokens_per_s
+# (the .rss file's last line: time -o may put "Command exited with non-zero status" first).
 rss_kib() { if [ -n "$(field "$1.out" tokens_per_s)" ]; then tail -n 1 "$1.rss" 2>/dev/null; else echo n/a; fi; }
 # ratio A B : A / B with two decimals, "n/a" if either is missing or B is zero; ratiox adds "x".
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
