@@ -122,6 +122,10 @@ struct Model {
     int p_prefix;
     int p_score;
     int lora_on, merged, adapter_sites, adapter_first_layer, prefix_kind, n_prefix;
+    // Linear inputs that only a weight gradient (or a LoRA branch) reads in backward are kept
+    // per layer only when that gradient exists; otherwise one layer's buffer is reused, so a
+    // LoRA run keeps far fewer activations than FT (as PyTorch's autograd does).
+    int keep_ln1, keep_atty, keep_ln2, keep_fchg;
     // activations for up to B x T (T including prefix/infix positions)
     int cap_B, cap_T;
     void *act_mem;
@@ -302,6 +306,15 @@ int model_count_params(const ModelConfig *cfg, const MethodConfig *mc, ParamCoun
     return 0;
 }
 
+static int has_lora(const Model *m, int t) { return m->p_lora_a[t] >= 0; }
+
+static void decide_kept_inputs(Model *m) {
+    m->keep_ln1 = m->params[m->p_qkvw].trainable || has_lora(m, 0) || has_lora(m, 1) || has_lora(m, 2);
+    m->keep_atty = m->params[m->p_attprojw].trainable || has_lora(m, 3);
+    m->keep_ln2 = m->params[m->p_fcw].trainable || has_lora(m, 4);
+    m->keep_fchg = m->params[m->p_fcprojw].trainable || has_lora(m, 5);
+}
+
 Model *model_create(const Backend *be, const ModelConfig *cfg, const MethodConfig *mc) {
     if (validate(cfg, mc)) return NULL;
     Model *m = xcalloc(1, sizeof *m);
@@ -309,6 +322,7 @@ Model *model_create(const Backend *be, const ModelConfig *cfg, const MethodConfi
     m->cfg = *cfg;
     m->mc = *mc;
     build_registry(m);
+    decide_kept_inputs(m);
     size_t nw = 0, ng = 0;
     for (int i = 0; i < m->nparams; i++) {
         nw += m->params[i].numel;
@@ -466,19 +480,19 @@ static size_t layout_activations(Model *m, char *base, int B, int T) {
     } while (0)
     TAKE(residual, (L + 1) * BT * C, float);
     TAKE(residual_mid, L * BT * C, float);
-    TAKE(ln1, L * BT * C, float);
+    TAKE(ln1, (m->keep_ln1 ? L : 1) * BT * C, float);
     TAKE(ln1_mean, L * BT, float);
     TAKE(ln1_rstd, L * BT, float);
     TAKE(qkv, L * BT * 3 * C, float);
     TAKE(att, L * B * NH * TT, float);
-    TAKE(atty, L * BT * C, float);
-    TAKE(ln2, L * BT * C, float);
+    TAKE(atty, (m->keep_atty ? L : 1) * BT * C, float);
+    TAKE(ln2, (m->keep_ln2 ? L : 1) * BT * C, float);
     TAKE(ln2_mean, L * BT, float);
     TAKE(ln2_rstd, L * BT, float);
     TAKE(fch, L * BT * 4 * C, float);
-    TAKE(fch_gelu, L * BT * 4 * C, float);
+    TAKE(fch_gelu, (m->keep_fchg ? L : 1) * BT * 4 * C, float);
     TAKE(sub_out, m->adapter_sites ? L * 2 * BT * C : 0, float);
-    TAKE(lora_h, L * NUM_TARGETS * BT * r, float);
+    TAKE(lora_h, L * NUM_TARGETS * BT * r, float);   // r = 0 without LoRA
     TAKE(ad_ln, m->p_ad_ln_w >= 0 ? L * BT * C : 0, float);
     TAKE(ad_ln_mean, m->p_ad_ln_w >= 0 ? L * BT : 0, float);
     TAKE(ad_ln_rstd, m->p_ad_ln_w >= 0 ? L * BT : 0, float);
@@ -502,7 +516,7 @@ static size_t layout_activations(Model *m, char *base, int B, int T) {
     TAKE(dfch_gelu, BT * 4 * C, float);
     TAKE(dlora, BT * rmax, float);
     TAKE(dlora2, BT * rmax, float);
-    TAKE(lora_x, m->lora_on ? BT * 4 * C : 0, float);
+    TAKE(lora_x, !m->lora_on ? 0 : has_lora(m, 5) ? BT * 4 * C : BT * C, float);   // the widest LoRA input
     TAKE(dpooled, head ? (size_t)B * C : 0, float);
     TAKE(tokens, BT, int);
     TAKE(targets, BT, int);
@@ -780,9 +794,9 @@ float model_forward(Model *m, const Batch *bt, const ForwardOptions *opt) {
         float *x = a->residual + (size_t)l * NC, *xmid = a->residual_mid + (size_t)l * NC;
         float *xout = a->residual + (size_t)(l + 1) * NC;
         if (m->prefix_kind == METHOD_PREFIX_LAYER) prefix_write(m, x, l);
-        float *ln1 = a->ln1 + (size_t)l * NC, *qkv = a->qkv + (size_t)l * N * 3 * C;
-        float *atty = a->atty + (size_t)l * NC, *ln2 = a->ln2 + (size_t)l * NC;
-        float *fch = a->fch + (size_t)l * N * 4 * C, *fchg = a->fch_gelu + (size_t)l * N * 4 * C;
+        float *ln1 = a->ln1 + (size_t)(m->keep_ln1 ? l : 0) * NC, *qkv = a->qkv + (size_t)l * N * 3 * C;
+        float *atty = a->atty + (size_t)(m->keep_atty ? l : 0) * NC, *ln2 = a->ln2 + (size_t)(m->keep_ln2 ? l : 0) * NC;
+        float *fch = a->fch + (size_t)l * N * 4 * C, *fchg = a->fch_gelu + (size_t)(m->keep_fchg ? l : 0) * N * 4 * C;
         be->layernorm_forward(ln1, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, x,
                               P(m, m->p_ln1w) + (size_t)l * C, P(m, m->p_ln1b) + (size_t)l * C, N, C, c->ln_eps);
         linear_forward(be, qkv, 3 * C, ln1, P(m, m->p_qkvw) + (size_t)l * 3 * C * C,
@@ -898,9 +912,9 @@ void model_backward(Model *m) {
 
     for (int l = L - 1; l >= 0; l--) {
         float *x = a->residual + (size_t)l * NC, *xmid = a->residual_mid + (size_t)l * NC;
-        float *ln1 = a->ln1 + (size_t)l * NC, *qkv = a->qkv + (size_t)l * N * 3 * C;
-        float *atty = a->atty + (size_t)l * NC, *ln2 = a->ln2 + (size_t)l * NC;
-        float *fch = a->fch + (size_t)l * N * 4 * C, *fchg = a->fch_gelu + (size_t)l * N * 4 * C;
+        float *ln1 = a->ln1 + (size_t)(m->keep_ln1 ? l : 0) * NC, *qkv = a->qkv + (size_t)l * N * 3 * C;
+        float *atty = a->atty + (size_t)(m->keep_atty ? l : 0) * NC, *ln2 = a->ln2 + (size_t)(m->keep_ln2 ? l : 0) * NC;
+        float *fch = a->fch + (size_t)l * N * 4 * C, *fchg = a->fch_gelu + (size_t)(m->keep_fchg ? l : 0) * N * 4 * C;
         float *gw, *gb;
         // ---- MLP sublayer: xout = xmid + drop(adapter(c_proj(gelu(c_fc(ln2(xmid)))))) ----
         const float *d = a->dresidual;
