@@ -14,6 +14,10 @@ CPPFLAGS = -I. -MMD -MP
 LDLIBS   = -lyaml -lsqlite3 -ljansson -lm -lpthread
 VERSION  = 0.1.0
 
+# OpenMP threads sleep instead of spinning when idle: on a shared or oversubscribed machine
+# (a sweep's workers, CI) spinning made training steps 5-8x slower.
+export OMP_WAIT_POLICY ?= passive
+
 # ---- probes: say what was found ----
 have = $(shell printf '#include <$(1)>\nint main(void){return 0;}\n' | $(CC) -x c - -o /dev/null $(2) >/dev/null 2>&1 && echo 1)
 # OpenBLAS's OpenMP build shares libgomp's thread pool with our own OpenMP loops; the pthread
