@@ -357,6 +357,9 @@ int store_add_sweep(Store *s, const char *name, const char *file, const char *ya
                 "tttt", name, file, yaml, analyze))
         return tx_rollback(s);
     if (sql_int64(s, id, NULL, "SELECT id FROM sweeps WHERE name = ?", "t", name)) return tx_rollback(s);
+    // the sweep's membership is what its file says now: the store_add_run calls that follow
+    // link its runs again (runs dropped from the file stay in the database, unlinked)
+    if (sql_run(s, NULL, "DELETE FROM sweep_runs WHERE sweep_id = ?", "I", *id)) return tx_rollback(s);
     return tx_commit(s) ? tx_rollback(s) : 0;
 }
 

@@ -74,7 +74,8 @@ const char *store_path(const Store *s);
 int store_user_version(Store *s, int *version);
 
 // ---- sweeps ----
-// Creates the sweep `name`, or updates file/yaml/analyze of the existing one; its id.
+// Creates the sweep `name`, or updates file/yaml/analyze of the existing one and unlinks its
+// runs (store_add_run links the runs its file lists now); its id.
 int store_add_sweep(Store *s, const char *name, const char *file, const char *yaml,
                     const char *analyze, int64_t *id);
 // The id of sweep `name`; -1 with err_set listing the known sweeps if there is none.

@@ -95,3 +95,10 @@ if [ "$("$LORALAB" --version | grep -c '^gpu:')" = 0 ]; then
   expect_fail 2 "this sweep asks for a GPU" "$LORALAB" sweep "$TMP/s.yaml" --db "$TMP/gpu/loralab.db" device=cuda
   [ ! -e "$TMP/gpu/loralab.db" ] && _report ok || _report fail "a refused GPU sweep created its database"
 fi
+
+# editing a sweep file changes its membership: runs dropped from it stay in the database,
+# unlinked; runs it still lists are found done and not rerun
+sed '/method: ft}/d; /method: bitfit}/d; /method: adapter_h/d; /method: prefix_embed/d' "$TMP/s.yaml" > "$TMP/s2.yaml"
+expect_ok "$LORALAB" sweep "$TMP/s2.yaml" --db "$DB2" train.steps=400 train.eval_every=100
+expect_out "^2$" q "SELECT count(*) FROM sweep_runs JOIN sweeps s ON s.id = sweep_id WHERE s.name = 'clitest'"
+expect_out "^10$" q "SELECT count(*) FROM runs WHERE status = 'done' AND attempts <= 2"
