@@ -109,7 +109,8 @@ int analyze_plot_phi(const char *dir, const char *base, const char *title, const
 int analyze_plot_phi_grid(const char *dir, const char *base, const char *title, int n,
                           const char *const *panel_titles, const double *const *phis, int r1, int r2) {
     LAB_ASSERT(n > 0);
-    int cols = n < 4 ? n : 4, rows = (n + cols - 1) / cols;
+    // wide grids (8 x 64) stack vertically; square ones go up to 4 per row
+    int cols = r2 >= 2 * r1 ? 1 : (n < 4 ? n : 4), rows = (n + cols - 1) / cols;
     char *body = NULL, *draw = NULL;
     size_t len = 0, dlen = 0;
     FILE *f = open_memstream(&body, &len);
