@@ -72,6 +72,11 @@ typedef struct Backend {
     void (*attention_backward)(float *dqkv, float *datt, const float *dout, const float *qkv,
                                const float *att, const uint8_t *key_mask,
                                int B, int T, int C, int NH, float dropout_p, uint64_t seed);
+    // Decoding with a key/value cache: one new token per row. qkv: (B, 3C) of the new tokens;
+    // kcache, vcache: (B, Tmax, C). Writes each row's new k, v at position positions[b], then
+    // attends its q to cache positions 0..positions[b] (causal by construction). out: (B, C).
+    void (*attention_decode)(float *out, const float *qkv, float *kcache, float *vcache,
+                             const int *positions, int B, int Tmax, int C, int NH);
     // GELU, tanh approximation (GPT-2's "gelu_new").
     void (*gelu_forward)(float *out, const float *inp, size_t n);
     void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n); // dinp =

@@ -137,6 +137,11 @@ struct Model {
     ForwardOptions fopt;
     int has_loss;
     float *reg_dlogits_host;   // (B) regression gradient staging
+    // key/value cache for decoding: (L, 2, kv_rows, n_ctx, C), keys then values per layer;
+    // kv_spare has the same shape (reordering copies into it, then the two swap)
+    float *kv_cache, *kv_spare;
+    int kv_rows;
+    int *kv_pos;               // host: (kv_rows) position of each row's next token
     int *slot_rows, *slot_index, n_slots;   // host: prefix/infix rows of the last batch
 };
 
@@ -356,6 +361,8 @@ void model_free(Model *m) {
     m->be->free(m->weights_mem);
     if (m->grads_mem) { m->be->free(m->grads_mem); m->be->free(m->m_mem); m->be->free(m->v_mem); }
     if (m->act_mem) m->be->free(m->act_mem);
+    if (m->kv_cache) { m->be->free(m->kv_cache); m->be->free(m->kv_spare); }
+    free(m->kv_pos);
     free(m->reg_dlogits_host);
     free(m->slot_rows);
     free(m->slot_index);
@@ -771,10 +778,62 @@ static void stage_batch(Model *m, const Batch *bt) {
     free(tok); free(tgt); free(last); free(mask);
 }
 
+// Transformer block l over the B x Tx rows of the residual stream: x[l] -> x[l+1].
+// decode: each row is one new token attending to its row of the key/value cache.
+static void block_forward(Model *m, int l, int B, int Tx, int decode) {
+    const Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    int C = c->n_embd, NH = c->n_head, N = B * Tx;
+    size_t NC = (size_t)N * C;
+    float pd = m->fopt.dropout;
+    Activations *a = &m->a;
+    float *x = a->residual + (size_t)l * NC, *xmid = a->residual_mid + (size_t)l * NC;
+    float *xout = a->residual + (size_t)(l + 1) * NC;
+    if (m->prefix_kind == METHOD_PREFIX_LAYER && !decode) prefix_write(m, x, l);
+    float *ln1 = a->ln1 + (size_t)(m->keep_ln1 ? l : 0) * NC, *qkv = a->qkv + (size_t)l * N * 3 * C;
+    float *atty = a->atty + (size_t)(m->keep_atty ? l : 0) * NC, *ln2 = a->ln2 + (size_t)(m->keep_ln2 ? l : 0) * NC;
+    float *fch = a->fch + (size_t)l * N * 4 * C, *fchg = a->fch_gelu + (size_t)(m->keep_fchg ? l : 0) * N * 4 * C;
+    be->layernorm_forward(ln1, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, x,
+                          P(m, m->p_ln1w) + (size_t)l * C, P(m, m->p_ln1b) + (size_t)l * C, N, C, c->ln_eps);
+    linear_forward(be, qkv, 3 * C, ln1, P(m, m->p_qkvw) + (size_t)l * 3 * C * C,
+                   P(m, m->p_qkvb) + (size_t)l * 3 * C, N, C, 3 * C, 0.0f);
+    for (int t = 0; t < 3; t++) lora_forward(m, l, t, qkv, 3 * C, ln1, N);
+    if (decode) {
+        size_t layer = (size_t)m->kv_rows * c->n_ctx * C;
+        float *kc = m->kv_cache + (size_t)l * 2 * layer;
+        be->attention_decode(atty, qkv, kc, kc + layer, a->last_index, B, c->n_ctx, C, NH);
+    } else {
+        be->attention_forward(atty, a->att + (size_t)l * B * NH * Tx * Tx, qkv, a->key_mask, B, Tx, C, NH,
+                              pd, site_seed(m, l, DROP_ATTN));
+    }
+    // attention output projection (o) into dsub, then adapter, dropout, residual add
+    float *o = has_adapter(m, l, SITE_ATTN) ? a->sub_out + ((size_t)l * 2 + SITE_ATTN) * NC : a->dsub;
+    linear_forward(be, o, C, atty, P(m, m->p_attprojw) + (size_t)l * C * C,
+                   P(m, m->p_attprojb) + (size_t)l * C, N, C, C, 0.0f);
+    lora_forward(m, l, 3, o, C, atty, N);
+    if (has_adapter(m, l, SITE_ATTN)) { adapter_forward(m, l, SITE_ATTN, a->dsub, o, N); o = a->dsub; }
+    if (pd > 0) be->dropout_forward(o, o, NC, pd, site_seed(m, l, DROP_RESID_ATTN));
+    be->add(xmid, x, o, NC);
+    // MLP
+    be->layernorm_forward(ln2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, xmid,
+                          P(m, m->p_ln2w) + (size_t)l * C, P(m, m->p_ln2b) + (size_t)l * C, N, C, c->ln_eps);
+    linear_forward(be, fch, 4 * C, ln2, P(m, m->p_fcw) + (size_t)l * 4 * C * C,
+                   P(m, m->p_fcb) + (size_t)l * 4 * C, N, C, 4 * C, 0.0f);
+    lora_forward(m, l, 4, fch, 4 * C, ln2, N);
+    be->gelu_forward(fchg, fch, (size_t)N * 4 * C);
+    o = has_adapter(m, l, SITE_MLP) ? a->sub_out + ((size_t)l * 2 + SITE_MLP) * NC : a->dsub;
+    linear_forward(be, o, C, fchg, P(m, m->p_fcprojw) + (size_t)l * C * 4 * C,
+                   P(m, m->p_fcprojb) + (size_t)l * C, N, 4 * C, C, 0.0f);
+    lora_forward(m, l, 5, o, C, fchg, N);
+    if (has_adapter(m, l, SITE_MLP)) { adapter_forward(m, l, SITE_MLP, a->dsub, o, N); o = a->dsub; }
+    if (pd > 0) be->dropout_forward(o, o, NC, pd, site_seed(m, l, DROP_RESID_MLP));
+    be->add(xout, xmid, o, NC);
+}
+
 float model_forward(Model *m, const Batch *bt, const ForwardOptions *opt) {
     const Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
-    int L = c->n_layer, C = c->n_embd, NH = c->n_head, V = c->vocab_size, B = bt->B;
+    int L = c->n_layer, C = c->n_embd, V = c->vocab_size, B = bt->B;
     int Tx = bt->T + m->n_prefix;
     model_reserve(m, B, bt->T);
     m->B = B; m->T = bt->T; m->Tx = Tx;
@@ -790,43 +849,7 @@ float model_forward(Model *m, const Batch *bt, const ForwardOptions *opt) {
     if (m->prefix_kind == METHOD_PREFIX_EMBED) prefix_write(m, a->residual, -1);
     if (pd > 0) be->dropout_forward(a->residual, a->residual, NC, pd, site_seed(m, 0, DROP_EMBED));
 
-    for (int l = 0; l < L; l++) {
-        float *x = a->residual + (size_t)l * NC, *xmid = a->residual_mid + (size_t)l * NC;
-        float *xout = a->residual + (size_t)(l + 1) * NC;
-        if (m->prefix_kind == METHOD_PREFIX_LAYER) prefix_write(m, x, l);
-        float *ln1 = a->ln1 + (size_t)(m->keep_ln1 ? l : 0) * NC, *qkv = a->qkv + (size_t)l * N * 3 * C;
-        float *atty = a->atty + (size_t)(m->keep_atty ? l : 0) * NC, *ln2 = a->ln2 + (size_t)(m->keep_ln2 ? l : 0) * NC;
-        float *fch = a->fch + (size_t)l * N * 4 * C, *fchg = a->fch_gelu + (size_t)(m->keep_fchg ? l : 0) * N * 4 * C;
-        be->layernorm_forward(ln1, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, x,
-                              P(m, m->p_ln1w) + (size_t)l * C, P(m, m->p_ln1b) + (size_t)l * C, N, C, c->ln_eps);
-        linear_forward(be, qkv, 3 * C, ln1, P(m, m->p_qkvw) + (size_t)l * 3 * C * C,
-                       P(m, m->p_qkvb) + (size_t)l * 3 * C, N, C, 3 * C, 0.0f);
-        for (int t = 0; t < 3; t++) lora_forward(m, l, t, qkv, 3 * C, ln1, N);
-        be->attention_forward(atty, a->att + (size_t)l * B * NH * Tx * Tx, qkv, a->key_mask, B, Tx, C, NH,
-                              pd, site_seed(m, l, DROP_ATTN));
-        // attention output projection (o) into dsub, then adapter, dropout, residual add
-        float *o = has_adapter(m, l, SITE_ATTN) ? a->sub_out + ((size_t)l * 2 + SITE_ATTN) * NC : a->dsub;
-        linear_forward(be, o, C, atty, P(m, m->p_attprojw) + (size_t)l * C * C,
-                       P(m, m->p_attprojb) + (size_t)l * C, N, C, C, 0.0f);
-        lora_forward(m, l, 3, o, C, atty, N);
-        if (has_adapter(m, l, SITE_ATTN)) { adapter_forward(m, l, SITE_ATTN, a->dsub, o, N); o = a->dsub; }
-        if (pd > 0) be->dropout_forward(o, o, NC, pd, site_seed(m, l, DROP_RESID_ATTN));
-        be->add(xmid, x, o, NC);
-        // MLP
-        be->layernorm_forward(ln2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, xmid,
-                              P(m, m->p_ln2w) + (size_t)l * C, P(m, m->p_ln2b) + (size_t)l * C, N, C, c->ln_eps);
-        linear_forward(be, fch, 4 * C, ln2, P(m, m->p_fcw) + (size_t)l * 4 * C * C,
-                       P(m, m->p_fcb) + (size_t)l * 4 * C, N, C, 4 * C, 0.0f);
-        lora_forward(m, l, 4, fch, 4 * C, ln2, N);
-        be->gelu_forward(fchg, fch, (size_t)N * 4 * C);
-        o = has_adapter(m, l, SITE_MLP) ? a->sub_out + ((size_t)l * 2 + SITE_MLP) * NC : a->dsub;
-        linear_forward(be, o, C, fchg, P(m, m->p_fcprojw) + (size_t)l * C * 4 * C,
-                       P(m, m->p_fcprojb) + (size_t)l * C, N, 4 * C, C, 0.0f);
-        lora_forward(m, l, 5, o, C, fchg, N);
-        if (has_adapter(m, l, SITE_MLP)) { adapter_forward(m, l, SITE_MLP, a->dsub, o, N); o = a->dsub; }
-        if (pd > 0) be->dropout_forward(o, o, NC, pd, site_seed(m, l, DROP_RESID_MLP));
-        be->add(xout, xmid, o, NC);
-    }
+    for (int l = 0; l < L; l++) block_forward(m, l, B, Tx, 0);
     float *xL = a->residual + (size_t)L * NC;
     be->layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, xL, P(m, m->p_lnfw), P(m, m->p_lnfb), N, C, c->ln_eps);
 
@@ -872,6 +895,101 @@ size_t model_copy_logits(const Model *m, float *host, size_t cap) {
     if (n > cap) n = cap;
     m->be->to_host(host, m->a.logits, n * sizeof(float));
     return n;
+}
+
+// ----------------------------------------------------------------------------
+// decoding with a key/value cache
+
+int model_decode_supported(const Model *m) {
+    return m->mc.head == HEAD_LM && !(m->prefix_kind && m->mc.prefix_li > 0);
+}
+
+// Sizes the cache for `rows` rows (keeping the rows it holds).
+static void kv_reserve(Model *m, int rows) {
+    if (rows <= m->kv_rows) return;
+    const Backend *be = m->be;
+    size_t per_row = (size_t)m->cfg.n_ctx * m->cfg.n_embd, blocks = (size_t)m->cfg.n_layer * 2;
+    size_t bytes = blocks * rows * per_row * sizeof(float);
+    float *cache = be->alloc(bytes), *spare = be->alloc(bytes);
+    if (m->kv_cache) {
+        for (size_t k = 0; k < blocks; k++)
+            be->copy(cache + k * rows * per_row, m->kv_cache + k * m->kv_rows * per_row,
+                     m->kv_rows * per_row * sizeof(float));
+        be->free(m->kv_cache);
+        be->free(m->kv_spare);
+    }
+    m->kv_cache = cache;
+    m->kv_spare = spare;
+    m->kv_pos = xrealloc(m->kv_pos, sizeof(int) * rows);
+    for (int i = m->kv_rows; i < rows; i++) m->kv_pos[i] = 0;
+    m->kv_rows = rows;
+}
+
+void model_decode_prefill(Model *m, const Batch *prompts, float *logits) {
+    LAB_ASSERT(model_decode_supported(m) && !prompts->targets);
+    ForwardOptions fo = {0, 0.0f, 0.0f, 0};
+    model_forward(m, prompts, &fo);
+    const Backend *be = m->be;
+    int B = prompts->B, Tx = m->Tx, C = m->cfg.n_embd, V = m->cfg.vocab_size, lp = m->n_prefix;
+    kv_reserve(m, B);
+    size_t per_row = (size_t)m->cfg.n_ctx * C, layer = (size_t)m->kv_rows * per_row;
+    for (int b = 0; b < B; b++) {
+        int len = lp + (prompts->lengths ? prompts->lengths[b] : prompts->T);
+        m->kv_pos[b] = len;
+        for (int l = 0; l < m->cfg.n_layer; l++) {   // k and v of every real position, from qkv
+            const float *qkv = m->a.qkv + (size_t)l * B * Tx * 3 * C + (size_t)b * Tx * 3 * C;
+            float *kc = m->kv_cache + (size_t)l * 2 * layer + b * per_row;
+            for (int t = 0; t < len; t++) {
+                be->copy(kc + (size_t)t * C, qkv + (size_t)t * 3 * C + C, C * sizeof(float));
+                be->copy(kc + layer + (size_t)t * C, qkv + (size_t)t * 3 * C + 2 * C, C * sizeof(float));
+            }
+        }
+        be->to_host(logits + (size_t)b * V, m->a.logits + ((size_t)b * Tx + len - 1) * V, V * sizeof(float));
+    }
+}
+
+void model_decode_reorder(Model *m, const int *parent, int n) {
+    const Backend *be = m->be;
+    kv_reserve(m, n);
+    int C = m->cfg.n_embd;
+    size_t per_row = (size_t)m->cfg.n_ctx * C, blocks = (size_t)m->cfg.n_layer * 2;
+    int *pos = xmalloc(sizeof(int) * n);
+    for (int i = 0; i < n; i++) {
+        LAB_ASSERT(parent[i] >= 0 && parent[i] < m->kv_rows);
+        pos[i] = m->kv_pos[parent[i]];
+        for (size_t k = 0; k < blocks; k++)   // only the positions in use
+            be->copy(m->kv_spare + (k * m->kv_rows + i) * per_row, m->kv_cache + (k * m->kv_rows + parent[i]) * per_row,
+                     (size_t)pos[i] * C * sizeof(float));
+    }
+    float *t = m->kv_cache;
+    m->kv_cache = m->kv_spare;
+    m->kv_spare = t;
+    memcpy(m->kv_pos, pos, sizeof(int) * n);
+    free(pos);
+}
+
+void model_decode_step(Model *m, const int *tokens, int n, float *logits) {
+    const Backend *be = m->be;
+    int L = m->cfg.n_layer, C = m->cfg.n_embd, V = m->cfg.vocab_size;
+    LAB_ASSERT(n <= m->kv_rows);
+    model_reserve(m, n, 1);
+    m->fopt = (ForwardOptions){0, 0.0f, 0.0f, 0};
+    m->n_slots = 0;
+    m->has_loss = 0;
+    Activations *a = &m->a;
+    size_t NC = (size_t)n * C;
+    // embeddings at each row's own position; positions also tell attention_decode where to write
+    be->to_device(a->tokens, tokens, sizeof(int) * n);
+    be->to_device(a->last_index, m->kv_pos, sizeof(int) * n);
+    be->gather_rows(a->residual, P(m, m->p_wte), a->tokens, n, C);
+    be->gather_rows(a->dsub, P(m, m->p_wpe), a->last_index, n, C);
+    be->add(a->residual, a->residual, a->dsub, NC);
+    for (int l = 0; l < L; l++) block_forward(m, l, n, 1, 1);
+    be->layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->residual + (size_t)L * NC, P(m, m->p_lnfw),
+                          P(m, m->p_lnfb), n, C, m->cfg.ln_eps);
+    linear_forward(be, a->logits, V, a->lnf, P(m, m->p_wte), NULL, n, C, V, 0.0f);
+    be->to_host(logits, a->logits, (size_t)n * V * sizeof(float));
+    for (int i = 0; i < n; i++) m->kv_pos[i]++;
 }
 
 // ----------------------------------------------------------------------------

@@ -164,6 +164,25 @@ size_t model_copy_logits(const Model *m, float *host, size_t cap);
 int model_loss_count(const Model *m);
 
 // ----------------------------------------------------------------------------
+// decoding with a key/value cache (LM head)
+//
+// The prompts run once (prefill) and leave every layer's keys and values in a cache of
+// (L, 2, rows, n_ctx, C); each step then runs one new token per row against its row of the
+// cache, so a continuation of g tokens costs g single-token passes instead of g passes over
+// the whole prefix. Beam search rearranges rows between steps (model_decode_reorder).
+
+// Whether the cache applies: an LM head, and no infix positions (they would sit after the
+// prompt, where a recomputed row has them after the generated tokens).
+int model_decode_supported(const Model *m);
+// Runs the prompts (rows right-padded, lengths set, no targets) and fills the cache; writes
+// each row's next-token logits (B, V) to host.
+void model_decode_prefill(Model *m, const Batch *prompts, float *logits);
+// Row i of the cache becomes the old row parent[i], i < n (n may exceed the rows held).
+void model_decode_reorder(Model *m, const int *parent, int n);
+// Appends tokens[i] to row i (i < n) and writes the next-token logits (n, V) to host.
+void model_decode_step(Model *m, const int *tokens, int n, float *logits);
+
+// ----------------------------------------------------------------------------
 // optimisation
 
 typedef enum { SCHEDULE_CONSTANT, SCHEDULE_LINEAR, SCHEDULE_COSINE } Schedule;

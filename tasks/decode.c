@@ -100,9 +100,41 @@ DecodeScorer decode_model_scorer(Model *m) {
     return s;
 }
 
+// The key/value-cached scorer: the first call (bare prompts) fills the model's cache; every
+// later call reorders the cache by parent and runs one new token per row.
+static void cached_score(void *ctx, const int *const *rows, const int *lens, const int *parent,
+                         int n, double *logp) {
+    Model *m = ctx;
+    int V = model_config(m)->vocab_size;
+    float *logits = xmalloc(sizeof(float) * (size_t)n * V);
+    if (!parent) {
+        int T = 0;
+        for (int i = 0; i < n; i++) T = lens[i] > T ? lens[i] : T;
+        int *tok = xcalloc((size_t)n * T, sizeof(int));
+        for (int i = 0; i < n; i++) memcpy(tok + (size_t)i * T, rows[i], sizeof(int) * lens[i]);
+        Batch bt = {n, T, tok, NULL, NULL, NULL, lens};
+        model_decode_prefill(m, &bt, logits);
+        free(tok);
+    } else {
+        int *last = xmalloc(sizeof(int) * n);
+        for (int i = 0; i < n; i++) last[i] = rows[i][lens[i] - 1];
+        model_decode_reorder(m, parent, n);
+        model_decode_step(m, last, n, logits);
+        free(last);
+    }
+    for (int i = 0; i < n; i++) log_softmax(logp + (size_t)i * V, logits + (size_t)i * V, V);
+    free(logits);
+}
+
+DecodeScorer decode_cached_scorer(Model *m) {
+    LAB_ASSERT(model_decode_supported(m));
+    DecodeScorer s = {cached_score, m, model_config(m)->vocab_size, decode_model_max_len(m)};
+    return s;
+}
+
 int decode_batch(Model *m, const int *const *prompts, const int *prompt_lens, int n,
                  const DecodeOptions *opt, int **out, int *out_lens) {
-    DecodeScorer s = decode_model_scorer(m);
+    DecodeScorer s = model_decode_supported(m) ? decode_cached_scorer(m) : decode_model_scorer(m);
     return decode_search(&s, prompts, prompt_lens, n, opt, out, out_lens);
 }
 

@@ -29,9 +29,9 @@
 //
 // Where the model comes in: one scorer function, "log p(next token | prefix) for these rows"
 // (DecodeScoreFn). decode_batch uses decode_model_logprobs, which recomputes every prefix in
-// full at every step (O(T^2) per hypothesis). A key/value-cached scorer can replace it
-// without touching the search: each call says, for every row, which row of the previous
-// call it extends by one token (parent), so a cache can be reordered and extended.
+// full at every step (O(T^2) per hypothesis), or, when the model allows it, the key/value-
+// cached scorer: each call says, for every row, which row of the previous call it extends
+// by one token (parent), so the cache is reordered and extended.
 //
 // Ownership: decode_batch / decode_search fill out[i] with a malloc'd array (never NULL,
 // even for an empty continuation) of out_lens[i] tokens, without the EOS; the caller frees
@@ -88,5 +88,9 @@ void decode_model_logprobs(Model *m, const int *const *rows, const int *lens, in
 int decode_model_max_len(const Model *m);
 // A DecodeScorer over decode_model_logprobs (ctx = m; parent ignored).
 DecodeScorer decode_model_scorer(Model *m);
+// The key/value-cached scorer (core/model.h model_decode_*): same log-probabilities, one
+// token per row per step. Requires model_decode_supported(m); decode_batch uses it then,
+// and the recomputing scorer otherwise.
+DecodeScorer decode_cached_scorer(Model *m);
 
 #endif

@@ -324,14 +324,14 @@ enum { BYTE_EOS = 257 };
 
 // nano with every tensor random (weights 0.1 N(0,1), LayerNorm weights 1 + that), so that
 // next-token distributions are far from uniform and prefix / infix positions matter.
-static Model *nano_model(MethodKind kind, uint64_t seed) {
+static Model *nano_model_li(MethodKind kind, uint64_t seed, int li) {
     ModelConfig cfg;
     assert_int_equal(model_preset("nano", &cfg), 0);
     MethodConfig mc;
     method_defaults(&mc);
     mc.kind = kind;
     mc.prefix_lp = 3;
-    mc.prefix_li = 2;
+    mc.prefix_li = li;
     Model *m = model_create(backend_cpu(), &cfg, &mc);
     assert_non_null(m);
     model_init_random(m, seed);
@@ -346,6 +346,8 @@ static Model *nano_model(MethodKind kind, uint64_t seed) {
     }
     return m;
 }
+
+static Model *nano_model(MethodKind kind, uint64_t seed) { return nano_model_li(kind, seed, 2); }
 
 static void random_tokens(int *x, int n, uint64_t seed) {
     Rng r = rng_seeded(seed);
@@ -481,6 +483,80 @@ static void test_batched_equals_alone(void **state) {
     model_free(m);
 }
 
+// The key/value cache changes nothing: with the cached scorer and with the recomputing
+// one, every step's log-probabilities agree (to float rounding) and the decoded tokens are
+// the same, for greedy and beam search (which reorders the cache), under several methods.
+static void check_cached_equals_recomputed(MethodKind kind) {
+    ModelConfig cfg;
+    assert_int_equal(model_preset("nano", &cfg), 0);
+    Model *m = nano_model_li(kind, 21, 0);   // an infix would sit after the prompt: not cached
+    assert_true(model_decode_supported(m));
+    enum { NP = 3 };
+    int p0[7], p1[3], p2[11];
+    random_tokens(p0, 7, 1); random_tokens(p1, 3, 2); random_tokens(p2, 11, 3);
+    const int *prompts[NP] = {p0, p1, p2};
+    int lens[NP] = {7, 3, 11};
+    // step by step: both scorers see the same rows; compare the log-probabilities
+    DecodeScorer cached = decode_cached_scorer(m), full = decode_model_scorer(m);
+    int V = cfg.vocab_size;
+    double *a = xmalloc(sizeof(double) * NP * 2 * V), *b = xmalloc(sizeof(double) * NP * 2 * V);
+    int rows_buf[NP * 2][32], rlen[NP * 2];
+    const int *rows[NP * 2];
+    for (int i = 0; i < NP; i++) { memcpy(rows_buf[i], prompts[i], sizeof(int) * lens[i]); rlen[i] = lens[i]; rows[i] = rows_buf[i]; }
+    cached.score(cached.ctx, rows, rlen, NULL, NP, a);
+    full.score(full.ctx, rows, rlen, NULL, NP, b);
+    int n = NP;
+    for (int step = 0; step < 5; step++) {
+        double worst = 0;
+        for (size_t k = 0; k < (size_t)n * V; k++) worst = fmax(worst, fabs(a[k] - b[k]));
+        if (worst > 1e-4) fail_msg("%s step %d: cached and recomputed log-probabilities differ by %g", METHOD_NAMES[kind], step, worst);
+        // next rows: every row doubles into its argmax and its second choice (a reordering
+        // with repeated parents), capped at 2 NP rows
+        int parent[NP * 2], nn = 0, nrow[NP * 2][32], nlen[NP * 2];
+        for (int i = 0; i < n && nn < NP * 2; i++)
+            for (int c = 0; c < 2 && nn < NP * 2; c++) {
+                int best = 0, second = -1;
+                for (int v = 1; v < V; v++) if (a[(size_t)i * V + v] > a[(size_t)i * V + best]) best = v;
+                for (int v = 0; v < V; v++) if (v != best && (second < 0 || a[(size_t)i * V + v] > a[(size_t)i * V + second])) second = v;
+                memcpy(nrow[nn], rows_buf[i], sizeof(int) * rlen[i]);
+                nrow[nn][rlen[i]] = c ? second : best;
+                nlen[nn] = rlen[i] + 1;
+                parent[nn++] = i;
+            }
+        n = nn;
+        for (int i = 0; i < n; i++) { memcpy(rows_buf[i], nrow[i], sizeof(int) * nlen[i]); rlen[i] = nlen[i]; rows[i] = rows_buf[i]; }
+        cached.score(cached.ctx, rows, rlen, parent, n, a);
+        full.score(full.ctx, rows, rlen, parent, n, b);
+    }
+    free(a); free(b);
+    // whole searches: the same tokens
+    DecodeOptions o;
+    decode_defaults(&o, BYTE_EOS);
+    o.max_new = 8;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) { o.beam = 4; o.length_penalty = 0.9f; o.no_repeat_ngram = 2; }
+        int *oc[NP], ocl[NP], *of[NP], ofl[NP];
+        assert_int_equal(decode_search(&cached, prompts, lens, NP, &o, oc, ocl), 0);
+        assert_int_equal(decode_search(&full, prompts, lens, NP, &o, of, ofl), 0);
+        for (int i = 0; i < NP; i++) {
+            assert_int_equal(ocl[i], ofl[i]);
+            assert_memory_equal(oc[i], of[i], sizeof(int) * ocl[i]);
+            free(oc[i]); free(of[i]);
+        }
+    }
+    model_free(m);
+}
+
+static void test_cached_equals_recomputed(void **state) {
+    (void)state;
+    MethodKind kinds[] = {METHOD_FT, METHOD_LORA, METHOD_ADAPTER_H, METHOD_ADAPTER_L, METHOD_PREFIX_EMBED,
+                          METHOD_PREFIX_LAYER};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) check_cached_equals_recomputed(kinds[i]);
+    Model *m = nano_model(METHOD_PREFIX_LAYER, 1);   // li = 2
+    assert_false(model_decode_supported(m));
+    model_free(m);
+}
+
 // (e) with the model: max_new bounds the length, and an EOS ends the continuation where it
 // is the argmax (the EOS is taken to be the first new token of an unconstrained run).
 static void test_model_stopping(void **state) {
@@ -535,7 +611,7 @@ int main(void) {
         cmocka_unit_test(test_no_repeat_excludes_prompt), cmocka_unit_test(test_stopping),
         cmocka_unit_test(test_bad_options),         cmocka_unit_test(test_logprobs_match_loss),
         cmocka_unit_test(test_greedy_matches_naive), cmocka_unit_test(test_batched_equals_alone),
-        cmocka_unit_test(test_model_stopping),
+        cmocka_unit_test(test_model_stopping),      cmocka_unit_test(test_cached_equals_recomputed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -471,6 +471,44 @@ static void cpu_attention_forward(float *out, float *att, const float *qkv,
     }
 }
 
+static void cpu_attention_decode(float *out, const float *qkv, float *kcache, float *vcache,
+                                 const int *positions, int B, int Tmax, int C, int NH) {
+    int hs = C / NH;
+    float scale = 1.0f / sqrtf((float)hs);
+    for (int b = 0; b < B; b++) {
+        LAB_ASSERT(positions[b] >= 0 && positions[b] < Tmax);
+        size_t at = ((size_t)b * Tmax + positions[b]) * C;
+        memcpy(kcache + at, qkv + (size_t)b * 3 * C + C, (size_t)C * sizeof(float));
+        memcpy(vcache + at, qkv + (size_t)b * 3 * C + 2 * C, (size_t)C * sizeof(float));
+    }
+    #pragma omp parallel
+    {
+        float *p = xmalloc((size_t)Tmax * sizeof(float));   // scores of one (row, head)
+        #pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < NH; h++) {
+                const float *q = qkv + (size_t)b * 3 * C + h * hs;
+                const float *kb = kcache + (size_t)b * Tmax * C + h * hs, *vb = vcache + (size_t)b * Tmax * C + h * hs;
+                int n = positions[b] + 1;
+                float mx = -INFINITY, sum = 0.0f;
+                for (int t = 0; t < n; t++) {
+                    float s = 0.0f;
+                    for (int i = 0; i < hs; i++) s += q[i] * kb[(size_t)t * C + i];
+                    p[t] = s * scale;
+                    if (p[t] > mx) mx = p[t];
+                }
+                for (int t = 0; t < n; t++) { p[t] = expf(p[t] - mx); sum += p[t]; }
+                float *o = out + (size_t)b * C + h * hs;
+                for (int i = 0; i < hs; i++) o[i] = 0.0f;
+                for (int t = 0; t < n; t++) {
+                    float w = p[t] / sum;
+                    for (int i = 0; i < hs; i++) o[i] += w * vb[(size_t)t * C + i];
+                }
+            }
+        free(p);
+    }
+}
+
 static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
                                    const float *att, const uint8_t *key_mask,
                                    int B, int T, int C, int NH, float dropout_p, uint64_t seed) {
@@ -699,6 +737,7 @@ static const Backend cpu_backend = {
     .layernorm_backward = cpu_layernorm_backward,
     .attention_forward = cpu_attention_forward,
     .attention_backward = cpu_attention_backward,
+    .attention_decode = cpu_attention_decode,
     .gelu_forward = cpu_gelu_forward,
     .gelu_backward = cpu_gelu_backward,
     .dropout_forward = cpu_dropout_forward,

@@ -99,6 +99,66 @@ static const float *dropped_att(const float *att_b, int b, int NH, int T, float 
     return d;
 }
 
+// Decoding: row b's new k, v go to cache position positions[b] (one thread per element).
+__global__ void attention_cache_append_kernel(float *kcache, float *vcache, const float *qkv,
+                                              const int *positions, int B, int Tmax, int C) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)B * C) return;
+    int b = (int)(i / C), c = (int)(i % C);
+    size_t at = ((size_t)b * Tmax + positions[b]) * C + c;
+    kcache[at] = qkv[(size_t)b * 3 * C + C + c];
+    vcache[at] = qkv[(size_t)b * 3 * C + 2 * C + c];
+}
+
+// Decoding: one block per (row, head); scores of the new query against cache positions
+// 0..positions[b] in shared memory (Tmax floats), softmax, then the weighted sum of values.
+__global__ void attention_decode_kernel(float *out, const float *qkv, const float *kcache,
+                                        const float *vcache, const int *positions, int Tmax,
+                                        int C, int NH) {
+    extern __shared__ float scores[];
+    __shared__ float red[32];
+    int b = blockIdx.x / NH, h = blockIdx.x % NH, hs = C / NH, n = positions[b] + 1;
+    const float *q = qkv + (size_t)b * 3 * C + h * hs;
+    const float *kb = kcache + (size_t)b * Tmax * C + h * hs, *vb = vcache + (size_t)b * Tmax * C + h * hs;
+    float scale = rsqrtf((float)hs), mx = -INFINITY;
+    for (int t = threadIdx.x; t < n; t += blockDim.x) {
+        float s = 0.0f;
+        for (int i = 0; i < hs; i++) s += q[i] * kb[(size_t)t * C + i];
+        scores[t] = s * scale;
+        mx = fmaxf(mx, scores[t]);
+    }
+    // block max, then block sum of exponentials (warp shuffles, one slot per warp)
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, o));
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = mx;
+    __syncthreads();
+    mx = -INFINITY;
+    for (int w = 0; w < (int)(blockDim.x + 31) / 32; w++) mx = fmaxf(mx, red[w]);
+    __syncthreads();
+    float sum = 0.0f;
+    for (int t = threadIdx.x; t < n; t += blockDim.x) { scores[t] = expf(scores[t] - mx); sum += scores[t]; }
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffff, sum, o);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = sum;
+    __syncthreads();
+    sum = 0.0f;
+    for (int w = 0; w < (int)(blockDim.x + 31) / 32; w++) sum += red[w];
+    for (int i = threadIdx.x; i < hs; i += blockDim.x) {
+        float acc = 0.0f;
+        for (int t = 0; t < n; t++) acc += scores[t] * vb[(size_t)t * C + i];
+        out[(size_t)b * C + h * hs + i] = acc / sum;
+    }
+}
+
+void cuda_attention_decode(float *out, const float *qkv, float *kcache, float *vcache,
+                           const int *positions, int B, int Tmax, int C, int NH) {
+    CUDA_ASSERT(NH > 0 && C % NH == 0 && B >= 0 && Tmax > 0);
+    if (!B) return;
+    attention_cache_append_kernel<<<grid_for((size_t)B * C), BLOCK>>>(kcache, vcache, qkv, positions, B, Tmax, C);
+    KERNEL_CHECK();
+    attention_decode_kernel<<<B * NH, 128, (size_t)Tmax * sizeof(float)>>>(out, qkv, kcache, vcache, positions,
+                                                                          Tmax, C, NH);
+    KERNEL_CHECK();
+}
+
 void cuda_attention_forward(float *out, float *att, const float *qkv, const uint8_t *key_mask,
                             int B, int T, int C, int NH, float dropout_p, uint64_t seed) {
     CUDA_ASSERT(NH > 0 && C % NH == 0 && B >= 0 && T >= 0);

@@ -12,4 +12,8 @@ void cuda_attention_backward(float *dqkv, float *datt, const float *dout, const 
                              const float *att, const uint8_t *key_mask, int B, int T, int C,
                              int NH, float dropout_p, uint64_t seed);
 
+// Decoding with a key/value cache (backend.h attention_decode): positions is a device array.
+void cuda_attention_decode(float *out, const float *qkv, float *kcache, float *vcache,
+                           const int *positions, int B, int Tmax, int C, int NH);
+
 #endif

@@ -278,6 +278,7 @@ static void fill_table(Backend *t) {
     t->layernorm_backward = cuda_layernorm_backward;
     t->attention_forward = cuda_attention_forward;
     t->attention_backward = cuda_attention_backward;
+    t->attention_decode = cuda_attention_decode;
     t->gelu_forward = cuda_gelu_forward;
     t->gelu_backward = cuda_gelu_backward;
     t->dropout_forward = cuda_dropout_forward;
