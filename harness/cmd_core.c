@@ -221,7 +221,7 @@ static int bench_inference(const ModelConfig *cfg, int steps) {
 
 int cmd_bench(int argc, char **argv) {
     const char *preset = "micro";
-    int batch = 16, seq = 128, steps = 10, threads = 0, inference = 0;
+    int batch = 16, seq = 128, steps = 10, threads = 0, inference = 0, ctx = 0;
     ArgSpec specs[] = {
         {"--preset", ARG_STRING, &preset, 0, 0, "model preset (default micro)"},
         {"--batch", ARG_INT, &batch, 1, 4096, "batch size (default 16)"},
@@ -229,12 +229,13 @@ int cmd_bench(int argc, char **argv) {
         {"--steps", ARG_INT, &steps, 1, 1000000, "timed steps after one warm-up step (default 10)"},
         {"--threads", ARG_INT, &threads, 0, 1024, "CPU threads (default: all cores)"},
         {"--inference", ARG_FLAG, &inference, 0, 0, "forward latency at the paper's Table 1 shapes instead"},
+        {"--ctx", ARG_INT, &ctx, 1, 1 << 16, "override the preset's n_ctx (random weights: e.g. micro at 512 for seq 512)"},
     };
     int ns = sizeof specs / sizeof specs[0];
     ArgResult ar;
     if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); err_exit(); }
     if (ar.help) {
-        args_usage(stdout, "bench [--preset NAME] [--batch B] [--seq T] [--steps N] [--threads K] [--inference] [method=M key=value ...]",
+        args_usage(stdout, "bench [--preset NAME] [--batch B] [--seq T] [--steps N] [--threads K] [--ctx N] [--inference] [method=M key=value ...]",
                    specs, ns);
         printf("\ntraining steps (forward, backward, AdamW) on random tokens; prints tokens_per_s=<value>\n"
                "and the memory report. key=value options select the method, e.g. method=lora lora.rank=8 lora.targets=q,v\n");
@@ -253,6 +254,7 @@ int cmd_bench(int argc, char **argv) {
     backend_cpu_set_threads(threads);
     ModelConfig cfg;
     if (model_preset(preset, &cfg)) err_exit();
+    if (ctx) cfg.n_ctx = ctx;
     if (inference) return bench_inference(&cfg, steps) ? (err_exit(), 2) : 0;
     if (seq > cfg.n_ctx) { err_set("bench: --seq %d is larger than the preset's n_ctx %d", seq, cfg.n_ctx); err_exit(); }
     Model *m = model_create(backend_cpu(), &cfg, &mc);

@@ -102,3 +102,24 @@ sed '/method: ft}/d; /method: bitfit}/d; /method: adapter_h/d; /method: prefix_e
 expect_ok "$LORALAB" sweep "$TMP/s2.yaml" --db "$DB2" train.steps=400 train.eval_every=100
 expect_out "^2$" q "SELECT count(*) FROM sweep_runs JOIN sweeps s ON s.id = sweep_id WHERE s.name = 'clitest'"
 expect_out "^10$" q "SELECT count(*) FROM runs WHERE status = 'done' AND attempts <= 2"
+
+# an adapter made for another base: one message naming the tensor and both shapes, exit 2
+"$LORALAB" init --preset micro --seed 1 --out "$TMP/micro" >/dev/null
+expect_fail 2 "this model expects" "$LORALAB" eval-lm --checkpoint "$TMP/micro" --adapter "$adapter" --text "$TMP/t.txt"
+
+# Ctrl-C (SIGINT) stops the workers, marks their runs interrupted, keeps what is done;
+# the next sweep finishes the rest
+DB3="$TMP/i/loralab.db"
+"$LORALAB" sweep "$TMP/s.yaml" --db "$DB3" --jobs 2 train.steps=400 train.eval_every=100 >/dev/null 2>&1 &
+main=$!
+for i in $(seq 1 100); do
+  n=$("$LORALAB" query --db "$DB3" --csv "SELECT count(*) FROM runs WHERE status='running'" 2>/dev/null | tr -d '\r' | tail -1)
+  [ "$n" = "2" ] && break; sleep 0.1
+done
+kill -INT $main; wait $main; rc=$?
+[ $rc -eq 130 ] && _report ok || _report fail "a sweep stopped by SIGINT should exit 130, got $rc"
+DB=$DB3
+expect_out "^2$" q "SELECT count(*) FROM runs WHERE status='interrupted' AND error LIKE 'interrupted%'"
+expect_out "^0$" q "SELECT count(*) FROM runs WHERE status='running'"
+"$LORALAB" sweep "$TMP/s.yaml" --db "$DB3" --jobs 2 train.steps=400 train.eval_every=100 >/dev/null 2>&1
+expect_out "^10$" q "SELECT count(*) FROM runs WHERE status='done'"
