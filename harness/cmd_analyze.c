@@ -1135,7 +1135,7 @@ fail:
 int cmd_analyze(int argc, char **argv) {
     const char *db = STORE_DEFAULT_PATH, *ra = NULL, *rb = NULL, *run = NULL, *matrix = NULL,
                *layers = NULL, *outdir = NULL;
-    int i_max = 0, j_max = 0, seed = 1, plot = 0;
+    int i_max = 0, j_max = 0, seed = 1, plot = 0, threads = 1;
     ArgSpec specs[] = {
         {"--a", ARG_STRING, &ra, 0, 0, "subspace: the first run (its rank r1 indexes i)"},
         {"--b", ARG_STRING, &rb, 0, 0, "subspace: the second run (its rank r2 indexes j)"},
@@ -1146,6 +1146,7 @@ int cmd_analyze(int argc, char **argv) {
         {"--j", ARG_INT, &j_max, 1, 1 << 20, "subspace: j = 1..N (default: r2)"},
         {"--seed", ARG_INT, &seed, 0, 2147483647, "seed of the Gaussian baselines (default 1)"},
         {"--plot", ARG_FLAG, &plot, 0, 0, "draw the figures (gnuplot PNG + SVG)"},
+        {"--threads", ARG_INT, &threads, 0, 1024, "CPU threads for the SVDs (default 1; 0: all cores)"},
         {"--out", ARG_STRING, &outdir, 0, 0, "figure directory (default: plots/<sweep or run> beside the database)"},
         {"--db", ARG_STRING, &db, 0, 0, "results database (default " STORE_DEFAULT_PATH ")"},
     };
@@ -1173,6 +1174,9 @@ int cmd_analyze(int argc, char **argv) {
     if (!bad && layers) bad = parse_layers(layers, &o.layers, &o.nlayers);
     if (!bad && access(db, F_OK) != 0) bad = err_set("results database %s does not exist", db);
     if (bad) { free(o.layers); args_result_free(&args); err_exit(); }
+    // The matrices are small (d_model at most 1280): one thread avoids OpenMP barriers that
+    // spin against other processes on a busy machine (seconds instead of a fraction of one).
+    backend_cpu_set_threads(threads);
     Store *st;
     if (store_open(&st, db, 0)) { free(o.layers); args_result_free(&args); err_exit(); }
     int rc;
