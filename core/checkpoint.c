@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/safetensors.h"
 
 // ----------------------------------------------------------------------------
@@ -151,26 +152,6 @@ static char *shape_str(const int *shape, int ndim, char *buf, size_t cap) {
 
 static void join_path(char *buf, size_t cap, const char *dir, const char *file) {
     snprintf(buf, cap, "%s/%s", dir, file);
-}
-
-// mkdir -p
-static int make_dirs(const char *dir) {
-    char buf[4096];
-    if (strlen(dir) >= sizeof buf) return err_set("%s: path too long", dir);
-    strcpy(buf, dir);
-    for (char *p = buf + 1; ; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return err_set("%s: cannot create directory: %s", buf, strerror(errno));
-            *p = c;
-            if (c == '\0') break;
-        }
-    }
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return err_set("%s: not a directory", dir);
-    return 0;
 }
 
 // Loads a JSON object from path; NULL with err_set() naming the file.
@@ -544,7 +525,7 @@ int checkpoint_load(Model *m, const char *dir) {
 
 int checkpoint_save(const Model *cm, const char *dir) {
     Model *m = (Model *)cm;   // the registry accessors are not const; nothing is modified
-    if (make_dirs(dir)) return -1;
+    if (files_make_dirs(dir)) return -1;
     char path[4096];
     join_path(path, sizeof path, dir, "config.json");
     if (dump_json(config_json(model_config(m), model_method(m)), path)) return -1;
@@ -694,7 +675,7 @@ done:
 
 int adapter_save(const Model *cm, const char *dir, const char *base_desc) {
     Model *m = (Model *)cm;   // the registry accessors are not const; nothing is modified
-    if (make_dirs(dir)) return -1;
+    if (files_make_dirs(dir)) return -1;
     char path[4096];
     join_path(path, sizeof path, dir, "adapter_config.json");
     if (dump_json(adapter_config_json(model_method(m), base_desc), path)) return -1;

@@ -9,41 +9,13 @@
 #include <sys/stat.h>
 
 #include "core/errors.h"
-
-static int mkdir_p(const char *dir) {
-    char *p = xstrdup(dir);
-    for (char *q = p + 1;; q++) {
-        char c = *q;
-        if (c != '/' && c != 0) continue;
-        *q = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            int e = errno;
-            err_set("analyze: cannot create directory %s: %s", p, strerror(e));
-            free(p);
-            return -1;
-        }
-        *q = c;
-        if (!c) break;
-    }
-    free(p);
-    return 0;
-}
-
-// A gnuplot single-quoted string: nothing is special inside but the quote, written twice.
-static void gp_string(FILE *f, const char *s) {
-    fputc('\'', f);
-    for (; *s; s++) {
-        if (*s == '\'') fputc('\'', f);
-        fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
-    }
-    fputc('\'', f);
-}
+#include "core/files.h"
 
 // Writes DIR/BASE.gp: header, body (the caller's settings and datablocks, which end with the
 // plot commands in `draw`), then the same drawing as PNG and SVG; runs gnuplot.
 static int finish(const char *dir, const char *base, const char *body, const char *draw,
                   int width, int height) {
-    if (mkdir_p(dir)) return PLOT_ERR_INPUT;
+    if (files_make_dirs(dir)) return PLOT_ERR_INPUT;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.gp", dir, base);
     FILE *f = fopen(path, "w");
@@ -96,7 +68,7 @@ int analyze_plot_phi(const char *dir, const char *base, const char *title, const
     phi_block(f, 0, phi, r1, r2);
     heat_settings(f, r1, r2);
     fprintf(f, "set title ");
-    gp_string(f, title);
+    plot_gp_string(f, title);
     fprintf(f, "\n");
     fclose(f);
     int w, h;
@@ -121,11 +93,11 @@ int analyze_plot_phi_grid(const char *dir, const char *base, const char *title, 
     FILE *d = open_memstream(&draw, &dlen);
     LAB_ASSERT(d);
     fprintf(d, "set multiplot layout %d,%d title ", rows, cols);
-    gp_string(d, title);
+    plot_gp_string(d, title);
     fprintf(d, "\n");
     for (int k = 0; k < n; k++) {
         fprintf(d, "set title ");
-        gp_string(d, panel_titles[k]);
+        plot_gp_string(d, panel_titles[k]);
         fprintf(d, "\nplot $phi%d using 1:2:3 with image notitle\n", k);
     }
     fprintf(d, "unset multiplot\n");
@@ -159,9 +131,9 @@ int analyze_plot_layers(const char *dir, const char *base, const char *title, co
         fprintf(f, "EOD\n");
     }
     fprintf(f, "set title ");
-    gp_string(f, title);
+    plot_gp_string(f, title);
     fprintf(f, "\nset xlabel 'layer'\nset ylabel ");
-    gp_string(f, ylabel);
+    plot_gp_string(f, ylabel);
     fprintf(f, "\nset xrange [%g:%g]\n%sset grid\nset key outside right\n", lo - 0.5, hi + 0.5,
             hi - lo <= 24 ? "set xtics 1\n" : "");
     fclose(f);
@@ -170,7 +142,7 @@ int analyze_plot_layers(const char *dir, const char *base, const char *title, co
     fprintf(d, "plot ");
     for (int s = 0; s < nseries; s++) {
         fprintf(d, "%s$s%d using 1:2 with linespoints lw 2 title ", s ? ", " : "", s);
-        gp_string(d, names[s]);
+        plot_gp_string(d, names[s]);
     }
     fprintf(d, "\n");
     fclose(d);

@@ -12,6 +12,7 @@
 #include "core/backend.h"
 #include "core/backend_cuda.h"
 #include "core/errors.h"
+#include "core/files.h"
 #include "harness/args.h"
 #include "harness/commands.h"
 #include "harness/config.h"
@@ -84,10 +85,7 @@ static int run_worker(int64_t run_id, int slot, int progress_fd, void *ctx_) {
     if (!claimed) { status = 0; goto out; }   // another sweep has it
     char run_dir[1024], log_path[1100];
     snprintf(run_dir, sizeof run_dir, "%s/runs/%s", ctx->results_dir, hash);
-    mkdir(ctx->results_dir, 0755);
-    snprintf(log_path, sizeof log_path, "%s/runs", ctx->results_dir);
-    mkdir(log_path, 0755);
-    mkdir(run_dir, 0755);
+    if (files_make_dirs(run_dir)) goto fail;
     snprintf(log_path, sizeof log_path, "%s/log.txt", run_dir);
     int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) { dup2(fd, STDOUT_FILENO); dup2(fd, STDERR_FILENO); close(fd); }

@@ -14,30 +14,12 @@
 #include <unistd.h>
 
 #include "core/errors.h"
+#include "core/files.h"
 
 const char *const PLOT_NAMES = "params, rank, curves, all";
 
 // ----------------------------------------------------------------------------
 // files and gnuplot
-
-static int make_dirs(const char *dir) {
-    char *p = xstrdup(dir);
-    for (char *q = p + 1;; q++) {
-        if (*q != '/' && *q != 0) continue;
-        char c = *q;
-        *q = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            int e = errno;
-            err_set("plot: cannot create directory %s: %s", p, strerror(e));
-            free(p);
-            return -1;
-        }
-        *q = c;
-        if (!c) break;
-    }
-    free(p);
-    return 0;
-}
 
 // A file name part from a task or sweep name: anything but [A-Za-z0-9._-] becomes '_'.
 static void safe_name(char *buf, size_t size, const char *name) {
@@ -49,7 +31,7 @@ static void safe_name(char *buf, size_t size, const char *name) {
 }
 
 // A gnuplot single-quoted string: nothing is special inside but the quote, written twice.
-static void gp_string(FILE *f, const char *s) {
+void plot_gp_string(FILE *f, const char *s) {
     fputc('\'', f);
     for (; *s; s++) {
         if (*s == '\'') fputc('\'', f);
@@ -188,7 +170,7 @@ static char *gp_quoted(const char *s) {
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     LAB_ASSERT(f);
-    gp_string(f, s);
+    plot_gp_string(f, s);
     fclose(f);
     return text;
 }
@@ -254,9 +236,9 @@ static int plot_params(const ReportData *d, const char *task, const char *dir) {
         cmd_append(&cmd, &clen, ", NaN with lines dt 2 lc rgb 'gray40' title 'baseline'");
     }
     fprintf(f, "set title ");
-    gp_string(f, what);
+    plot_gp_string(f, what);
     fprintf(f, "\nset xlabel 'trainable parameters'\nset ylabel ");
-    gp_string(f, run_metric(d, task));
+    plot_gp_string(f, run_metric(d, task));
     fprintf(f, "\nset logscale x\nset grid\nset key outside right top\nset offsets 0, 0, graph 0.05, graph 0.05\n");
     int rc = script_finish(f, &text, &len, dir, base, cmd);
     free(cmd);
@@ -296,9 +278,9 @@ static int plot_rank(const ReportData *d, const char *task, const char *dir) {
         free(title);
     }
     fprintf(f, "set title ");
-    gp_string(f, what);
+    plot_gp_string(f, what);
     fprintf(f, "\nset xlabel 'rank r'\nset ylabel ");
-    gp_string(f, run_metric(d, task));
+    plot_gp_string(f, run_metric(d, task));
     fprintf(f, "\nset logscale x 2\nset xtics (");
     for (int r = 0; r < nranks; r++) fprintf(f, "%s%d", r ? ", " : "", ranks[r]);
     fprintf(f, ")\nset xrange [%g:%g]\n", ranks[0] / 1.5, ranks[nranks - 1] * 1.5);
@@ -347,7 +329,7 @@ static int plot_curve(Store *s, const ReportRun *r, const ReportData *d, const c
     st = NULL;
     if (npoints[0] + npoints[1] == 0) { fclose(f); free(text); return 0; }
     fprintf(f, "set title ");
-    gp_string(f, what);
+    plot_gp_string(f, what);
     fprintf(f, "\nset xlabel 'step'\nset ylabel 'loss'\nset grid\nset key top right\n");
     char cmd[256] = "plot ";
     if (npoints[0]) strcat(cmd, "$train using 1:2 with lines lw 1.5 title 'train'");
@@ -366,7 +348,7 @@ int plot_draw(Store *s, const ReportData *d, const char *name, const char *outdi
         want_curves = !strcmp(name, "curves"), all = !strcmp(name, "all");
     if (!want_params && !want_rank && !want_curves && !all)
         return err_set("plot: unknown figure '%s' (expected one of: %s)", name, PLOT_NAMES), PLOT_ERR_INPUT;
-    if (make_dirs(outdir)) return PLOT_ERR_INPUT;
+    if (files_make_dirs(outdir)) return PLOT_ERR_INPUT;
     int drawn = 0, rc = 0;
     const char **tasks;
     int ntasks = report_tasks(d, &tasks);

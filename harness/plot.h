@@ -29,5 +29,7 @@ int plot_draw(Store *s, const ReportData *d, const char *name, const char *outdi
 // Runs `gnuplot script` inside dir, stdin from /dev/null; warnings it prints are passed on
 // to stderr. PLOT_OK or PLOT_ERR_GNUPLOT.
 int plot_run_gnuplot(const char *dir, const char *script);
+// Writes s as a gnuplot single-quoted string (quotes doubled, newlines as spaces).
+void plot_gp_string(FILE *f, const char *s);
 
 #endif

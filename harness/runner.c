@@ -16,6 +16,7 @@
 #include "core/backend_cuda.h"
 #include "core/checkpoint.h"
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/model.h"
 #include "core/rng.h"
 #include "harness/sha256.h"
@@ -29,19 +30,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int make_dirs(const char *path) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) && errno != EEXIST) return err_set("%s: cannot create directory: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) && errno != EEXIST) return err_set("%s: cannot create directory: %s", buf, strerror(errno));
-    return 0;
 }
 
 static int file_exists(const char *path) { struct stat st; return stat(path, &st) == 0; }
@@ -180,7 +168,7 @@ int runner_resolve_base(const Backend *be, const RunConfig *rc, const RunnerOpti
     char hex[65], bases[1024], lock_path[1100], weights[1100];
     pretrain_hash(rc, hex);
     snprintf(bases, sizeof bases, "%s/bases", o->results_dir);
-    if (make_dirs(bases)) return -1;
+    if (files_make_dirs(bases)) return -1;
     snprintf(dir, cap, "%s/%s-%.16s", bases, rc->base_preset, hex);
     snprintf(lock_path, sizeof lock_path, "%s.lock", dir);
     snprintf(weights, sizeof weights, "%s/model.safetensors", dir);
@@ -480,7 +468,7 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
     char run_dir[1200], adapter_dir[1300];
     snprintf(run_dir, sizeof run_dir, "%s/runs/%s", o->results_dir, hash);
     snprintf(adapter_dir, sizeof adapter_dir, "%s/adapter", run_dir);
-    if (make_dirs(adapter_dir) || adapter_save(m, adapter_dir, base_dir)) goto free_loop;
+    if (files_make_dirs(adapter_dir) || adapter_save(m, adapter_dir, base_dir)) goto free_loop;
     static const char *const files[2] = {"adapter_config.json", "adapter_model.safetensors"};
     long adapter_bytes = dir_bytes(adapter_dir, files, 2);
     char weights_path[1400], sha[65];

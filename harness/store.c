@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/errors.h"
+#include "core/files.h"
 
 #ifndef LORALAB_VERSION
 #define LORALAB_VERSION "unknown"
@@ -258,36 +259,13 @@ fail:
     return tx_rollback(s);
 }
 
-// mkdir -p of the directory part of path.
-static int make_parent_dirs(const char *path) {
-    char *dir = xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) { free(dir); return 0; }
-    *slash = 0;
-    for (char *p = dir + 1;; p++) {
-        if (*p != '/' && *p != 0) continue;
-        char c = *p;
-        *p = 0;
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-            int e = errno;
-            err_set("%s: cannot create directory %s: %s", path, dir, strerror(e));
-            free(dir);
-            return -1;
-        }
-        *p = c;
-        if (!c) break;
-    }
-    free(dir);
-    return 0;
-}
-
 static int store_open_impl(Store **out, const char *path, int flags, int target) {
     *out = NULL;
     if (!path) path = STORE_DEFAULT_PATH;
     int readonly = flags & STORE_READONLY;
     if (readonly && access(path, F_OK) != 0)
         return err_set("%s: no such database (run a sweep first, or pass --db PATH)", path);
-    if (!readonly && make_parent_dirs(path)) return -1;
+    if (!readonly && files_make_parent_dirs(path)) return -1;
     Store *s = xcalloc(1, sizeof *s);
     s->path = xstrdup(path);
     int oflags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;

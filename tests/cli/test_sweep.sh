@@ -20,6 +20,13 @@ grid:
 YAML
 DB="$TMP/r/loralab.db"
 q() { "$LORALAB" query --db "$DB" --csv "$1" | tr -d '\r' | tail -n +2; }
+# waits (up to 10 s) until database $1 has $2 runs running
+wait_running() {
+  for i in $(seq 1 100); do
+    n=$("$LORALAB" query --db "$1" --csv "SELECT count(*) FROM runs WHERE status='running'" 2>/dev/null | tr -d '\r' | tail -1)
+    [ "$n" = "$2" ] && return; sleep 0.1
+  done
+}
 
 # dry run: 10 runs, nothing written
 expect_out "^10$" sh -c "'$LORALAB' sweep '$TMP/s.yaml' --db '$DB' --dry-run | grep -c 'seed=[12]$'"
@@ -65,10 +72,7 @@ expect_out "^loss became NaN at step 1$" q "SELECT error FROM runs WHERE seed=3"
 DB2="$TMP/k/loralab.db"
 "$LORALAB" sweep "$TMP/s.yaml" --db "$DB2" --jobs 2 train.steps=400 train.eval_every=100 >/dev/null 2>&1 &
 main=$!
-for i in $(seq 1 100); do
-  n=$("$LORALAB" query --db "$DB2" --csv "SELECT count(*) FROM runs WHERE status='running'" 2>/dev/null | tr -d '\r' | tail -1)
-  [ "$n" = "2" ] && break; sleep 0.1
-done
+wait_running "$DB2" 2
 sleep 0.5
 kill -9 $main; wait $main 2>/dev/null
 sleep 0.5
@@ -112,10 +116,7 @@ expect_fail 2 "this model expects" "$LORALAB" eval-lm --checkpoint "$TMP/micro" 
 DB3="$TMP/i/loralab.db"
 "$LORALAB" sweep "$TMP/s.yaml" --db "$DB3" --jobs 2 train.steps=400 train.eval_every=100 >/dev/null 2>&1 &
 main=$!
-for i in $(seq 1 100); do
-  n=$("$LORALAB" query --db "$DB3" --csv "SELECT count(*) FROM runs WHERE status='running'" 2>/dev/null | tr -d '\r' | tail -1)
-  [ "$n" = "2" ] && break; sleep 0.1
-done
+wait_running "$DB3" 2
 kill -INT $main; wait $main; rc=$?
 [ $rc -eq 130 ] && _report ok || _report fail "a sweep stopped by SIGINT should exit 130, got $rc"
 DB=$DB3

@@ -1,0 +1,11 @@
+// core/files.h — small file-system helpers shared by the core and the harness.
+#ifndef LORALAB_FILES_H
+#define LORALAB_FILES_H
+
+// mkdir -p: creates dir and any missing parents. 0, or -1 with err_set() naming the
+// directory that could not be made (or a path that exists but is not a directory).
+int files_make_dirs(const char *dir);
+// mkdir -p of the directory part of path ("a/b/c.db" makes "a/b"); nothing for "c.db".
+int files_make_parent_dirs(const char *path);
+
+#endif
