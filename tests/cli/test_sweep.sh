@@ -124,3 +124,10 @@ expect_out "^2$" q "SELECT count(*) FROM runs WHERE status='interrupted' AND err
 expect_out "^0$" q "SELECT count(*) FROM runs WHERE status='running'"
 "$LORALAB" sweep "$TMP/s.yaml" --db "$DB3" --jobs 2 train.steps=400 train.eval_every=100 >/dev/null 2>&1
 expect_out "^10$" q "SELECT count(*) FROM runs WHERE status='done'"
+
+# a sweep file's analyze: block runs once every run is done (here Table 7 for each LoRA run)
+{ cat "$TMP/s2.yaml"; printf 'analyze:\n  amplification:\n    runs: {}\n  plot: false\n'; } > "$TMP/s3.yaml"
+DB=$TMP/a/loralab.db
+expect_ok "$LORALAB" sweep "$TMP/s3.yaml" --db "$DB" --jobs 2
+expect_out "^2$" q "SELECT count(DISTINCT run) FROM analysis_amplification"
+expect_out "^8$" q "SELECT count(*) FROM analysis_amplification"   # 2 runs x 2 layers x (q, v)
