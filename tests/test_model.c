@@ -73,10 +73,13 @@ static double loss_of(Model *m, const Batch *bt) {
 
 // Directional derivative check per trainable tensor: (L(θ+εd) - L(θ-εd)) / 2ε against <g, d>
 // with d a random unit direction over the tensor's elements.
-static void check_gradients(MethodKind kind, HeadKind head) {
+static void check_gradients_mc(MethodConfig mc, HeadKind head);
+
+static void check_gradients(MethodKind kind, HeadKind head) { check_gradients_mc(method(kind), head); }
+
+static void check_gradients_mc(MethodConfig mc, HeadKind head) {
     ModelConfig cfg = nano();
-    MethodConfig mc = method(kind);
-    if (kind == METHOD_LORA) mc.also_bitfit = 0;
+    MethodKind kind = mc.kind;
     mc.head = head;
     mc.n_classes = head == HEAD_CLS ? 3 : head == HEAD_REG ? 1 : 0;
     Model *m = model_create(backend_cpu(), &cfg, &mc);
@@ -132,6 +135,23 @@ static void test_grad_adapters(void **s) {
     check_gradients(METHOD_ADAPTER_L, HEAD_LM);
     check_gradients(METHOD_ADAPTER_P, HEAD_CLS);
     check_gradients(METHOD_ADAPTER_D, HEAD_LM);
+}
+
+// The paper's combinations: LoRA with PreEmbed, PreLayer and BitFit (Table 15's LoRA+PE,
+// LoRA+PL), every trainable tensor checked.
+static void test_grad_combinations(void **s) {
+    (void)s;
+    MethodConfig mc = method(METHOD_LORA);
+    mc.also_prefix = METHOD_PREFIX_EMBED;
+    check_gradients_mc(mc, HEAD_LM);
+    mc.also_prefix = METHOD_PREFIX_LAYER;
+    check_gradients_mc(mc, HEAD_CLS);
+    mc.also_prefix = 0;
+    mc.also_bitfit = 1;
+    check_gradients_mc(mc, HEAD_LM);
+    mc = method(METHOD_BITFIT);   // LoRA added to another method
+    mc.also_lora = 1;
+    check_gradients_mc(mc, HEAD_CLS);
 }
 
 static void test_grad_lora_dropout(void **s) {
@@ -417,6 +437,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_grad_ft_lm),        cmocka_unit_test(test_grad_ft_cls),
         cmocka_unit_test(test_grad_ft_reg),       cmocka_unit_test(test_grad_bitfit),
         cmocka_unit_test(test_grad_lora),         cmocka_unit_test(test_grad_lora_dropout),
+        cmocka_unit_test(test_grad_combinations),
         cmocka_unit_test(test_grad_prefix_embed), cmocka_unit_test(test_grad_prefix_layer),
         cmocka_unit_test(test_grad_adapters),     cmocka_unit_test(test_frozen),
         cmocka_unit_test(test_merge),             cmocka_unit_test(test_param_formulas),
