@@ -32,6 +32,20 @@ build_registry; stacked over layers, linear weights [out, in]):
                          every base tensor and score.weight (full fine-tuning).
 
 The lora, adapter_h and cls fixtures reuse the base fixture's parameters and batch.
+
+A Hugging Face hub-style checkpoint directory (for checkpoint_load) is written too:
+
+  hf_gpt2/config.json        GPT2LMHeadModel's config as transformers' save_pretrained writes
+                             it (json.dumps(indent=2, sort_keys=True)) for the nano shape.
+  hf_gpt2/model.safetensors  the base fixture's weights (rounded to float32) under GPT-2's
+                             names with the "transformer." prefix, Conv1D weights [in, out]
+                             (the transpose of loralab's [out, in]), the h.{i}.attn.bias causal
+                             mask buffers ([1, 1, n_ctx, n_ctx], F32 0/1) and attn.masked_bias
+                             scalars that older transformers saved, and lm_head.weight (a tied
+                             copy of wte); tensors in name order (the safetensors library's),
+                             not loralab's registry order; metadata {"format": "pt"}.
+  hf_gpt2_logits.safetensors tokens, lengths (F32 holding integers) and the logits of those
+                             float32-rounded weights, computed in float64.
 """
 import argparse
 import json
@@ -423,6 +437,69 @@ def make_cls(out, base, tokens, lengths, gen):
         "uses": "base.safetensors parameters, tokens and lengths"}))
 
 
+HF_B, HF_T, HF_LENGTHS = 2, 8, [8, 5]
+HF_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def hf_config():
+    """GPT2Config.to_dict() for GPT2LMHeadModel (transformers 4.x), nano-shaped; bos/eos is the
+    last token id, as GPT-2's <|endoftext|> is."""
+    return {
+        "activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"],
+        "attn_pdrop": 0.1, "bos_token_id": V - 1, "embd_pdrop": 0.1, "eos_token_id": V - 1,
+        "initializer_range": 0.02, "layer_norm_epsilon": EPS_LN, "model_type": "gpt2",
+        "n_ctx": NCTX, "n_embd": C, "n_head": NH, "n_inner": None, "n_layer": L,
+        "n_positions": NCTX, "reorder_and_upcast_attn": False, "resid_pdrop": 0.1,
+        "scale_attn_by_inverse_layer_idx": False, "scale_attn_weights": True,
+        "summary_activation": None, "summary_first_dropout": 0.1, "summary_proj_to_labels": True,
+        "summary_type": "cls_index", "summary_use_proj": True,
+        "task_specific_params": {"text-generation": {"do_sample": True, "max_length": 50}},
+        "torch_dtype": "float32", "transformers_version": "4.35.2", "use_cache": True,
+        "vocab_size": V,
+    }
+
+
+def hf_tensors(w):
+    """Registry tensors (stacked, [out, in]) -> GPT2LMHeadModel's state_dict, name-sorted."""
+    sd = {"transformer.wte.weight": w["wte"], "transformer.wpe.weight": w["wpe"],
+          "transformer.ln_f.weight": w["ln_f.weight"], "transformer.ln_f.bias": w["ln_f.bias"],
+          "lm_head.weight": w["wte"].clone()}
+    mask = torch.tril(torch.ones(NCTX, NCTX, dtype=DTYPE)).view(1, 1, NCTX, NCTX)
+    for i in range(L):
+        for name, _ in BASE_LAYER:
+            hf = name[len("h."):]
+            t = w[name][i]
+            sd["transformer.h.%d.%s" % (i, hf)] = t.t().contiguous() if hf in HF_CONV1D else t
+        sd["transformer.h.%d.attn.bias" % i] = mask
+        sd["transformer.h.%d.attn.masked_bias" % i] = torch.tensor(-1e4, dtype=DTYPE)
+    return {k: sd[k] for k in sorted(sd)}
+
+
+def make_hf_gpt2(out, base, gen):
+    w = {k: v.to(torch.float32).to(DTYPE) for k, v in base.items()}   # what the file holds
+    d = os.path.join(out, "hf_gpt2")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        f.write(json.dumps(hf_config(), indent=2, sort_keys=True) + "\n")
+    print("wrote %s" % os.path.join(d, "config.json"))
+    sd = hf_tensors(w)
+    # the Conv1D layout round-trips to the registry's weights
+    assert torch.equal(sd["transformer.h.1.mlp.c_fc.weight"].t(), w["h.mlp.c_fc.weight"][1])
+    assert list(sd["transformer.h.0.attn.c_attn.weight"].shape) == [C, 3 * C]
+    write_safetensors(os.path.join(d, "model.safetensors"), sd, {"format": "pt"})
+    model = GPT2()
+    load(model, w)
+    tokens = torch.randint(0, V, (HF_B, HF_T), generator=gen)
+    lengths = torch.tensor(HF_LENGTHS)
+    with torch.no_grad():
+        logits = model(tokens, lengths)
+    out_t = {"tokens": tokens.to(DTYPE), "lengths": lengths.to(DTYPE), "logits": logits}
+    print("hf_gpt2: logits max |.| %.4f" % logits.abs().max().item())
+    write_safetensors(os.path.join(out, "hf_gpt2_logits.safetensors"), out_t, metadata("hf_gpt2", {
+        "batch": "B=%d T=%d lengths=%s" % (HF_B, HF_T, HF_LENGTHS),
+        "uses": "hf_gpt2/ (base.safetensors parameters rounded to float32, GPT-2 hub layout)"}))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
@@ -438,6 +515,8 @@ def main():
     make_lora(args.out, base, tokens, targets, lengths, gen)
     make_adapter(args.out, base, tokens, targets, lengths, gen)
     make_cls(args.out, base, tokens, lengths, gen)
+    # its own generator, so the fixtures above stay as they were
+    make_hf_gpt2(args.out, base, torch.Generator().manual_seed(args.seed + 1))
 
 
 if __name__ == "__main__":

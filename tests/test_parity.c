@@ -6,7 +6,8 @@
 // adapters; a 3-class classification head. Each fixture is loaded into a Model on the CPU
 // backend by registry name, run forward (no dropout) and backward, and every tensor is compared
 // element by element with |c - ref| <= atol + rtol * |ref|. A mismatch prints the worst element
-// (index, both values) and fails the test.
+// (index, both values) and fails the test. hf_gpt2/ is the base weights as a hub-layout GPT-2
+// checkpoint directory, loaded through checkpoint_load (hf_gpt2_logits.safetensors: its logits).
 //
 // Tolerances (float32 model vs float64 reference):
 //   forward (logits, head outputs):        atol 1e-5, rtol 1e-4
@@ -14,7 +15,8 @@
 //   gradients:                             atol 5e-6, rtol 1e-4
 //   after 5 AdamW steps (losses, tensors): atol 5e-7, rtol 1e-6 (tight: 5 steps of decay change
 //                                          a tensor by only 5e-5 of itself)
-// Measured (CPU backend, -O3 and -O1 ASAN builds, 1 and 2 threads): logits within 2.1e-6,
+// Measured (CPU backend, -O3 and -O1 ASAN builds, 1 and 2 threads): logits within 2.1e-6
+// (hf_gpt2: 1.4e-6, -O3),
 // gradients within 1.4e-6 (about 1e-6 of each tensor's largest element), losses 5e-7,
 // tensors after AdamW 2.4e-7. The
 // gradients' tensors peak at 0.02-1, so atol 5e-6 is a few 1e-5 of their scale.
@@ -32,6 +34,7 @@
 #include <string.h>
 
 #include "core/backend.h"
+#include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/model.h"
 #include "core/safetensors.h"
@@ -440,6 +443,45 @@ static void test_cls(void **state) {
     assert_true(ok);
 }
 
+// A checkpoint directory in the hub's GPT-2 layout (hf_gpt2/: transformers' config.json,
+// "transformer."-prefixed names, Conv1D [in, out] weights, attn.bias / masked_bias buffers,
+// the tied lm_head.weight, tensors in name order) loads as it is into an evaluation-only model
+// and gives PyTorch's logits. The square c_proj weights catch a missing transpose (checked by
+// hand: a transposed h.0.attn.c_proj.weight moves the logits by far more than TOL_FWD).
+static void test_hf_checkpoint(void **state) {
+    (void)state;
+    const char *dir = FIXTURE_DIR "hf_gpt2";
+    ModelConfig cfg;
+    if (checkpoint_read_config(dir, &cfg)) fail_msg("%s", err_msg());
+    printf("hf_gpt2: n_layer %d n_head %d n_embd %d n_ctx %d vocab %d ln_eps %g\n", cfg.n_layer,
+           cfg.n_head, cfg.n_embd, cfg.n_ctx, cfg.vocab_size, (double)cfg.ln_eps);
+    MethodConfig mc;
+    method_defaults(&mc);
+    mc.kind = METHOD_NONE;
+    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    if (!m) fail_msg("model_create: %s", err_msg());
+    if (checkpoint_load(m, dir)) fail_msg("checkpoint_load: %s", err_msg());
+
+    SafeTensors *ref = fx_open("hf_gpt2_logits.safetensors");
+    FxBatch fb = {0};
+    size_t n, nb;
+    fb.tokens = fx_read_int(ref, "tokens", &n);
+    fb.lengths = fx_read_int(ref, "lengths", &nb);
+    int i = st_find(ref, "tokens");
+    assert_int_equal(st_ndim(ref, i), 2);
+    fb.B = (int)st_shape(ref, i)[0];
+    fb.T = (int)st_shape(ref, i)[1];
+    assert_int_equal((size_t)fb.B, nb);
+    assert_int_equal((size_t)fb.B * fb.T, n);
+    fb.batch = (Batch){.B = fb.B, .T = fb.T, .tokens = fb.tokens, .lengths = fb.lengths};
+    forward(m, &fb, 0.0f);
+    int ok = check_lm_logits("logits", m, &fb, ref);
+    batch_free(&fb);
+    st_close(ref);
+    model_free(m);
+    assert_true(ok);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_base_forward_backward),
@@ -447,6 +489,7 @@ int main(void) {
         cmocka_unit_test(test_lora),
         cmocka_unit_test(test_adapter_h),
         cmocka_unit_test(test_cls),
+        cmocka_unit_test(test_hf_checkpoint),
     };
     return cmocka_run_group_tests(tests, setup_fixtures, teardown_fixtures);
 }
