@@ -732,8 +732,9 @@ static void prefix_backward(Model *m, float *dx, int l) {
 // ----------------------------------------------------------------------------
 // forward
 
-// Expands the host batch into device inputs: prefix rows first, then the real tokens, then
-// infix rows, then padding. Fills tokens, targets, key_mask, last_index and the slot list.
+// Expands the host batch into device inputs: prefix rows first, then the prompt's tokens,
+// then infix rows, then the rest of the tokens, then padding (see Batch.prompt_lengths).
+// Fills tokens, targets, key_mask, last_index and the slot list.
 static void stage_batch(Model *m, const Batch *bt) {
     int B = bt->B, T = bt->T, Tx = T + m->n_prefix, lp = m->mc.prefix_lp, li = m->n_prefix ? m->mc.prefix_li : 0;
     if (!m->n_prefix) lp = 0;
@@ -745,24 +746,27 @@ static void stage_batch(Model *m, const Batch *bt) {
     for (size_t i = 0; i < BTx; i++) tgt[i] = -1;
     for (int b = 0; b < B; b++) {
         int len = bt->lengths ? bt->lengths[b] : T;
-        LAB_ASSERT(len >= 1 && len <= T);
+        int p = bt->prompt_lengths ? bt->prompt_lengths[b] : len;   // the infix follows token p - 1
+        LAB_ASSERT(len >= 1 && len <= T && p >= 1 && p <= T);
         for (int k = 0; k < lp; k++) {
             m->slot_rows[m->n_slots] = b * Tx + k; m->slot_index[m->n_slots++] = k; mask[b * Tx + k] = 1;
         }
         for (int t = 0; t < T; t++) {
-            int pos = t < len ? lp + t : lp + li + t;
+            int pos = t < p ? lp + t : lp + li + t;
             tok[b * Tx + pos] = bt->tokens[(size_t)b * T + t];
             mask[b * Tx + pos] = t < len;
             if (bt->targets && t < len && bt->targets[(size_t)b * T + t] >= 0) {
-                tgt[b * Tx + pos] = bt->targets[(size_t)b * T + t];
+                // the last prompt token's successor is predicted after the infix
+                int at = li > 0 && t == p - 1 ? lp + p + li - 1 : pos;
+                tgt[b * Tx + at] = bt->targets[(size_t)b * T + t];
                 m->loss_count++;
             }
         }
         for (int k = 0; k < li; k++) {
-            int pos = lp + len + k;
+            int pos = lp + p + k;
             m->slot_rows[m->n_slots] = b * Tx + pos; m->slot_index[m->n_slots++] = lp + k; mask[b * Tx + pos] = 1;
         }
-        last[b] = b * Tx + lp + len + li - 1;
+        last[b] = b * Tx + (len >= p ? lp + li + len - 1 : lp + len - 1);
     }
     const Backend *be = m->be;
     be->to_device(m->a.tokens, tok, BTx * sizeof(int));
@@ -900,9 +904,7 @@ size_t model_copy_logits(const Model *m, float *host, size_t cap) {
 // ----------------------------------------------------------------------------
 // decoding with a key/value cache
 
-int model_decode_supported(const Model *m) {
-    return m->mc.head == HEAD_LM && !(m->prefix_kind && m->mc.prefix_li > 0);
-}
+int model_decode_supported(const Model *m) { return m->mc.head == HEAD_LM; }
 
 // Sizes the cache for `rows` rows (keeping the rows it holds).
 static void kv_reserve(Model *m, int rows) {
@@ -926,15 +928,15 @@ static void kv_reserve(Model *m, int rows) {
 }
 
 void model_decode_prefill(Model *m, const Batch *prompts, float *logits) {
-    LAB_ASSERT(model_decode_supported(m) && !prompts->targets);
+    LAB_ASSERT(model_decode_supported(m) && !prompts->targets && !prompts->prompt_lengths);
     ForwardOptions fo = {0, 0.0f, 0.0f, 0};
-    model_forward(m, prompts, &fo);
+    model_forward(m, prompts, &fo);   // the infix follows each whole prompt
     const Backend *be = m->be;
-    int B = prompts->B, Tx = m->Tx, C = m->cfg.n_embd, V = m->cfg.vocab_size, lp = m->n_prefix;
+    int B = prompts->B, Tx = m->Tx, C = m->cfg.n_embd, V = m->cfg.vocab_size;
     kv_reserve(m, B);
     size_t per_row = (size_t)m->cfg.n_ctx * C, layer = (size_t)m->kv_rows * per_row;
     for (int b = 0; b < B; b++) {
-        int len = lp + (prompts->lengths ? prompts->lengths[b] : prompts->T);
+        int len = m->n_prefix + (prompts->lengths ? prompts->lengths[b] : prompts->T);   // + prefix and infix
         m->kv_pos[b] = len;
         for (int l = 0; l < m->cfg.n_layer; l++) {   // k and v of every real position, from qkv
             const float *qkv = m->a.qkv + (size_t)l * B * Tx * 3 * C + (size_t)b * Tx * 3 * C;

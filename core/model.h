@@ -142,6 +142,12 @@ typedef struct {
     const int *labels;    // (B) class labels (HEAD_CLS), or NULL
     const float *values;  // (B) regression targets (HEAD_REG), or NULL
     const int *lengths;   // (B) or NULL
+    // (B) or NULL: prefix tuning's infix positions (prefix.li) follow the first
+    // prompt_lengths[b] tokens ("x SEP" of a generation row), and the target of the last
+    // prompt token moves to the last infix position, which then predicts it (the infix sits
+    // between input and output, as in the paper). NULL: the infix follows all real tokens.
+    // A prompt longer than the row (a prompt still being read) puts the infix after it.
+    const int *prompt_lengths;
 } Batch;
 
 typedef struct {

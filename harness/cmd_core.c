@@ -106,7 +106,7 @@ static double eval_lm_tokens(Model *m, const int *ids, size_t n, size_t *count) 
         // repack rows to the batch's own T (all rows but the last are full)
         for (int b = 0; b < B; b++)
             for (int t = 0; t < Tb; t++) { tok[b * Tb + t] = tok[b * T + t]; tgt[b * Tb + t] = tgt[b * T + t]; }
-        Batch bt = {B, Tb, tok, tgt, NULL, NULL, len};
+        Batch bt = {B, Tb, tok, tgt, NULL, NULL, len, NULL};
         float loss = model_forward(m, &bt, &fo);
         int c = model_loss_count(m);
         sum += (double)loss * c;
@@ -169,7 +169,7 @@ static double time_steps(Model *m, int B, int T, int steps, int train, uint64_t 
     Rng rng = rng_seeded(seed);
     for (int i = 0; i < B * T; i++) tok[i] = (int)(rng_u64(&rng) % (uint64_t)V);
     for (int i = 0; i < B * T; i++) tgt[i] = (i + 1) % T ? tok[i + 1] : -1;
-    Batch bt = {B, T, tok, tgt, NULL, NULL, NULL};
+    Batch bt = {B, T, tok, tgt, NULL, NULL, NULL, NULL};
     ForwardOptions fo = {train, 0.0f, 0.0f, seed};
     OptimConfig oc;
     optim_defaults(&oc);

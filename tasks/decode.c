@@ -48,8 +48,8 @@ static void log_softmax(double *out, const float *x, int V) {
     for (int v = 0; v < V; v++) out[v] = (double)x[v] - lse;
 }
 
-void decode_model_logprobs(Model *m, const int *const *rows, const int *lens, int n,
-                           double *logp) {
+void decode_model_logprobs(Model *m, const int *const *rows, const int *lens, const int *prompt_lens,
+                           int n, double *logp) {
     LAB_ASSERT(model_method(m)->head == HEAD_LM);
     int V = model_config(m)->vocab_size, lp, li, max_len = decode_model_max_len(m);
     model_prefix(m, &lp, &li);
@@ -70,17 +70,17 @@ void decode_model_logprobs(Model *m, const int *const *rows, const int *lens, in
         int *tok = xcalloc((size_t)count * T, sizeof(int));   // padding: token 0, masked
         for (int b = 0; b < count; b++)
             memcpy(tok + (size_t)b * T, rows[start + b], sizeof(int) * lens[start + b]);
-        Batch bt = {count, T, tok, NULL, NULL, NULL, lens + start};
+        Batch bt = {count, T, tok, NULL, NULL, NULL, lens + start, prompt_lens ? prompt_lens + start : NULL};
         model_forward(m, &bt, &fo);
         size_t nl = (size_t)count * Tx * V;
         float *logits = xmalloc(nl * sizeof(float));
         LAB_ASSERT(model_copy_logits(m, logits, nl) == nl);
-        // The token after row b is predicted at its last real position, lp + len - 1: that
-        // is where training puts the target of the next token (stage_batch, pos = lp + t).
-        // Infix positions follow the real tokens, so under causal attention they do not
-        // reach it.
+        // The token after row b is predicted where training puts the target of its last
+        // token (core/model.c stage_batch): after the infix once the prompt is complete
+        // (lp + li + len - 1), at the token itself while the prompt is still being read.
         for (int b = 0; b < count; b++) {
-            size_t at = (size_t)b * Tx + lp + lens[start + b] - 1;
+            int len = lens[start + b], p = prompt_lens ? prompt_lens[start + b] : len;
+            size_t at = (size_t)b * Tx + (len >= p ? lp + li + len - 1 : lp + len - 1);
             log_softmax(logp + (size_t)(start + b) * V, logits + at * V, V);
         }
         free(logits);
@@ -89,10 +89,10 @@ void decode_model_logprobs(Model *m, const int *const *rows, const int *lens, in
     }
 }
 
-static void model_score(void *ctx, const int *const *rows, const int *lens, const int *parent,
-                        int n, double *logp) {
+static void model_score(void *ctx, const int *const *rows, const int *lens, const int *prompt_lens,
+                        const int *parent, int n, double *logp) {
     (void)parent;   // every prefix is recomputed in full
-    decode_model_logprobs((Model *)ctx, rows, lens, n, logp);
+    decode_model_logprobs((Model *)ctx, rows, lens, prompt_lens, n, logp);
 }
 
 DecodeScorer decode_model_scorer(Model *m) {
@@ -102,8 +102,9 @@ DecodeScorer decode_model_scorer(Model *m) {
 
 // The key/value-cached scorer: the first call (bare prompts) fills the model's cache; every
 // later call reorders the cache by parent and runs one new token per row.
-static void cached_score(void *ctx, const int *const *rows, const int *lens, const int *parent,
-                         int n, double *logp) {
+static void cached_score(void *ctx, const int *const *rows, const int *lens, const int *prompt_lens,
+                         const int *parent, int n, double *logp) {
+    (void)prompt_lens;   // the first call's rows are the prompts; the cache keeps the infix after them
     Model *m = ctx;
     int V = model_config(m)->vocab_size;
     float *logits = xmalloc(sizeof(float) * (size_t)n * V);
@@ -112,7 +113,7 @@ static void cached_score(void *ctx, const int *const *rows, const int *lens, con
         for (int i = 0; i < n; i++) T = lens[i] > T ? lens[i] : T;
         int *tok = xcalloc((size_t)n * T, sizeof(int));
         for (int i = 0; i < n; i++) memcpy(tok + (size_t)i * T, rows[i], sizeof(int) * lens[i]);
-        Batch bt = {n, T, tok, NULL, NULL, NULL, lens};
+        Batch bt = {n, T, tok, NULL, NULL, NULL, lens, NULL};
         model_decode_prefill(m, &bt, logits);
         free(tok);
     } else {
@@ -308,6 +309,7 @@ int decode_search(const DecodeScorer *s, const int *const *prompts, const int *p
     size_t rows_cap = (size_t)n * beam;
     const int **rows = xmalloc(sizeof(int *) * rows_cap);
     int *lens = xmalloc(sizeof(int) * rows_cap), *parent = xmalloc(sizeof(int) * rows_cap);
+    int *plens = xmalloc(sizeof(int) * rows_cap);
     int *next_rows = xmalloc(sizeof(int) * beam);
     int *row_tok = NULL;
     double *logp = xmalloc(sizeof(double) * rows_cap * V);
@@ -330,12 +332,13 @@ int decode_search(const DecodeScorer *s, const int *const *prompts, const int *p
                 memcpy(q + se[i].plen, hy->tok, sizeof(int) * g);
                 rows[nr] = q;
                 lens[nr] = se[i].plen + g;
+                plens[nr] = se[i].plen;
                 parent[nr] = hy->row;   // the row it extends in the previous call
                 hy->row = nr++;
                 q += se[i].plen + g;
             }
         }
-        s->score(s->ctx, rows, lens, g == 0 ? NULL : parent, nr, logp);
+        s->score(s->ctx, rows, lens, plens, g == 0 ? NULL : parent, nr, logp);
         for (int i = 0; i < n; i++) {
             if (se[i].done) continue;
             for (int h = 0; h < se[i].n_live; h++)
@@ -355,7 +358,7 @@ int decode_search(const DecodeScorer *s, const int *const *prompts, const int *p
         if (len > 0) memcpy(out[i], se[i].fin[best].tok, sizeof(int) * len);
         out_lens[i] = len;
     }
-    free(top); free(logp); free(row_tok); free(next_rows); free(parent); free(lens); free(rows);
+    free(top); free(logp); free(row_tok); free(next_rows); free(parent); free(lens); free(plens); free(rows);
     free(fins); free(hyps); free(pool); free(se);
     return 0;
 }

@@ -56,9 +56,10 @@ void decode_defaults(DecodeOptions *opt, int eos);
 // followed by the tokens generated so far; writes logp[i * vocab + v] = log p(v | rows[i])
 // (-inf allowed). parent[i] is the index, in the previous call of the same search, of the
 // row that rows[i] extends by exactly one token; parent is NULL on the first call (every
-// row is a bare prompt). Rows of one call may have different lengths.
+// row is a bare prompt). Rows of one call may have different lengths. prompt_lens[i] is the
+// length of row i's prompt (a prefix-tuning model puts its infix after it).
 typedef void (*DecodeScoreFn)(void *ctx, const int *const *rows, const int *lens,
-                              const int *parent, int n, double *logp);
+                              const int *prompt_lens, const int *parent, int n, double *logp);
 
 typedef struct {
     DecodeScoreFn score;
@@ -80,17 +81,18 @@ int decode_search(const DecodeScorer *s, const int *const *prompts, const int *p
                   int n, const DecodeOptions *opt, int **out, int *out_lens);
 
 // The recomputing model scorer: runs the model on rows (in as few forward calls as the
-// memory budget allows, B rows right-padded) and writes log-softmax of each row's logits at
-// its last real token into logp (n, V). Rows hold 1..decode_model_max_len(m) tokens.
-void decode_model_logprobs(Model *m, const int *const *rows, const int *lens, int n,
-                           double *logp);
+// memory budget allows, B rows right-padded) and writes log-softmax of the logits that
+// predict each row's next token into logp (n, V). Rows hold 1..decode_model_max_len(m)
+// tokens; prompt_lens (NULL: each whole row) places an infix as Batch.prompt_lengths does.
+void decode_model_logprobs(Model *m, const int *const *rows, const int *lens, const int *prompt_lens,
+                           int n, double *logp);
 // Longest row the model takes: n_ctx minus its prefix and infix positions.
 int decode_model_max_len(const Model *m);
 // A DecodeScorer over decode_model_logprobs (ctx = m; parent ignored).
 DecodeScorer decode_model_scorer(Model *m);
 // The key/value-cached scorer (core/model.h model_decode_*): same log-probabilities, one
-// token per row per step. Requires model_decode_supported(m); decode_batch uses it then,
-// and the recomputing scorer otherwise.
+// token per row per step. Requires model_decode_supported(m) (an LM head); decode_batch
+// uses it then, and the recomputing scorer otherwise.
 DecodeScorer decode_cached_scorer(Model *m);
 
 #endif

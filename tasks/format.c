@@ -102,7 +102,7 @@ static int prompt_keep(int nx, int ny, int max_len) {
     return keep < nx ? keep : nx;
 }
 
-int format_gen_row(const Encoded *e, int i, int max_len, int *tokens, int *targets) {
+int format_gen_row(const Encoded *e, int i, int max_len, int *tokens, int *targets, int *prompt_len) {
     LAB_ASSERT(i >= 0 && i < e->n && max_len >= 4);
     const EncodedExample *x = &e->ex[i];
     int np = prompt_keep(x->nx, x->ny, max_len);
@@ -113,6 +113,7 @@ int format_gen_row(const Encoded *e, int i, int max_len, int *tokens, int *targe
     if (np) memcpy(tokens, x->x, (size_t)np * sizeof *tokens);
     n += np;
     tokens[n++] = e->sep;
+    if (prompt_len) *prompt_len = n;
     if (ny) memcpy(tokens + n, x->y, (size_t)ny * sizeof *tokens);
     n += ny;
     if (with_eos) tokens[n++] = e->eos;
@@ -144,6 +145,7 @@ void batch_buffer_init(BatchBuffer *bb, int B, int T) {
     bb->labels = xmalloc((size_t)B * sizeof *bb->labels);
     bb->values = xmalloc((size_t)B * sizeof *bb->values);
     bb->lengths = xmalloc((size_t)B * sizeof *bb->lengths);
+    bb->prompt_lengths = xmalloc((size_t)B * sizeof *bb->prompt_lengths);
 }
 
 void batch_buffer_free(BatchBuffer *bb) {
@@ -152,6 +154,7 @@ void batch_buffer_free(BatchBuffer *bb) {
     free(bb->labels);
     free(bb->values);
     free(bb->lengths);
+    free(bb->prompt_lengths);
     memset(bb, 0, sizeof *bb);
 }
 
@@ -162,7 +165,8 @@ const Batch *format_batch(const Encoded *e, const int *idx, int B, int max_len, 
     int T = 1;
     for (int b = 0; b < B; b++) {
         int *row = bb->tokens + (size_t)b * max_len, *trow = bb->targets + (size_t)b * max_len;
-        int n = gen ? format_gen_row(e, idx[b], max_len, row, trow) : format_cls_row(e, idx[b], max_len, row);
+        int n = gen ? format_gen_row(e, idx[b], max_len, row, trow, &bb->prompt_lengths[b])
+                    : format_cls_row(e, idx[b], max_len, row);
         bb->lengths[b] = n;
         if (n > T) T = n;
         bb->labels[b] = e->ex[idx[b]].label;
@@ -179,6 +183,7 @@ const Batch *format_batch(const Encoded *e, const int *idx, int B, int max_len, 
     }
     bb->batch = (Batch){.B = B, .T = T, .tokens = bb->tokens, .lengths = bb->lengths,
                         .targets = gen ? bb->targets : NULL,
+                        .prompt_lengths = gen ? bb->prompt_lengths : NULL,
                         .labels = e->kind == TASK_CLS ? bb->labels : NULL,
                         .values = e->kind == TASK_REG ? bb->values : NULL};
     return &bb->batch;

@@ -59,6 +59,7 @@ typedef struct {
     int *labels;              // (cap_B)
     float *values;            // (cap_B)
     int *lengths;             // (cap_B)
+    int *prompt_lengths;      // (cap_B) generation rows: |x| + 1 ("x SEP"), where an infix goes
     Batch batch;              // the last batch made: pointers into the arrays above
 } BatchBuffer;
 
@@ -67,10 +68,10 @@ typedef struct {
 int format_encode(const Task *t, SplitId s, const Tokenizer *tok, Encoded *out);
 void format_encoded_free(Encoded *e);
 
-// One row of example i into tokens[max_len] (and targets[max_len] for generation);
-// returns its length. max_len >= 4.
+// One row of example i into tokens[max_len] (and targets[max_len] for generation, and the
+// length of its "x SEP" prompt in *prompt_len unless NULL); returns its length. max_len >= 4.
 int format_cls_row(const Encoded *e, int i, int max_len, int *tokens);
-int format_gen_row(const Encoded *e, int i, int max_len, int *tokens, int *targets);
+int format_gen_row(const Encoded *e, int i, int max_len, int *tokens, int *targets, int *prompt_len);
 // The prompt of example i for decoding, "x SEP", truncated so that the prompt leaves room
 // for max_new generated tokens within max_len (the prompt keeps its first tokens and at
 // least one); returns its length.

@@ -571,7 +571,7 @@ static void train_step_case(const char *preset, MethodKind kind, HeadKind head) 
     Rng r = rng_seeded(5);
     for (int i = 0; i < TB * TT; i++) tokens[i] = (int)(rng_u64(&r) % (uint64_t)cfg.vocab_size);
     for (int i = 0; i < TB * TT; i++) targets[i] = i % 5 == 3 ? -1 : (int)(rng_u64(&r) % (uint64_t)cfg.vocab_size);
-    Batch bt = {TB, TT, tokens, targets, labels, values, lengths};
+    Batch bt = {TB, TT, tokens, targets, labels, values, lengths, NULL};
     ForwardOptions fo = {1, 0.1f, 0.1f, 42};   // training: every dropout on
     OptimConfig oc;
     optim_defaults(&oc);
@@ -715,7 +715,7 @@ static int bench_train(const char *preset, const char *method, int B, int T, int
     Rng r = rng_seeded(3);
     for (int i = 0; i < B * T; i++) tok[i] = (int)(rng_u64(&r) % (uint64_t)cfg.vocab_size);
     for (int i = 0; i < B * T; i++) tgt[i] = (int)(rng_u64(&r) % (uint64_t)cfg.vocab_size);
-    Batch bt = {B, T, tok, tgt, NULL, NULL, NULL};
+    Batch bt = {B, T, tok, tgt, NULL, NULL, NULL, NULL};
     ForwardOptions fo = {1, 0.0f, 0.0f, 1};
     OptimConfig oc;
     optim_defaults(&oc);

@@ -36,12 +36,13 @@ typedef struct {
 
 // Also checks the scorer contract a key/value cache will rely on: parent is NULL exactly on
 // the first call, and row i is row parent[i] of the previous call plus one token.
-static void table_score(void *ctx, const int *const *rows, const int *lens, const int *parent,
-                        int n, double *logp) {
+static void table_score(void *ctx, const int *const *rows, const int *lens, const int *prompt_lens,
+                        const int *parent, int n, double *logp) {
     TableCtx *t = ctx;
     assert_true(n <= MAX_ROWS);
     for (int i = 0; i < n; i++) {
         assert_true(lens[i] >= t->plen && lens[i] <= MAX_LEN);
+        assert_int_equal(prompt_lens[i], t->plen);
         if (t->calls == 0) {
             if (parent || lens[i] != t->plen) t->bad_parent++;
         } else {
@@ -365,17 +366,18 @@ static void check_logprobs_match_loss(MethodKind kind) {
     assert_true(T <= 64);
     random_tokens(seq, T, 5);
     for (int t = 0; t < T; t++) targets[t] = t + 1 < T ? seq[t + 1] : -1;
-    Batch bt = {1, T, seq, targets, NULL, NULL, NULL};
+    int P = 4;   // the first 4 tokens are the prompt: an infix goes after them
+    Batch bt = {1, T, seq, targets, NULL, NULL, NULL, &P};
     ForwardOptions fo = {0};
     double loss = model_forward(m, &bt, &fo);
     assert_int_equal(model_loss_count(m), T - 1);
 
     int n = 2 * (T - 1);
     const int **rows = xmalloc(sizeof(int *) * n);
-    int *lens = xmalloc(sizeof(int) * n);
-    for (int i = 0; i < n; i++) { rows[i] = seq; lens[i] = i % (T - 1) + 1; }
+    int *lens = xmalloc(sizeof(int) * n), *plens = xmalloc(sizeof(int) * n);
+    for (int i = 0; i < n; i++) { rows[i] = seq; lens[i] = i % (T - 1) + 1; plens[i] = P; }
     double *logp = xmalloc(sizeof(double) * n * V);
-    decode_model_logprobs(m, rows, lens, n, logp);
+    decode_model_logprobs(m, rows, lens, plens, n, logp);
     for (int copy = 0; copy < 2; copy++) {
         double sum = 0;
         for (int i = copy * (T - 1); i < (copy + 1) * (T - 1); i++) {
@@ -389,7 +391,7 @@ static void check_logprobs_match_loss(MethodKind kind) {
             fail_msg("%s copy %d: sum of next-token log-probs %.6f, model loss gives %.6f",
                      METHOD_NAMES[kind], copy, sum, want);
     }
-    free(logp); free(lens); free(rows);
+    free(logp); free(lens); free(plens); free(rows);
     model_free(m);
 }
 
@@ -408,7 +410,7 @@ static int naive_greedy(Model *m, const int *prompt, int plen, int max_new, int 
     ForwardOptions fo = {0};
     while (n < max_new) {
         int T = plen + n;
-        Batch bt = {1, T, row, NULL, NULL, NULL, NULL};
+        Batch bt = {1, T, row, NULL, NULL, NULL, NULL, NULL};
         model_forward(m, &bt, &fo);
         model_copy_logits(m, logits, (size_t)T * V);
         const float *last = logits + (size_t)(T - 1) * V;
@@ -486,10 +488,10 @@ static void test_batched_equals_alone(void **state) {
 // The key/value cache changes nothing: with the cached scorer and with the recomputing
 // one, every step's log-probabilities agree (to float rounding) and the decoded tokens are
 // the same, for greedy and beam search (which reorders the cache), under several methods.
-static void check_cached_equals_recomputed(MethodKind kind) {
+static void check_cached_equals_recomputed(MethodKind kind, int li) {
     ModelConfig cfg;
     assert_int_equal(model_preset("nano", &cfg), 0);
-    Model *m = nano_model_li(kind, 21, 0);   // an infix would sit after the prompt: not cached
+    Model *m = nano_model_li(kind, 21, li);
     assert_true(model_decode_supported(m));
     enum { NP = 3 };
     int p0[7], p1[3], p2[11];
@@ -500,11 +502,15 @@ static void check_cached_equals_recomputed(MethodKind kind) {
     DecodeScorer cached = decode_cached_scorer(m), full = decode_model_scorer(m);
     int V = cfg.vocab_size;
     double *a = xmalloc(sizeof(double) * NP * 2 * V), *b = xmalloc(sizeof(double) * NP * 2 * V);
-    int rows_buf[NP * 2][32], rlen[NP * 2];
+    int rows_buf[NP * 2][32], rlen[NP * 2], plen[NP * 2];
     const int *rows[NP * 2];
-    for (int i = 0; i < NP; i++) { memcpy(rows_buf[i], prompts[i], sizeof(int) * lens[i]); rlen[i] = lens[i]; rows[i] = rows_buf[i]; }
-    cached.score(cached.ctx, rows, rlen, NULL, NP, a);
-    full.score(full.ctx, rows, rlen, NULL, NP, b);
+    for (int i = 0; i < NP; i++) {
+        memcpy(rows_buf[i], prompts[i], sizeof(int) * lens[i]);
+        rlen[i] = plen[i] = lens[i];
+        rows[i] = rows_buf[i];
+    }
+    cached.score(cached.ctx, rows, rlen, plen, NULL, NP, a);
+    full.score(full.ctx, rows, rlen, plen, NULL, NP, b);
     int n = NP;
     for (int step = 0; step < 5; step++) {
         double worst = 0;
@@ -512,7 +518,7 @@ static void check_cached_equals_recomputed(MethodKind kind) {
         if (worst > 1e-4) fail_msg("%s step %d: cached and recomputed log-probabilities differ by %g", METHOD_NAMES[kind], step, worst);
         // next rows: every row doubles into its argmax and its second choice (a reordering
         // with repeated parents), capped at 2 NP rows
-        int parent[NP * 2], nn = 0, nrow[NP * 2][32], nlen[NP * 2];
+        int parent[NP * 2], nn = 0, nrow[NP * 2][32], nlen[NP * 2], nplen[NP * 2];
         for (int i = 0; i < n && nn < NP * 2; i++)
             for (int c = 0; c < 2 && nn < NP * 2; c++) {
                 int best = 0, second = -1;
@@ -521,12 +527,18 @@ static void check_cached_equals_recomputed(MethodKind kind) {
                 memcpy(nrow[nn], rows_buf[i], sizeof(int) * rlen[i]);
                 nrow[nn][rlen[i]] = c ? second : best;
                 nlen[nn] = rlen[i] + 1;
+                nplen[nn] = plen[i];
                 parent[nn++] = i;
             }
         n = nn;
-        for (int i = 0; i < n; i++) { memcpy(rows_buf[i], nrow[i], sizeof(int) * nlen[i]); rlen[i] = nlen[i]; rows[i] = rows_buf[i]; }
-        cached.score(cached.ctx, rows, rlen, parent, n, a);
-        full.score(full.ctx, rows, rlen, parent, n, b);
+        for (int i = 0; i < n; i++) {
+            memcpy(rows_buf[i], nrow[i], sizeof(int) * nlen[i]);
+            rlen[i] = nlen[i];
+            plen[i] = nplen[i];
+            rows[i] = rows_buf[i];
+        }
+        cached.score(cached.ctx, rows, rlen, plen, parent, n, a);
+        full.score(full.ctx, rows, rlen, plen, parent, n, b);
     }
     free(a); free(b);
     // whole searches: the same tokens
@@ -551,10 +563,9 @@ static void test_cached_equals_recomputed(void **state) {
     (void)state;
     MethodKind kinds[] = {METHOD_FT, METHOD_LORA, METHOD_ADAPTER_H, METHOD_ADAPTER_L, METHOD_PREFIX_EMBED,
                           METHOD_PREFIX_LAYER};
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) check_cached_equals_recomputed(kinds[i]);
-    Model *m = nano_model(METHOD_PREFIX_LAYER, 1);   // li = 2
-    assert_false(model_decode_supported(m));
-    model_free(m);
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) check_cached_equals_recomputed(kinds[i], 0);
+    check_cached_equals_recomputed(METHOD_PREFIX_EMBED, 2);   // with an infix after the prompt
+    check_cached_equals_recomputed(METHOD_PREFIX_LAYER, 2);
 }
 
 // (e) with the model: max_new bounds the length, and an EOS ends the continuation where it

@@ -126,18 +126,20 @@ static void test_gen_rows_loss_on_target(void **state) {
     add(t, "AB", NULL, -1, 0, "uvwxyz0123");
     Encoded e;
     format_encode(t, SPLIT_TRAIN, tok, &e);
-    int row[16], tgt[16];
-    // A B SEP x y z EOS; the SEP predicts x, ..., z predicts EOS
-    assert_int_equal(format_gen_row(&e, 0, 16, row, tgt), 7);
+    int row[16], tgt[16], plen = 0;
+    // A B SEP x y z EOS; the SEP predicts x, ..., z predicts EOS; the prompt is "A B SEP"
+    assert_int_equal(format_gen_row(&e, 0, 16, row, tgt, &plen), 7);
+    assert_int_equal(plen, 3);
     assert_ints(row, (int[]){'A', 'B', SEP, 'x', 'y', 'z', EOS}, 7);
     assert_ints(tgt, (int[]){-1, -1, 'x', 'y', 'z', EOS, -1}, 7);
     // max_len 8, prompt 8, target 3: the prompt keeps max(8 - 3 - 2, min(8, 4)) = 4 tokens;
     // 3 left after SEP cannot hold y + EOS: y is kept, EOS dropped
-    assert_int_equal(format_gen_row(&e, 1, 8, row, tgt), 8);
+    assert_int_equal(format_gen_row(&e, 1, 8, row, tgt, &plen), 8);
+    assert_int_equal(plen, 5);
     assert_ints(row, (int[]){'A', 'B', 'C', 'D', SEP, 'x', 'y', 'z'}, 8);
     assert_ints(tgt, (int[]){-1, -1, -1, -1, 'x', 'y', 'z', -1}, 8);
     // max_len 8, long target: the prompt stays whole (2 <= 4), the target is cut to 5
-    assert_int_equal(format_gen_row(&e, 2, 8, row, tgt), 8);
+    assert_int_equal(format_gen_row(&e, 2, 8, row, tgt, &plen), 8);
     assert_ints(row, (int[]){'A', 'B', SEP, 'u', 'v', 'w', 'x', 'y'}, 8);
     assert_ints(tgt, (int[]){-1, -1, 'u', 'v', 'w', 'x', 'y', -1}, 8);
     // prompts for decoding: room for max_new tokens
@@ -154,6 +156,7 @@ static void test_gen_rows_loss_on_target(void **state) {
     assert_ints(b->targets, (int[]){-1, -1, 'x', 'y', 'z', EOS, -1, -1, -1, -1}, 10);
     assert_ints(b->tokens + 10, (int[]){'A', 'B', SEP, 'u', 'v', 'w', 'x', 'y', 'z', '0'}, 10);
     assert_ints(b->targets + 10, (int[]){-1, -1, 'u', 'v', 'w', 'x', 'y', 'z', '0', -1}, 10);
+    assert_ints(b->prompt_lengths, (int[]){3, 3}, 2);   // where an infix goes
     assert_null(b->labels);
     batch_buffer_free(&bb);
     format_encoded_free(&e);

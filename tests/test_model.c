@@ -37,18 +37,20 @@ static MethodConfig method(MethodKind kind) {
 }
 
 // A batch with rows of different lengths, some ignored targets, labels and values.
-typedef struct { int tokens[B * T], targets[B * T], labels[B], lengths[B]; float values[B]; } TestBatch;
+typedef struct { int tokens[B * T], targets[B * T], labels[B], lengths[B], prompts[B]; float values[B]; } TestBatch;
 static Batch make_batch(TestBatch *tb, int V) {
     Rng r = rng_seeded(7);
     for (int i = 0; i < B * T; i++) tb->tokens[i] = (int)(rng_u64(&r) % (uint64_t)V);
     for (int i = 0; i < B * T; i++) tb->targets[i] = (i % 5 == 3) ? -1 : (int)(rng_u64(&r) % (uint64_t)V);
     tb->lengths[0] = T;
     tb->lengths[1] = T - 4;
+    tb->prompts[0] = 5;   // prefix methods put their infix after these (and move a target there)
+    tb->prompts[1] = 3;
     tb->labels[0] = 1;
     tb->labels[1] = 2;
     tb->values[0] = 0.5f;
     tb->values[1] = -1.25f;
-    Batch bt = {B, T, tb->tokens, tb->targets, tb->labels, tb->values, tb->lengths};
+    Batch bt = {B, T, tb->tokens, tb->targets, tb->labels, tb->values, tb->lengths, tb->prompts};
     return bt;
 }
 
@@ -411,7 +413,7 @@ static void test_overfit_text(void **s) {
             tok[b * TT + t] = (unsigned char)text[at];
             tgt[b * TT + t] = (unsigned char)text[at + 1];
         }
-    Batch bt = {TB, TT, tok, tgt, NULL, NULL, NULL};
+    Batch bt = {TB, TT, tok, tgt, NULL, NULL, NULL, NULL};
     OptimConfig oc;
     optim_defaults(&oc);
     oc.lr = 3e-3f; oc.schedule = SCHEDULE_CONSTANT; oc.weight_decay = 0.0f;
