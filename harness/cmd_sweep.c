@@ -235,7 +235,7 @@ static int sweep_main(int argc, char **argv, int single) {
             sw.name, stats.done, stats.failed, stats.interrupted, db, sw.name);
     status = rc == 1 ? 130 : stats.failed ? EXIT_RUN_FAILED : EXIT_OK;
     // the sweep file's analyze: block (Figures 3/4, Table 7) runs once every run is done
-    if (status == EXIT_OK && sw.analyze_json && stats.done > 0 && stats.done + counts[RUN_DONE] >= sw.nruns) {
+    if (status == EXIT_OK && sw.analyze_json && stats.done + counts[RUN_DONE] >= sw.nruns) {
         char *av[] = {"analyze", "sweep", sw.name, "--db", (char *)db, NULL};
         fprintf(stderr, "sweep %s: every run is done; running its analyze: block (loralab analyze sweep %s)\n",
                 sw.name, sw.name);
