@@ -567,8 +567,9 @@ int store_fail_run(Store *s, int64_t run_id, RunStatus status, const char *error
                       "ttI", store_status_name(status), error, run_id);
 }
 
-int store_run_status(Store *s, int64_t run_id, RunStatus *status) {
-    const char *sql = "SELECT status FROM runs WHERE id = ?";
+// Steps `sql` (one "?" for the run id) to the run's row: 0 with *out on the row (the caller
+// finalizes it), or -1 with err_set() when sqlite fails or there is no such run.
+static int select_run(Store *s, const char *sql, int64_t run_id, sqlite3_stmt **out) {
     sqlite3_stmt *st = NULL;
     if (sql_prepare(s, &st, sql, "I", run_id)) return -1;
     int rc = sqlite3_step(st);
@@ -577,34 +578,31 @@ int store_run_status(Store *s, int64_t run_id, RunStatus *status) {
         sqlite3_finalize(st);
         return err_set("%s: no run with id %lld", s->path, (long long)run_id);
     }
-    int v = store_status_parse((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    LAB_ASSERT(v >= 0);   // the CHECK constraint allows nothing else
-    *status = (RunStatus)v;
+    *out = st;
     return 0;
 fail:
     sqlite3_finalize(st);
     return -1;
 }
 
+int store_run_status(Store *s, int64_t run_id, RunStatus *status) {
+    sqlite3_stmt *st;
+    if (select_run(s, "SELECT status FROM runs WHERE id = ?", run_id, &st)) return -1;
+    int v = store_status_parse((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    LAB_ASSERT(v >= 0);   // the CHECK constraint allows nothing else
+    *status = (RunStatus)v;
+    return 0;
+}
+
 int store_run_config(Store *s, int64_t run_id, char **hash, char **config_json) {
     *hash = *config_json = NULL;
-    const char *sql = "SELECT hash, config FROM runs WHERE id = ?";
-    sqlite3_stmt *st = NULL;
-    if (sql_prepare(s, &st, sql, "I", run_id)) return -1;
-    int rc = sqlite3_step(st);
-    SQL_CHECK(s->db, rc, sql);
-    if (rc != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        return err_set("%s: no run with id %lld", s->path, (long long)run_id);
-    }
+    sqlite3_stmt *st;
+    if (select_run(s, "SELECT hash, config FROM runs WHERE id = ?", run_id, &st)) return -1;
     *hash = xstrdup((const char *)sqlite3_column_text(st, 0));
     *config_json = xstrdup((const char *)sqlite3_column_text(st, 1));
     sqlite3_finalize(st);
     return 0;
-fail:
-    sqlite3_finalize(st);
-    return -1;
 }
 
 // A process is gone if kill(pid, 0) says ESRCH, if it is a zombie (a worker killed with its

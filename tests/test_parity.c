@@ -248,6 +248,16 @@ static int check_grads(Model *m, const SafeTensors *ref_st) {
 // ----------------------------------------------------------------------------
 // fixtures shared by the tests
 
+// One LM training step against fixture ref: its loss and logits, then every gradient.
+static int check_lm_step(Model *m, const FxBatch *fb, const SafeTensors *ref) {
+    float loss = forward(m, fb, 0.0f);
+    int ok = close_scalar("loss", loss, fx_scalar(ref, "loss"), TOL_LOSS);
+    ok &= check_lm_logits("logits", m, fb, ref);
+    model_zero_grad(m);
+    model_backward(m);
+    return ok & check_grads(m, ref);
+}
+
 static SafeTensors *fx_base, *fx_lora, *fx_adapter, *fx_cls;
 
 static int setup_fixtures(void **state) {
@@ -283,17 +293,12 @@ static void test_base_forward_backward(void **state) {
     int ok = 1;
     float smoothed = forward(m, &fb, 0.1f);
     ok &= close_scalar("loss_smoothed (eps 0.1)", smoothed, fx_scalar(fx_base, "loss_smoothed"), TOL_LOSS);
-    float loss = forward(m, &fb, 0.0f);
-    ok &= close_scalar("loss", loss, fx_scalar(fx_base, "loss"), TOL_LOSS);
+    ok &= check_lm_step(m, &fb, fx_base);
     int counted = 0;   // the reference's mean runs over targets >= 0 at real positions
     for (int b = 0; b < fb.B; b++)
         for (int t = 0; t < fb.lengths[b]; t++) counted += fb.targets[b * fb.T + t] >= 0;
     printf("  loss terms: %d (model %d)\n", counted, model_loss_count(m));
     assert_int_equal(model_loss_count(m), counted);
-    ok &= check_lm_logits("logits", m, &fb, fx_base);
-    model_zero_grad(m);
-    model_backward(m);
-    ok &= check_grads(m, fx_base);
     batch_free(&fb);
     model_free(m);
     assert_true(ok);
@@ -365,13 +370,7 @@ static void test_lora(void **state) {
     batch_load(&fb, fx_base, NULL);
     printf("lora (q, v, o; r %d, alpha 8)\n", LORA_R);
 
-    int ok = 1;
-    float loss = forward(m, &fb, 0.0f);
-    ok &= close_scalar("loss", loss, fx_scalar(fx_lora, "loss"), TOL_LOSS);
-    ok &= check_lm_logits("logits", m, &fb, fx_lora);
-    model_zero_grad(m);
-    model_backward(m);
-    ok &= check_grads(m, fx_lora);
+    int ok = check_lm_step(m, &fb, fx_lora);
 
     model_lora_merge(m);
     assert_true(model_lora_merged(m));
@@ -397,13 +396,7 @@ static void test_adapter_h(void **state) {
     batch_load(&fb, fx_base, NULL);
     printf("adapter_h (r %d)\n", ADAPTER_R);
 
-    int ok = 1;
-    float loss = forward(m, &fb, 0.0f);
-    ok &= close_scalar("loss", loss, fx_scalar(fx_adapter, "loss"), TOL_LOSS);
-    ok &= check_lm_logits("logits", m, &fb, fx_adapter);
-    model_zero_grad(m);
-    model_backward(m);
-    ok &= check_grads(m, fx_adapter);
+    int ok = check_lm_step(m, &fb, fx_adapter);
     batch_free(&fb);
     model_free(m);
     assert_true(ok);
