@@ -27,8 +27,16 @@ HAVE_OPENBLAS := $(call have,cblas.h,-I/usr/include/x86_64-linux-gnu/openblas-op
 HAVE_LAPACKE  := $(call have,lapacke.h,-llapacke)
 HAVE_OPENMP   := $(call have,omp.h,-fopenmp)
 HAVE_CMOCKA   := $(if $(wildcard /usr/include/cmocka.h),1)
+# CUDA: nvcc may be a wrapper script (e.g. /usr/local/bin/nvcc), so its toolkit root is asked of
+# nvcc itself (TOP in --dryrun), and the CUDA objects are built only when a program links
+# against cudart, cuBLAS and cuSOLVER there; otherwise the build is CPU-only and says why.
 ifneq ($(NO_CUDA),1)
 NVCC_PATH := $(shell command -v $(NVCC) 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+endif
+ifneq ($(NVCC_PATH),)
+  CUDA_HOME ?= $(realpath $(shell $(NVCC_PATH) --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^\#\$$ TOP=//p'))
+  CUDA_LIB  := $(firstword $(foreach d,lib64 lib targets/x86_64-linux/lib,$(if $(wildcard $(CUDA_HOME)/$(d)/libcudart.so),$(CUDA_HOME)/$(d))))
+  HAVE_CUDA := $(if $(CUDA_LIB),$(call have,stdio.h,-L$(CUDA_LIB) -lcudart -lcublas -lcublasLt -lcusolver))
 endif
 ifeq ($(HAVE_OPENBLAS),1)
   CPPFLAGS += -I/usr/include/x86_64-linux-gnu/openblas-openmp
@@ -43,19 +51,18 @@ ifeq ($(HAVE_OPENMP),1)
 endif
 CPPFLAGS += -DLORALAB_VERSION='"$(VERSION)"' -DLORALAB_BUILD='"$(CC) $(CFLAGS)"'
 
-$(info loralab build: $(if $(HAVE_OPENBLAS),✓,✗) openblas (openmp)  $(if $(HAVE_LAPACKE),✓,✗) lapacke  $(if $(HAVE_OPENMP),✓,✗) openmp  $(if $(HAVE_CMOCKA),✓,✗) cmocka  $(if $(NVCC_PATH),✓ nvcc ($(NVCC_PATH)),✗ nvcc$(if $(filter 1,$(NO_CUDA)), (NO_CUDA=1))))
+$(info loralab build: $(if $(HAVE_OPENBLAS),✓,✗) openblas (openmp)  $(if $(HAVE_LAPACKE),✓,✗) lapacke  $(if $(HAVE_OPENMP),✓,✗) openmp  $(if $(HAVE_CMOCKA),✓,✗) cmocka  $(if $(HAVE_CUDA),✓ cuda ($(CUDA_HOME)),✗ cuda$(if $(filter 1,$(NO_CUDA)), (NO_CUDA=1),$(if $(NVCC_PATH), (nvcc $(NVCC_PATH) found but no cudart/cublas/cusolver to link under '$(CUDA_HOME)'), (no nvcc)))))
 
 # ---- sources: every .c under core/, tasks/, harness/ goes into the program ----
 SRC      := $(wildcard core/*.c core/cpu/*.c tasks/*.c harness/*.c)
-CU_SRC   := $(if $(NVCC_PATH),$(wildcard core/cuda/*.cu))
+CU_SRC   := $(if $(HAVE_CUDA),$(wildcard core/cuda/*.cu))
 OBJ      := $(SRC:%.c=$(BUILD)/%.o)
 CU_OBJ   := $(CU_SRC:%.cu=$(BUILD)/%.o)
 LIB_OBJ  := $(filter-out $(BUILD)/harness/main.o,$(OBJ)) $(CU_OBJ)
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 ifneq ($(CU_OBJ),)
-  CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC_PATH))
   CPPFLAGS  += -DLORALAB_CUDA
-  LDLIBS    += -L$(CUDA_HOME)/lib64 -lcudart -lcublas -lcublasLt -lcusolver -lstdc++
+  LDLIBS    += -L$(CUDA_LIB) -Wl,-rpath,$(CUDA_LIB) -lcudart -lcublas -lcublasLt -lcusolver -lstdc++
 endif
 
 .PHONY: all test unit cli asan run bench data setup clean
