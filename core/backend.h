@@ -125,5 +125,7 @@ static inline float dropout_keep_u01(uint64_t seed, uint64_t i) {
 const Backend *backend_cpu(void);
 void backend_cpu_set_threads(int threads);   // <= 0: all cores
 int backend_cpu_threads(void);
+const char *backend_cpu_blas_core(void);    // OpenBLAS's kernel family in use, e.g. "Haswell"
+double backend_cpu_gemm_flops(void);        // flops of every sgemm run so far (2*M*N*K each)
 
 #endif

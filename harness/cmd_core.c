@@ -190,6 +190,32 @@ static double time_steps(Model *m, int B, int T, int steps, int train, uint64_t 
     return dt;
 }
 
+// The best sgemm rate (GFLOP/s) of this backend at the training step's own linear-layer
+// shapes (N = B*T rows: c_attn, c_fc, c_proj) and at 1024^3, each timed for >= 0.2 s.
+// GEMM flops per step over this rate bounds tokens/s for any program on the same sgemm.
+static double sgemm_best_gflops(const Backend *be, int rows, int C) {
+    const int shapes[][3] = {{rows, 3 * C, C}, {rows, 4 * C, C}, {rows, C, 4 * C}, {1024, 1024, 1024}};
+    double best = 0;
+    for (int s = 0; s < 4; s++) {
+        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *A = be->alloc(sizeof(float) * M * K), *B = be->alloc(sizeof(float) * K * N);
+        float *Cm = be->alloc(sizeof(float) * M * N);
+        be->gemm(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, Cm, N);   // warm-up: packing buffers, threads
+        be->synchronize();
+        int iters = 0;
+        double t0 = now_seconds(), dt;
+        do {
+            be->gemm(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, Cm, N);
+            be->synchronize();
+            iters++;
+        } while ((dt = now_seconds() - t0) < 0.2);
+        double rate = 2.0 * M * N * K * iters / dt * 1e-9;
+        if (rate > best) best = rate;
+        be->free(A); be->free(B); be->free(Cm);
+    }
+    return best;
+}
+
 // Table 1 of the paper: forward latency of the base model, merged LoRA and two adapters.
 static int bench_inference(const ModelConfig *cfg, int steps) {
     static const int shapes[][2] = {{1, 128}, {16, 256}, {32, 512}};
@@ -260,12 +286,19 @@ int cmd_bench(int argc, char **argv) {
     Model *m = model_create(backend_cpu(), &cfg, &mc);
     if (!m) err_exit();
     model_init_random(m, 1);
+    double flops0 = backend_cpu_gemm_flops();
     double dt = time_steps(m, batch, seq, steps, 1, 1);
+    double gemm_flops = (backend_cpu_gemm_flops() - flops0) / (steps + 1);   // + the warm-up step
+    double sgemm = sgemm_best_gflops(backend_cpu(), batch * seq, cfg.n_embd);
     ParamCounts pc = model_param_counts(m);
-    printf("preset=%s method=%s batch=%d seq=%d threads=%d trainable=%zu total=%zu\n", preset,
-           METHOD_NAMES[mc.kind], batch, seq, backend_cpu_threads(), pc.trainable, pc.total);
+    printf("preset=%s method=%s batch=%d seq=%d threads=%d blas=%s trainable=%zu total=%zu\n", preset,
+           METHOD_NAMES[mc.kind], batch, seq, backend_cpu_threads(), backend_cpu_blas_core(),
+           pc.trainable, pc.total);
     printf("step_ms=%.3f\n", dt * 1e3);
     printf("tokens_per_s=%.1f\n", batch * seq / dt);
+    // Upper bound: every GEMM at sgemm's best measured rate and every other op free.
+    printf("gemm_flops_per_step=%.0f sgemm_gflops=%.1f gemm_bound_tokens_per_s=%.1f\n",
+           gemm_flops, sgemm, batch * seq / (gemm_flops / (sgemm * 1e9)));
     MemoryReport mr = model_memory(m);
     print_memory(stdout, &mr);
     model_free(m);

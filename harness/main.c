@@ -34,8 +34,8 @@ static void usage(FILE *out) {
 }
 
 static void version(void) {
-    printf("loralab %s\nbuild: %s\nbackends: cpu (OpenBLAS, %d threads)", LORALAB_VERSION,
-           LORALAB_BUILD, backend_cpu_threads());
+    printf("loralab %s\nbuild: %s\nbackends: cpu (OpenBLAS %s kernels, %d threads)", LORALAB_VERSION,
+           LORALAB_BUILD, backend_cpu_blas_core(), backend_cpu_threads());
 #ifdef LORALAB_CUDA
     printf(", cuda (cuBLAS, cuSOLVER)");
 #endif

@@ -78,7 +78,8 @@ idle_mib=$(mib "$(tail -n 1 "$TMP/idle.rss")")
 
 echo "make bench: loralab vs PyTorch, $K threads, best of $REPEAT, random tokens, full training steps (forward,"
 echo "cross-entropy, backward, grad clip 1.0, AdamW); LoRA = q,v r=8 alpha=8, base frozen."
-echo "host: $(uname -m), $(nproc) cores, load average$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null | sed 's/^/ /'), OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
+echo "host: $(uname -m), $(nproc) cores, load average$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null | sed 's/^/ /'), OMP_WAIT_POLICY=$OMP_WAIT_POLICY," \
+     "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} (both programs load OpenBLAS 0.3.21 and pick kernels by it)"
 if [ $have_torch = 1 ]; then
     echo "pytorch: $("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null) ($PY)"
 else
@@ -165,6 +166,11 @@ if [ $have_torch = 1 ]; then
     met=$(awk -v r="$r" 'BEGIN { print (r != "n/a" && r + 0 >= 3) ? "met" : "NOT met" }')
     echo
     echo "issue 2 target, micro FT 16x128: loralab >= 3x PyTorch tokens/s: $r ($met)"
+    # The ceiling any program on this sgemm has: the step's GEMM flops at sgemm's best rate.
+    f="$TMP/micro_ft.c.out"
+    echo "sgemm bound: $(awk -v f="$(field "$f" gemm_flops_per_step)" 'BEGIN { printf "%.3f", f / 1e9 }') GFLOP of GEMMs per step at $(field "$f" sgemm_gflops) GFLOP/s" \
+         "(best measured, OpenBLAS $(field "$f" blas) kernels) allow at most $(field "$f" gemm_bound_tokens_per_s) tokens/s" \
+         "even if every other op took no time: $(ratiox "$(field "$f" gemm_bound_tokens_per_s)" "$(field "$TMP/micro_ft.t.out" tokens_per_s)") PyTorch"
 fi
 
 echo

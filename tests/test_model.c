@@ -432,6 +432,38 @@ static void test_overfit_text(void **s) {
     model_free(m);
 }
 
+// The backend's sgemm flop counter (what `bench` bounds tokens/s with) against the count by
+// hand: per layer the four linears 24 N C^2 (N = B*T rows) and attention 4 B H T^2 hs, then
+// the LM head 2 N V C. Backward repeats every product once for the input gradient and once
+// for the weight gradient (FT: 2x forward); frozen weights (BitFit) get no weight product.
+static void test_gemm_flops(void **s) {
+    (void)s;
+    ModelConfig cfg = nano();
+    double N = (double)B * T, C = cfg.n_embd, hs = C / cfg.n_head;
+    double linear = cfg.n_layer * 24.0 * N * C * C, attn = cfg.n_layer * 4.0 * B * cfg.n_head * T * T * hs;
+    double head = 2.0 * N * cfg.vocab_size * C;
+    MethodKind kinds[] = {METHOD_FT, METHOD_BITFIT};
+    double want_backward[] = {2 * (linear + attn + head), linear + 2 * attn + head};
+    int tok[B * T], tgt[B * T];
+    for (int i = 0; i < B * T; i++) { tok[i] = (i * 7) % cfg.vocab_size; tgt[i] = (i * 3) % cfg.vocab_size; }
+    Batch bt = {B, T, tok, tgt, NULL, NULL, NULL, NULL};
+    ForwardOptions fo = {1, 0.0f, 0.0f, 1};
+    for (int k = 0; k < 2; k++) {
+        MethodConfig mc = method(kinds[k]);
+        Model *m = model_create(backend_cpu(), &cfg, &mc);
+        model_init_random(m, 1);
+        double f0 = backend_cpu_gemm_flops();
+        model_forward(m, &bt, &fo);
+        double f1 = backend_cpu_gemm_flops();
+        model_zero_grad(m);
+        model_backward(m);
+        double f2 = backend_cpu_gemm_flops();
+        assert_int_equal((long long)(f1 - f0), (long long)(linear + attn + head));   // exact integers
+        assert_int_equal((long long)(f2 - f1), (long long)want_backward[k]);
+        model_free(m);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) cmocka_set_test_filter(argv[1]);   // e.g. test_model 'test_grad_*'
     backend_cpu_set_threads(2);
@@ -445,6 +477,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_merge),             cmocka_unit_test(test_param_formulas),
         cmocka_unit_test(test_bad_methods),       cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_grad_clip),         cmocka_unit_test(test_overfit_text),
+        cmocka_unit_test(test_gemm_flops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

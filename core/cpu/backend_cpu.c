@@ -170,6 +170,15 @@ static void cpu_synchronize(void) {}
 // ----------------------------------------------------------------------------
 // dense algebra
 
+// Floating-point operations of every sgemm this backend ran (2*M*N*K each), for `bench`'s
+// bound on tokens/s from sgemm speed alone. Counted outside parallel regions only.
+static double gemm_flops_total;
+
+double backend_cpu_gemm_flops(void) { return gemm_flops_total; }
+
+// OpenBLAS picks its kernels when it loads, from the CPU or from OPENBLAS_CORETYPE.
+const char *backend_cpu_blas_core(void) { return openblas_get_corename(); }
+
 static void cpu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta,
                      float *C, int ldc) {
@@ -178,6 +187,7 @@ static void cpu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
     LAB_ASSERT(ldb >= (trans_b ? K : N) && ldb >= 1);
     LAB_ASSERT(ldc >= N && ldc >= 1);
     if (M == 0 || N == 0) return;
+    gemm_flops_total += 2.0 * M * N * K;
     blas_single();
     CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
     int nt = max_threads();
@@ -447,6 +457,7 @@ static void cpu_attention_forward(float *out, float *att, const float *qkv,
     size_t TT = (size_t)T * T;
     int nt = max_threads();
     float *drop = dropout_p > 0.0f ? cpu_scratch((size_t)nt * TT) : NULL;
+    gemm_flops_total += 2.0 * B * NH * (2.0 * T * T * hs);   // scores and scores @ v
     blas_single();
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int bh = 0; bh < B * NH; bh++) {
@@ -520,6 +531,7 @@ static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, 
     size_t TT = (size_t)T * T;
     int nt = max_threads();
     float *drop = dropout_p > 0.0f ? cpu_scratch((size_t)nt * TT) : NULL;
+    gemm_flops_total += 4.0 * B * NH * (2.0 * T * T * hs);   // dv, datt, dq, dk
     blas_single();
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int bh = 0; bh < B * NH; bh++) {

@@ -1,0 +1,20 @@
+# tests/cli/test_bench.sh — `loralab bench`: the training-step report and its GEMM flop count
+# against the count by hand, Table 1's inference rows, and bad flags.
+
+# nano FT, batch 2 x seq 16 (N = 32 rows, C = 64, 2 layers, 2 heads of 32, vocab 260). Forward
+# GEMM flops: linears 2 x 24 N C^2 = 6,291,456; attention 2 x 4 B H T^2 hs = 262,144; LM head
+# 2 N V C = 1,064,960; sum 7,618,560. FT backward does each product twice (input and weight
+# gradient): the step is 3 x 7,618,560 = 22,855,680.
+expect_out '^gemm_flops_per_step=22855680 sgemm_gflops=[0-9.]+ gemm_bound_tokens_per_s=[0-9.]+$' \
+  $LORALAB bench --preset nano --batch 2 --seq 16 --steps 2 --threads 1
+expect_out '^tokens_per_s=[1-9][0-9.]*$' $LORALAB bench --preset nano --batch 2 --seq 16 --steps 2 --threads 1
+expect_out '^memory: weights=.* grads=.* optimizer=.* activations=.* total=' \
+  $LORALAB bench --preset nano --batch 2 --seq 16 --steps 1 --threads 1 method=lora lora.rank=2
+# LoRA trains only A and B: trainable = 2 layers x 2 targets x (2 x 64 x 2)
+expect_out 'method=lora .* trainable=1024 ' $LORALAB bench --preset nano --batch 2 --seq 16 --steps 1 --threads 1 method=lora lora.rank=2
+# Table 1 rows: each method's forward latency and overhead against the base
+expect_out '^16 +256 +adapter_h +[0-9.]+ +-?[0-9.]+%$' $LORALAB bench --inference --preset nano --ctx 512 --steps 1 --threads 1
+expect_out '^1 +128 +lora \(merged\) ' $LORALAB bench --inference --preset nano --ctx 512 --steps 1 --threads 1
+
+expect_fail 2 "--seq 100 is larger than the preset's n_ctx 64" $LORALAB bench --preset nano --seq 100
+expect_fail 2 "unknown method 'x'" $LORALAB bench --preset nano method=x
