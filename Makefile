@@ -1,5 +1,5 @@
 # loralab — build, test, run, bench, data.
-#   make            build bin/loralab (CPU always; CUDA objects when nvcc is found, unless NO_CUDA=1)
+#   make            build bin/loralab (CPU always; CUDA too when nvcc and its cuBLAS/cuSOLVER link, unless NO_CUDA=1)
 #   make test       install missing packages, build, run every unit, CLI and sanitizer test
 #   make run        fetch data, build, pretrain the micro base, run the quickstart sweep, report, plot
 #   make bench      loralab vs PyTorch on the same model and thread count
