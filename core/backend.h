@@ -33,6 +33,13 @@ typedef struct Backend {
     void (*gemm)(int trans_a, int trans_b, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *B, int ldb, float beta,
                  float *C, int ldc);
+    // bf16 mixed precision: the same product with bf16 operands and fp32 accumulation and C.
+    void (*gemm_bf16)(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                      const uint16_t *A, int lda, const uint16_t *B, int ldb, float beta,
+                      float *C, int ldc);
+    // dst (rows x cols, contiguous) = src rounded to bf16 (nearest even; NaN stays NaN);
+    // rows of src are ld apart.
+    void (*to_bf16)(uint16_t *dst, const float *src, int rows, int cols, int ld);
     // out[n, :] += bias for n < N; rows of out are ldo apart (ldo >= OC).
     void (*bias_add)(float *out, const float *bias, int N, int OC, int ldo);
     // dbias += sum over rows of dout (N rows of OC, ldd apart).
@@ -119,6 +126,18 @@ static inline float dropout_keep_u01(uint64_t seed, uint64_t i) {
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     z = z ^ (z >> 31);
     return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+
+// bfloat16: the top 16 bits of a float. Rounds to nearest even; NaN stays a (quiet) NaN.
+// The rounding of CUDA's __float2bfloat16_rn: every backend stores the same bits (NaN aside).
+static inline uint16_t bf16_from_float(float f) {
+    union { float f; uint32_t u; } x = {f};
+    if ((x.u & 0x7F800000u) == 0x7F800000u && (x.u & 0x007FFFFFu)) return (uint16_t)((x.u >> 16) | 0x0040u);
+    return (uint16_t)((x.u + 0x7FFFu + ((x.u >> 16) & 1u)) >> 16);
+}
+static inline float bf16_to_float(uint16_t h) {
+    union { uint32_t u; float f; } x = {(uint32_t)h << 16};
+    return x.f;
 }
 
 // The CPU backend (core/cpu): OpenBLAS sgemm + OpenMP.

@@ -279,7 +279,7 @@ static size_t max_slice(Model *m, int (*wanted)(const Param *), int only_transpo
 }
 
 // Reads every slice of p from the file, checking names and shapes.
-static int load_param(Loader *ld, const Backend *be, Param *p, const char *expect_by) {
+static int load_param(Loader *ld, Model *m, Param *p, const char *expect_by) {
     NameMap fb;
     const NameMap *nm = param_map(p, &fb);
     for (int s = 0; s < map_slices(p, nm); s++) {
@@ -298,7 +298,7 @@ static int load_param(Loader *ld, const Backend *be, Param *p, const char *expec
         if (st_read_f32(ld->st, idx, nm->transpose ? ld->tmp : ld->host, ft.numel))
             return -1;
         if (nm->transpose) transpose(ld->host, ld->tmp, ft.shape[0], ft.shape[1]);
-        be->to_device(p->data + (size_t)s * ft.numel, ld->host, ft.numel * sizeof(float));
+        model_param_upload(m, p, (size_t)s * ft.numel, ld->host, ft.numel);
         ld->used[idx] = 1;
     }
     return 0;
@@ -339,7 +339,7 @@ static void plan_free(SavePlan *plan) {
 }
 
 // Streams the planned tensors into path (F32), one slice on the host at a time.
-static int plan_write(const SavePlan *plan, const Backend *be, const char *path) {
+static int plan_write(const SavePlan *plan, Model *m, const char *path) {
     StTensorInfo *info = xcalloc((size_t)plan->n + 1, sizeof(StTensorInfo));
     size_t biggest = 1, biggest_t = 1;   // largest slice, largest transposed slice
     for (int i = 0; i < plan->n; i++) {
@@ -357,13 +357,13 @@ static int plan_write(const SavePlan *plan, const Backend *be, const char *path)
     float *tmp = xmalloc(biggest_t * sizeof(float));
     for (int i = 0; i < plan->n; i++) {
         const FileTensor *ft = &plan->ft[i];
-        const float *src = plan->param[i]->data + (size_t)plan->slice[i] * ft->numel;
+        size_t at = (size_t)plan->slice[i] * ft->numel;
         if (plan->transpose[i]) {
             // registry slice is [out, in] = [shape[1], shape[0]] of the file tensor
-            be->to_host(tmp, src, ft->numel * sizeof(float));
+            model_param_download(m, plan->param[i], at, tmp, ft->numel);
             transpose(host, tmp, ft->shape[1], ft->shape[0]);
         } else {
-            be->to_host(host, src, ft->numel * sizeof(float));
+            model_param_download(m, plan->param[i], at, host, ft->numel);
         }
         st_writer_put(w, host, ft->numel);   // errors are sticky; close reports them
     }
@@ -506,13 +506,13 @@ int checkpoint_load(Model *m, const char *dir) {
     for (int i = 0; i < model_num_params(m) && !rc; i++) {
         Param *p = model_param(m, i);
         if (p->group == PARAM_BASE) {
-            rc = load_param(&ld, model_backend(m), p, "config.json");
+            rc = load_param(&ld, m, p, "config.json");
         } else if (p->group == PARAM_HEAD) {
             // a base checkpoint has no head: the caller initialises it
             NameMap fb;
             FileTensor ft;
             map_file_tensor(p, param_map(p, &fb), 0, 0, &ft);
-            if (loader_find(&ld, ft.name) >= 0) rc = load_param(&ld, model_backend(m), p, "the model's head");
+            if (loader_find(&ld, ft.name) >= 0) rc = load_param(&ld, m, p, "the model's head");
         }
     }
     if (!rc) rc = check_leftovers(&ld, mcfg);
@@ -535,7 +535,7 @@ int checkpoint_save(const Model *cm, const char *dir) {
         if (is_base_or_head(p)) plan_add(&plan, p, 0);
     }
     join_path(path, sizeof path, dir, "model.safetensors");
-    int rc = plan_write(&plan, model_backend(m), path);
+    int rc = plan_write(&plan, m, path);
     plan_free(&plan);
     return rc;
 }
@@ -685,7 +685,7 @@ int adapter_save(const Model *cm, const char *dir, const char *base_desc) {
         if (adapter_wanted(p)) plan_add(&plan, p, adapter_skip(m));
     }
     join_path(path, sizeof path, dir, "adapter_model.safetensors");
-    int rc = plan_write(&plan, model_backend(m), path);
+    int rc = plan_write(&plan, m, path);
     plan_free(&plan);
     return rc;
 }
@@ -724,7 +724,7 @@ int adapter_load(Model *m, const char *dir) {
     int rc = 0;
     for (int i = 0; i < model_num_params(m) && !rc; i++) {
         Param *p = model_param(m, i);
-        if (adapter_wanted(p)) rc = load_param(&ld, model_backend(m), p, "this model");
+        if (adapter_wanted(p)) rc = load_param(&ld, m, p, "this model");
     }
     for (int i = 0; i < st_count(st) && !rc; i++)
         if (!ld.used[i])

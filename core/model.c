@@ -28,6 +28,7 @@ static const ModelConfig PRESETS[] = {
 };
 
 const char *const TARGET_NAMES[NUM_TARGETS] = {"q", "k", "v", "o", "c_fc", "c_proj"};
+const char *const PRECISION_NAMES[2] = {"fp32", "bf16"};
 const char *const METHOD_NAMES[] = {"ft", "bitfit", "lora", "prefix_embed", "prefix_layer",
                                     "adapter_h", "adapter_l", "adapter_p", "adapter_d", "none",
                                     NULL};
@@ -103,6 +104,9 @@ typedef struct {
     int *labels;          // (B)
     int *last_index;      // (B) flat row index of each row's last real position
     uint8_t *key_mask;    // (BT)
+    // PRECISION_BF16: a block linear's input and output gradient rounded to bf16
+    uint16_t *bf16_x;     // (BT, 4C)
+    uint16_t *bf16_dy;    // (BT, 4C)
 } Activations;
 
 struct Model {
@@ -112,7 +116,8 @@ struct Model {
     Param params[MAX_PARAMS];
     int nparams;
     float *weights_mem, *grads_mem, *m_mem, *v_mem;
-    size_t n_weights, n_grads;
+    uint16_t *bf16_mem;    // PRECISION_BF16: the block linears' bf16 weights
+    size_t n_weights, n_grads, n_bf16;
     // base tensors
     int p_wte, p_wpe, p_ln1w, p_ln1b, p_qkvw, p_qkvb, p_attprojw, p_attprojb, p_ln2w, p_ln2b,
         p_fcw, p_fcb, p_fcprojw, p_fcprojb, p_lnfw, p_lnfb;
@@ -313,6 +318,12 @@ int model_count_params(const ModelConfig *cfg, const MethodConfig *mc, ParamCoun
 
 static int has_lora(const Model *m, int t) { return m->p_lora_a[t] >= 0; }
 
+// Whether parameter i is a block linear's weight stored in bf16 (PRECISION_BF16).
+static int is_bf16(const Model *m, int i) {
+    return m->mc.precision == PRECISION_BF16 &&
+           (i == m->p_qkvw || i == m->p_attprojw || i == m->p_fcw || i == m->p_fcprojw);
+}
+
 static void decide_kept_inputs(Model *m) {
     m->keep_ln1 = m->params[m->p_qkvw].trainable || has_lora(m, 0) || has_lora(m, 1) || has_lora(m, 2);
     m->keep_atty = m->params[m->p_attprojw].trainable || has_lora(m, 3);
@@ -328,24 +339,28 @@ Model *model_create(const Backend *be, const ModelConfig *cfg, const MethodConfi
     m->mc = *mc;
     build_registry(m);
     decide_kept_inputs(m);
-    size_t nw = 0, ng = 0;
+    size_t nw = 0, ng = 0, nh = 0;
     for (int i = 0; i < m->nparams; i++) {
-        nw += m->params[i].numel;
+        int half = is_bf16(m, i);
+        nh += half ? m->params[i].numel : 0;
+        nw += half && !m->params[i].trainable ? 0 : m->params[i].numel;   // frozen: bf16 only
         if (m->params[i].trainable) ng += m->params[i].numel;
     }
     m->n_weights = nw;
     m->n_grads = ng;
+    m->n_bf16 = nh;
     m->weights_mem = be->alloc(nw * sizeof(float));
+    if (nh) m->bf16_mem = be->alloc(nh * sizeof(uint16_t));
     if (ng) {
         m->grads_mem = be->alloc(ng * sizeof(float));
         m->m_mem = be->alloc(ng * sizeof(float));
         m->v_mem = be->alloc(ng * sizeof(float));
     }
-    size_t ow = 0, og = 0;
+    size_t ow = 0, og = 0, oh = 0;
     for (int i = 0; i < m->nparams; i++) {
         Param *p = &m->params[i];
-        p->data = m->weights_mem + ow;
-        ow += p->numel;
+        if (is_bf16(m, i)) { p->bf16 = m->bf16_mem + oh; oh += p->numel; }
+        if (!p->bf16 || p->trainable) { p->data = m->weights_mem + ow; ow += p->numel; }
         if (p->trainable) {
             p->grad = m->grads_mem + og;
             p->m = m->m_mem + og;
@@ -359,6 +374,7 @@ Model *model_create(const Backend *be, const ModelConfig *cfg, const MethodConfi
 void model_free(Model *m) {
     if (!m) return;
     m->be->free(m->weights_mem);
+    if (m->bf16_mem) m->be->free(m->bf16_mem);
     if (m->grads_mem) { m->be->free(m->grads_mem); m->be->free(m->m_mem); m->be->free(m->v_mem); }
     if (m->act_mem) m->be->free(m->act_mem);
     if (m->kv_cache) { m->be->free(m->kv_cache); m->be->free(m->kv_spare); }
@@ -379,6 +395,34 @@ Param *model_find_param(Model *m, const char *name) {
     for (int i = 0; i < m->nparams; i++)
         if (!strcmp(m->params[i].name, name)) return &m->params[i];
     return NULL;
+}
+
+void model_param_upload(Model *m, Param *p, size_t offset, const float *host, size_t n) {
+    LAB_ASSERT(offset + n <= p->numel);
+    if (p->data) { m->be->to_device(p->data + offset, host, n * sizeof(float)); return; }
+    uint16_t *h = xmalloc(n * sizeof(uint16_t));
+    for (size_t i = 0; i < n; i++) h[i] = bf16_from_float(host[i]);
+    m->be->to_device(p->bf16 + offset, h, n * sizeof(uint16_t));
+    free(h);
+}
+
+void model_param_download(Model *m, const Param *p, size_t offset, float *host, size_t n) {
+    LAB_ASSERT(offset + n <= p->numel);
+    if (p->data) { m->be->to_host(host, p->data + offset, n * sizeof(float)); return; }
+    uint16_t *h = xmalloc(n * sizeof(uint16_t));
+    m->be->to_host(h, p->bf16 + offset, n * sizeof(uint16_t));
+    for (size_t i = 0; i < n; i++) host[i] = bf16_to_float(h[i]);
+    free(h);
+}
+
+// The bf16 copies of trainable block linears, from their fp32 masters (each forward: the
+// masters change at every update, and a snapshot restore or a load writes them directly).
+static void refresh_bf16(Model *m) {
+    for (int i = 0; i < m->nparams; i++) {
+        Param *p = &m->params[i];
+        if (p->bf16 && p->data) m->be->to_bf16(p->bf16, p->data, p->shape[0], (int)(p->numel / p->shape[0]),
+                                                (int)(p->numel / p->shape[0]));
+    }
 }
 
 ParamCounts model_param_counts(const Model *m) {
@@ -408,7 +452,7 @@ static void init_param(Model *m, int idx, Rng *rng, int kind, double scale) {
     Param *p = &m->params[idx];
     float *h = xmalloc(p->numel * sizeof(float));
     fill_host(h, p->numel, rng, kind, scale);
-    m->be->to_device(p->data, h, p->numel * sizeof(float));
+    model_param_upload(m, p, 0, h, p->numel);
     free(h);
 }
 
@@ -530,6 +574,8 @@ static size_t layout_activations(Model *m, char *base, int B, int T) {
     TAKE(labels, B, int);
     TAKE(last_index, B, int);
     TAKE(key_mask, BT, uint8_t);
+    TAKE(bf16_x, m->n_bf16 ? BT * 4 * C : 0, uint16_t);
+    TAKE(bf16_dy, m->n_bf16 ? BT * 4 * C : 0, uint16_t);
 #undef TAKE
     return off;
 }
@@ -552,7 +598,7 @@ void model_reserve(Model *m, int B, int T) {
 
 MemoryReport model_memory(const Model *m) {
     MemoryReport r;
-    r.weights = m->n_weights * sizeof(float);
+    r.weights = m->n_weights * sizeof(float) + m->n_bf16 * sizeof(uint16_t);
     r.grads = m->n_grads * sizeof(float);
     r.optimizer = 2 * m->n_grads * sizeof(float);
     r.activations = m->act_bytes;
@@ -578,6 +624,35 @@ static void linear_backward(const Backend *be, float *dinp, float *dw, float *db
                             int N, int IC, int OC, int accumulate) {
     if (dinp) be->gemm(0, 0, N, IC, OC, 1.0f, dout, ldd, w, IC, accumulate ? 1.0f : 0.0f, dinp, IC);
     if (dw) be->gemm(1, 0, OC, IC, N, 1.0f, dout, ldd, inp, IC, 1.0f, dw, IC);
+    if (dbias) be->bias_backward(dbias, dout, N, OC, ldd);
+}
+
+// Block linear w (a stacked [L, OC, IC] weight) at layer l: out = inp @ W_l^T + bias, in
+// fp32 or, for a bf16 weight, with bf16 operands and fp32 accumulation.
+static void block_linear_forward(Model *m, int w, int l, float *out, int ldo, const float *inp,
+                                 const float *bias, int N, int IC, int OC) {
+    const Param *p = &m->params[w];
+    size_t at = (size_t)l * OC * IC;
+    if (!p->bf16) { linear_forward(m->be, out, ldo, inp, p->data + at, bias, N, IC, OC, 0.0f); return; }
+    m->be->to_bf16(m->a.bf16_x, inp, N, IC, IC);
+    m->be->gemm_bf16(0, 1, N, OC, IC, 1.0f, m->a.bf16_x, IC, p->bf16 + at, IC, 0.0f, out, ldo);
+    if (bias) m->be->bias_add(out, bias, N, OC, ldo);
+}
+
+// Its backward: dinp = dout @ W_l; dW_l += dout^T @ inp (trainable W); dbias += colsum(dout).
+static void block_linear_backward(Model *m, int w, int l, float *dinp, float *dbias,
+                                  const float *dout, int ldd, const float *inp, int N, int IC, int OC) {
+    const Param *p = &m->params[w];
+    size_t at = (size_t)l * OC * IC;
+    float *dw = p->grad ? p->grad + at : NULL;
+    if (!p->bf16) { linear_backward(m->be, dinp, dw, dbias, dout, ldd, inp, p->data + at, N, IC, OC, 0); return; }
+    const Backend *be = m->be;
+    be->to_bf16(m->a.bf16_dy, dout, N, OC, ldd);
+    be->gemm_bf16(0, 0, N, IC, OC, 1.0f, m->a.bf16_dy, OC, p->bf16 + at, IC, 0.0f, dinp, IC);
+    if (dw) {
+        be->to_bf16(m->a.bf16_x, inp, N, IC, IC);
+        be->gemm_bf16(1, 0, OC, IC, N, 1.0f, m->a.bf16_dy, OC, m->a.bf16_x, IC, 1.0f, dw, IC);
+    }
     if (dbias) be->bias_backward(dbias, dout, N, OC, ldd);
 }
 
@@ -799,8 +874,7 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
     float *fch = a->fch + (size_t)l * N * 4 * C, *fchg = a->fch_gelu + (size_t)(m->keep_fchg ? l : 0) * N * 4 * C;
     be->layernorm_forward(ln1, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, x,
                           P(m, m->p_ln1w) + (size_t)l * C, P(m, m->p_ln1b) + (size_t)l * C, N, C, c->ln_eps);
-    linear_forward(be, qkv, 3 * C, ln1, P(m, m->p_qkvw) + (size_t)l * 3 * C * C,
-                   P(m, m->p_qkvb) + (size_t)l * 3 * C, N, C, 3 * C, 0.0f);
+    block_linear_forward(m, m->p_qkvw, l, qkv, 3 * C, ln1, P(m, m->p_qkvb) + (size_t)l * 3 * C, N, C, 3 * C);
     for (int t = 0; t < 3; t++) lora_forward(m, l, t, qkv, 3 * C, ln1, N);
     if (decode) {
         size_t layer = (size_t)m->kv_rows * c->n_ctx * C;
@@ -812,8 +886,7 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
     }
     // attention output projection (o) into dsub, then adapter, dropout, residual add
     float *o = has_adapter(m, l, SITE_ATTN) ? a->sub_out + ((size_t)l * 2 + SITE_ATTN) * NC : a->dsub;
-    linear_forward(be, o, C, atty, P(m, m->p_attprojw) + (size_t)l * C * C,
-                   P(m, m->p_attprojb) + (size_t)l * C, N, C, C, 0.0f);
+    block_linear_forward(m, m->p_attprojw, l, o, C, atty, P(m, m->p_attprojb) + (size_t)l * C, N, C, C);
     lora_forward(m, l, 3, o, C, atty, N);
     if (has_adapter(m, l, SITE_ATTN)) { adapter_forward(m, l, SITE_ATTN, a->dsub, o, N); o = a->dsub; }
     if (pd > 0) be->dropout_forward(o, o, NC, pd, site_seed(m, l, DROP_RESID_ATTN));
@@ -821,13 +894,11 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
     // MLP
     be->layernorm_forward(ln2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, xmid,
                           P(m, m->p_ln2w) + (size_t)l * C, P(m, m->p_ln2b) + (size_t)l * C, N, C, c->ln_eps);
-    linear_forward(be, fch, 4 * C, ln2, P(m, m->p_fcw) + (size_t)l * 4 * C * C,
-                   P(m, m->p_fcb) + (size_t)l * 4 * C, N, C, 4 * C, 0.0f);
+    block_linear_forward(m, m->p_fcw, l, fch, 4 * C, ln2, P(m, m->p_fcb) + (size_t)l * 4 * C, N, C, 4 * C);
     lora_forward(m, l, 4, fch, 4 * C, ln2, N);
     be->gelu_forward(fchg, fch, (size_t)N * 4 * C);
     o = has_adapter(m, l, SITE_MLP) ? a->sub_out + ((size_t)l * 2 + SITE_MLP) * NC : a->dsub;
-    linear_forward(be, o, C, fchg, P(m, m->p_fcprojw) + (size_t)l * C * 4 * C,
-                   P(m, m->p_fcprojb) + (size_t)l * C, N, 4 * C, C, 0.0f);
+    block_linear_forward(m, m->p_fcprojw, l, o, C, fchg, P(m, m->p_fcprojb) + (size_t)l * C, N, 4 * C, C);
     lora_forward(m, l, 5, o, C, fchg, N);
     if (has_adapter(m, l, SITE_MLP)) { adapter_forward(m, l, SITE_MLP, a->dsub, o, N); o = a->dsub; }
     if (pd > 0) be->dropout_forward(o, o, NC, pd, site_seed(m, l, DROP_RESID_MLP));
@@ -848,6 +919,7 @@ float model_forward(Model *m, const Batch *bt, const ForwardOptions *opt) {
     size_t NC = (size_t)N * C;
     Activations *a = &m->a;
     stage_batch(m, bt);
+    refresh_bf16(m);
 
     be->encoder_forward(a->residual, a->tokens, P(m, m->p_wte), P(m, m->p_wpe), B, Tx, C);
     if (m->prefix_kind == METHOD_PREFIX_EMBED) prefix_write(m, a->residual, -1);
@@ -1043,14 +1115,12 @@ void model_backward(Model *m) {
             adapter_backward(m, l, SITE_MLP, a->dsub2, d, a->sub_out + ((size_t)l * 2 + SITE_MLP) * NC, N);
             d = a->dsub2;
         }
-        gw = G(m, m->p_fcprojw); gb = G(m, m->p_fcprojb);
-        linear_backward(be, a->dfch_gelu, gw ? gw + (size_t)l * C * 4 * C : NULL, gb ? gb + (size_t)l * C : NULL,
-                        d, C, fchg, P(m, m->p_fcprojw) + (size_t)l * C * 4 * C, N, 4 * C, C, 0);
+        gb = G(m, m->p_fcprojb);
+        block_linear_backward(m, m->p_fcprojw, l, a->dfch_gelu, gb ? gb + (size_t)l * C : NULL, d, C, fchg, N, 4 * C, C);
         lora_backward(m, l, 5, a->dfch_gelu, d, C, fchg, N);
         be->gelu_backward(a->dfch, fch, a->dfch_gelu, (size_t)N * 4 * C);
-        gw = G(m, m->p_fcw); gb = G(m, m->p_fcb);
-        linear_backward(be, a->dln, gw ? gw + (size_t)l * 4 * C * C : NULL, gb ? gb + (size_t)l * 4 * C : NULL,
-                        a->dfch, 4 * C, ln2, P(m, m->p_fcw) + (size_t)l * 4 * C * C, N, C, 4 * C, 0);
+        gb = G(m, m->p_fcb);
+        block_linear_backward(m, m->p_fcw, l, a->dln, gb ? gb + (size_t)l * 4 * C : NULL, a->dfch, 4 * C, ln2, N, C, 4 * C);
         lora_backward(m, l, 4, a->dln, a->dfch, 4 * C, ln2, N);
         gw = G(m, m->p_ln2w); gb = G(m, m->p_ln2b);
         be->layernorm_backward(a->dresidual, gw ? gw + (size_t)l * C : NULL, gb ? gb + (size_t)l * C : NULL,
@@ -1063,15 +1133,13 @@ void model_backward(Model *m) {
             adapter_backward(m, l, SITE_ATTN, a->dsub2, d, a->sub_out + ((size_t)l * 2 + SITE_ATTN) * NC, N);
             d = a->dsub2;
         }
-        gw = G(m, m->p_attprojw); gb = G(m, m->p_attprojb);
-        linear_backward(be, a->datty, gw ? gw + (size_t)l * C * C : NULL, gb ? gb + (size_t)l * C : NULL,
-                        d, C, atty, P(m, m->p_attprojw) + (size_t)l * C * C, N, C, C, 0);
+        gb = G(m, m->p_attprojb);
+        block_linear_backward(m, m->p_attprojw, l, a->datty, gb ? gb + (size_t)l * C : NULL, d, C, atty, N, C, C);
         lora_backward(m, l, 3, a->datty, d, C, atty, N);
         be->attention_backward(a->dqkv, a->datt, a->datty, qkv, a->att + (size_t)l * B * NH * Tx * Tx,
                                a->key_mask, B, Tx, C, NH, pd, site_seed(m, l, DROP_ATTN));
-        gw = G(m, m->p_qkvw); gb = G(m, m->p_qkvb);
-        linear_backward(be, a->dln, gw ? gw + (size_t)l * 3 * C * C : NULL, gb ? gb + (size_t)l * 3 * C : NULL,
-                        a->dqkv, 3 * C, ln1, P(m, m->p_qkvw) + (size_t)l * 3 * C * C, N, C, 3 * C, 0);
+        gb = G(m, m->p_qkvb);
+        block_linear_backward(m, m->p_qkvw, l, a->dln, gb ? gb + (size_t)l * 3 * C : NULL, a->dqkv, 3 * C, ln1, N, C, 3 * C);
         for (int t = 0; t < 3; t++) lora_backward(m, l, t, a->dln, a->dqkv, 3 * C, ln1, N);
         gw = G(m, m->p_ln1w); gb = G(m, m->p_ln1b);
         be->layernorm_backward(a->dresidual, gw ? gw + (size_t)l * C : NULL, gb ? gb + (size_t)l * C : NULL,
@@ -1155,10 +1223,13 @@ static void lora_fold(Model *m, float sign) {
     }
 }
 
-void model_lora_merge(Model *m) {
-    if (!m->lora_on || m->merged) return;
+int model_lora_merge(Model *m) {
+    if (!m->lora_on || m->merged) return 0;
+    if (m->n_bf16)
+        return err_set("LoRA merge needs precision fp32: under bf16 the frozen base weights are stored in bf16 only");
     lora_fold(m, 1.0f);
     m->merged = 1;
+    return 0;
 }
 
 void model_lora_unmerge(Model *m) {

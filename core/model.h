@@ -47,6 +47,13 @@ typedef enum { METHOD_FT, METHOD_BITFIT, METHOD_LORA, METHOD_PREFIX_EMBED, METHO
 extern const char *const METHOD_NAMES[];   // indexed by MethodKind, "ft", "bitfit", ...
 
 typedef enum { LORA_INIT_KAIMING, LORA_INIT_GAUSSIAN } LoraInit;
+// PRECISION_BF16 (mixed precision): the four linears of every block (c_attn, attn.c_proj,
+// c_fc, mlp.c_proj) multiply bf16 operands with fp32 accumulation; their frozen weights are
+// stored in bf16 only, trainable ones as fp32 masters with a bf16 copy made each forward.
+// Everything else (embeddings and LM head, LayerNorms, attention, LoRA and adapter branches,
+// activations, gradients, AdamW) stays fp32.
+typedef enum { PRECISION_FP32, PRECISION_BF16 } Precision;
+extern const char *const PRECISION_NAMES[2];   // "fp32", "bf16"
 typedef enum { HEAD_LM, HEAD_CLS, HEAD_REG } HeadKind;
 
 // What is trained: the primary method `kind`, plus combinations such as the paper's
@@ -71,6 +78,7 @@ typedef struct {
     // head
     HeadKind head;
     int n_classes;         // HEAD_CLS: number of classes; HEAD_REG: 1
+    Precision precision;   // how the block linears compute and store weights (not what trains)
 } MethodConfig;
 
 // Defaults: ft, lora r=8 alpha=8 targets q,v kaiming, adapter r=8, prefix lp=16 li=0, LM head.
@@ -89,7 +97,8 @@ typedef struct {
     ParamGroup group;
     int trainable;      // gradients and moments exist only if set
     int decay;          // weight decay applies (not to biases, LayerNorm, embeddings-free tensors)
-    float *data;        // device pointer into the weights block
+    float *data;        // device pointer into the weights block; NULL for a bf16-only tensor
+    uint16_t *bf16;     // PRECISION_BF16 block linears: device bf16 copy (frozen: the only one)
     float *grad;        // device pointer into the gradient block, or NULL if frozen
     float *m, *v;       // AdamW moments, or NULL if frozen
 } Param;
@@ -121,6 +130,10 @@ const Backend *model_backend(const Model *m);
 int model_num_params(const Model *m);
 Param *model_param(Model *m, int index);
 Param *model_find_param(Model *m, const char *name);   // NULL if absent
+// Host <-> device copies of n elements of p from element `offset`, for any storage: a
+// bf16-only tensor is rounded to bf16 on the way in and widened (exactly) on the way out.
+void model_param_upload(Model *m, Param *p, size_t offset, const float *host, size_t n);
+void model_param_download(Model *m, const Param *p, size_t offset, float *host, size_t n);
 
 // Parameter counts: trainable excludes the head; head is the head's own count.
 typedef struct { size_t trainable, total, head; } ParamCounts;
@@ -211,8 +224,9 @@ float model_update(Model *m, const OptimConfig *oc, int step);
 // LoRA merge
 
 // W0 += (alpha/r) B A for every LoRA target (merge) or -= (unmerge). After merging, the
-// forward skips the LoRA branch, so a merged model costs what the base costs.
-void model_lora_merge(Model *m);
+// forward skips the LoRA branch, so a merged model costs what the base costs. Merging needs
+// fp32 base weights: under PRECISION_BF16 it returns -1 with err_set() and changes nothing.
+int model_lora_merge(Model *m);
 void model_lora_unmerge(Model *m);
 int model_lora_merged(const Model *m);
 

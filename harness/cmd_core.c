@@ -235,7 +235,7 @@ static int bench_inference(const ModelConfig *cfg, int steps) {
             Model *m = model_create(backend_cpu(), cfg, &mc);
             if (!m) return -1;
             model_init_random(m, 1);
-            if (kinds[k] == METHOD_LORA) model_lora_merge(m);
+            if (kinds[k] == METHOD_LORA && model_lora_merge(m)) { model_free(m); return -1; }
             double dt = time_steps(m, B, T, steps, 0, 1);
             if (k == 0) base = dt;
             printf("%-8d %-8d %-16s %12.3f %9.1f%%\n", B, T, labels[k], dt * 1e3, 100.0 * (dt - base) / base);

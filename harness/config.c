@@ -70,7 +70,7 @@ void config_defaults(RunConfig *c) { *c = DEFAULTS; }
 typedef enum { KT_STRING, KT_INT, KT_FLOAT, KT_ENUM, KT_MASK } KeyType;
 // When a key is written to the canonical JSON (see config.h).
 typedef enum { AP_ALWAYS, AP_NEVER, AP_LORA, AP_ADAPTER, AP_ADAPTER_D, AP_PREFIX,
-               AP_CHECKPOINT, AP_PRESET, AP_STEPS } Applies;
+               AP_CHECKPOINT, AP_PRESET, AP_STEPS, AP_NOT_DEFAULT } Applies;
 
 typedef struct {
     const char *name;
@@ -135,6 +135,10 @@ static const Key KEYS[] = {
     INT("prefix.lp", prefix_lp, 0, BIG, AP_PREFIX, "prefix length l_p"),
     INT("prefix.li", prefix_li, 0, BIG, AP_PREFIX, "infix length l_i"),
     INT("seed", seed, 0, BIG, AP_ALWAYS, "seed of method init, data order and dropout"),
+    // Keys added after the first release are hashed only away from their defaults, so the
+    // runs of older databases keep their keys.
+    ENUM("train.precision", precision, PRECISION_NAMES, 2, "precision", AP_NOT_DEFAULT,
+         "fp32 | bf16 (block linears in bf16 with fp32 accumulation; frozen ones stored in bf16)"),
 };
 enum { NUM_KEYS = sizeof KEYS / sizeof KEYS[0] };
 _Static_assert((int)NUM_KEYS <= (int)CONFIG_MAX_KEYS, "raise CONFIG_MAX_KEYS");
@@ -432,6 +436,7 @@ static int key_applies(const RunConfig *c, const Key *k) {
     case AP_CHECKPOINT: return c->base_checkpoint[0] != '\0';
     case AP_PRESET: return c->base_checkpoint[0] == '\0';
     case AP_STEPS: return c->epochs == 0;
+    case AP_NOT_DEFAULT: return !config_key_equal(c, &DEFAULTS, (int)(k - KEYS));
     }
     return 1;
 }
@@ -556,6 +561,7 @@ int config_to_method(const RunConfig *c, MethodConfig *mc) {
     }
     mc->also_lora = c->method != METHOD_LORA && (c->combine & COMBINE_LORA);
     mc->also_bitfit = !!(c->combine & COMBINE_BITFIT);
+    mc->precision = (Precision)c->precision;
     mc->also_prefix = (c->combine & COMBINE_PREFIX_EMBED) ? METHOD_PREFIX_EMBED
                     : (c->combine & COMBINE_PREFIX_LAYER) ? METHOD_PREFIX_LAYER : 0;
     return 0;

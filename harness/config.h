@@ -88,6 +88,7 @@ typedef struct {
     int prefix_lp;              // prefix.lp: prefix length
     int prefix_li;              // prefix.li: infix length
     int seed;                   // seed: method init, data order and dropout
+    int precision;              // train.precision: Precision (core/model.h)
     ConfigOrigin origin[CONFIG_MAX_KEYS];   // per key (index in the key table); not hashed
 } RunConfig;
 

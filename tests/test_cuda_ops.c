@@ -552,16 +552,21 @@ static void randomize_both(Model *mc, Model *mg, uint64_t seed) {
         float *h = falloc(pc->numel);
         int ln_w = strstr(pc->name, "ln") && strstr(pc->name, "weight");
         for (size_t k = 0; k < pc->numel; k++) h[k] = (float)((ln_w ? 1.0 : 0.0) + 0.1 * rng_normal(&r));
-        cpu->to_device(pc->data, h, pc->numel * 4);
-        gpu->to_device(pg->data, h, pc->numel * 4);
+        model_param_upload(mc, pc, 0, h, pc->numel);
+        model_param_upload(mg, pg, 0, h, pc->numel);
         free(h);
     }
 }
 
-static void train_step_case(const char *preset, MethodKind kind, HeadKind head) {
+// bf16 (precision 1): both sides round the same operands to bf16, but an fp32 value that
+// the two backends summed in a different order can round to a neighbouring bf16 value
+// (2^-8 apart), so the tolerances are 25x fp32's.
+static void train_step_case_at(const char *preset, MethodKind kind, HeadKind head, Precision precision) {
     ModelConfig cfg;
     assert_int_equal(model_preset(preset, &cfg), 0);
     MethodConfig mc = method_of(kind, head);
+    mc.precision = precision;
+    const float k = precision == PRECISION_BF16 ? 25.0f : 1.0f;
     Model *mc_cpu = model_create(cpu, &cfg, &mc), *mc_gpu = model_create(gpu, &cfg, &mc);
     assert_non_null(mc_cpu);
     assert_non_null(mc_gpu);
@@ -583,8 +588,8 @@ static void train_step_case(const char *preset, MethodKind kind, HeadKind head) 
     model_zero_grad(mc_cpu);
     model_zero_grad(mc_gpu);
     float lc = model_forward(mc_cpu, &bt, &fo), lg = model_forward(mc_gpu, &bt, &fo);
-    if (!(fabsf(lg - lc) <= 1e-4f * fabsf(lc) + 1e-5f))
-        fail_msg("%s %s head %d: loss gpu %.8g cpu %.8g", preset, mname, head, lg, lc);
+    if (!(fabsf(lg - lc) <= k * (1e-4f * fabsf(lc) + 1e-5f)))
+        fail_msg("%s %s %s head %d: loss gpu %.8g cpu %.8g", preset, PRECISION_NAMES[precision], mname, head, lg, lc);
     model_backward(mc_cpu);
     model_backward(mc_gpu);
     int checked = 0;
@@ -595,24 +600,28 @@ static void train_step_case(const char *preset, MethodKind kind, HeadKind head) 
         float *g = down(pg->grad, pg->numel);
         // relative to the tensor's largest gradient: fp32 sums in another order
         double scale = max_abs(pc->grad, pc->numel);
-        snprintf(what, sizeof what, "%s %s head %d: gradient of %s", preset, mname, head, pc->name);
-        check_close(what, g, pc->grad, pc->numel, 1e-7 + 2e-4 * scale, 1e-3);
+        snprintf(what, sizeof what, "%s %s %s head %d: gradient of %s", preset, PRECISION_NAMES[precision], mname, head, pc->name);
+        check_close(what, g, pc->grad, pc->numel, k * (1e-7 + 2e-4 * scale), k * 1e-3);
         free(g);
         checked++;
     }
     assert_true(checked > 0);
     float nc = model_update(mc_cpu, &oc, 0), ng = model_update(mc_gpu, &oc, 0);
-    if (!(fabsf(ng - nc) <= 1e-4f * nc + 1e-6f))
+    if (!(fabsf(ng - nc) <= k * (1e-4f * nc + 1e-6f)))
         fail_msg("%s %s head %d: gradient norm gpu %.8g cpu %.8g", preset, mname, head, ng, nc);
     // after the update: the loss of the updated models (no dropout) must agree
     ForwardOptions eval = {0, 0.0f, 0.0f, 0};
     lc = model_forward(mc_cpu, &bt, &eval);
     lg = model_forward(mc_gpu, &bt, &eval);
-    if (!(fabsf(lg - lc) <= 2e-4f * fabsf(lc) + 1e-5f))
+    if (!(fabsf(lg - lc) <= k * (2e-4f * fabsf(lc) + 1e-5f)))
         fail_msg("%s %s head %d: loss after one AdamW step gpu %.8g cpu %.8g", preset, mname, head, lg, lc);
     if (verbose()) printf("  %s %s head %d: loss after step gpu %.8g cpu %.8g\n", preset, mname, head, lg, lc);
     model_free(mc_cpu);
     model_free(mc_gpu);
+}
+
+static void train_step_case(const char *preset, MethodKind kind, HeadKind head) {
+    train_step_case_at(preset, kind, head, PRECISION_FP32);
 }
 
 static void test_train_step_nano(void **s) {
@@ -628,6 +637,45 @@ static void test_train_step_micro(void **s) {
     NEED_GPU();
     train_step_case("micro", METHOD_FT, HEAD_LM);
     train_step_case("micro", METHOD_LORA, HEAD_LM);
+}
+
+// bf16 mixed precision: to_bf16 gives CPU's bits for finite values (rows ld apart), gemm_bf16
+// matches the CPU's (fp32 sums of exact bf16 products, in another order), and full training
+// steps of nano and micro under FT, LoRA and BitFit agree within the bf16 tolerances.
+static void test_bf16(void **s) {
+    (void)s;
+    NEED_GPU();
+    int rows = 37, cols = 300, ld = 311;
+    float *x = frand((size_t)rows * ld, -3, 3);
+    uint16_t *hc = calloc((size_t)rows * cols, 2), *hg = calloc((size_t)rows * cols, 2);
+    void *dx = up(x, (size_t)rows * ld * 4), *dh = gpu->alloc((size_t)rows * cols * 2);
+    cpu->to_bf16(hc, x, rows, cols, ld);
+    gpu->to_bf16(dh, dx, rows, cols, ld);
+    gpu->to_host(hg, dh, (size_t)rows * cols * 2);
+    assert_memory_equal(hc, hg, (size_t)rows * cols * 2);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            int M = 64, N = 96, K = 256, lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2;
+            size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb;
+            float *A = frand(na, -1, 1), *B = frand(nb, -1, 1), *C = falloc((size_t)M * N);
+            uint16_t *A16 = calloc(na, 2), *B16 = calloc(nb, 2);
+            cpu->to_bf16(A16, A, 1, (int)na, (int)na);
+            cpu->to_bf16(B16, B, 1, (int)nb, (int)nb);
+            void *dA = up(A16, na * 2), *dB = up(B16, nb * 2);
+            float *dC = gpu->alloc((size_t)M * N * 4);
+            cpu->gemm_bf16(ta, tb, M, N, K, 1.0f, A16, lda, B16, ldb, 0.0f, C, N);
+            gpu->gemm_bf16(ta, tb, M, N, K, 1.0f, dA, lda, dB, ldb, 0.0f, dC, N);
+            char what[64];
+            snprintf(what, sizeof what, "gemm_bf16 ta=%d tb=%d", ta, tb);
+            check_dev(what, dC, C, (size_t)M * N, 2e-5, 1e-5);
+            gpu->free(dA); gpu->free(dB); gpu->free(dC);
+            free(A); free(B); free(C); free(A16); free(B16);
+        }
+    gpu->free(dx); gpu->free(dh);
+    free(x); free(hc); free(hg);
+    MethodKind kinds[] = {METHOD_FT, METHOD_LORA, METHOD_BITFIT};
+    for (int i = 0; i < 3; i++) train_step_case_at("nano", kinds[i], HEAD_LM, PRECISION_BF16);
+    train_step_case_at("micro", METHOD_LORA, HEAD_LM, PRECISION_BF16);
 }
 
 static void test_memory_accounting(void **s) {
@@ -832,6 +880,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_svd),
         cmocka_unit_test(test_train_step_nano),
         cmocka_unit_test(test_train_step_micro),
+        cmocka_unit_test(test_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

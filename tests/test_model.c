@@ -63,7 +63,7 @@ static void randomize_all(Model *m, uint64_t seed) {
         float *h = xmalloc(p->numel * sizeof(float));
         int is_ln_w = strstr(p->name, "ln") && strstr(p->name, "weight");
         for (size_t k = 0; k < p->numel; k++) h[k] = (float)((is_ln_w ? 1.0 : 0.0) + 0.1 * rng_normal(&r));
-        model_backend(m)->to_device(p->data, h, p->numel * sizeof(float));
+        model_param_upload(m, p, 0, h, p->numel);
         free(h);
     }
 }
@@ -190,9 +190,10 @@ static void test_grad_lora_dropout(void **s) {
 }
 
 // Training changes only trainable tensors; frozen ones stay bit-identical.
-static void check_frozen(MethodKind kind) {
+static void check_frozen(MethodKind kind, Precision precision) {
     ModelConfig cfg = nano();
     MethodConfig mc = method(kind);
+    mc.precision = precision;
     mc.head = HEAD_CLS;
     mc.n_classes = 3;
     Model *m = model_create(backend_cpu(), &cfg, &mc);
@@ -203,7 +204,7 @@ static void check_frozen(MethodKind kind) {
     for (int i = 0; i < n; i++) {
         Param *p = model_param(m, i);
         before[i] = xmalloc(p->numel * sizeof(float));
-        memcpy(before[i], p->data, p->numel * sizeof(float));
+        model_param_download(m, p, 0, before[i], p->numel);
     }
     TestBatch tb;
     Batch bt = make_batch(&tb, cfg.vocab_size);
@@ -221,7 +222,10 @@ static void check_frozen(MethodKind kind) {
     int changed_trainable = 0;
     for (int i = 0; i < n; i++) {
         Param *p = model_param(m, i);
-        int same = !memcmp(before[i], p->data, p->numel * sizeof(float));
+        float *after = xmalloc(p->numel * sizeof(float));
+        model_param_download(m, p, 0, after, p->numel);
+        int same = !memcmp(before[i], after, p->numel * sizeof(float));
+        free(after);
         if (!p->trainable && !same) fail_msg("%s: frozen tensor %s changed", METHOD_NAMES[kind], p->name);
         if (p->trainable && (p->grad == NULL || p->m == NULL)) fail_msg("%s has no gradient memory", p->name);
         if (!p->trainable && (p->grad || p->m || p->v)) fail_msg("frozen %s has gradient memory", p->name);
@@ -244,7 +248,9 @@ static void test_frozen(void **s) {
     (void)s;
     MethodKind kinds[] = {METHOD_BITFIT, METHOD_LORA, METHOD_PREFIX_EMBED, METHOD_PREFIX_LAYER,
                           METHOD_ADAPTER_H, METHOD_ADAPTER_L, METHOD_ADAPTER_P, METHOD_ADAPTER_D};
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) check_frozen(kinds[i]);
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) check_frozen(kinds[i], PRECISION_FP32);
+    check_frozen(METHOD_LORA, PRECISION_BF16);     // bf16-only base weights
+    check_frozen(METHOD_BITFIT, PRECISION_BF16);
 }
 
 static void test_merge(void **s) {
@@ -394,14 +400,14 @@ static void test_grad_clip(void **s) {
 
 // A short run on real text overfits: nano, one repeated paragraph, loss must fall from
 // ~ln(260) = 5.56 to below 1.0 within 150 steps (measured: 0.003).
-static void test_overfit_text(void **s) {
-    (void)s;
+static void check_overfit_text(Precision precision) {
     static const char text[] =
         "Call me Ishmael. Some years ago - never mind how long precisely - having little or no money "
         "in my purse, and nothing particular to interest me on shore, I thought I would sail about a "
         "little and see the watery part of the world.";
     ModelConfig cfg = nano();
     MethodConfig mc = method(METHOD_FT);
+    mc.precision = precision;
     Model *m = model_create(backend_cpu(), &cfg, &mc);
     model_init_random(m, 1);
     enum { TB = 4, TT = 48 };
@@ -426,10 +432,70 @@ static void test_overfit_text(void **s) {
         model_backward(m);
         model_update(m, &oc, step);
     }
-    print_message("overfit: loss %.3f -> %.3f\n", first, last);
+    print_message("overfit (%s): loss %.3f -> %.3f\n", PRECISION_NAMES[precision], first, last);
     assert_true(first > 5.0f);
     assert_true(last < 1.0f);
     model_free(m);
+}
+
+static void test_overfit_text(void **s) { (void)s; check_overfit_text(PRECISION_FP32); }
+static void test_overfit_text_bf16(void **s) { (void)s; check_overfit_text(PRECISION_BF16); }
+
+// bf16 mixed precision against fp32 on the same weights: loss and every gradient agree to
+// bf16's resolution (8 mantissa bits: ~0.4 % per rounded operand) but are not identical;
+// the weights block shrinks by 2 bytes per frozen block-linear element (LoRA) and grows by
+// 2 per trainable one (FT: fp32 master + bf16 copy); a merge is refused.
+static void check_bf16_vs_fp32(MethodKind kind) {
+    ModelConfig cfg = nano();
+    TestBatch tb;
+    Batch bt = make_batch(&tb, cfg.vocab_size);
+    Model *m[2];
+    double loss[2];
+    for (int k = 0; k < 2; k++) {
+        MethodConfig mc = method(kind);
+        mc.precision = k ? PRECISION_BF16 : PRECISION_FP32;
+        m[k] = model_create(backend_cpu(), &cfg, &mc);
+        randomize_all(m[k], 21);
+        ForwardOptions fo = {0, 0.0f, 0.1f, 0};
+        model_zero_grad(m[k]);
+        loss[k] = model_forward(m[k], &bt, &fo);
+        model_backward(m[k]);
+    }
+    double rel = fabs(loss[1] - loss[0]) / fabs(loss[0]);
+    print_message("%s bf16: loss %.6f vs fp32 %.6f (rel %.2e)\n", METHOD_NAMES[kind], loss[1], loss[0], rel);
+    assert_true(rel > 0.0 && rel < 1e-2);
+    double worst = 0;
+    for (int i = 0; i < model_num_params(m[0]); i++) {
+        Param *p = model_param(m[0], i), *q = model_param(m[1], i);
+        if (!p->trainable) continue;
+        double d2 = 0, n2 = 0;
+        for (size_t e = 0; e < p->numel; e++) {
+            d2 += ((double)q->grad[e] - p->grad[e]) * ((double)q->grad[e] - p->grad[e]);
+            n2 += (double)p->grad[e] * p->grad[e];
+        }
+        if (n2 > 0 && sqrt(d2 / n2) > worst) worst = sqrt(d2 / n2);
+        if (!(sqrt(d2) <= 3e-2 * sqrt(n2)))
+            fail_msg("%s bf16: gradient of %s differs from fp32 by %.3g relative", METHOD_NAMES[kind], p->name, sqrt(d2 / n2));
+    }
+    print_message("%s bf16: worst relative gradient difference %.2e\n", METHOD_NAMES[kind], worst);
+    size_t L = cfg.n_layer, C = cfg.n_embd, linear = L * 12 * C * C;   // c_attn 3C^2 + c_proj C^2 + MLP 8C^2
+    MemoryReport r32 = model_memory(m[0]), r16 = model_memory(m[1]);
+    if (kind == METHOD_FT) assert_int_equal(r16.weights, r32.weights + 2 * linear);
+    else assert_int_equal(r16.weights, r32.weights - 2 * linear);
+    assert_int_equal(r16.grads, r32.grads);
+    if (kind == METHOD_LORA) {
+        assert_int_equal(model_lora_merge(m[1]), -1);
+        assert_string_equal(err_msg(), "LoRA merge needs precision fp32: under bf16 the frozen base weights are stored in bf16 only");
+        assert_int_equal(model_lora_merged(m[1]), 0);
+    }
+    model_free(m[0]);
+    model_free(m[1]);
+}
+
+static void test_bf16_vs_fp32(void **s) {
+    (void)s;
+    check_bf16_vs_fp32(METHOD_LORA);
+    check_bf16_vs_fp32(METHOD_FT);
 }
 
 // The backend's sgemm flop counter (what `bench` bounds tokens/s with) against the count by
@@ -478,6 +544,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_bad_methods),       cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_grad_clip),         cmocka_unit_test(test_overfit_text),
         cmocka_unit_test(test_gemm_flops),
+        cmocka_unit_test(test_bf16_vs_fp32),      cmocka_unit_test(test_overfit_text_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -202,7 +202,22 @@ static void test_memory(void **state) {
 // C = alpha op(A) op(B) + beta C with row strides wider than the rows, all four transposes;
 // a tiny shape (one sgemm call) and two above the threading threshold (C split by rows, and
 // by columns, between threads).
-static void gemm_case(int M, int N, int K) {
+// bf16: the same with gemm_bf16 on operands rounded by to_bf16 (the reference multiplies the
+// rounded values, so the tolerance stays fp32's).
+static void gemm_run(int bf16, int ta, int tb, int M, int N, int K, float alpha, float *A, int lda,
+                     int arows, float *B, int ldb, int brows, float beta, float *C, int ldc) {
+    if (!bf16) { be->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
+    uint16_t *A16 = calloc((size_t)arows * lda, sizeof(uint16_t)), *B16 = calloc((size_t)brows * ldb, sizeof(uint16_t));
+    assert_true(A16 && B16);
+    be->to_bf16(A16, A, arows, lda, lda);
+    be->to_bf16(B16, B, brows, ldb, ldb);
+    for (size_t i = 0; i < (size_t)arows * lda; i++) A[i] = bf16_to_float(A16[i]);   // what the reference sees
+    for (size_t i = 0; i < (size_t)brows * ldb; i++) B[i] = bf16_to_float(B16[i]);
+    be->gemm_bf16(ta, tb, M, N, K, alpha, A16, lda, B16, ldb, beta, C, ldc);
+    free(A16); free(B16);
+}
+
+static void gemm_case(int M, int N, int K, int bf16) {
     const float alpha = 0.7f, beta = -1.3f;
     for (int ta = 0; ta < 2; ta++) {
         for (int tb = 0; tb < 2; tb++) {
@@ -214,7 +229,7 @@ static void gemm_case(int M, int N, int K) {
             fill(B, (size_t)brows * ldb, -1, 1);
             fill(C0, (size_t)M * ldc, -1, 1);
             memcpy(C, C0, (size_t)M * ldc * sizeof(float));
-            be->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+            gemm_run(bf16, ta, tb, M, N, K, alpha, A, lda, arows, B, ldb, brows, beta, C, ldc);
             double *ref = dalloc((size_t)M * ldc);
             for (int i = 0; i < M; i++) {
                 for (int j = 0; j < ldc; j++) {
@@ -230,14 +245,14 @@ static void gemm_case(int M, int N, int K) {
                 }
             }
             char what[96];
-            snprintf(what, sizeof what, "gemm %dx%dx%d ta=%d tb=%d", M, N, K, ta, tb);
+            snprintf(what, sizeof what, "gemm%s %dx%dx%d ta=%d tb=%d", bf16 ? "_bf16" : "", M, N, K, ta, tb);
             assert_close(what, C, ref, (size_t)M * ldc, 1e-5, 1e-5);
             // beta = 0: C is overwritten, even if it held NaN
             for (int i = 0; i < M; i++) fill_nan(C + (size_t)i * ldc, N);
-            be->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc);
+            gemm_run(bf16, ta, tb, M, N, K, alpha, A, lda, arows, B, ldb, brows, 0.0f, C, ldc);
             for (int i = 0; i < M; i++)
                 for (int j = 0; j < N; j++) ref[(size_t)i * ldc + j] -= beta * (double)C0[(size_t)i * ldc + j];
-            snprintf(what, sizeof what, "gemm %dx%dx%d beta=0 ta=%d tb=%d", M, N, K, ta, tb);
+            snprintf(what, sizeof what, "gemm%s %dx%dx%d beta=0 ta=%d tb=%d", bf16 ? "_bf16" : "", M, N, K, ta, tb);
             assert_close(what, C, ref, (size_t)M * ldc, 1e-5, 1e-5);
             free(A); free(B); free(C); free(C0); free(ref);
         }
@@ -246,9 +261,48 @@ static void gemm_case(int M, int N, int K) {
 
 static void test_gemm_vs_naive(void **state) {
     (void)state;
-    gemm_case(5, 7, 3);
-    gemm_case(203, 70, 31);
-    gemm_case(70, 203, 31);
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        gemm_case(5, 7, 3, bf16);
+        gemm_case(203, 70, 31, bf16);
+        gemm_case(70, 203, 31, bf16);
+    }
+}
+
+// Rounding to bf16 by hand: ties go to the even mantissa, overflow to infinity, NaN stays
+// NaN; to_bf16 reads rows ld apart and writes them contiguously.
+static void test_bf16_rounding(void **state) {
+    (void)state;
+    static const struct { uint32_t in; uint16_t out; } cases[] = {
+        {0x3F800000u, 0x3F80},   // 1.0
+        {0x3F808000u, 0x3F80},   // 1 + 2^-8: a tie, mantissa 0 is even -> down
+        {0x3F818000u, 0x3F82},   // 1 + 3 * 2^-8: a tie, mantissa 1 is odd -> up
+        {0x3F808001u, 0x3F81},   // just above the tie -> up
+        {0x3F807FFFu, 0x3F80},   // just below the tie -> down
+        {0xC0200000u, 0xC020},   // -2.5
+        {0x7F7FFFFFu, 0x7F80},   // the largest float rounds to +inf
+        {0xFF800000u, 0xFF80},   // -inf
+        {0x00000001u, 0x0000},   // the smallest subnormal rounds to +0
+    };
+    enum { NC = sizeof cases / sizeof cases[0] };
+    float src[2 * (NC + 1)];
+    for (int i = 0; i < NC; i++) {
+        union { uint32_t u; float f; } x = {cases[i].in};
+        if (bf16_from_float(x.f) != cases[i].out)
+            fail_msg("bf16_from_float(0x%08x) = 0x%04x, expected 0x%04x", cases[i].in, bf16_from_float(x.f), cases[i].out);
+        src[i] = x.f;                 // row 0, then one padding column
+        src[NC + 1 + i] = -x.f;       // row 1: the negated values
+    }
+    src[NC] = src[2 * NC + 1] = 123.0f;   // padding, never read
+    uint16_t dst[2 * NC];
+    be->to_bf16(dst, src, 2, NC, NC + 1);
+    for (int i = 0; i < NC; i++) {
+        assert_int_equal(dst[i], cases[i].out);
+        assert_int_equal(dst[NC + i], cases[i].out ^ 0x8000);
+    }
+    float nan = NAN;
+    assert_true(isnan(bf16_to_float(bf16_from_float(nan))));
+    be->to_bf16(dst, &nan, 1, 1, 1);
+    assert_true(isnan(bf16_to_float(dst[0])));
 }
 
 static void test_vector_ops(void **state) {
@@ -1015,6 +1069,7 @@ int main(void) {
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_memory),
         cmocka_unit_test(test_gemm_vs_naive),
+        cmocka_unit_test(test_bf16_rounding),
         cmocka_unit_test(test_vector_ops),
         cmocka_unit_test(test_encoder),
         cmocka_unit_test(test_layernorm),

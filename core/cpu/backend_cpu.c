@@ -220,6 +220,35 @@ static void cpu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
     }
 }
 
+// Widens a stored rows x cols bf16 matrix (row stride ld) to fp32 with the same stride.
+static void bf16_widen(float *dst, const uint16_t *src, int rows, int cols, int ld) {
+    #pragma omp parallel for schedule(static) if ((size_t)rows * cols > PAR_MIN)
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) dst[(size_t)r * ld + c] = bf16_to_float(src[(size_t)r * ld + c]);
+}
+
+// Debian's OpenBLAS is built without its bf16 routines (no sbgemm), so the operands are
+// widened to fp32 (exactly) and multiplied by sgemm: products of bf16 values are exact in
+// fp32 and accumulate in fp32, which is what a bf16 tensor-core GEMM computes.
+static void cpu_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                          const uint16_t *A, int lda, const uint16_t *B, int ldb, float beta,
+                          float *C, int ldc) {
+    if (M == 0 || N == 0) return;
+    int ra = trans_a ? K : M, ca = trans_a ? M : K, rb = trans_b ? N : K, cb = trans_b ? K : N;
+    size_t na = ra ? (size_t)(ra - 1) * lda + ca : 0, nb = rb ? (size_t)(rb - 1) * ldb + cb : 0;
+    float *wa = cpu_scratch(na + nb), *wb = wa + na;
+    bf16_widen(wa, A, ra, ca, lda);
+    bf16_widen(wb, B, rb, cb, ldb);
+    cpu_gemm(trans_a, trans_b, M, N, K, alpha, wa, lda, wb, ldb, beta, C, ldc);
+}
+
+static void cpu_to_bf16(uint16_t *dst, const float *src, int rows, int cols, int ld) {
+    LAB_ASSERT(rows >= 0 && cols >= 0 && ld >= cols);
+    #pragma omp parallel for schedule(static) if ((size_t)rows * cols > PAR_MIN)
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) dst[(size_t)r * cols + c] = bf16_from_float(src[(size_t)r * ld + c]);
+}
+
 static void cpu_bias_add(float *out, const float *bias, int N, int OC, int ldo) {
     LAB_ASSERT(ldo >= OC);
     #pragma omp parallel for schedule(static) if ((size_t)N * OC > PAR_MIN)
@@ -737,6 +766,8 @@ static const Backend cpu_backend = {
     .zero = cpu_zero,
     .synchronize = cpu_synchronize,
     .gemm = cpu_gemm,
+    .gemm_bf16 = cpu_gemm_bf16,
+    .to_bf16 = cpu_to_bf16,
     .bias_add = cpu_bias_add,
     .bias_backward = cpu_bias_backward,
     .axpy = cpu_axpy,

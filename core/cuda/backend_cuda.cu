@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cuda_bf16.h>
+
 #include "core/backend_cuda.h"
 #include "core/cuda/attention.cuh"
 #include "core/cuda/common.cuh"
@@ -169,6 +171,37 @@ void cuda_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const
                              &alpha, B, ldb, A, lda, &beta, C, ldc));
 }
 
+// bf16 operands, fp32 accumulation (tensor cores) and fp32 C.
+static void cuda_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const uint16_t *A,
+                    int lda, const uint16_t *B, int ldb, float beta, float *C, int ldc) {
+    CUDA_ASSERT(M >= 0 && N >= 0 && K >= 0);
+    CUDA_ASSERT(lda >= (trans_a ? M : K) && lda >= 1);
+    CUDA_ASSERT(ldb >= (trans_b ? K : N) && ldb >= 1);
+    CUDA_ASSERT(ldc >= N && ldc >= 1);
+    if (M == 0 || N == 0) return;
+    if (K == 0) { scale_matrix(C, M, N, ldc, beta); return; }
+    CUBLAS_CHECK(cublasGemmEx(cuda_ctx.cublas, cublas_op(trans_b), cublas_op(trans_a), N, M, K,
+                              &alpha, B, CUDA_R_16BF, ldb, A, CUDA_R_16BF, lda, &beta,
+                              C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+// Round to nearest even, as bf16_from_float in core/backend.h.
+__global__ void to_bf16_kernel(__nv_bfloat16 *dst, const float *src, int rows, int cols, int ld) {
+    size_t n = (size_t)rows * cols;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        size_t r = i / cols, c = i % cols;
+        dst[i] = __float2bfloat16_rn(src[r * ld + c]);
+    }
+}
+
+static void cuda_to_bf16(uint16_t *dst, const float *src, int rows, int cols, int ld) {
+    CUDA_ASSERT(rows >= 0 && cols >= 0 && ld >= cols);
+    size_t n = (size_t)rows * cols;
+    if (!n) return;
+    to_bf16_kernel<<<grid_for(n), BLOCK>>>((__nv_bfloat16 *)dst, src, rows, cols, ld);
+    KERNEL_CHECK();
+}
+
 void cuda_gemm_strided(int trans_a, int trans_b, int M, int N, int K, float alpha,
                        const float *A, int lda, long long sa, const float *B, int ldb,
                        long long sb, float beta, float *C, int ldc, long long sc, int batch) {
@@ -266,6 +299,8 @@ static void fill_table(Backend *t) {
     t->zero = cuda_zero;
     t->synchronize = cuda_synchronize;
     t->gemm = cuda_gemm;
+    t->gemm_bf16 = cuda_gemm_bf16;
+    t->to_bf16 = cuda_to_bf16;
     t->bias_add = cuda_bias_add;
     t->bias_backward = cuda_bias_backward;
     t->axpy = cuda_axpy;

@@ -18,3 +18,10 @@ expect_out '^1 +128 +lora \(merged\) ' $LORALAB bench --inference --preset nano 
 
 expect_fail 2 "--seq 100 is larger than the preset's n_ctx 64" $LORALAB bench --preset nano --seq 100
 expect_fail 2 "unknown method 'x'" $LORALAB bench --preset nano method=x
+
+# bf16 mixed precision (train.precision=bf16): nano LoRA q,v r=8 holds 124,928 fp32 weights
+# (499,712 bytes = 0.48 MiB); under bf16 the 98,304 frozen block-linear weights take 2 bytes
+# instead of 4: 303,104 bytes = 0.29 MiB.
+expect_out 'memory: weights=0.48 MiB' $LORALAB bench --preset nano --batch 2 --seq 16 --steps 1 --threads 1 method=lora
+expect_out 'memory: weights=0.29 MiB' $LORALAB bench --preset nano --batch 2 --seq 16 --steps 1 --threads 1 method=lora train.precision=bf16
+expect_fail 2 "unknown precision 'fp16'; valid choices: fp32, bf16" $LORALAB bench --preset nano method=lora train.precision=fp16
