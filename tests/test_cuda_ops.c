@@ -13,7 +13,7 @@
 // skip() and main prints "test_cuda_ops: skipped: no GPU (<reason>)"; the binary passes.
 //
 // Benchmark mode (used by scripts/gpu_check.sh, not by make test):
-//   test_cuda_ops --bench PRESET METHOD B T STEPS   training steps on random tokens (METHOD:
+//   test_cuda_ops --bench PRESET METHOD B T STEPS [PRECISION]   training steps on random tokens (METHOD:
 //                                                   ft, or lora = q,v r=8 alpha=8)
 //   test_cuda_ops --bench-svd L C R                 SVD of 2L matrices C x C of rank R
 // Each prints one line of key=value measurements; see bench_train / bench_svd.
@@ -748,7 +748,7 @@ static double peak_tflops(const char *desc) {
 // the kernels compute them); training = forward + input gradients (same again) + weight
 // gradients (same again, only for trainable weights: FT yes, LoRA no; LoRA's own r-sized
 // products are left out).
-static int bench_train(const char *preset, const char *method, int B, int T, int steps) {
+static int bench_train(const char *preset, const char *method, int B, int T, int steps, const char *precision) {
     ModelConfig cfg;
     if (model_preset(preset, &cfg)) { fprintf(stderr, "%s\n", err_msg()); return 2; }
     MethodConfig mc;
@@ -756,6 +756,8 @@ static int bench_train(const char *preset, const char *method, int B, int T, int
     if (!strcmp(method, "ft")) mc.kind = METHOD_FT;
     else if (!strcmp(method, "lora")) { mc.kind = METHOD_LORA; mc.lora_targets = TARGET_Q | TARGET_V; mc.lora_rank = 8; mc.lora_alpha = 8; }
     else { fprintf(stderr, "bench: method must be ft or lora, got %s\n", method); return 2; }
+    if (!strcmp(precision, "bf16")) mc.precision = PRECISION_BF16;
+    else if (strcmp(precision, "fp32")) { fprintf(stderr, "bench: precision must be fp32 or bf16, got %s\n", precision); return 2; }
     Model *m = model_create(gpu, &cfg, &mc);
     if (!m) { fprintf(stderr, "%s\n", err_msg()); return 2; }
     model_init_random(m, 1);
@@ -790,8 +792,8 @@ static int bench_train(const char *preset, const char *method, int B, int T, int
     backend_cuda_memory(&in_use, &peak_mem);
     MemoryReport mr = model_memory(m);
     ParamCounts pc = model_param_counts(m);
-    printf("bench preset=%s method=%s B=%d T=%d steps=%d tf32=%d step_ms=%.2f tokens_per_s=%.0f "
-           "tflops=%.2f mfu_bf16=", preset, method, B, T, steps, backend_cuda_tf32(), dt * 1e3,
+    printf("bench preset=%s method=%s B=%d T=%d steps=%d precision=%s tf32=%d step_ms=%.2f tokens_per_s=%.0f "
+           "tflops=%.2f mfu_bf16=", preset, method, B, T, steps, precision, backend_cuda_tf32(), dt * 1e3,
            B * T / dt, tflops);
     if (peak > 0) printf("%.2f%%", 100.0 * tflops / peak);
     else printf("n/a");
@@ -849,11 +851,11 @@ int main(int argc, char **argv) {
     }
     if (argc > 1 && !strncmp(argv[1], "--bench", 7)) {
         if (!gpu) { fprintf(stderr, "test_cuda_ops: %s\n", gpu_why); return 2; }
-        if (!strcmp(argv[1], "--bench") && argc == 7)
-            return bench_train(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
+        if (!strcmp(argv[1], "--bench") && (argc == 7 || argc == 8))
+            return bench_train(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), argc == 8 ? argv[7] : "fp32");
         if (!strcmp(argv[1], "--bench-svd") && argc == 5)
             return bench_svd(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
-        fprintf(stderr, "usage: test_cuda_ops [--bench PRESET ft|lora B T STEPS | --bench-svd L C R]\n");
+        fprintf(stderr, "usage: test_cuda_ops [--bench PRESET ft|lora B T STEPS [fp32|bf16] | --bench-svd L C R]\n");
         return 2;
     }
     if (!gpu) printf("test_cuda_ops: skipped: no GPU (%s)\n", gpu_why);
