@@ -159,14 +159,21 @@ static void scale_matrix(float *C, int M, int N, int ldc, float beta) {
     }
 }
 
-void cuda_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-               int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+// Checks a gemm's shapes and handles the empty cases; returns 1 if a product remains to do.
+static int gemm_needed(int trans_a, int trans_b, int M, int N, int K, int lda, int ldb,
+                       float beta, float *C, int ldc) {
     CUDA_ASSERT(M >= 0 && N >= 0 && K >= 0);
     CUDA_ASSERT(lda >= (trans_a ? M : K) && lda >= 1);
     CUDA_ASSERT(ldb >= (trans_b ? K : N) && ldb >= 1);
     CUDA_ASSERT(ldc >= N && ldc >= 1);
-    if (M == 0 || N == 0) return;
-    if (K == 0) { scale_matrix(C, M, N, ldc, beta); return; }
+    if (M == 0 || N == 0) return 0;
+    if (K == 0) { scale_matrix(C, M, N, ldc, beta); return 0; }
+    return 1;
+}
+
+void cuda_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+               int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    if (!gemm_needed(trans_a, trans_b, M, N, K, lda, ldb, beta, C, ldc)) return;
     CUBLAS_CHECK(cublasSgemm(cuda_ctx.cublas, cublas_op(trans_b), cublas_op(trans_a), N, M, K,
                              &alpha, B, ldb, A, lda, &beta, C, ldc));
 }
@@ -174,12 +181,7 @@ void cuda_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const
 // bf16 operands, fp32 accumulation (tensor cores) and fp32 C.
 static void cuda_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const uint16_t *A,
                     int lda, const uint16_t *B, int ldb, float beta, float *C, int ldc) {
-    CUDA_ASSERT(M >= 0 && N >= 0 && K >= 0);
-    CUDA_ASSERT(lda >= (trans_a ? M : K) && lda >= 1);
-    CUDA_ASSERT(ldb >= (trans_b ? K : N) && ldb >= 1);
-    CUDA_ASSERT(ldc >= N && ldc >= 1);
-    if (M == 0 || N == 0) return;
-    if (K == 0) { scale_matrix(C, M, N, ldc, beta); return; }
+    if (!gemm_needed(trans_a, trans_b, M, N, K, lda, ldb, beta, C, ldc)) return;
     CUBLAS_CHECK(cublasGemmEx(cuda_ctx.cublas, cublas_op(trans_b), cublas_op(trans_a), N, M, K,
                               &alpha, B, CUDA_R_16BF, ldb, A, CUDA_R_16BF, lda, &beta,
                               C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
