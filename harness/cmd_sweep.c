@@ -62,6 +62,8 @@ static int register_runs(Store *st, int64_t sweep_id, const Sweep *sw) {
         if (lora) targets_str(rc->lora_targets, targets, sizeof targets);
         if (config_uses_adapter(rc)) snprintf(label, sizeof label, "r=%d", rc->adapter_rank);
         else if (config_uses_prefix(rc)) snprintf(label, sizeof label, "lp=%d li=%d", rc->prefix_lp, rc->prefix_li);
+        if (rc->precision != PRECISION_FP32)
+            snprintf(label + strlen(label), sizeof label - strlen(label), "%s%s", label[0] ? " " : "", PRECISION_NAMES[rc->precision]);
         RunSpec spec = {sw->hashes[i], json, rc->task, metric, METHOD_NAMES[rc->method], lora ? targets : NULL,
                         lora ? rc->lora_rank : -1, lora ? rc->lora_alpha : -1, rc->seed, label[0] ? label : NULL};
         int64_t id;

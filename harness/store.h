@@ -94,7 +94,7 @@ typedef struct {
     int rank;                 // LoRA r (-1: none)
     double alpha;             // LoRA alpha (-1: none)
     int seed;                 // (-1: none)
-    const char *label;        // short description of other methods' size, "lp=16 li=0"
+    const char *label;        // other methods' sizes and a non-fp32 precision, "lp=16 li=0 bf16"
 } RunSpec;
 
 // Inserts the run (status pending) unless its hash exists; either way links it to

@@ -73,6 +73,20 @@ static void test_stat_by_hand(void **state) {
     assert_string_equal(buf, "Wq");
     report_format_targets(buf, sizeof buf, "c_fc,q");
     assert_string_equal(buf, "c_fc,q");
+    // config labels: LoRA part first, then the stored label (other methods, precision)
+    ReportRun lora = {.targets = "q,v", .rank = 8}, lora16 = {.targets = "q,v", .rank = 8, .label = "bf16"};
+    ReportRun combo = {.targets = "q", .rank = 4, .label = "lp=16 li=0"}, adapter = {.rank = -1, .label = "r=8"};
+    ReportRun plain = {.rank = -1};
+    report_config_label(buf, sizeof buf, &lora);
+    assert_string_equal(buf, "Wq,Wv r=8");
+    report_config_label(buf, sizeof buf, &lora16);
+    assert_string_equal(buf, "Wq,Wv r=8 bf16");
+    report_config_label(buf, sizeof buf, &combo);
+    assert_string_equal(buf, "Wq r=4 lp=16 li=0");
+    report_config_label(buf, sizeof buf, &adapter);
+    assert_string_equal(buf, "r=8");
+    report_config_label(buf, sizeof buf, &plain);
+    assert_string_equal(buf, "");
 }
 
 static void test_table_alignment(void **state) {

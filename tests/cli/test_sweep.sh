@@ -131,3 +131,21 @@ DB=$TMP/a/loralab.db
 expect_ok "$LORALAB" sweep "$TMP/s3.yaml" --db "$DB" --jobs 2
 expect_out "^2$" q "SELECT count(DISTINCT run) FROM analysis_amplification"
 expect_out "^8$" q "SELECT count(*) FROM analysis_amplification"   # 2 runs x 2 layers x (q, v)
+
+# bf16 mixed precision end to end: the same LoRA run in fp32 and bf16 gets two run keys (the
+# fp32 one unchanged by the key's existence), the bf16 run stores 2 bytes less per frozen
+# block-weight element (nano: 98,304 elements, 196,608 bytes) and reports as "... bf16".
+cat > "$TMP/p.yaml" <<YAML
+name: precision
+base: {checkpoint: $TMP/base}
+task: {name: glue-sst2, path: $FIX/sst2_tiny, max_len: 32}
+train: {steps: 4, batch: 4, lr: 1.0e-3}
+method: lora
+grid:
+  train.precision: [fp32, bf16]
+YAML
+PDB="$TMP/p/loralab.db"
+expect_ok "$LORALAB" sweep "$TMP/p.yaml" --db "$PDB"
+expect_out '^196608$' sh -c "'$LORALAB' query --db '$PDB' --csv \"SELECT (SELECT bytes_weights FROM runs WHERE config NOT LIKE '%bf16%') - (SELECT bytes_weights FROM runs WHERE config LIKE '%\\\"precision\\\":\\\"bf16\\\"%')\" | tr -d '\r' | tail -1"
+expect_out '^0$' sh -c "'$LORALAB' query --db '$PDB' --csv \"SELECT count(*) FROM runs WHERE config LIKE '%precision%fp32%'\" | tr -d '\r' | tail -1"
+expect_out 'Wq,Wv r=8 bf16 ' "$LORALAB" report methods --db "$PDB" --sweep precision
