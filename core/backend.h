@@ -118,9 +118,16 @@ typedef struct Backend {
     int (*svd)(const float *A, int M, int N, float *U, float *S, float *Vt);
 } Backend;
 
+// Helpers below compile for the host and, under nvcc, for CUDA kernels too: one definition.
+#ifdef __CUDACC__
+#define LAB_HOST_DEVICE __host__ __device__
+#else
+#define LAB_HOST_DEVICE
+#endif
+
 // Dropout's stateless uniform draw in [0, 1) for element i of the stream seeded by seed
 // (splitmix64 of seed and i). The same on every backend.
-static inline float dropout_keep_u01(uint64_t seed, uint64_t i) {
+LAB_HOST_DEVICE static inline float dropout_keep_u01(uint64_t seed, uint64_t i) {
     uint64_t z = seed * 0x9E3779B97F4A7C15ull + i + 0x632BE59BD9B4E019ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;

@@ -213,7 +213,7 @@ void report_config_label(char *buf, size_t size, const ReportRun *r) {
     if (r->targets) report_format_targets(t, sizeof t, r->targets);
     if (r->targets && r->rank > 0) snprintf(lora, sizeof lora, "%s r=%d", t, r->rank);
     else if (r->targets) snprintf(lora, sizeof lora, "%s", t);
-    else if (r->rank > 0 && !r->label) snprintf(lora, sizeof lora, "r=%d", r->rank);
+    else if (r->rank > 0) snprintf(lora, sizeof lora, "r=%d", r->rank);
     // the label (other methods' sizes, precision) follows the LoRA part: "Wq,Wv r=8 lp=16 li=0"
     snprintf(buf, size, "%s%s%s", lora, lora[0] && r->label ? " " : "", r->label ? r->label : "");
 }

@@ -20,32 +20,11 @@
 #include "core/errors.h"
 #include "core/model.h"
 #include "core/safetensors.h"
+#include "tests/tmpdir.h"
 
 // ----------------------------------------------------------------------------
 // helpers
 
-static char tmpdir[256];
-
-static int setup_tmp(void **state) {
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/loralab_test_checkpoint_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_tmp(void **state) {
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *tmp_path(const char *name) {
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
 
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
@@ -990,5 +969,5 @@ int main(void) {
         cmocka_unit_test(test_adapter_layouts),
         cmocka_unit_test(test_adapter_mismatch),
     };
-    return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

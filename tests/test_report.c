@@ -16,8 +16,8 @@
 #include "core/errors.h"
 #include "harness/report.h"
 #include "harness/store.h"
+#include "tests/tmpdir.h"
 
-static char tmpdir[64];
 
 // cmocka 1.1.5 has no assert_double_equal
 #define assert_near(a, b, tol) near_((a), (b), (tol), __LINE__)
@@ -25,18 +25,6 @@ static void near_(double a, double b, double tol, int line) {
     if (!(fabs(a - b) <= tol)) fail_msg("line %d: %.17g differs from %.17g by more than %g", line, a, b, tol);
 }
 
-static int setup(void **state) {
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_report.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    return system(cmd);
-}
 
 // ---- statistics and formatting ----
 
@@ -149,8 +137,7 @@ static char *print_report(Store *s, const ReportData *d, const char *name) {
 
 static void test_tables(void **state) {
     (void)state;
-    char path[128];
-    snprintf(path, sizeof path, "%s/r.db", tmpdir);
+    const char *path = tmp_path("r.db");
     Store *s;
     assert_int_equal(store_open(&s, path, 0), 0);
     int64_t sweep, other;
@@ -275,5 +262,5 @@ int main(void) {
         cmocka_unit_test(test_table_alignment),
         cmocka_unit_test(test_tables),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -15,27 +15,8 @@
 
 #include "core/errors.h"
 #include "harness/store.h"
+#include "tests/tmpdir.h"
 
-static char tmpdir[64];
-
-static int setup(void **state) {
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_store.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    return system(cmd);
-}
-
-static const char *db_path(const char *name) {
-    static char buf[256];
-    snprintf(buf, sizeof buf, "%s/%s", tmpdir, name);
-    return buf;
-}
 
 // One integer from a query on the store's own connection.
 static int64_t q_int(Store *s, const char *sql) {
@@ -79,7 +60,7 @@ static RunStatus status_of(Store *s, int64_t id) {
 static void test_schema_created(void **state) {
     (void)state;
     Store *s;
-    const char *path = db_path("nested/dir/new.db");   // parent directories do not exist yet
+    const char *path = tmp_path("nested/dir/new.db");   // parent directories do not exist yet
     assert_int_equal(store_open(&s, path, 0), 0);
     int v;
     assert_int_equal(store_user_version(s, &v), 0);
@@ -98,13 +79,13 @@ static void test_schema_created(void **state) {
     // read-only open of the same file works; of a missing one says so
     assert_int_equal(store_open(&s, path, STORE_READONLY), 0);
     store_close(s);
-    assert_int_equal(store_open(&s, db_path("missing.db"), STORE_READONLY), -1);
+    assert_int_equal(store_open(&s, tmp_path("missing.db"), STORE_READONLY), -1);
     assert_non_null(strstr(err_msg(), "no such database"));
 }
 
 static void test_migration_from_v1(void **state) {
     (void)state;
-    const char *path = db_path("old.db");
+    const char *path = tmp_path("old.db");
     Store *s;
     assert_int_equal(store_open_at_version(&s, path, 1), 0);
     int v;
@@ -134,7 +115,7 @@ static void test_migration_from_v1(void **state) {
 
 static void test_not_a_database(void **state) {
     (void)state;
-    const char *path = db_path("garbage.db");
+    const char *path = tmp_path("garbage.db");
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     for (int k = 0; k < 200; k++) fputs("this is not sqlite ", f);
@@ -151,7 +132,7 @@ static void test_not_a_database(void **state) {
 static void test_run_transitions(void **state) {
     (void)state;
     Store *s;
-    assert_int_equal(store_open(&s, db_path("transitions.db"), 0), 0);
+    assert_int_equal(store_open(&s, tmp_path("transitions.db"), 0), 0);
     int64_t sweep, a, b;
     int created;
     assert_int_equal(store_add_sweep(s, "t6", "t6.yaml", "name: t6\n", NULL, &sweep), 0);
@@ -237,7 +218,7 @@ static void test_run_transitions(void **state) {
 static void test_dedupe_by_hash(void **state) {
     (void)state;
     Store *s;
-    assert_int_equal(store_open(&s, db_path("dedupe.db"), 0), 0);
+    assert_int_equal(store_open(&s, tmp_path("dedupe.db"), 0), 0);
     int64_t s1, s2, again, r1, r2;
     int created;
     assert_int_equal(store_add_sweep(s, "one", "one.yaml", "a: 1\n", NULL, &s1), 0);
@@ -273,7 +254,7 @@ static void test_dedupe_by_hash(void **state) {
 static void test_stale_running(void **state) {
     (void)state;
     Store *s;
-    assert_int_equal(store_open(&s, db_path("stale.db"), 0), 0);
+    assert_int_equal(store_open(&s, tmp_path("stale.db"), 0), 0);
     int64_t sweep, dead, alive, other_host, reused;
     int claimed, n;
     assert_int_equal(store_add_sweep(s, "st", NULL, NULL, NULL, &sweep), 0);
@@ -316,7 +297,7 @@ static void test_stale_running(void **state) {
 static void test_metric_rows(void **state) {
     (void)state;
     Store *s;
-    assert_int_equal(store_open(&s, db_path("metrics.db"), 0), 0);
+    assert_int_equal(store_open(&s, tmp_path("metrics.db"), 0), 0);
     int64_t run;
     RunSpec sp = spec_of("m", 4, 1);
     assert_int_equal(store_add_run(s, 0, &sp, &run, NULL), 0);
@@ -344,7 +325,7 @@ static void test_metric_rows(void **state) {
 static void test_analysis_rows(void **state) {
     (void)state;
     Store *s;
-    assert_int_equal(store_open(&s, db_path("analysis.db"), 0), 0);
+    assert_int_equal(store_open(&s, tmp_path("analysis.db"), 0), 0);
     int64_t a, b;
     RunSpec sa = spec_of("r8", 8, 1), sb = spec_of("r64", 64, 1);
     assert_int_equal(store_add_run(s, 0, &sa, &a, NULL), 0);
@@ -380,7 +361,7 @@ enum { WRITERS = 2, METRICS_EACH = 150, SHARED_RUNS = 20 };
 // shared run is claimed by exactly one of them.
 static void test_concurrent_writers(void **state) {
     (void)state;
-    const char *path = db_path("concurrent.db");
+    const char *path = tmp_path("concurrent.db");
     Store *s;
     assert_int_equal(store_open(&s, path, 0), 0);
     int64_t sweep, runs[SHARED_RUNS], metric_run;
@@ -449,5 +430,5 @@ int main(void) {
         cmocka_unit_test(test_analysis_rows),
         cmocka_unit_test(test_concurrent_writers),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -476,18 +476,32 @@ static void attention_dropout_apply(float *dst, const float *a, int T, float p, 
     }
 }
 
+// What attention forward and backward share: checks, head size and score scale, one T x T
+// dropout buffer per thread (p > 0), and the flops of its `products` per-head sgemms
+// (T x T x hs each); single-threaded BLAS, since the (batch, head) loop is the parallel one.
+typedef struct { int hs, nt; float scale; size_t TT; float *drop; } AttentionSetup;
+
+static AttentionSetup attention_setup(int B, int T, int C, int NH, float dropout_p, int products) {
+    LAB_ASSERT(NH > 0 && C % NH == 0);
+    LAB_ASSERT(dropout_p >= 0.0f && dropout_p < 1.0f);
+    AttentionSetup as;
+    as.hs = C / NH;
+    as.scale = 1.0f / sqrtf((float)as.hs);
+    as.TT = (size_t)T * T;
+    as.nt = max_threads();
+    as.drop = dropout_p > 0.0f ? cpu_scratch((size_t)as.nt * as.TT) : NULL;
+    gemm_flops_total += products * (double)B * NH * (2.0 * T * T * as.hs);
+    blas_single();
+    return as;
+}
+
 static void cpu_attention_forward(float *out, float *att, const float *qkv,
                                   const uint8_t *key_mask, int B, int T, int C, int NH,
                                   float dropout_p, uint64_t seed) {
-    LAB_ASSERT(NH > 0 && C % NH == 0);
-    LAB_ASSERT(dropout_p >= 0.0f && dropout_p < 1.0f);
-    int hs = C / NH, C3 = 3 * C;
-    float scale = 1.0f / sqrtf((float)hs);
-    size_t TT = (size_t)T * T;
-    int nt = max_threads();
-    float *drop = dropout_p > 0.0f ? cpu_scratch((size_t)nt * TT) : NULL;
-    gemm_flops_total += 2.0 * B * NH * (2.0 * T * T * hs);   // scores and scores @ v
-    blas_single();
+    AttentionSetup as = attention_setup(B, T, C, NH, dropout_p, 2);   // scores, scores @ v
+    int hs = as.hs, C3 = 3 * C, nt = as.nt;
+    float scale = as.scale, *drop = as.drop;
+    size_t TT = as.TT;
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
@@ -553,15 +567,10 @@ static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, 
                                    const float *att, const uint8_t *key_mask,
                                    int B, int T, int C, int NH, float dropout_p, uint64_t seed) {
     (void)key_mask;   // masked entries of att are 0, which zeroes their gradient below
-    LAB_ASSERT(NH > 0 && C % NH == 0);
-    LAB_ASSERT(dropout_p >= 0.0f && dropout_p < 1.0f);
-    int hs = C / NH, C3 = 3 * C;
-    float scale = 1.0f / sqrtf((float)hs);
-    size_t TT = (size_t)T * T;
-    int nt = max_threads();
-    float *drop = dropout_p > 0.0f ? cpu_scratch((size_t)nt * TT) : NULL;
-    gemm_flops_total += 4.0 * B * NH * (2.0 * T * T * hs);   // dv, datt, dq, dk
-    blas_single();
+    AttentionSetup as = attention_setup(B, T, C, NH, dropout_p, 4);   // dv, datt, dq, dk
+    int hs = as.hs, C3 = 3 * C, nt = as.nt;
+    float scale = as.scale, *drop = as.drop;
+    size_t TT = as.TT;
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;

@@ -8,7 +8,7 @@
 //
 // Attention dropout: the dropped matrix D = att * keep / (1 - p) is written for one batch
 // row at a time into a scratch buffer of NH * T * T floats (SCRATCH_ATTN_DROP); element
-// (b, h, i, j) draws dev_dropout_u01(seed, ((b*NH + h)*T + i)*T + j), as on the CPU.
+// (b, h, i, j) draws dropout_keep_u01(seed, ((b*NH + h)*T + i)*T + j), as on the CPU.
 #include "core/cuda/attention.cuh"
 #include "core/cuda/common.cuh"
 
@@ -50,7 +50,7 @@ __global__ void attention_dropout_kernel(float *dst, const float *att, int T, si
                                          float inv, uint64_t seed, uint64_t base) {
     for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < n; k += (size_t)gridDim.x * blockDim.x) {
         int j = (int)(k % T), i = (int)((k / T) % T);
-        dst[k] = j > i ? 0.0f : dev_dropout_u01(seed, base + k) < p ? 0.0f : att[k] * inv;
+        dst[k] = j > i ? 0.0f : dropout_keep_u01(seed, base + k) < p ? 0.0f : att[k] * inv;
     }
 }
 
@@ -70,13 +70,13 @@ __global__ void attention_softmax_backward_kernel(float *g, const float *att, in
     uint64_t off = base + (uint64_t)row * T;
     float s = 0.0f;
     for (int j = lane; j <= i; j += 32) {
-        float d = p > 0.0f ? (dev_dropout_u01(seed, off + j) < p ? 0.0f : a[j] * inv) : a[j];
+        float d = p > 0.0f ? (dropout_keep_u01(seed, off + j) < p ? 0.0f : a[j] * inv) : a[j];
         s += d * gr[j];
     }
     s = warp_sum(s);
     for (int j = lane; j < T; j += 32) {
         if (j > i) { gr[j] = 0.0f; continue; }
-        float d = p > 0.0f ? (dev_dropout_u01(seed, off + j) < p ? 0.0f : a[j] * inv) : a[j];
+        float d = p > 0.0f ? (dropout_keep_u01(seed, off + j) < p ? 0.0f : a[j] * inv) : a[j];
         gr[j] = d * gr[j] - a[j] * s;
     }
 }

@@ -127,14 +127,4 @@ __device__ __forceinline__ float block_max(float v, float *sh) {
     return warp_max(v);
 }
 
-// dropout_keep_u01 of core/backend.h, for device code (the same bits: tests/test_cuda_ops.c
-// compares GPU dropout masks with the CPU's).
-__device__ __forceinline__ float dev_dropout_u01(uint64_t seed, uint64_t i) {
-    uint64_t z = seed * 0x9E3779B97F4A7C15ull + i + 0x632BE59BD9B4E019ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z = z ^ (z >> 31);
-    return (float)(z >> 40) * (1.0f / 16777216.0f);
-}
-
 #endif

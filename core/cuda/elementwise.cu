@@ -93,7 +93,7 @@ __global__ void gelu_backward_kernel(float *dinp, const float *inp, const float 
 __global__ void dropout_kernel(float *out, const float *inp, size_t n, float p, float inv,
                                uint64_t seed) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        out[i] = dev_dropout_u01(seed, i) < p ? 0.0f : inp[i] * inv;
+        out[i] = dropout_keep_u01(seed, i) < p ? 0.0f : inp[i] * inv;
 }
 
 __global__ void adamw_kernel(float *param, const float *grad, float *m, float *v, size_t n,
