@@ -29,7 +29,7 @@ typedef struct {
     const char *results_dir;
     int threads_per_run;
     int n_devices;                    // --devices: runs whose device is plain "cuda" take
-    char devices[MAX_DEVICES][16];    // devices[slot % n_devices]
+    char devices[MAX_DEVICES][24];    // devices[slot % n_devices]: "cuda:N", N any int
 } WorkerContext;
 
 // The metric a run's report reads first: the task's primary metric.
