@@ -8,6 +8,7 @@
 CC      ?= gcc
 NVCC    ?= nvcc
 BUILD   ?= build
+BIN     ?= bin
 CFLAGS  ?= -O3 -march=native -g
 WARN     = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS = -I. -MMD -MP
@@ -36,6 +37,8 @@ endif
 ifneq ($(NVCC_PATH),)
   CUDA_HOME ?= $(realpath $(shell $(NVCC_PATH) --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^\#\$$ TOP=//p'))
   CUDA_LIB  := $(firstword $(foreach d,lib64 lib targets/x86_64-linux/lib,$(if $(wildcard $(CUDA_HOME)/$(d)/libcudart.so),$(CUDA_HOME)/$(d))))
+  # GPU code: sm_80 and sm_90 machine code by default (scripts/gpu_bundle.sh: sm_90 + PTX)
+  CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
   HAVE_CUDA := $(if $(CUDA_LIB),$(call have,stdio.h,-L$(CUDA_LIB) -lcudart -lcublas -lcublasLt -lcusolver))
 endif
 ifeq ($(HAVE_OPENBLAS),1)
@@ -66,10 +69,10 @@ ifneq ($(CU_OBJ),)
 endif
 
 .PHONY: all test unit cli asan run bench data setup clean
-all: bin/loralab
+all: $(BIN)/loralab
 
-bin/loralab: $(OBJ) $(CU_OBJ)
-	@mkdir -p bin
+$(BIN)/loralab: $(OBJ) $(CU_OBJ)
+	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: %.c
@@ -78,7 +81,7 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC_PATH) -O3 -I. -MMD -MP -Xcompiler -Wall,-Wextra -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -c $< -o $@
+	$(NVCC_PATH) -O3 -I. -MMD -MP -Xcompiler -Wall,-Wextra $(CUDA_ARCH) -c $< -o $@
 
 $(BUILD)/tests/%: tests/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -97,8 +100,8 @@ test: setup data
 unit: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
 
-cli: bin/loralab
-	@bash tests/cli/run.sh bin/loralab
+cli: $(BIN)/loralab
+	@bash tests/cli/run.sh $(BIN)/loralab
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan NO_CUDA=1 \

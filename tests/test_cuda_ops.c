@@ -8,15 +8,22 @@
 //   Dropout masks must match exactly (the same stateless hash on both sides).
 // - Full training steps of nano (and micro for ft and lora) under every method: loss,
 //   every trainable gradient, and the loss after one AdamW update.
-// - fp32 only (TF32 off, except in the TF32 gemm test): bf16 is not implemented.
+// - Decoding with the key/value cache: attention_decode alone, and prefill, steps and row
+//   reordering of whole models; a position outside the cache must stop the process.
+// - fp32 with TF32 off, except where a test says otherwise (the TF32 gemm test, whose
+//   teardown turns TF32 off again even when it fails, and the bf16 test).
 // Without a GPU (no device, no driver, or a build without nvcc) every test calls cmocka's
 // skip() and main prints "test_cuda_ops: skipped: no GPU (<reason>)"; the binary passes.
 //
-// Benchmark mode (used by scripts/gpu_check.sh, not by make test):
-//   test_cuda_ops --bench PRESET METHOD B T STEPS [PRECISION]   training steps on random tokens (METHOD:
-//                                                   ft, or lora = q,v r=8 alpha=8)
+// Modes (used by scripts/gpu_check.sh, not by make test):
+//   test_cuda_ops --list                            the names of the tests, one a line
+//   test_cuda_ops --only NAME                       that test alone (its own process)
+//   test_cuda_ops --bench PRESET METHOD B T STEPS [PRECISION]   training steps on random
+//                      tokens (METHOD: ft, or lora = q,v r=8 alpha=8; PRECISION: fp32, tf32
+//                      or bf16), after one step's loss was checked against the CPU
 //   test_cuda_ops --bench-svd L C R                 SVD of 2L matrices C x C of rank R
-// Each prints one line of key=value measurements; see bench_train / bench_svd.
+//   test_cuda_ops --decode-oob                      attention_decode at position Tmax (must abort)
+// Each bench prints one line of key=value measurements; see bench_train / bench_svd.
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -158,8 +168,17 @@ static void test_gemm_tf32(void **s) {
     assert_int_equal(backend_cuda_tf32(), 1);
     gemm_case(0, 1, 128, 96, 256, 1.0f, 0.0f, 3e-2);
     gemm_case(1, 0, 64, 160, 256, 1.0f, 1.0f, 3e-2);
-    backend_cuda_set_tf32(0);
-    assert_int_equal(backend_cuda_tf32(), 0);
+}
+
+// Runs after test_gemm_tf32 whether it passed or not (a failed check leaves the test
+// function by longjmp), so no later test runs with TF32.
+static int tf32_off(void **s) {
+    (void)s;
+    if (gpu) {
+        backend_cuda_set_tf32(0);
+        if (backend_cuda_tf32() != 0) return -1;
+    }
+    return 0;
 }
 
 static void test_bias(void **s) {
@@ -288,6 +307,12 @@ static void test_layernorm(void **s) {
     layernorm_case(700, 384, 1);
     layernorm_case(700, 384, 0);      // frozen LayerNorm: dinp only, dw/db untouched
     layernorm_case(33, 7000, 1);      // 2C floats over 48 KiB: global accumulation path
+    // With parameter gradients the backward grid is capped at 2 blocks per SM (8 warps, one
+    // row each), so each warp strides over several rows when N > 16 * SMs (2,112 on 132 SMs):
+    // 6,000 rows cover devices of up to 375 SMs.
+    layernorm_case(6000, 768, 1);
+    layernorm_case(3000, 6200, 1);    // the strided rows with global accumulation
+    layernorm_case(6000, 64, 0);      // no cap without parameter gradients
 }
 
 static void attention_case(int B, int T, int C, int NH, int masked, float p) {
@@ -334,6 +359,94 @@ static void test_attention(void **s) {
     attention_case(2, 37, 48, 3, 1, 0.0f);
     attention_case(2, 37, 48, 3, 1, 0.25f);   // dropout: the same mask on both sides
     attention_case(1, 130, 64, 2, 1, 0.1f);   // rows longer than a warp's stride several times
+}
+
+// One decoding step of attention_decode on random caches: each row writes its new k, v at
+// positions[b] and attends to 0..positions[b]. The whole caches must match exactly (the
+// new entries, and nothing written elsewhere), the outputs within fp32 sums in another order.
+static void decode_case(int B, int Tmax, int C, int NH, const int *positions) {
+    size_t nc = (size_t)B * Tmax * C, nq = (size_t)B * 3 * C, no = (size_t)B * C;
+    float *kc = frand(nc, -1, 1), *vc = frand(nc, -1, 1), *qkv = frand(nq, -1, 1);
+    float *out = frand(no, -1, 1);
+    float *d_kc = up(kc, nc * 4), *d_vc = up(vc, nc * 4), *d_qkv = up(qkv, nq * 4);
+    float *d_out = up(out, no * 4);
+    int *d_pos = up(positions, sizeof(int) * B);
+    cpu->attention_decode(out, qkv, kc, vc, positions, B, Tmax, C, NH);
+    gpu->attention_decode(d_out, d_qkv, d_kc, d_vc, d_pos, B, Tmax, C, NH);
+    char what[128];
+    snprintf(what, sizeof what, "attention_decode out B=%d Tmax=%d C=%d NH=%d", B, Tmax, C, NH);
+    check_dev(what, d_out, out, no, 1e-6, 1e-4);
+    snprintf(what, sizeof what, "attention_decode kcache B=%d Tmax=%d C=%d NH=%d", B, Tmax, C, NH);
+    check_dev(what, d_kc, kc, nc, 0, 0);
+    snprintf(what, sizeof what, "attention_decode vcache B=%d Tmax=%d C=%d NH=%d", B, Tmax, C, NH);
+    check_dev(what, d_vc, vc, nc, 0, 0);
+    gpu->free(d_kc); gpu->free(d_vc); gpu->free(d_qkv); gpu->free(d_out); gpu->free(d_pos);
+    free(kc); free(vc); free(qkv); free(out);
+}
+
+static void test_attention_decode(void **s) {
+    (void)s;
+    NEED_GPU();
+    int p3[] = {0, 17, 39};            // first position, middle, last of the cache
+    decode_case(3, 40, 48, 3, p3);
+    int p2[] = {1023, 500};            // gpt2 shapes: head size 64, n_ctx 1024
+    decode_case(2, 1024, 768, 12, p2);
+    int p1[] = {299};                  // head size 256: more than the 128 threads of a block
+    decode_case(1, 300, 512, 2, p1);
+    int p4[] = {4095, 0, 130, 4000};   // 4,096 scores of shared memory
+    decode_case(4, 4096, 64, 2, p4);
+}
+
+// The child of test_decode_bounds (--decode-oob): row 1 asks for position Tmax, one past the
+// cache. The process must not come back from synchronize: the device-side assert is fatal.
+static int decode_out_of_bounds(void) {
+    int B = 2, Tmax = 16, C = 32, NH = 2, pos[2] = {3, 16};
+    float *d_kc = gpu->alloc((size_t)B * Tmax * C * 4), *d_vc = gpu->alloc((size_t)B * Tmax * C * 4);
+    float *d_qkv = gpu->alloc((size_t)B * 3 * C * 4), *d_out = gpu->alloc((size_t)B * C * 4);
+    int *d_pos = gpu->alloc(sizeof pos);
+    gpu->to_device(d_pos, pos, sizeof pos);
+    gpu->attention_decode(d_out, d_qkv, d_kc, d_vc, d_pos, B, Tmax, C, NH);
+    gpu->synchronize();
+    printf("test_cuda_ops --decode-oob: position %d of a %d-position cache went unnoticed\n", pos[1], Tmax);
+    return 0;
+}
+
+// positions[b] >= Tmax: the CPU backend's LAB_ASSERT aborts; the GPU's kernels must stop the
+// process too (in a child: a device-side assert leaves the CUDA context unusable).
+static void test_decode_bounds(void **s) {
+    (void)s;
+    NEED_GPU();
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(n > 0);
+    self[n] = 0;
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {   // a fresh process (exec): CUDA cannot be used across fork
+        dup2(fd[1], 1);
+        dup2(fd[1], 2);
+        close(fd[0]);
+        execl(self, self, "--decode-oob", (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    char out[8192];
+    size_t got = 0;
+    ssize_t r;
+    while ((r = read(fd[0], out + got, sizeof out - 1 - got)) > 0) got += (size_t)r;
+    out[got] = 0;
+    close(fd[0]);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (verbose()) printf("  --decode-oob said: %s", out);
+    if (!WIFSIGNALED(st))
+        fail_msg("attention_decode at position Tmax: the process exited with %d instead of aborting: %s",
+                 WIFEXITED(st) ? WEXITSTATUS(st) : -1, out);
+    if (!strstr(out, "assert"))
+        fail_msg("attention_decode at position Tmax: killed by signal %d without naming the assert: %s",
+                 WTERMSIG(st), out);
 }
 
 static void test_gelu(void **s) {
@@ -639,6 +752,67 @@ static void test_train_step_micro(void **s) {
     train_step_case("micro", METHOD_LORA, HEAD_LM);
 }
 
+// Cached decoding, CPU against GPU: prefill of prompts of different lengths, then steps
+// that append each row's CPU argmax, with a reordering in the middle that repeats a row and
+// grows the cache (as beam search does). The next-token logits must agree at every call.
+static void decode_model_case(const char *preset, MethodKind kind, const int *lens, int B, int T) {
+    ModelConfig cfg;
+    assert_int_equal(model_preset(preset, &cfg), 0);
+    MethodConfig mc = method_of(kind, HEAD_LM);
+    Model *mc_cpu = model_create(cpu, &cfg, &mc), *mc_gpu = model_create(gpu, &cfg, &mc);
+    assert_non_null(mc_cpu);
+    assert_non_null(mc_gpu);
+    assert_true(model_decode_supported(mc_gpu));
+    randomize_both(mc_cpu, mc_gpu, 23);
+    int V = cfg.vocab_size, n = B, rows = B + 1;
+    int *tokens = calloc((size_t)B * T, sizeof(int));
+    Rng r = rng_seeded(9);
+    for (int i = 0; i < B * T; i++) tokens[i] = (int)(rng_u64(&r) % (uint64_t)V);
+    float *lc = falloc((size_t)rows * V), *lg = falloc((size_t)rows * V);
+    Batch bt = {B, T, tokens, NULL, NULL, NULL, lens, NULL};
+    model_decode_prefill(mc_cpu, &bt, lc);
+    model_decode_prefill(mc_gpu, &bt, lg);
+    char what[160];
+    snprintf(what, sizeof what, "%s %s decode prefill logits", preset, METHOD_NAMES[kind]);
+    check_close(what, lg, lc, (size_t)n * V, 1e-5 + 1e-4 * max_abs(lc, (size_t)n * V), 1e-4);
+    for (int step = 0; step < 6; step++) {
+        if (step == 3) {   // row i becomes old row parent[i]: B + 1 rows, the last row twice
+            int parent[16];
+            for (int i = 0; i < rows; i++) parent[i] = i < B ? B - 1 - i : 0;
+            model_decode_reorder(mc_cpu, parent, rows);
+            model_decode_reorder(mc_gpu, parent, rows);
+            float *t = falloc((size_t)rows * V);
+            for (int i = 0; i < rows; i++) memcpy(t + (size_t)i * V, lc + (size_t)parent[i] * V, sizeof(float) * V);
+            memcpy(lc, t, sizeof(float) * rows * V);
+            free(t);
+            n = rows;
+        }
+        int next[16];
+        for (int i = 0; i < n; i++) {
+            int best = 0;
+            for (int v = 1; v < V; v++) if (lc[(size_t)i * V + v] > lc[(size_t)i * V + best]) best = v;
+            next[i] = best;
+        }
+        model_decode_step(mc_cpu, next, n, lc);
+        model_decode_step(mc_gpu, next, n, lg);
+        snprintf(what, sizeof what, "%s %s decode step %d logits", preset, METHOD_NAMES[kind], step);
+        check_close(what, lg, lc, (size_t)n * V, 1e-5 + 1e-4 * max_abs(lc, (size_t)n * V), 1e-4);
+    }
+    model_free(mc_cpu);
+    model_free(mc_gpu);
+    free(tokens); free(lc); free(lg);
+}
+
+static void test_decode_model(void **s) {
+    (void)s;
+    NEED_GPU();
+    int lens[3] = {5, 12, 1};
+    MethodKind kinds[] = {METHOD_FT, METHOD_LORA, METHOD_ADAPTER_H, METHOD_PREFIX_EMBED, METHOD_PREFIX_LAYER};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) decode_model_case("nano", kinds[i], lens, 3, 12);
+    int long_lens[2] = {100, 37};   // micro: 128 positions, prompts up to 100
+    decode_model_case("micro", METHOD_LORA, long_lens, 2, 100);
+}
+
 // bf16 mixed precision: to_bf16 gives CPU's bits for finite values (rows ld apart), gemm_bf16
 // matches the CPU's (fp32 sums of exact bf16 products, in another order), and full training
 // steps of nano and micro under FT, LoRA and BitFit agree within the bf16 tolerances.
@@ -742,12 +916,60 @@ static double peak_tflops(const char *desc) {
     return 0.0;
 }
 
+// Before timing, one training step (forward, backward, AdamW with clipping) of the same
+// configuration on one row of the batch, on the CPU and on the GPU from the same weights: the
+// losses before and after the update must agree (fp32: sums in another order; TF32 and bf16:
+// operands rounded to 10 and 7 mantissa bits). Returns 0, or 1 with the reason on stderr.
+static int bench_check_loss(const ModelConfig *cfg, const MethodConfig *mc, int T, int tf32,
+                            const char *precision, float *loss_gpu, float *loss_cpu) {
+    int *tok = malloc(sizeof(int) * T), *tgt = malloc(sizeof(int) * T);
+    Rng r = rng_seeded(3);   // the first row of the timed batch
+    for (int i = 0; i < T; i++) tok[i] = (int)(rng_u64(&r) % (uint64_t)cfg->vocab_size);
+    Batch bt = {1, T, tok, NULL, NULL, NULL, NULL, NULL};
+    r = rng_seeded(4);
+    for (int i = 0; i < T; i++) tgt[i] = (int)(rng_u64(&r) % (uint64_t)cfg->vocab_size);
+    bt.targets = tgt;
+    ForwardOptions fo = {1, 0.0f, 0.0f, 1};
+    OptimConfig oc;
+    optim_defaults(&oc);
+    oc.grad_clip = 1.0f;
+    float before[2], after[2];
+    const Backend *bes[2] = {gpu, cpu};
+    int tf = backend_cuda_tf32();
+    backend_cuda_set_tf32(tf32);
+    for (int k = 0; k < 2; k++) {
+        Model *m = model_create(bes[k], cfg, mc);
+        if (!m) { fprintf(stderr, "%s\n", err_msg()); free(tok); free(tgt); return 1; }
+        model_init_random(m, 1);
+        model_zero_grad(m);
+        before[k] = model_forward(m, &bt, &fo);
+        model_backward(m);
+        model_update(m, &oc, 0);
+        after[k] = model_forward(m, &bt, &fo);
+        model_free(m);
+    }
+    backend_cuda_set_tf32(tf);
+    free(tok); free(tgt);
+    double rtol = !strcmp(precision, "fp32") ? 2e-4 : 3e-3;
+    *loss_gpu = after[0];
+    *loss_cpu = after[1];
+    for (int k = 0; k < 2; k++) {
+        float g = k ? after[0] : before[0], c = k ? after[1] : before[1];
+        if (!(fabsf(g - c) <= rtol * fabsf(c) + 1e-5)) {
+            fprintf(stderr, "bench: the loss %s one step differs from the CPU's: gpu %.8g cpu %.8g (rtol %g)\n",
+                    k ? "after" : "before", g, c, rtol);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 // One line: step time, tokens/s, FLOPs and MFU, memory. FLOPs per step as executed:
 // matmuls 2 * (12 L C^2 + V C) per token forward (weights of every linear, and the tied LM
 // head), attention 4 L T C per token forward (q k^T and att v over the full T x T square, as
 // the kernels compute them); training = forward + input gradients (same again) + weight
 // gradients (same again, only for trainable weights: FT yes, LoRA no; LoRA's own r-sized
-// products are left out).
+// products are left out). precision: fp32, tf32 (fp32 with TF32 gemms) or bf16.
 static int bench_train(const char *preset, const char *method, int B, int T, int steps, const char *precision) {
     ModelConfig cfg;
     if (model_preset(preset, &cfg)) { fprintf(stderr, "%s\n", err_msg()); return 2; }
@@ -756,14 +978,25 @@ static int bench_train(const char *preset, const char *method, int B, int T, int
     if (!strcmp(method, "ft")) mc.kind = METHOD_FT;
     else if (!strcmp(method, "lora")) { mc.kind = METHOD_LORA; mc.lora_targets = TARGET_Q | TARGET_V; mc.lora_rank = 8; mc.lora_alpha = 8; }
     else { fprintf(stderr, "bench: method must be ft or lora, got %s\n", method); return 2; }
+    int tf32 = 0;
     if (!strcmp(precision, "bf16")) mc.precision = PRECISION_BF16;
-    else if (strcmp(precision, "fp32")) { fprintf(stderr, "bench: precision must be fp32 or bf16, got %s\n", precision); return 2; }
+    else if (!strcmp(precision, "tf32")) tf32 = 1;
+    else if (strcmp(precision, "fp32")) { fprintf(stderr, "bench: precision must be fp32, tf32 or bf16, got %s\n", precision); return 2; }
+    if (B < 1 || T < 1 || T > cfg.n_ctx || steps < 1) {
+        fprintf(stderr, "bench: need B >= 1, 1 <= T <= %d (n_ctx of %s), STEPS >= 1\n", cfg.n_ctx, preset);
+        return 2;
+    }
+    float check_gpu, check_cpu;
+    if (bench_check_loss(&cfg, &mc, T, tf32, precision, &check_gpu, &check_cpu)) return 1;
+    backend_cuda_set_tf32(tf32);
+    backend_cuda_memory_reset_peak();   // the check's models are freed: the peak is the bench's own
     Model *m = model_create(gpu, &cfg, &mc);
     if (!m) { fprintf(stderr, "%s\n", err_msg()); return 2; }
     model_init_random(m, 1);
     int *tok = malloc(sizeof(int) * B * T), *tgt = malloc(sizeof(int) * B * T);
     Rng r = rng_seeded(3);
     for (int i = 0; i < B * T; i++) tok[i] = (int)(rng_u64(&r) % (uint64_t)cfg.vocab_size);
+    r = rng_seeded(4);
     for (int i = 0; i < B * T; i++) tgt[i] = (int)(rng_u64(&r) % (uint64_t)cfg.vocab_size);
     Batch bt = {B, T, tok, tgt, NULL, NULL, NULL, NULL};
     ForwardOptions fo = {1, 0.0f, 0.0f, 1};
@@ -797,10 +1030,11 @@ static int bench_train(const char *preset, const char *method, int B, int T, int
            B * T / dt, tflops);
     if (peak > 0) printf("%.2f%%", 100.0 * tflops / peak);
     else printf("n/a");
-    printf(" peak_tflops=%.1f loss=%.4f trainable=%zu total=%zu peak_mem_mib=%.1f weights_mib=%.1f "
-           "grads_mib=%.1f optimizer_mib=%.1f activations_mib=%.1f\n", peak, loss, pc.trainable,
-           pc.total, peak_mem / 1048576.0, mr.weights / 1048576.0, mr.grads / 1048576.0,
-           mr.optimizer / 1048576.0, mr.activations / 1048576.0);
+    printf(" peak_tflops=%.1f loss=%.4f check_loss_gpu=%.6f check_loss_cpu=%.6f trainable=%zu total=%zu "
+           "peak_mem_mib=%.1f weights_mib=%.1f grads_mib=%.1f optimizer_mib=%.1f activations_mib=%.1f\n",
+           peak, loss, check_gpu, check_cpu, pc.trainable, pc.total, peak_mem / 1048576.0,
+           mr.weights / 1048576.0, mr.grads / 1048576.0, mr.optimizer / 1048576.0,
+           mr.activations / 1048576.0);
     model_free(m);
     free(tok); free(tgt);
     return 0;
@@ -840,40 +1074,18 @@ static int bench_svd(int L, int C, int R) {
 int main(int argc, char **argv) {
     cpu = backend_cpu();
     rng = rng_seeded(2024);
-    int device = 0;
-    const char *dev = getenv("LORALAB_TEST_CUDA_DEVICE");
-    if (dev && *dev) device = atoi(dev);
-    if (backend_cuda_device_count() > 0) {
-        gpu = backend_cuda(device, gpu_why, sizeof gpu_why);
-        if (gpu) backend_cuda_set_tf32(0);
-    } else {
-        backend_cuda(device, gpu_why, sizeof gpu_why);   // for its message
-    }
-    if (argc > 1 && !strncmp(argv[1], "--bench", 7)) {
-        if (!gpu) { fprintf(stderr, "test_cuda_ops: %s\n", gpu_why); return 2; }
-        if (!strcmp(argv[1], "--bench") && (argc == 7 || argc == 8))
-            return bench_train(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), argc == 8 ? argv[7] : "fp32");
-        if (!strcmp(argv[1], "--bench-svd") && argc == 5)
-            return bench_svd(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
-        fprintf(stderr, "usage: test_cuda_ops [--bench PRESET ft|lora B T STEPS [fp32|bf16] | --bench-svd L C R]\n");
-        return 2;
-    }
-    if (!gpu) printf("test_cuda_ops: skipped: no GPU (%s)\n", gpu_why);
-    else {
-        char desc[256];
-        backend_cuda_describe(device, desc, sizeof desc);
-        printf("test_cuda_ops: %s\n", desc);
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_such_device),
         cmocka_unit_test(test_memory_accounting),
         cmocka_unit_test(test_gemm),
-        cmocka_unit_test(test_gemm_tf32),
+        cmocka_unit_test_teardown(test_gemm_tf32, tf32_off),
         cmocka_unit_test(test_bias),
         cmocka_unit_test(test_vector_ops),
         cmocka_unit_test(test_encoder),
         cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_attention_decode),
+        cmocka_unit_test(test_decode_bounds),
         cmocka_unit_test(test_gelu),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_crossentropy),
@@ -882,7 +1094,54 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_svd),
         cmocka_unit_test(test_train_step_nano),
         cmocka_unit_test(test_train_step_micro),
+        cmocka_unit_test(test_decode_model),
         cmocka_unit_test(test_bf16),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    size_t ntests = sizeof tests / sizeof tests[0];
+    if (argc == 2 && !strcmp(argv[1], "--list")) {   // before any CUDA call: instant
+        for (size_t i = 0; i < ntests; i++) printf("%s\n", tests[i].name);
+        return 0;
+    }
+    int device = 0;
+    const char *dev = getenv("LORALAB_TEST_CUDA_DEVICE");
+    if (dev && *dev) device = atoi(dev);
+    if (backend_cuda_device_count() > 0) {
+        gpu = backend_cuda(device, gpu_why, sizeof gpu_why);
+    } else {
+        backend_cuda(device, gpu_why, sizeof gpu_why);   // for its message
+    }
+    if (argc > 1 && !strncmp(argv[1], "--bench", 7)) {   // TF32 as the bench's precision says
+        if (!gpu) { fprintf(stderr, "test_cuda_ops: %s\n", gpu_why); return 2; }
+        if (!strcmp(argv[1], "--bench") && (argc == 7 || argc == 8))
+            return bench_train(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), argc == 8 ? argv[7] : "fp32");
+        if (!strcmp(argv[1], "--bench-svd") && argc == 5)
+            return bench_svd(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
+        fprintf(stderr, "usage: test_cuda_ops [--list | --only TEST | --bench PRESET ft|lora B T STEPS [fp32|tf32|bf16] | --bench-svd L C R | --decode-oob]\n");
+        return 2;
+    }
+    if (gpu) backend_cuda_set_tf32(0);   // the tests compare fp32 against the CPU
+    if (argc == 2 && !strcmp(argv[1], "--decode-oob")) {
+        if (!gpu) { fprintf(stderr, "test_cuda_ops: %s\n", gpu_why); return 2; }
+        return decode_out_of_bounds();
+    }
+    struct CMUnitTest only[1];
+    const struct CMUnitTest *run = tests;
+    if (argc == 3 && !strcmp(argv[1], "--only")) {
+        size_t i = 0;
+        while (i < ntests && strcmp(tests[i].name, argv[2])) i++;
+        if (i == ntests) { fprintf(stderr, "test_cuda_ops: no test named '%s' (see --list)\n", argv[2]); return 2; }
+        only[0] = tests[i];
+        run = only;
+        ntests = 1;
+    } else if (argc > 1) {
+        fprintf(stderr, "usage: test_cuda_ops [--list | --only TEST | --bench PRESET ft|lora B T STEPS [fp32|tf32|bf16] | --bench-svd L C R | --decode-oob]\n");
+        return 2;
+    }
+    if (!gpu) printf("test_cuda_ops: skipped: no GPU (%s)\n", gpu_why);
+    else {
+        char desc[256];
+        backend_cuda_describe(device, desc, sizeof desc);
+        printf("test_cuda_ops: %s\n", desc);
+    }
+    return _cmocka_run_group_tests("test_cuda_ops", run, ntests, NULL, NULL);
 }

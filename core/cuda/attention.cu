@@ -9,6 +9,8 @@
 // Attention dropout: the dropped matrix D = att * keep / (1 - p) is written for one batch
 // row at a time into a scratch buffer of NH * T * T floats (SCRATCH_ATTN_DROP); element
 // (b, h, i, j) draws dropout_keep_u01(seed, ((b*NH + h)*T + i)*T + j), as on the CPU.
+#include <assert.h>
+
 #include "core/cuda/attention.cuh"
 #include "core/cuda/common.cuh"
 
@@ -100,11 +102,17 @@ static const float *dropped_att(const float *att_b, int b, int NH, int T, float 
 }
 
 // Decoding: row b's new k, v go to cache position positions[b] (one thread per element).
+// A position outside the cache is a caller's bug, as on the CPU (LAB_ASSERT): a device-side
+// assert, which the next synchronizing call reports as fatal, and no write out of bounds.
 __global__ void attention_cache_append_kernel(float *kcache, float *vcache, const float *qkv,
                                               const int *positions, int B, int Tmax, int C) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (size_t)B * C) return;
     int b = (int)(i / C), c = (int)(i % C);
+    if (positions[b] < 0 || positions[b] >= Tmax) {
+        assert(positions[b] >= 0 && positions[b] < Tmax);
+        return;
+    }
     size_t at = ((size_t)b * Tmax + positions[b]) * C + c;
     kcache[at] = qkv[(size_t)b * 3 * C + C + c];
     vcache[at] = qkv[(size_t)b * 3 * C + 2 * C + c];
@@ -118,6 +126,10 @@ __global__ void attention_decode_kernel(float *out, const float *qkv, const floa
     extern __shared__ float scores[];
     __shared__ float red[32];
     int b = blockIdx.x / NH, h = blockIdx.x % NH, hs = C / NH, n = positions[b] + 1;
+    if (n < 1 || n > Tmax) {   // scores[] holds Tmax floats (see the append kernel)
+        assert(positions[b] >= 0 && positions[b] < Tmax);
+        return;
+    }
     const float *q = qkv + (size_t)b * 3 * C + h * hs;
     const float *kb = kcache + (size_t)b * Tmax * C + h * hs, *vb = vcache + (size_t)b * Tmax * C + h * hs;
     float scale = rsqrtf((float)hs), mx = -INFINITY;
