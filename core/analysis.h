@@ -1,11 +1,11 @@
-// core/analysis.h — analysis of learned low-rank updates (issue 6): the subspace
+// core/analysis.h — analysis of learned low-rank updates: the subspace
 // similarity φ of the paper's Figures 3 and 4, and the amplification numbers of Table 7.
 //
 // Matrices are row-major float32 on the host; results are double. Every SVD goes through
 // the backend's svd (inputs are copied to device memory and back), so this math is written
 // once for every backend. Nothing here reads files or the store.
 //
-// Definitions (../shared/DESIGN.md):
+// Definitions (the paper's Section 7):
 //   φ(A1, A2, i, j) = ‖U1^{(i)ᵀ} U2^{(j)}‖_F² / min(i, j) ∈ [0, 1], where U^{(i)} holds the
 //     top-i right-singular vectors of A (A is r x k, so the vectors lie in R^k). It is 1 when
 //     one span contains the other and 0 when they are orthogonal.

@@ -190,8 +190,7 @@ int model_loss_count(const Model *m);
 // cache, so a continuation of g tokens costs g single-token passes instead of g passes over
 // the whole prefix. Beam search rearranges rows between steps (model_decode_reorder).
 
-// Whether the cache applies: an LM head, and no infix positions (they would sit after the
-// prompt, where a recomputed row has them after the generated tokens).
+// Whether the cache applies: an LM head.
 int model_decode_supported(const Model *m);
 // Runs the prompts (rows right-padded, lengths set, no targets) and fills the cache; writes
 // each row's next-token logits (B, V) to host.

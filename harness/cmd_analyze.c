@@ -1,4 +1,4 @@
-// harness/cmd_analyze.c — `loralab analyze`: the analysis of learned LoRA updates (issue 6).
+// harness/cmd_analyze.c — `loralab analyze`: the analysis of learned LoRA updates.
 //
 //   analyze subspace --a RUN --b RUN ...   φ(i, j) between the lora_A of two runs (Figures 3, 4)
 //   analyze amplification --run RUN ...    Table 7 numbers, singular values, effective rank

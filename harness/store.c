@@ -199,7 +199,7 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION] = {
     "  sha256 TEXT,\n"
     "  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),\n"
     "  UNIQUE (run_id, kind, path));\n",
-    // 1 → 2: results of `loralab analyze` (issue 6)
+    // 1 → 2: results of `loralab analyze`
     "CREATE TABLE analysis_subspace (\n"
     "  run_a INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
     "  run_b INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"

@@ -149,7 +149,7 @@ int store_add_artifact(Store *s, int64_t run_id, const char *kind, const char *p
 // Run counts of a sweep by status (counts[RUN_DONE], ...).
 int store_sweep_counts(Store *s, int64_t sweep_id, int counts[RUN_NSTATUS]);
 
-// ---- analysis results (issue 6); each call replaces earlier rows with the same key ----
+// ---- analysis results; each call replaces earlier rows with the same key ----
 // phi[(i-1)*r2 + (j-1)] = φ(i, j), i = 1..r1, j = 1..r2; kind "learned" or "random".
 int store_add_subspace(Store *s, int64_t run_a, int64_t run_b, const char *kind, int layer,
                        const char *matrix, int r1, int r2, const double *phi);

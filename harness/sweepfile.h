@@ -1,5 +1,5 @@
-// harness/sweepfile.h — a sweep file (YAML, see ../shared/DESIGN.md "A sweep file, by
-// example") parsed with libyaml and expanded into resolved RunConfigs.
+// harness/sweepfile.h — a sweep file (YAML; `loralab sweep --help` lists every key) parsed
+// with libyaml and expanded into resolved RunConfigs.
 //
 // File format. The top level holds the base config (the keys of harness/config.h, as nested
 // blocks `lora: {rank: 4}` or dotted keys `lora.rank: 4`; `task: NAME` is short for

@@ -7,7 +7,7 @@
 # line's total: weights + grads + AdamW moments + saved activations) and peak RSS of each
 # process, measured the same way for both (/usr/bin/time %M, else python's getrusage), with
 # the RSS above an idle process (loralab: `bench --help`; PyTorch: right after `import torch`).
-# Then the ratios: loralab / PyTorch tokens/s (issue 2's target: >= 3x on micro FT), and LoRA
+# Then the ratios: loralab / PyTorch tokens/s (the target: >= 3x on micro FT), and LoRA
 # vs FT for both (the paper's anchor on GPT-3: LoRA trains 25% faster and needs 3x less
 # memory). Last, `loralab bench --inference` (the paper's Table 1 latencies).
 #
@@ -165,7 +165,7 @@ if [ $have_torch = 1 ]; then
     r=$(ratiox "$(field "$TMP/micro_ft.c.out" tokens_per_s)" "$(field "$TMP/micro_ft.t.out" tokens_per_s)")
     met=$(awk -v r="$r" 'BEGIN { print (r != "n/a" && r + 0 >= 3) ? "met" : "NOT met" }')
     echo
-    echo "issue 2 target, micro FT 16x128: loralab >= 3x PyTorch tokens/s: $r ($met)"
+    echo "target, micro FT 16x128: loralab >= 3x PyTorch tokens/s: $r ($met)"
     # The ceiling any program on this sgemm has: the step's GEMM flops at sgemm's best rate.
     f="$TMP/micro_ft.c.out"
     echo "sgemm bound: $(awk -v f="$(field "$f" gemm_flops_per_step)" 'BEGIN { printf "%.3f", f / 1e9 }') GFLOP of GEMMs per step at $(field "$f" sgemm_gflops) GFLOP/s" \

@@ -1,5 +1,5 @@
-# tests/cli/test_params.sh — `loralab params` against the paper's parameter formulas
-# (DESIGN.md): LoRA 2 L̂ d r, Adapter(H) L̂ (2 d r + r + d) + 2 L̂_LN d, PreEmbed d (lp + li),
+# tests/cli/test_params.sh — `loralab params` against the paper's parameter formulas:
+# LoRA 2 L̂ d r, Adapter(H) L̂ (2 d r + r + d) + 2 L̂_LN d, PreEmbed d (lp + li),
 # PreLayer L d (lp + li), BitFit = every bias. Values worked out by hand in the comments.
 
 # gpt2-medium, LoRA r=4 on q,v: 2 x 48 x 1024 x 4 (the paper's Table 6 setting)
