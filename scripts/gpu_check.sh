@@ -254,6 +254,9 @@ for prec in fp32 tf32 bf16; do
             if step bench "$name" "$BENCH_LIMIT" "$BIN/test_cuda_ops" --bench "$1" "$method" "$2" "$3" "$STEPS" "$prec"; then
                 line=$(grep -m1 '^bench ' "$LOGS/$name.log")
                 if [ "$ST" = pass ] && [ -z "$line" ]; then ST=fail WHY="no bench line"; fi
+                # a TF32 row must have run with TF32 on, and only a TF32 row
+                want=0; [ "$prec" = tf32 ] && want=1
+                if [ "$ST" = pass ] && [[ " $line " != *" tf32=$want "* ]]; then ST=fail WHY="a $prec row must run with tf32=$want: $line"; fi
                 [ "$ST" = pass ] || line=""
                 [ "$ST" = pass ] && WHY=$(grep -o 'step_ms=[^ ]*\|tokens_per_s=[^ ]*\|mfu_bf16=[^ ]*\|peak_mem_mib=[^ ]*' <<<"$line" | tr '\n' ' ')
                 record bench "$name" "$ST" "$SECS" "$WHY"

@@ -31,7 +31,8 @@ case "$1" in
   --bench)
     if [ "$3" = lora ] && [ "$7" = bf16 ]; then echo "bench: the loss before one step differs from the CPU's" >&2; exit 1; fi
     ms=100; mem=2000; [ "$3" = lora ] && ms=60 && mem=1000; [ "$2" = small ] && ms=$((ms / 10))
-    echo "bench preset=$2 method=$3 B=$4 T=$5 steps=$6 precision=$7 tf32=0 step_ms=$ms.00 tokens_per_s=81920 tflops=100.00 mfu_bf16=10.11% peak_tflops=989.4 loss=10.9 check_loss_gpu=10.9 check_loss_cpu=10.9 trainable=1 total=2 peak_mem_mib=$mem.0 weights_mib=1" ;;
+    tf=0; [ "$7" = tf32 ] && [ "$2" = gpt2 ] && tf=1   # small tf32: TF32 left off, must fail
+    echo "bench preset=$2 method=$3 B=$4 T=$5 steps=$6 precision=$7 tf32=$tf step_ms=$ms.00 tokens_per_s=81920 tflops=100.00 mfu_bf16=10.11% peak_tflops=989.4 loss=10.9 check_loss_gpu=10.9 check_loss_cpu=10.9 trainable=1 total=2 peak_mem_mib=$mem.0 weights_mib=1" ;;
   --bench-svd) echo "bench-svd matrices=24 shape=768x768 rank=8 gpu_total_s=0.500 gpu_per_matrix_ms=20.8 cpu_total_s=3.000 cpu_threads=16" ;;
 esac
 SH
@@ -86,6 +87,10 @@ expect_out '^1$' jq_ "json_extract(j, '\$.summary[2].lora_step_ms') IS NULL AND 
 expect_out '^0.5\|16$' jq_ "json_extract(j, '\$.svd.gpu_total_s') || '|' || json_extract(j, '\$.svd.cpu_threads')" "$J"
 expect_out '^1\|5\|1$' jq_ "json_extract(j, '\$.tests_passed') || '|' || json_extract(j, '\$.tests_run') || '|' || json_extract(j, '\$.exit_status')" "$J"
 expect_out '^  gpt2  fp32 +100.00 +60.00 +0.60 ' cat "$F/out.txt"
+# the TF32 rows measure TF32: a row run with TF32 off fails, the others pass
+expect_out '^pass$' step_field "$J" bench-gpt2-ft-tf32 status
+expect_out '^fail$' step_field "$J" bench-small-ft-tf32 status
+expect_out 'must run with tf32=1' step_field "$J" bench-small-lora-tf32 detail
 
 # the budget: a hang takes what is left, the rest is skipped, and the JSON is still written
 start=$(date +%s)
