@@ -118,6 +118,6 @@ bench: setup all
 	@bash scripts/bench.sh
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan build-gpu gpu-bundle bin
 
 -include $(OBJ:.o=.d) $(CU_OBJ:.o=.d) $(TESTS:=.d)

@@ -40,6 +40,11 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+# replace an earlier bundle, never a folder that holds anything else
+if [ -e "$OUT" ] && [ -n "$(ls -A "$OUT" 2>/dev/null)" ] && [ ! -f "$OUT/MANIFEST" ]; then
+    echo "gpu_bundle: $OUT exists and is not a bundle; not replacing it" >&2
+    exit 2
+fi
 BINS=("$BUILD_DIR/bin/loralab" "$BUILD_DIR/tests/test_cuda_ops")
 CUDA_ARCH="-gencode arch=compute_90,code=[sm_90,compute_90]"
 HOST_CFLAGS="-O3 -march=x86-64-v3 -g"

@@ -105,6 +105,12 @@ expect_fail 2 "no bundle at" bash "$ROOT/scripts/gpu_check.sh" --bundle "$TMP/no
 expect_fail 2 "unknown option '--jsno'" bash "$ROOT/scripts/gpu_check.sh" --jsno x
 expect_fail 2 "--budget: expected whole seconds" bash "$ROOT/scripts/gpu_check.sh" --bundle "$F/bundle" --budget 5m
 
+# gpu_bundle.sh replaces an earlier bundle only, and says so before building anything
+mkdir -p "$TMP/notbundle" && touch "$TMP/notbundle/keep"
+expect_fail 2 "exists and is not a bundle; not replacing it" bash "$ROOT/scripts/gpu_bundle.sh" --out "$TMP/notbundle"
+[ -e "$TMP/notbundle/keep" ] && _report ok || _report fail "gpu_bundle.sh removed a folder that was not a bundle"
+expect_fail 2 "unknown option '--outt'" bash "$ROOT/scripts/gpu_bundle.sh" --outt x
+
 # ---- 2. the real bundle ----
 if ! "$LORALAB" --version 2>/dev/null | grep -q 'cuda (cuBLAS'; then
   echo "SKIPPED [test_gpu_bundle.sh]: this build has no CUDA backend, so no bundle is built"
