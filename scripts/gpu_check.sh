@@ -35,6 +35,7 @@
 # Exit status: 0 every step passed; 1 a step failed, timed out or was skipped; 2 bad usage.
 set -u
 export LC_ALL=C
+ulimit -c 0 2>/dev/null   # a crashing step must not spend the budget writing a core file
 
 usage() { echo "gpu_check.sh [--bundle DIR] [--json FILE] [--budget SECONDS]"; }
 BUNDLE="" JSON="" BUDGET=${GPU_CHECK_BUDGET:-285}
