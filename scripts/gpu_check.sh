@@ -15,9 +15,11 @@
 # ends; a failed step does not stop the check:
 #   unpack     payload.tar.gz into a temporary folder; every file against MANIFEST's sha256
 #   machine    CPU architecture and glibc against the bundle's; nvidia-smi, if present
-#   libraries  ldd of both binaries with LD_LIBRARY_PATH = the bundle's lib/ (+ the folders
-#              of any CUDA library the loader does not find itself): nothing unresolved
+#   cuda-libs  the folders of any CUDA library the loader does not find itself (toolkit
+#              folders, PyTorch's pip wheels), added to LD_LIBRARY_PATH after the bundle's lib/
+#   libraries  ldd of both binaries with that LD_LIBRARY_PATH: nothing unresolved
 #   version    loralab --version must list cuda:0
+#   list       the names of test_cuda_ops's tests
 #   test_*     each test of test_cuda_ops (every op, training steps, decoding, CPU vs GPU) in
 #              its own process, so a crash or hang costs only that test
 #   e2e        `loralab run` of a nano LoRA on a tiny SST-2 set, on the CPU and on cuda:0:
@@ -25,7 +27,8 @@
 #   bench      training steps on random tokens, FT and LoRA (q,v r=8) on gpt2 shapes (B=8,
 #              T=1024) and small (B=32, T=256), in fp32, TF32 and bf16: one step's loss is
 #              first checked against the CPU, then step time, tokens/s, MFU against the
-#              device's dense bf16 peak (GPU_PEAK_TFLOPS overrides), peak device memory
+#              device's dense bf16 peak (GPU_PEAK_TFLOPS overrides), peak device memory;
+#              a bench line must say tf32=1 in the TF32 rows and tf32=0 in the others
 #   svd        the analysis SVDs of 24 gpt2-shaped rank-8 updates on the GPU and the CPU
 # Then one summary table (also the JSON file).
 #
