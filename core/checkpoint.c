@@ -15,6 +15,7 @@
 
 #include "core/errors.h"
 #include "core/files.h"
+#include "core/peft.h"
 #include "core/safetensors.h"
 
 // ----------------------------------------------------------------------------
@@ -593,7 +594,13 @@ static json_t *adapter_config_json(const MethodConfig *mc, const char *base_desc
     return o;
 }
 
+// Optional fields: absent keeps the default; present must be valid.
+static int has(const json_t *o, const char *key) { return json_object_get(o, key) != NULL; }
+
 int adapter_read_config(const char *dir, MethodConfig *out) {
+    int peft = peft_is_adapter(dir);
+    if (peft < 0) return -1;
+    if (peft) return peft_read_config(dir, out);
     char path[4096];
     join_path(path, sizeof path, dir, "adapter_config.json");
     json_t *root = load_json_object(path);
@@ -603,22 +610,25 @@ int adapter_read_config(const char *dir, MethodConfig *out) {
     int rc = -1;
     const char *s = NULL;
     int k;
+    // Only the fields that shape the model or its outputs are needed; training-time fields
+    // (lora_dropout, lora_init, ...) are read when present.
     if (get_str(root, path, "method", &s)) goto done;
     if ((k = lookup_name(METHOD_NAMES, num_methods(), s)) < 0) {
         err_set("%s: field 'method' is \"%s\", not a loralab method", path, s);
         goto done;
     }
     mc.kind = (MethodKind)k;
-    if (get_int(root, path, "r", 0, &mc.lora_rank) ||
-        get_float(root, path, "lora_alpha", 0.0, &mc.lora_alpha) ||
-        get_float(root, path, "lora_dropout", 0.0, &mc.lora_dropout))
+    int lora = mc.kind == METHOD_LORA;
+    if (((lora || has(root, "r")) && get_int(root, path, "r", 0, &mc.lora_rank)) ||
+        ((lora || has(root, "lora_alpha")) && get_float(root, path, "lora_alpha", 0.0, &mc.lora_alpha)) ||
+        (has(root, "lora_dropout") && get_float(root, path, "lora_dropout", 0.0, &mc.lora_dropout)))
         goto done;
     const json_t *targets = json_object_get(root, "target_modules");
-    if (!targets || !json_is_array(targets)) {
+    if ((lora || targets) && (!targets || !json_is_array(targets))) {
         err_set("%s: field 'target_modules' must be an array of target names", path);
         goto done;
     }
-    mc.lora_targets = 0;
+    if (targets) mc.lora_targets = 0;
     for (size_t i = 0; i < json_array_size(targets); i++) {
         const json_t *t = json_array_get(targets, i);
         int ti = json_is_string(t) ? lookup_name(TARGET_NAMES, NUM_TARGETS, json_string_value(t)) : -1;
@@ -628,27 +638,23 @@ int adapter_read_config(const char *dir, MethodConfig *out) {
         }
         mc.lora_targets |= 1 << ti;
     }
-    if (get_str(root, path, "lora_init", &s)) goto done;
-    if ((k = lookup_name(LORA_INIT_NAMES, 2, s)) < 0) {
-        err_set("%s: field 'lora_init' must be \"kaiming\" or \"gaussian\", got \"%s\"", path, s);
-        goto done;
+    if (has(root, "lora_init")) {
+        if (get_str(root, path, "lora_init", &s)) goto done;
+        if ((k = lookup_name(LORA_INIT_NAMES, 2, s)) < 0) {
+            err_set("%s: field 'lora_init' must be \"kaiming\" or \"gaussian\", got \"%s\"", path, s);
+            goto done;
+        }
+        mc.lora_init = (LoraInit)k;
     }
-    mc.lora_init = (LoraInit)k;
-    if (get_int(root, path, "adapter_r", 0, &mc.adapter_rank) ||
-        get_int(root, path, "adapter_skip", 0, &mc.adapter_skip) ||
-        get_int(root, path, "prefix_lp", 0, &mc.prefix_lp) ||
-        get_int(root, path, "prefix_li", 0, &mc.prefix_li) ||
-        get_int(root, path, "n_classes", 0, &mc.n_classes))
-        goto done;
     const json_t *ab = json_object_get(root, "also_bitfit");
-    if (!ab || !json_is_boolean(ab)) {
+    if (ab && !json_is_boolean(ab)) {
         err_set("%s: field 'also_bitfit' must be true or false", path);
         goto done;
     }
     mc.also_bitfit = json_is_true(ab);
     const json_t *ap = json_object_get(root, "also_prefix");
     mc.also_prefix = 0;
-    if (!ap || !(json_is_null(ap) || json_is_string(ap))) {
+    if (ap && !(json_is_null(ap) || json_is_string(ap))) {
         err_set("%s: field 'also_prefix' must be null, \"prefix_embed\" or \"prefix_layer\"", path);
         goto done;
     }
@@ -660,12 +666,24 @@ int adapter_read_config(const char *dir, MethodConfig *out) {
         }
         mc.also_prefix = k;
     }
-    if (get_str(root, path, "head", &s)) goto done;
-    if ((k = lookup_name(HEAD_NAMES, 3, s)) < 0) {
-        err_set("%s: field 'head' must be \"lm\", \"cls\" or \"reg\", got \"%s\"", path, s);
+    int adapter = mc.kind >= METHOD_ADAPTER_H && mc.kind <= METHOD_ADAPTER_D;
+    int prefix = mc.kind == METHOD_PREFIX_EMBED || mc.kind == METHOD_PREFIX_LAYER || mc.also_prefix;
+    if (((adapter || has(root, "adapter_r")) && get_int(root, path, "adapter_r", 0, &mc.adapter_rank)) ||
+        ((mc.kind == METHOD_ADAPTER_D || has(root, "adapter_skip")) &&
+         get_int(root, path, "adapter_skip", 0, &mc.adapter_skip)) ||
+        ((prefix || has(root, "prefix_lp")) && get_int(root, path, "prefix_lp", 0, &mc.prefix_lp)) ||
+        ((prefix || has(root, "prefix_li")) && get_int(root, path, "prefix_li", 0, &mc.prefix_li)))
         goto done;
+    if (has(root, "head")) {
+        if (get_str(root, path, "head", &s)) goto done;
+        if ((k = lookup_name(HEAD_NAMES, 3, s)) < 0) {
+            err_set("%s: field 'head' must be \"lm\", \"cls\" or \"reg\", got \"%s\"", path, s);
+            goto done;
+        }
+        mc.head = (HeadKind)k;
     }
-    mc.head = (HeadKind)k;
+    if ((mc.head != HEAD_LM || has(root, "n_classes")) && get_int(root, path, "n_classes", 0, &mc.n_classes))
+        goto done;
     *out = mc;
     rc = 0;
 done:
@@ -692,6 +710,9 @@ int adapter_save(const Model *cm, const char *dir, const char *base_desc) {
 
 int adapter_load(Model *m, const char *dir) {
     LAB_ASSERT(!model_lora_merged(m));   // loading factors under merged weights would double-count
+    int peft = peft_is_adapter(dir);
+    if (peft < 0) return -1;
+    if (peft) return peft_load(m, dir);
     MethodConfig fmc;
     if (adapter_read_config(dir, &fmc)) return -1;
     const MethodConfig *mmc = model_method(m);

@@ -36,7 +36,10 @@ int checkpoint_load(Model *m, const char *dir);
 int checkpoint_save(const Model *m, const char *dir);
 
 // Reads <dir>/adapter_config.json into mc, so a caller can create the right model before
-// loading. Every field adapter_save writes is required.
+// loading. Only the fields that shape the model are required: method; r, lora_alpha and
+// target_modules for LoRA; adapter_r (and adapter_skip for adapter_d), prefix_lp / prefix_li
+// for prefix methods, n_classes for a cls / reg head. Training-time fields (lora_dropout,
+// lora_init) are optional. A PEFT LoRA adapter (no "method" field) is read by core/peft.h.
 int adapter_read_config(const char *dir, MethodConfig *mc);
 
 // Writes <dir>/adapter_config.json and <dir>/adapter_model.safetensors holding m's method
@@ -44,8 +47,8 @@ int adapter_read_config(const char *dir, MethodConfig *mc);
 // model (e.g. its checkpoint directory) in base_model_name_or_path.
 int adapter_save(const Model *m, const char *dir, const char *base_desc);
 
-// Loads an adapter written by adapter_save into m, which must have been created with the
-// adapter's method (method, head and lora_alpha checked) on a base of matching shapes (checked
+// Loads an adapter written by adapter_save (or a PEFT LoRA adapter, core/peft.h) into m,
+// which must have been created with the adapter's method (method, head and lora_alpha checked) on a base of matching shapes (checked
 // per tensor; a missing or extra tensor is an error). m must not be LoRA-merged.
 int adapter_load(Model *m, const char *dir);
 

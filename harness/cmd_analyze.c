@@ -322,8 +322,8 @@ static int all_hex(const char *s) {
     return 1;
 }
 
-// The id of the run `spec` names (see USAGE).
-static int run_find(Store *st, const char *spec, int64_t *id) {
+// The id of the run `spec` names (see USAGE; also used by `loralab export`).
+int run_find(Store *st, const char *spec, int64_t *id) {
     sqlite3 *db = store_db(st);
     sqlite3_stmt *q = NULL;
     int rc;

@@ -22,5 +22,13 @@ int cmd_report(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_merge_adapter(int argc, char **argv);
+
+// The id of the run that spec names: an id, a hash (prefix) or a selector such as
+// 'sweep=S,lora.rank=8,seed=1' that must match one run (harness/cmd_analyze.c).
+#include <stdint.h>
+struct Store;
+int run_find(struct Store *st, const char *spec, int64_t *id);
 
 #endif

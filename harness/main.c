@@ -20,6 +20,8 @@ static const Command COMMANDS[] = {
     {"report", cmd_report, "paper-style tables: table6, table5, methods, runs, table7"},
     {"plot", cmd_plot, "gnuplot figures: params (Figure 2), rank, curves"},
     {"tokenize", cmd_tokenize, "token ids of a file or stdin (byte or gpt2 tokenizer)"},
+    {"export", cmd_export, "write a run's adapter (or an adapter directory) as a Hugging Face PEFT adapter"},
+    {"merge-adapter", cmd_merge_adapter, "merge an adapter (loralab's or PEFT's) into its base: a checkpoint directory"},
     {"analyze", cmd_analyze, "subspace similarity (Figures 3, 4) and amplification (Table 7) of learned LoRA updates"},
 };
 enum { NUM_COMMANDS = sizeof COMMANDS / sizeof COMMANDS[0] };
