@@ -28,19 +28,22 @@ static char *default_outdir(const char *db, const char *sweep) {
 
 int cmd_plot(int argc, char **argv) {
     const char *db = STORE_DEFAULT_PATH, *sweep = NULL, *outdir = NULL;
+    int per_run = 0;
     ArgSpec specs[] = {
+        {"--per-run", ARG_FLAG, &per_run, 0, 0, "curves: also one figure per run"},
         {"--sweep", ARG_STRING, &sweep, 0, 0, "only this sweep's runs (default: every run, directory 'all')"},
         {"--db", ARG_STRING, &db, 0, 0, "results database (default " STORE_DEFAULT_PATH ")"},
         {"--out", ARG_STRING, &outdir, 0, 0, "output directory (default: plots/<sweep> beside the database)"},
     };
     enum { NSPECS = sizeof specs / sizeof specs[0] };
     const char *usage =
-        "plot NAME [--sweep S] [--db PATH] [--out DIR]\n\n"
+        "plot NAME [--sweep S] [--per-run] [--db PATH] [--out DIR]\n\n"
         "figures (PNG and SVG, each beside the gnuplot script that draws it):\n"
         "  params   main metric vs trainable parameters, log x, one series per method (Figure 2)\n"
         "  rank     main metric vs LoRA rank, one series per target set\n"
-        "  curves   training and validation loss vs step, one figure per run\n"
-        "  all      all of the above";
+        "  curves   training and validation loss vs step, every run of the sweep in one figure\n"
+        "           (--per-run: also one figure per run)\n"
+        "  all      all of the above, with the per-run figures";
     ArgResult args;
     if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); err_exit(); }
     if (args.help) { args_usage(stdout, usage, specs, NSPECS); args_result_free(&args); return EXIT_OK; }
@@ -55,7 +58,7 @@ int cmd_plot(int argc, char **argv) {
     int rc = report_load(s, sweep, &d);
     if (rc == 0) {
         char *dir = outdir ? xstrdup(outdir) : default_outdir(db, d.sweep);
-        rc = plot_draw(s, &d, args.positional[0], dir);
+        rc = plot_draw(s, &d, args.positional[0], dir, per_run);
         free(dir);
         report_data_free(&d);
     }

@@ -181,6 +181,8 @@ static int sweep_main(int argc, char **argv, int single) {
     if (ar.help) {
         args_usage(stdout, single ? "run FILE.yaml [options] [key=value ...]"
                                   : "sweep FILE.yaml [options] [key=value ...]", specs, ns);
+        printf("\nThe sweep file format (grid, variants, exclude, analyze, and every key with its\n"
+               "default and meaning) is docs/sweep-files.md in loralab's source tree.\n");
         printf("\nkey=value overrides use the sweep file's dotted keys:\n");
         config_print_keys(stdout);
         args_result_free(&ar);

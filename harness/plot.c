@@ -15,6 +15,7 @@
 
 #include "core/errors.h"
 #include "core/files.h"
+#include "harness/plot_internal.h"
 
 const char *const PLOT_NAMES = "params, rank, curves, all";
 
@@ -22,7 +23,7 @@ const char *const PLOT_NAMES = "params, rank, curves, all";
 // files and gnuplot
 
 // A file name part from a task or sweep name: anything but [A-Za-z0-9._-] becomes '_'.
-static void safe_name(char *buf, size_t size, const char *name) {
+void safe_name(char *buf, size_t size, const char *name) {
     snprintf(buf, size, "%s", name);
     for (char *p = buf; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
@@ -93,8 +94,8 @@ int plot_run_gnuplot(const char *dir, const char *script) {
 }
 
 // Starts a script in memory: the header comment and the common settings.
-static FILE *script_begin(char **text, size_t *len, const ReportData *d, const char *what,
-                          const char *base) {
+FILE *script_begin(char **text, size_t *len, const ReportData *d, const char *what,
+                   const char *base) {
     FILE *f = open_memstream(text, len);
     LAB_ASSERT(f);
     char sweep[128];
@@ -106,8 +107,8 @@ static FILE *script_begin(char **text, size_t *len, const ReportData *d, const c
 
 // Ends the script (PNG then SVG of the same plot), writes DIR/BASE.gp, runs gnuplot.
 // text and len belong to the open_memstream of f: they are valid only after fclose(f).
-static int script_finish(FILE *f, char **textp, size_t *lenp, const char *dir, const char *base,
-                         const char *plot_cmd) {
+int script_finish(FILE *f, char **textp, size_t *lenp, const char *dir, const char *base,
+                  const char *plot_cmd) {
     fprintf(f, "set terminal pngcairo noenhanced size 960,600 font ',11'\n");
     fprintf(f, "set output '%s.png'\n%s\n", base, plot_cmd);
     fprintf(f, "set terminal svg noenhanced size 960,600 dynamic font 'sans,11'\n");
@@ -183,22 +184,34 @@ static const char *run_metric(const ReportData *d, const char *task) {
     return "metric";
 }
 
-// Figure 2: metric vs trainable parameters, one series per method. Returns figures drawn
-// (0 or 1) or a PLOT_ERR_*.
+// The series a run belongs to in Figure 2: its method, and for LoRA its target set, so that
+// a line joins the ranks of one target set only ("lora Wq,Wv").
+static void params_series(char *buf, size_t cap, const ReportRun *r) {
+    char set[64] = "";
+    if (r->targets && r->rank > 0) report_format_targets(set, sizeof set, r->targets);
+    snprintf(buf, cap, "%s%s%s", r->method ? r->method : "-", set[0] ? " " : "", set);
+}
+
+// Figure 2: metric vs trainable parameters, one series per method (per target set for LoRA).
+// Returns figures drawn (0 or 1) or a PLOT_ERR_*.
 static int plot_params(const ReportData *d, const char *task, const char *dir) {
     int *first;
     int ng = report_groups(d, task, &first);
-    const char **methods = xcalloc((size_t)ng + 1, sizeof *methods);
+    char (*methods)[96] = xcalloc((size_t)ng + 1, sizeof *methods);
     Point *pts = xcalloc((size_t)ng + 1, sizeof *pts);
     int nm = 0, npoints = 0;
+    double xmin = INFINITY, xmax = -INFINITY;
     for (int g = 0; g < ng; g++) {
         const ReportRun *r = &d->runs[first[g]];
         if (r->trainable < 0) continue;
-        const char *m = r->method ? r->method : "-";
+        char m[96];
+        params_series(m, sizeof m, r);
         int seen = 0;
         for (int i = 0; i < nm; i++) seen |= !strcmp(methods[i], m);
-        if (!seen) methods[nm++] = m;
+        if (!seen) snprintf(methods[nm++], sizeof methods[0], "%s", m);
         npoints++;
+        if (r->trainable < xmin) xmin = (double)r->trainable;
+        if (r->trainable > xmax) xmax = (double)r->trainable;
     }
     if (npoints == 0) { free(first); free(methods); free(pts); return 0; }
     char safe[128], base[160], what[256];
@@ -217,7 +230,9 @@ static int plot_params(const ReportData *d, const char *task, const char *dir) {
         int n = 0;
         for (int g = 0; g < ng; g++) {
             const ReportRun *r = &d->runs[first[g]];
-            if (r->trainable < 0 || strcmp(r->method ? r->method : "-", methods[m])) continue;
+            char series[96];
+            params_series(series, sizeof series, r);
+            if (r->trainable < 0 || strcmp(series, methods[m])) continue;
             double baseline;
             ReportStat st = report_group_stat(d, task, r->group, &baseline);
             if (!isnan(baseline)) { bsum += baseline; bn++; }
@@ -230,10 +245,11 @@ static int plot_params(const ReportData *d, const char *task, const char *dir) {
     }
     if (bn) {
         // an arrow spans the whole width (a function would be sampled over the data's x only);
-        // the NaN series gives it its key entry
+        // the two-point series gives it its key entry and brings it into the y autoscale
         fprintf(f, "baseline = %.10g\n", bsum / bn);
         fprintf(f, "set arrow from graph 0, first baseline to graph 1, first baseline nohead dt 2 lc rgb 'gray40'\n");
-        cmd_append(&cmd, &clen, ", NaN with lines dt 2 lc rgb 'gray40' title 'baseline'");
+        fprintf(f, "$baseline << EOD\n%.10g %.10g\n%.10g %.10g\nEOD\n", xmin, bsum / bn, xmax, bsum / bn);
+        cmd_append(&cmd, &clen, ", $baseline using 1:2 with lines dt 2 lc rgb 'gray40' title 'baseline'");
     }
     fprintf(f, "set title ");
     plot_gp_string(f, what);
@@ -343,7 +359,7 @@ fail:
     return PLOT_ERR_INPUT;
 }
 
-int plot_draw(Store *s, const ReportData *d, const char *name, const char *outdir) {
+int plot_draw(Store *s, const ReportData *d, const char *name, const char *outdir, int per_run) {
     int want_params = !strcmp(name, "params"), want_rank = !strcmp(name, "rank"),
         want_curves = !strcmp(name, "curves"), all = !strcmp(name, "all");
     if (!want_params && !want_rank && !want_curves && !all)
@@ -357,7 +373,11 @@ int plot_draw(Store *s, const ReportData *d, const char *name, const char *outdi
         if (rc >= 0 && (want_rank || all)) { rc = plot_rank(d, tasks[t], outdir); drawn += rc > 0; }
     }
     free(tasks);
-    if (want_curves || all)
+    if (rc >= 0 && (want_curves || all)) {
+        rc = plot_curves_overlay(s, d, outdir);
+        drawn += rc > 0;
+    }
+    if ((per_run && want_curves) || all)
         for (int k = 0; k < d->n && rc >= 0; k++) {
             rc = plot_curve(s, &d->runs[k], d, outdir);
             drawn += rc > 0;

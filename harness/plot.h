@@ -4,12 +4,15 @@
 // Each figure is a self-contained gnuplot script (its data inline as datablocks) written to
 // DIR/<figure>.gp beside the DIR/<figure>.png (pngcairo) and DIR/<figure>.svg it draws, so
 // a user can restyle it and rerun `gnuplot <figure>.gp` in DIR. Figures:
-//   params   main metric vs trainable parameters, log x, one series per method, error bars
-//            = sample std over seeds, the majority baseline dashed (Figure 2); per task:
-//            params-<task>
+//   params   main metric vs trainable parameters, log x, one series per method and for LoRA
+//            per target set (a line joins the ranks of one target set), error bars = sample
+//            std over seeds, the majority baseline dashed and inside the y-range (Figure 2);
+//            per task: params-<task>
 //   rank     main metric vs LoRA rank, log2 x, one series per target set; rank-<task>
-//   curves   training and validation loss vs step, one figure per run: curves-<id>
-//   all      the three above
+//   curves   training (lines) and validation (points) loss vs step of every run in one
+//            figure, one colour per run: curves-sweep-<sweep>; with per_run also one figure
+//            per run: curves-<id>
+//   all      the three above, with the per-run figures
 #ifndef LORALAB_PLOT_H
 #define LORALAB_PLOT_H
 
@@ -24,7 +27,7 @@ extern const char *const PLOT_NAMES;   // "params, rank, curves, all"
 // of each image written. Returns PLOT_OK; PLOT_ERR_INPUT (err_set: unknown name, nothing to
 // plot, unwritable directory); PLOT_ERR_GNUPLOT (err_set holds gnuplot's exit status and
 // stderr, or that gnuplot could not be started).
-int plot_draw(Store *s, const ReportData *d, const char *name, const char *outdir);
+int plot_draw(Store *s, const ReportData *d, const char *name, const char *outdir, int per_run);
 
 // Runs `gnuplot script` inside dir, stdin from /dev/null; warnings it prints are passed on
 // to stderr. PLOT_OK or PLOT_ERR_GNUPLOT.

@@ -150,7 +150,9 @@ static int parse_partial(Parser *ps, yaml_node_t *n, const char *what, Partial *
         return at(ps, n->start_mark, "%s: expected a mapping of config keys, got %s", what, node_kind(n));
     for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++)
         if (walk_pair(ps, node(ps, pr->key), node(ps, pr->value), "", p, 0)) return -1;
-    if (p->n == 0) return at(ps, n->start_mark, "%s: empty entry", what);
+    // `variants: [{}]` is the base config as one variant (no overrides); an empty exclude
+    // entry would drop every run.
+    if (p->n == 0 && strcmp(what, "variants") != 0) return at(ps, n->start_mark, "%s: empty entry", what);
     return 0;
 }
 

@@ -1,5 +1,5 @@
-// harness/sweepfile.h — a sweep file (YAML; `loralab sweep --help` lists every key) parsed
-// with libyaml and expanded into resolved RunConfigs.
+// harness/sweepfile.h — a sweep file (YAML, the format is docs/sweep-files.md) parsed with
+// libyaml and expanded into resolved RunConfigs.
 //
 // File format. The top level holds the base config (the keys of harness/config.h, as nested
 // blocks `lora: {rank: 4}` or dotted keys `lora.rank: 4`; `task: NAME` is short for
@@ -10,6 +10,7 @@
 //             mapping (lora: [{rank: 4}, {rank: 8, alpha: 16}]).
 //   variants: list of partial configs; each is crossed with the grid (variants are the
 //             outermost loop). A key may not be set both by a variant and by the grid.
+//             An empty entry ({}) is the base config itself.
 //   exclude:  list of partial configs; a run whose values equal every key of one entry is
 //             dropped (before validation, so exclude can remove invalid corners).
 //   analyze:  anything; carried as JSON text for the analysis step.

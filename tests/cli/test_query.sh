@@ -113,7 +113,18 @@ for f in params-spam rank-spam curves-1; do
   grep -q '<svg' "$TMP/q/plots/t6/$f.svg" && _report ok || _report fail "$f.svg is not an SVG"
 done
 grep -q '^set logscale x$' "$TMP/q/plots/t6/params-spam.gp" && _report ok || _report fail "params plot is not log x"
-grep -q "title 'lora'" "$TMP/q/plots/t6/params-spam.gp" && _report ok || _report fail "params plot has no lora series"
+# LoRA is one series per target set (a line joins the ranks of one set), and the baseline is a
+# series of its own, so that the y autoscale includes it
+grep -q "\$d0 using 1:2:3 with yerrorlines pt 7 title 'lora Wq', \$d1 using 1:2:3 with yerrorlines pt 7 title 'lora Wq,Wv', \$baseline using 1:2 with lines" "$TMP/q/plots/t6/params-spam.gp" && _report ok || _report fail "params plot: no lora series per target set, or no baseline series"
+grep -Pzq '\$baseline << EOD\n256 0.55\n1024 0.55\nEOD' "$TMP/q/plots/t6/params-spam.gp" && _report ok || _report fail "params plot: baseline series"
+# curves: every run in one figure (only run 1 recorded a loss here)
+for ext in gp png svg; do
+  [ -s "$TMP/q/plots/t6/curves-sweep-t6.$ext" ] && _report ok || _report fail "plot did not write curves-sweep-t6.$ext"
+done
+grep -q "^plot \$r1_train using 1:2 with lines lw 1.5 lc 1 title 'run 1: lora Wq r=1, seed 1', \$r1_validation using 1:2 with points pt 7 ps 0.8 lc 1 notitle$" "$TMP/q/plots/t6/curves-sweep-t6.gp" && _report ok || _report fail "curves overlay: plot command"
+expect_out "^$TMP/c/curves-sweep-t6.png$" "$LORALAB" plot curves --sweep t6 --db "$DB" --out "$TMP/c"
+[ ! -e "$TMP/c/curves-1.png" ] && _report ok || _report fail "plot curves drew per-run figures without --per-run"
+expect_out "^$TMP/c2/curves-1.png$" "$LORALAB" plot curves --per-run --sweep t6 --db "$DB" --out "$TMP/c2"
 # the kept script redraws the figure by itself
 (cd "$TMP/q/plots/t6" && rm rank-spam.png && gnuplot rank-spam.gp && [ -s rank-spam.png ]) && _report ok || _report fail "rank-spam.gp does not rerun"
 expect_out "^$TMP/out/params-spam.png$" "$LORALAB" plot params --db "$DB" --out "$TMP/out"
