@@ -110,3 +110,17 @@ peft_bad bias 's/"bias": "none"/"bias": "all"/' \
 peft_bad rank 's/"c_fc": 3/"c_fc": 5/' \
   'transformer.h.0.mlp.c_fc has rank 3 in adapter_model.safetensors, but rank_pattern gives 5'
 peft_bad noalpha '/"lora_alpha"/d' "missing field 'lora_alpha'"
+
+# SRC may be a run of the database: its adapter artifact is exported
+DB=$TMP/db/loralab.db
+"$LORALAB" status --db "$DB" >/dev/null
+sqlite3 "$DB" "INSERT INTO runs (hash, config, status, method, rank, seed) VALUES
+  ('abcd0001', '{\"method\":\"lora\",\"lora\":{\"rank\":4},\"seed\":1}', 'done', 'lora', 4, 1),
+  ('abcd0002', '{\"method\":\"lora\",\"lora\":{\"rank\":4},\"seed\":2}', 'pending', 'lora', 4, 2);
+  INSERT INTO artifacts (run_id, kind, path) VALUES (1, 'adapter', '$PF/own');"
+expect_ok "$LORALAB" export --format peft --out "$TMP/exp_run" --db "$DB" 'seed=1'
+expect_ok cmp "$TMP/exp_run/adapter_model.safetensors" "$PF/own_exported/adapter_model.safetensors"
+expect_ok "$LORALAB" export --format peft --out "$TMP/exp_hash" --db "$DB" abcd0001
+expect_ok cmp "$TMP/exp_hash/adapter_config.json" "$PF/own_exported/adapter_config.json"
+expect_fail 2 "export: run 2 has no adapter artifact (its adapter is saved when it finishes)" \
+  "$LORALAB" export --format peft --out "$TMP/x" --db "$DB" 'seed=2'
