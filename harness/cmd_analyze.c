@@ -54,6 +54,9 @@ static const char USAGE[] =
     "RUN: a run id (an integer), a hash or a unique hash prefix, or a selector\n"
     "  'sweep=S,lora.rank=8,seed=1' (config keys compared with each run's stored config; a list\n"
     "  value such as lora.targets=q,v may contain commas) that must match exactly one run.\n"
+    "  Or an adapter directory, loralab's or a PEFT LoRA adapter (a fused c_attn gives q, k and v\n"
+    "  the same A): its base is --base DIR, else its base_model_name_or_path; its results are\n"
+    "  printed and drawn, not stored.\n"
     "LIST: matrices q,k,v,o,c_fc,c_proj (default: every matrix the run(s) adapted); layers are\n"
     "  0-based, 'all' or e.g. 0,2-3.\n"
     "Figures (--plot, PNG + SVG beside each gnuplot script) go to --out or plots/<sweep or run>\n"
@@ -416,9 +419,11 @@ fail:
 // a run's LoRA factors (and base weights)
 
 typedef struct {
-    int64_t id;
+    int64_t id;              // 0: an adapter directory given on the command line
     char hash[65];
     char status[16];
+    char label[4200];        // "run 3", or "adapter DIR"
+    char tag[64];            // in figure names: "3", or the directory's name
     RunConfig rc;
     char *adapter;           // adapter directory (artifact kind "adapter")
     char base[4096];         // base checkpoint directory; "" when unknown
@@ -461,6 +466,8 @@ static const float *base_weight(Model *m, int t, int l, int *d_out, int *d_in) {
     return p->data + (size_t)l * slice + (t <= 2 ? (size_t)t * C * C : 0);
 }
 
+static int rundata_load(RunData *r, int with_base, int want, const char *base_override);
+
 // Loads run id: config, adapter, and (with_base) the base weights of the targets in `want`.
 static int rundata_open(Store *st, int64_t id, int with_base, int want, RunData *r) {
     memset(r, 0, sizeof *r);
@@ -497,25 +504,58 @@ static int rundata_open(Store *st, int64_t id, int with_base, int want, RunData 
     if (!r->adapter)
         return err_set("run %lld (%.8s, status %s) has no adapter artifact: its LoRA tensors are saved "
                        "when it finishes", (long long)id, r->hash, r->status);
-    if (adapter_read_config(r->adapter, &r->mc)) return err_prefix("run %lld", (long long)id);
+    snprintf(r->label, sizeof r->label, "run %lld", (long long)id);
+    snprintf(r->tag, sizeof r->tag, "%lld", (long long)id);
+    return rundata_load(r, with_base, want, NULL);
+fail:
+    sqlite3_finalize(q);
+    return -1;
+}
+
+// An adapter directory given as RUN (loralab's or PEFT's): its base is `base` (--base), else
+// the directory base_model_name_or_path names.
+static int rundata_open_dir(const char *dir, const char *base, int with_base, int want, RunData *r) {
+    memset(r, 0, sizeof *r);
+    config_defaults(&r->rc);
+    snprintf(r->status, sizeof r->status, "done");
+    snprintf(r->label, sizeof r->label, "adapter %s", dir);
+    const char *name = strrchr(dir, '/');
+    name = name && name[1] ? name + 1 : dir;
+    size_t k = 0;
+    for (; name[k] && k + 1 < sizeof r->tag; k++) {
+        char c = name[k];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+        r->tag[k] = ok ? c : '_';
+    }
+    r->tag[k] = 0;
+    r->adapter = xstrdup(dir);
+    return rundata_load(r, with_base, want, base);
+}
+
+// The adapter of r (r->adapter set) and, with_base, the base weights of the targets in want.
+static int rundata_load(RunData *r, int with_base, int want, const char *base_override) {
+    if (adapter_read_config(r->adapter, &r->mc)) return err_prefix("%s", r->label);
     if (!(r->mc.kind == METHOD_LORA || r->mc.also_lora) || !r->mc.lora_targets)
-        return err_set("run %lld: adapter %s has no LoRA tensors (method %s)", (long long)id, r->adapter,
+        return err_set("%s: adapter %s has no LoRA tensors (method %s)", r->label, r->adapter,
                        METHOD_NAMES[r->mc.kind]);
-    if (adapter_base(r->adapter, r->base, sizeof r->base)) return err_prefix("run %lld", (long long)id);
+    if (base_override) snprintf(r->base, sizeof r->base, "%s", base_override);
+    else if (adapter_base(r->adapter, r->base, sizeof r->base)) return err_prefix("%s", r->label);
     if (!r->base[0]) snprintf(r->base, sizeof r->base, "%s", r->rc.base_checkpoint);
     if (r->base[0] && access(r->base, F_OK) == 0) {
-        if (checkpoint_read_config(r->base, &r->cfg)) return err_prefix("run %lld: base", (long long)id);
-    } else if (with_base) {
-        return err_set("run %lld: base checkpoint '%s' (adapter_config.json base_model_name_or_path) "
-                       "not found: Table 7 needs the base weights", (long long)id,
-                       r->base[0] ? r->base : "(none recorded)");
+        if (checkpoint_read_config(r->base, &r->cfg)) return err_prefix("%s: base", r->label);
+    } else if (with_base || r->id == 0) {
+        return err_set("%s: base checkpoint '%s' (%s) not found: %s", r->label,
+                       r->base[0] ? r->base : "(none recorded)",
+                       base_override ? "--base" : "adapter_config.json base_model_name_or_path",
+                       r->id ? "Table 7 needs the base weights"
+                             : "give the checkpoint directory the adapter applies to with --base DIR");
     } else if (config_to_model(&r->rc, &r->cfg)) {
-        return err_prefix("run %lld", (long long)id);
+        return err_prefix("%s", r->label);
     }
     r->m = model_create(backend_cpu(), &r->cfg, &r->mc);
-    if (!r->m) return err_prefix("run %lld: adapter %s", (long long)id, r->adapter);
+    if (!r->m) return err_prefix("%s: adapter %s", r->label, r->adapter);
     if (with_base) {
-        if (checkpoint_load(r->m, r->base)) return err_prefix("run %lld", (long long)id);
+        if (checkpoint_load(r->m, r->base)) return err_prefix("%s", r->label);
         // copied before adapter_load: a trainable base tensor (combinations) would be overwritten
         const Backend *be = model_backend(r->m);
         for (int t = 0; t < NUM_TARGETS; t++) {
@@ -528,11 +568,8 @@ static int rundata_open(Store *st, int64_t id, int with_base, int want, RunData 
                             (size_t)d_out * d_in * sizeof(float));
         }
     }
-    if (adapter_load(r->m, r->adapter)) return err_prefix("run %lld", (long long)id);
+    if (adapter_load(r->m, r->adapter)) return err_prefix("%s", r->label);
     return 0;
-fail:
-    sqlite3_finalize(q);
-    return -1;
 }
 
 // Host copies of target t's factors: A (L, r, d_in), B (L, d_out, r); caller frees.
@@ -566,7 +603,15 @@ typedef struct {
     int plot;
     const char *outdir;  // figures; NULL: plots/<sweep or run> beside the database
     const char *db;
+    const char *dir_a, *dir_b;   // adapter directories given as RUN (--a / --run, --b), or NULL
+    const char *base;            // --base: their base checkpoint
 } Options;
+
+// RUN given as an adapter directory (dir set) or a run id.
+static int rundata_open_ref(Store *st, int64_t id, const char *dir, const Options *o, int with_base,
+                            int want, RunData *r) {
+    return dir ? rundata_open_dir(dir, o->base, with_base, want, r) : rundata_open(st, id, with_base, want, r);
+}
 
 static int check_layers(const Options *o, const RunData *r, int **layers, int *n) {
     int L = r->cfg.n_layer;
@@ -578,12 +623,19 @@ static int check_layers(const Options *o, const RunData *r, int **layers, int *n
     }
     for (int k = 0; k < o->nlayers; k++)
         if (o->layers[k] >= L)
-            return err_set("--layers: layer %d does not exist: run %lld's model has %d layers (0-%d)",
-                           o->layers[k], (long long)r->id, L, L - 1);
+            return err_set("--layers: layer %d does not exist: %s's model has %d layers (0-%d)",
+                           o->layers[k], r->label, L, L - 1);
     *n = o->nlayers;
     *layers = xmalloc((size_t)o->nlayers * sizeof(int));
     memcpy(*layers, o->layers, (size_t)o->nlayers * sizeof(int));
     return 0;
+}
+
+// "runs 1 and 4", or "run 1 and adapter DIR" when one is an adapter directory.
+static const char *pair_label(const RunData *a, const RunData *b, char *buf, size_t cap) {
+    if (a->id > 0 && b->id > 0) snprintf(buf, cap, "runs %lld and %lld", (long long)a->id, (long long)b->id);
+    else snprintf(buf, cap, "%.4000s and %.4000s", a->label, b->label);
+    return buf;
 }
 
 // Which matrices to analyse: the requested ones (each adapted by every run), or every
@@ -596,8 +648,9 @@ static int pick_matrices(const Options *o, RunData *const *runs, int nruns, int 
     if (!o->matrices) {
         if (!common && nruns == 2) {
             char buf2[64];
-            return err_set("runs %lld and %lld adapted no common matrix (LoRA targets %s vs %s)",
-                           (long long)runs[0]->id, (long long)runs[1]->id,
+            char both[8500];
+            return err_set("%s adapted no common matrix (LoRA targets %s vs %s)",
+                           pair_label(runs[0], runs[1], both, sizeof both),
                            targets_str(runs[0]->mc.lora_targets, buf, sizeof buf),
                            targets_str(runs[1]->mc.lora_targets, buf2, sizeof buf2));
         }
@@ -607,8 +660,8 @@ static int pick_matrices(const Options *o, RunData *const *runs, int nruns, int 
     for (int t = 0; t < NUM_TARGETS; t++)
         for (int k = 0; k < nruns; k++)
             if ((o->matrices & (1 << t)) && !(runs[k]->mc.lora_targets & (1 << t)))
-                return err_set("run %lld did not adapt matrix '%s' (its LoRA targets: %s)",
-                               (long long)runs[k]->id, TARGET_NAMES[t],
+                return err_set("%s did not adapt matrix '%s' (its LoRA targets: %s)",
+                               runs[k]->label, TARGET_NAMES[t],
                                targets_str(runs[k]->mc.lora_targets, buf, sizeof buf));
     *mask = o->matrices;
     return 0;
@@ -659,23 +712,24 @@ static void table_print_free(Table *tb, const int *right) {
 // subspace
 
 static int same_base(const RunData *a, const RunData *b) {
+    char both[8500];
     if (a->cfg.n_layer != b->cfg.n_layer || a->cfg.n_embd != b->cfg.n_embd ||
         a->cfg.n_head != b->cfg.n_head || a->cfg.vocab_size != b->cfg.vocab_size)
-        return err_set("runs %lld and %lld have different model shapes (%d layers, d_model %d vs %d "
-                       "layers, d_model %d)", (long long)a->id, (long long)b->id, a->cfg.n_layer,
+        return err_set("%s have different model shapes (%d layers, d_model %d vs %d "
+                       "layers, d_model %d)", pair_label(a, b, both, sizeof both), a->cfg.n_layer,
                        a->cfg.n_embd, b->cfg.n_layer, b->cfg.n_embd);
     if (a->base[0] && b->base[0]) {
         char ra[4096], rb[4096];
         const char *pa = realpath(a->base, ra) ? ra : a->base, *pb = realpath(b->base, rb) ? rb : b->base;
         if (strcmp(pa, pb))
-            return err_set("runs %lld and %lld were trained on different bases (%s vs %s): their "
-                           "subspaces are not comparable", (long long)a->id, (long long)b->id, a->base, b->base);
+            return err_set("%s were trained on different bases (%s vs %s): their "
+                           "subspaces are not comparable", pair_label(a, b, both, sizeof both), a->base, b->base);
         return 0;
     }
     for (int k = 0; k < config_num_keys(); k++)
         if (!strncmp(config_key_name(k), "base.", 5) && !config_key_equal(&a->rc, &b->rc, k))
-            return err_set("runs %lld and %lld were trained on different bases (%s differs): their "
-                           "subspaces are not comparable", (long long)a->id, (long long)b->id,
+            return err_set("%s were trained on different bases (%s differs): their "
+                           "subspaces are not comparable", pair_label(a, b, both, sizeof both),
                            config_key_name(k));
     return 0;
 }
@@ -684,14 +738,15 @@ static int do_subspace(Store *st, int64_t ida, int64_t idb, const Options *o) {
     RunData a, b;
     int rc = AN_INPUT;
     int *layers = NULL, nl = 0, mask = 0;
-    if (rundata_open(st, ida, 0, 0, &a)) { rundata_free(&a); return AN_INPUT; }
-    if (rundata_open(st, idb, 0, 0, &b)) { rundata_free(&a); rundata_free(&b); return AN_INPUT; }
+    if (rundata_open_ref(st, ida, o->dir_a, o, 0, 0, &a)) { rundata_free(&a); return AN_INPUT; }
+    if (rundata_open_ref(st, idb, o->dir_b, o, 0, 0, &b)) { rundata_free(&a); rundata_free(&b); return AN_INPUT; }
+    int stored = ida > 0 && idb > 0;   // adapter directories have no rows to attach results to
     RunData *both[2] = {&a, &b};
     if (same_base(&a, &b) || pick_matrices(o, both, 2, &mask) || check_layers(o, &a, &layers, &nl)) goto done;
-    char sweep[128];
-    if (common_sweep(st, ida, idb, sweep, sizeof sweep)) goto done;
-    char fallback[64];
-    snprintf(fallback, sizeof fallback, "runs-%lld-%lld", (long long)ida, (long long)idb);
+    char sweep[128] = "";
+    if (stored && common_sweep(st, ida, idb, sweep, sizeof sweep)) goto done;
+    char fallback[160];
+    snprintf(fallback, sizeof fallback, "runs-%s-%s", a.tag, b.tag);
     char *dir = o->plot ? plots_dir(o, sweep[0] ? sweep : fallback) : NULL;
     const Backend *be = backend_cpu();
     rc = AN_OK;
@@ -702,15 +757,16 @@ static int do_subspace(Store *st, int64_t ida, int64_t idb, const Options *o) {
         lora_factors(&a, t, &A1, &B1, &r1, &o1, &k1);
         lora_factors(&b, t, &A2, &B2, &r2, &o2, &k2);
         int I = o->i_max ? o->i_max : r1, J = o->j_max ? o->j_max : r2;
-        if (k1 != k2) rc = err_set("matrix %s: lora_A of run %lld is %d x %d but run %lld's is %d x %d",
-                                   TARGET_NAMES[t], (long long)ida, r1, k1, (long long)idb, r2, k2);
-        else if (I > r1) rc = err_set("--i %d is larger than run %lld's rank %d (matrix %s)", I, (long long)ida, r1, TARGET_NAMES[t]);
-        else if (J > r2) rc = err_set("--j %d is larger than run %lld's rank %d (matrix %s)", J, (long long)idb, r2, TARGET_NAMES[t]);
+        if (k1 != k2) rc = err_set("matrix %s: lora_A of %s is %d x %d but %s's is %d x %d",
+                                   TARGET_NAMES[t], a.label, r1, k1, b.label, r2, k2);
+        else if (I > r1) rc = err_set("--i %d is larger than %s's rank %d (matrix %s)", I, a.label, r1, TARGET_NAMES[t]);
+        else if (J > r2) rc = err_set("--j %d is larger than %s's rank %d (matrix %s)", J, b.label, r2, TARGET_NAMES[t]);
         if (rc) { rc = AN_INPUT; free(A1); free(B1); free(A2); free(B2); break; }
         int k = k1;
-        printf("φ(i, j) of lora_A, matrix %s: run %lld (%.8s, r=%d) vs run %lld (%.8s, r=%d), i = 1..%d, j = 1..%d;\n"
+        printf("φ(i, j) of lora_A, matrix %s: %s (%.8s%sr=%d) vs %s (%.8s%sr=%d), i = 1..%d, j = 1..%d;\n"
                "random baseline: Gaussian %d x %d vs %d x %d (seed %d; expected φ(i,i) = i/%d)\n\n",
-               TARGET_NAMES[t], (long long)ida, a.hash, r1, (long long)idb, b.hash, r2, I, J, r1, k, r2, k, o->seed, k);
+               TARGET_NAMES[t], a.label, a.hash, a.hash[0] ? ", " : "", r1, b.label, b.hash,
+               b.hash[0] ? ", " : "", r2, I, J, r1, k, r2, k, o->seed, k);
         Table tb = {0, 6, NULL};
         const char *head[6] = {"layer", "matrix", "φ(1,1)", "mean φ(i,i)", "random φ(1,1)", "random mean φ(i,i)"};
         table_add(&tb, head);
@@ -725,8 +781,8 @@ static int do_subspace(Store *st, int64_t ida, int64_t idb, const Options *o) {
                 rc = AN_INPUT;
                 break;
             }
-            if (store_add_subspace(st, ida, idb, "learned", l, TARGET_NAMES[t], I, J, phis[q]) ||
-                store_add_subspace(st, ida, idb, "random", l, TARGET_NAMES[t], I, J, rands[q])) {
+            if (stored && (store_add_subspace(st, ida, idb, "learned", l, TARGET_NAMES[t], I, J, phis[q]) ||
+                           store_add_subspace(st, ida, idb, "random", l, TARGET_NAMES[t], I, J, rands[q]))) {
                 rc = AN_INPUT;
                 break;
             }
@@ -748,20 +804,20 @@ static int do_subspace(Store *st, int64_t ida, int64_t idb, const Options *o) {
             const char **titles = xcalloc((size_t)nl, sizeof *titles);
             char (*tbuf)[32] = xcalloc((size_t)nl, sizeof *tbuf);
             for (int q = 0; q < nl && rc == AN_OK; q++) {
-                snprintf(base, sizeof base, "phi-%lld-%lld-%s-layer%d", (long long)ida, (long long)idb, TARGET_NAMES[t], layers[q]);
-                snprintf(title, sizeof title, "φ(i, j): W%s layer %d, run %lld (r=%d) vs run %lld (r=%d)",
-                         TARGET_NAMES[t], layers[q], (long long)ida, r1, (long long)idb, r2);
+                snprintf(base, sizeof base, "phi-%s-%s-%s-layer%d", a.tag, b.tag, TARGET_NAMES[t], layers[q]);
+                snprintf(title, sizeof title, "φ(i, j): W%s layer %d, %.80s (r=%d) vs %.80s (r=%d)",
+                         TARGET_NAMES[t], layers[q], a.label, r1, b.label, r2);
                 int pr = analyze_plot_phi(dir, base, title, phis[q], I, J);
                 if (pr) rc = pr == PLOT_ERR_GNUPLOT ? AN_GNUPLOT : AN_INPUT;
                 snprintf(tbuf[q], 32, "layer %d", layers[q]);
                 titles[q] = tbuf[q];
             }
             for (int pass = 0; pass < 2 && rc == AN_OK; pass++) {
-                snprintf(base, sizeof base, "phi%s-%lld-%lld-%s-layers", pass ? "-random" : "",
-                         (long long)ida, (long long)idb, TARGET_NAMES[t]);
-                snprintf(title, sizeof title, "%s W%s: run %lld (r=%d) vs run %lld (r=%d)",
+                snprintf(base, sizeof base, "phi%s-%s-%s-%s-layers", pass ? "-random" : "",
+                         a.tag, b.tag, TARGET_NAMES[t]);
+                snprintf(title, sizeof title, "%s W%s: %.80s (r=%d) vs %.80s (r=%d)",
                          pass ? "φ(i, j) of Gaussian matrices of the shapes of" : "φ(i, j)",
-                         TARGET_NAMES[t], (long long)ida, r1, (long long)idb, r2);
+                         TARGET_NAMES[t], a.label, r1, b.label, r2);
                 int pr = analyze_plot_phi_grid(dir, base, title, nl, titles,
                                                (const double *const *)(pass ? rands : phis), I, J);
                 if (pr) rc = pr == PLOT_ERR_GNUPLOT ? AN_GNUPLOT : AN_INPUT;
@@ -789,13 +845,14 @@ static int do_amplification(Store *st, int64_t id, const Options *o) {
     RunData r;
     int rc = AN_INPUT, mask = 0, *layers = NULL, nl = 0;
     int want = o->matrices ? o->matrices : (1 << NUM_TARGETS) - 1;
-    if (rundata_open(st, id, 1, want, &r)) { rundata_free(&r); return AN_INPUT; }
+    if (rundata_open_ref(st, id, o->dir_a, o, 1, want, &r)) { rundata_free(&r); return AN_INPUT; }
     RunData *one[1] = {&r};
     if (pick_matrices(o, one, 1, &mask) || check_layers(o, &r, &layers, &nl)) goto done;
     const Backend *be = backend_cpu();
     float scale = r.mc.lora_alpha / (float)r.mc.lora_rank;
-    printf("Table 7, run %lld (%.8s): ΔW = (alpha/r) B A with alpha %g, r %d; U, V = top-%d singular "
-           "vectors of ΔW, W or a Gaussian matrix (seed %d)\n\n", (long long)id, r.hash,
+    printf("Table 7, %s%s%.8s%s: ΔW = (alpha/r) B A with alpha %g, r %d; U, V = top-%d singular "
+           "vectors of ΔW, W or a Gaussian matrix (seed %d)\n\n", r.label, r.hash[0] ? " (" : "", r.hash,
+           r.hash[0] ? ")" : "",
            (double)r.mc.lora_alpha, r.mc.lora_rank, r.mc.lora_rank, o->seed);
     Table tb = {0, 10, NULL};
     const char *head[10] = {"layer", "matrix", "r", "‖ΔW‖", "‖W‖", "‖UᵀWVᵀ‖ ΔW", "‖UᵀWVᵀ‖ W",
@@ -819,14 +876,14 @@ static int do_amplification(Store *st, int64_t id, const Options *o) {
             Amplification am;
             if (analysis_amplification(be, &am, sv, dW, r.W[t] + (size_t)l * d_out * d_in, d_out, d_in, rank,
                                        baseline_seed(o->seed, l, t))) {
-                err_prefix("run %lld layer %d matrix %s", (long long)id, l, TARGET_NAMES[t]);
+                err_prefix("%s layer %d matrix %s", r.label, l, TARGET_NAMES[t]);
                 rc = AN_INPUT;
                 break;
             }
             AmplificationRow row = {id, l, TARGET_NAMES[t], rank, am.norm_dw, am.norm_w, am.norm_proj_dw,
                                     am.norm_proj_w, am.norm_proj_random, am.amplification};
-            if (store_add_amplification(st, &row) ||
-                store_add_singular(st, id, l, TARGET_NAMES[t], rank, sv, am.effective_rank)) {
+            if (id > 0 && (store_add_amplification(st, &row) ||
+                           store_add_singular(st, id, l, TARGET_NAMES[t], rank, sv, am.effective_rank))) {
                 rc = AN_INPUT;
                 break;
             }
@@ -856,17 +913,17 @@ static int do_amplification(Store *st, int64_t id, const Options *o) {
     table_print_free(&tb, right);
     printf("\n");
     if (rc == AN_OK && o->plot) {
-        char sweep[128], fallback[64], base[96], title[256];
-        if (common_sweep(st, id, 0, sweep, sizeof sweep)) rc = AN_INPUT;
-        snprintf(fallback, sizeof fallback, "run-%lld", (long long)id);
+        char sweep[128] = "", fallback[96], base[128], title[256];
+        if (id > 0 && common_sweep(st, id, 0, sweep, sizeof sweep)) rc = AN_INPUT;
+        snprintf(fallback, sizeof fallback, "%s-%s", id > 0 ? "run" : "adapter", r.tag);
         char *dir = plots_dir(o, sweep[0] ? sweep : fallback);
-        snprintf(base, sizeof base, "amplification-%lld", (long long)id);
-        snprintf(title, sizeof title, "amplification ‖ΔW‖_F / ‖UᵀWVᵀ‖_F per layer, run %lld (r=%d)",
-                 (long long)id, r.mc.lora_rank);
+        snprintf(base, sizeof base, "amplification-%s", r.tag);
+        snprintf(title, sizeof title, "amplification ‖ΔW‖_F / ‖UᵀWVᵀ‖_F per layer, %.100s (r=%d)",
+                 r.label, r.mc.lora_rank);
         int pr = rc ? 0 : analyze_plot_layers(dir, base, title, "amplification factor", nm, names, nl, layers, amp);
         if (!pr && !rc) {
-            snprintf(base, sizeof base, "effective-rank-%lld", (long long)id);
-            snprintf(title, sizeof title, "effective rank of ΔW per layer, run %lld (r=%d)", (long long)id, r.mc.lora_rank);
+            snprintf(base, sizeof base, "effective-rank-%s", r.tag);
+            snprintf(title, sizeof title, "effective rank of ΔW per layer, %.100s (r=%d)", r.label, r.mc.lora_rank);
             pr = analyze_plot_layers(dir, base, title, "effective rank exp(H(s/Σs))", nm, names, nl, layers, eff);
         }
         if (pr) rc = pr == PLOT_ERR_GNUPLOT ? AN_GNUPLOT : AN_INPUT;
@@ -1132,9 +1189,17 @@ fail:
 // ----------------------------------------------------------------------------
 // the verb
 
+// spec itself when it names an adapter directory (it holds adapter_config.json), else NULL.
+static const char *adapter_dir_arg(const char *spec) {
+    if (!spec) return NULL;
+    char path[4200];
+    snprintf(path, sizeof path, "%.4000s/adapter_config.json", spec);
+    return access(path, F_OK) == 0 ? spec : NULL;
+}
+
 int cmd_analyze(int argc, char **argv) {
     const char *db = STORE_DEFAULT_PATH, *ra = NULL, *rb = NULL, *run = NULL, *matrix = NULL,
-               *layers = NULL, *outdir = NULL;
+               *layers = NULL, *outdir = NULL, *base = NULL;
     int i_max = 0, j_max = 0, seed = 1, plot = 0, threads = 1;
     ArgSpec specs[] = {
         {"--a", ARG_STRING, &ra, 0, 0, "subspace: the first run (its rank r1 indexes i)"},
@@ -1149,6 +1214,7 @@ int cmd_analyze(int argc, char **argv) {
         {"--threads", ARG_INT, &threads, 0, 1024, "CPU threads for the SVDs (default 1; 0: all cores)"},
         {"--out", ARG_STRING, &outdir, 0, 0, "figure directory (default: plots/<sweep or run> beside the database)"},
         {"--db", ARG_STRING, &db, 0, 0, "results database (default " STORE_DEFAULT_PATH ")"},
+        {"--base", ARG_STRING, &base, 0, 0, "base checkpoint of a RUN given as an adapter directory"},
     };
     enum { NSPECS = sizeof specs / sizeof specs[0] };
     ArgResult args;
@@ -1156,7 +1222,13 @@ int cmd_analyze(int argc, char **argv) {
     if (args.help) { args_usage(stdout, USAGE, specs, NSPECS); args_result_free(&args); return EXIT_OK; }
     const char *sub = args.npositional > 0 ? args.positional[0] : "";
     int is_sub = !strcmp(sub, "subspace"), is_amp = !strcmp(sub, "amplification"), is_sweep = !strcmp(sub, "sweep");
-    Options o = {.i_max = i_max, .j_max = j_max, .seed = seed, .plot = plot, .outdir = outdir, .db = db};
+    Options o = {.i_max = i_max, .j_max = j_max, .seed = seed, .plot = plot, .outdir = outdir, .db = db,
+                 .base = base};
+    // RUN may be an adapter directory (loralab's or PEFT's): analysed, printed and drawn, with
+    // no database rows to attach the results to
+    if (is_sub) { o.dir_a = adapter_dir_arg(ra); o.dir_b = adapter_dir_arg(rb); }
+    if (is_amp) o.dir_a = adapter_dir_arg(run);
+    int need_db = is_sweep || (is_sub && (!o.dir_a || !o.dir_b)) || (is_amp && !o.dir_a);
     int bad = 0;
     if (!is_sub && !is_amp && !is_sweep)
         bad = err_set("analyze: expected a subcommand: subspace, amplification or sweep%s%s%s",
@@ -1172,24 +1244,27 @@ int cmd_analyze(int argc, char **argv) {
         bad = err_set("analyze sweep: runs, matrices, layers and grid limits come from the sweep's analyze: block");
     if (!bad && matrix) bad = parse_matrices(matrix, &o.matrices);
     if (!bad && layers) bad = parse_layers(layers, &o.layers, &o.nlayers);
-    if (!bad && access(db, F_OK) != 0) bad = err_set("results database %s does not exist", db);
+    if (!bad && base && (is_sweep || !(o.dir_a || o.dir_b)))
+        bad = err_set("analyze: --base applies to a RUN given as an adapter directory");
+    if (!bad && need_db && access(db, F_OK) != 0) bad = err_set("results database %s does not exist", db);
     if (bad) { free(o.layers); args_result_free(&args); err_exit(); }
     // The matrices are small (d_model at most 1280): one thread avoids OpenMP barriers that
     // spin against other processes on a busy machine (seconds instead of a fraction of one).
     backend_cpu_set_threads(threads);
-    Store *st;
-    if (store_open(&st, db, 0)) { free(o.layers); args_result_free(&args); err_exit(); }
+    Store *st = NULL;
+    if (need_db && store_open(&st, db, 0)) { free(o.layers); args_result_free(&args); err_exit(); }
     int rc;
     if (is_sweep) {
         rc = do_sweep(st, args.positional[1], o);
     } else if (is_sub) {
-        int64_t a, b;
-        rc = run_find(st, ra, &a) || run_find(st, rb, &b) ? AN_INPUT : do_subspace(st, a, b, &o);
+        int64_t a = 0, b = 0;
+        rc = (!o.dir_a && run_find(st, ra, &a)) || (!o.dir_b && run_find(st, rb, &b)) ? AN_INPUT
+                                                                                      : do_subspace(st, a, b, &o);
     } else {
-        int64_t id;
-        rc = run_find(st, run, &id) ? AN_INPUT : do_amplification(st, id, &o);
+        int64_t id = 0;
+        rc = !o.dir_a && run_find(st, run, &id) ? AN_INPUT : do_amplification(st, id, &o);
     }
-    store_close(st);
+    if (st) store_close(st);
     free(o.layers);
     args_result_free(&args);
     if (rc == AN_GNUPLOT) {

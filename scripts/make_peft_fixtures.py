@@ -32,7 +32,7 @@ Written under --out (the nano shape: 2 layers, 2 heads, d_model 64, n_ctx 64, vo
                    target_modules) on q, v, o and c_fc, r 4, alpha 12, loralab's tensor names
   own_exported/    what `loralab export --format peft` writes for own/ (the CLI test checks that
                    it still writes exactly this)
-  expected.json    the loss of each, measured as `loralab eval-lm` measures it: the text in
+  expected.json    ‖ΔW‖_F of two matrices of peft_lm (peft_lm_norm_dw_*), and the loss of each, measured as `loralab eval-lm` measures it: the text in
                    consecutive blocks of n_ctx tokens, the first token of each block context only,
                    the mean next-token cross-entropy over the predicted tokens.
                    own_exported_peft is own_exported applied the PEFT way; own is own/ applied
@@ -345,6 +345,14 @@ def main():
     tensors = {k: tensors[k] for k in sorted(tensors)}
     write_adapter(os.path.join(args.out, "peft_lm"), cfg, tensors)
     expected["peft_lm"] = eval_lm_loss(apply_peft(hf_model(hf_sd), os.path.join(args.out, "peft_lm")), ids)
+    # ‖ΔW‖_F of two matrices, as `loralab analyze amplification` reports them: layer 0's c_fc
+    # (rank 3 from rank_pattern) and layer 1's q (rows [0, C) of the rank-2 fused c_attn)
+    for key, module, rows in (("peft_lm_norm_dw_h0_c_fc", "transformer.h.0.mlp.c_fc", slice(None)),
+                              ("peft_lm_norm_dw_h1_q", "transformer.h.1.attn.c_attn", slice(0, C))):
+        r, _, _ = probe[module]
+        alpha = cfg["alpha_pattern"].get(get_pattern_key(cfg["alpha_pattern"].keys(), module), cfg["lora_alpha"])
+        A, Bm = tensors[PREFIX + module + ".lora_A.weight"], tensors[PREFIX + module + ".lora_B.weight"]
+        expected[key] = (alpha / r * Bm[rows] @ A).norm().item()
     write_adapter(os.path.join(args.out, "peft_rslora"), dict(cfg, use_rslora=True), tensors)
     expected["peft_rslora"] = eval_lm_loss(apply_peft(hf_model(hf_sd), os.path.join(args.out, "peft_rslora")), ids)
 

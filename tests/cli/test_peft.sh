@@ -124,3 +124,18 @@ expect_ok "$LORALAB" export --format peft --out "$TMP/exp_hash" --db "$DB" abcd0
 expect_ok cmp "$TMP/exp_hash/adapter_config.json" "$PF/own_exported/adapter_config.json"
 expect_fail 2 "export: run 2 has no adapter artifact (its adapter is saved when it finishes)" \
   "$LORALAB" export --format peft --out "$TMP/x" --db "$DB" 'seed=2'
+
+# analyze takes an adapter directory as RUN, PEFT's too: ‖ΔW‖_F as the fixture computed it
+# (c_fc of rank 3 from rank_pattern; q as the first rows of layer 1's rank-2 fused c_attn)
+g4() { awk -v x="$(want "$1")" 'BEGIN { printf "%.4g", x }'; }
+expect_out "^    0  c_fc    4  $(g4 peft_lm_norm_dw_h0_c_fc) " \
+  "$LORALAB" analyze amplification --run "$PF/peft_lm" --base "$PF/base" --matrix c_fc
+expect_out "^    1  q       4  $(g4 peft_lm_norm_dw_h1_q) " \
+  "$LORALAB" analyze amplification --run "$PF/peft_lm" --base "$PF/base" --matrix q
+# the export holds the same ΔW as the original: same norms, layer by layer
+norms() { "$LORALAB" analyze amplification --run "$1" --base "$PF/base" --matrix q,v,o,c_fc | awk '$1 ~ /^[0-9]+$/ { print $1, $2, $4 }'; }
+norms "$PF/own" > "$TMP/n_own"; norms "$PF/own_exported" > "$TMP/n_exp"
+[ "$(wc -l < "$TMP/n_own")" = 8 ] && cmp -s "$TMP/n_own" "$TMP/n_exp" && _report ok || _report fail "‖ΔW‖ of own and its export differ: $(paste "$TMP/n_own" "$TMP/n_exp")"
+expect_out '^    1  v       1\.0000       1\.0000 ' "$LORALAB" analyze subspace --a "$PF/peft_lm" --b "$PF/peft_lm" --base "$PF/base" --layers 1
+expect_fail 2 "adapter $PF/peft_lm: base checkpoint 'gpt2-nano' (adapter_config.json base_model_name_or_path) not found: give the checkpoint directory the adapter applies to with --base DIR" \
+  "$LORALAB" analyze subspace --a "$PF/peft_lm" --b "$PF/own"
