@@ -184,6 +184,22 @@ static json_t *json_value(sqlite3_stmt *st, int c) {
     }
 }
 
+// Columns that hold JSON text (runs.config, sweeps.analyze), by their origin, so that an
+// alias keeps them: --json embeds them as JSON values rather than strings.
+static int is_json_column(sqlite3_stmt *st, int c) {
+    const char *t = sqlite3_column_table_name(st, c), *o = sqlite3_column_origin_name(st, c);
+    return t && o && ((!strcmp(t, "runs") && !strcmp(o, "config")) || (!strcmp(t, "sweeps") && !strcmp(o, "analyze")));
+}
+
+static json_t *json_cell(sqlite3_stmt *st, int c) {
+    json_t *v = json_value(st, c);
+    if (json_is_string(v) && is_json_column(st, c)) {
+        json_t *parsed = json_loads(json_string_value(v), JSON_DECODE_ANY, NULL);
+        if (parsed) { json_decref(v); return parsed; }   // not JSON after all: stays a string
+    }
+    return v;
+}
+
 // Runs one statement and prints its rows in the chosen format.
 static int run_query(Store *s, const char *sql, OutFormat format) {
     sqlite3 *db = store_db(s);
@@ -221,7 +237,7 @@ static int run_query(Store *s, const char *sql, OutFormat format) {
         nrows++;
         if (format == OUT_JSON) {
             json_t *row = json_object();
-            for (int c = 0; c < ncols; c++) json_object_set_new(row, sqlite3_column_name(st, c), json_value(st, c));
+            for (int c = 0; c < ncols; c++) json_object_set_new(row, sqlite3_column_name(st, c), json_cell(st, c));
             json_array_append_new(rows, row);
         } else if (format == OUT_CSV) {
             for (int c = 0; c < ncols; c++) {
@@ -270,7 +286,7 @@ int cmd_query(int argc, char **argv) {
     int csv = 0, json = 0;
     ArgSpec specs[] = {
         {"--csv", ARG_FLAG, &csv, 0, 0, "CSV (RFC 4180: quoted where needed, CRLF line ends)"},
-        {"--json", ARG_FLAG, &json, 0, 0, "a JSON array of objects, one per row"},
+        {"--json", ARG_FLAG, &json, 0, 0, "a JSON array of objects, one per row (runs.config and sweeps.analyze as JSON objects)"},
         {"--db", ARG_STRING, &db, 0, 0, "results database (default " STORE_DEFAULT_PATH ")"},
     };
     enum { NSPECS = sizeof specs / sizeof specs[0] };
