@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,11 +35,21 @@ static double now_s(void) {
 
 static int file_exists(const char *path) { struct stat st; return stat(path, &st) == 0; }
 
-static void progress(const RunnerOptions *o, int step, float loss) {
+// One progress line for the scheduler's live view (the forms are in harness/progress.h).
+static void progress_write(const RunnerOptions *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void progress_write(const RunnerOptions *o, const char *fmt, ...) {
     if (o->progress_fd < 0) return;
-    char line[64];
-    int n = snprintf(line, sizeof line, "%d %.4f\n", step, loss);
+    char line[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n <= 0 || (size_t)n >= sizeof line) return;
     if (write(o->progress_fd, line, (size_t)n) < 0) { /* the parent may be gone; nothing to do */ }
+}
+
+static void progress(const RunnerOptions *o, int step, int total, float loss, double tok_s) {
+    progress_write(o, "T %d %d %.4f %.1f\n", step, total, loss, tok_s);
 }
 
 // The tokenizer a model of this vocabulary uses: GPT-2 BPE for 50257, bytes otherwise.
@@ -139,6 +150,9 @@ static int pretrain(const Backend *be, const RunConfig *rc, const RunnerOptions 
         if (!isfinite(loss)) { status = err_set("pretraining the %s base: loss became %f at step %d", rc->base_preset, loss, step); break; }
         model_backward(m);
         model_update(m, &oc, step);
+        if (step % 10 == 0 || step == rc->pretrain_steps - 1)
+            progress_write(o, "P %d %d %.4f %.1f\n", step, rc->pretrain_steps, loss,
+                           (double)(step + 1) * B * T / (now_s() - t0));
         if (step % 100 == 0 || step == rc->pretrain_steps - 1) {
             printf("pretrain step %d/%d loss %.4f lr %.2e %.0f tokens/s\n", step, rc->pretrain_steps, loss,
                    optim_lr(&oc, step), (double)(step + 1) * B * T / (now_s() - t0));
@@ -436,7 +450,7 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
         train_time += now_s() - t0;
         for (int b = 0; b < bt->B; b++) train_tokens += bt->lengths ? bt->lengths[b] : bt->T;
         if (step % 10 == 0 || step == steps - 1) {
-            progress(o, step, loss);
+            progress(o, step, steps, loss, train_time > 0 ? train_tokens / train_time : 0);
             const char *names[3] = {"loss", "lr", "grad_norm"};
             double vals[3] = {loss, optim_lr(&oc, step), gnorm};
             if (store_add_metrics(st, run_id, step, "train", 3, names, vals)) goto free_loop;
@@ -447,6 +461,7 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
                            rc->eval_batches, &bb, &ev) ||
                 record_eval(st, run_id, step + 1, "validation", &ev)) goto free_loop;
             printf("step %d/%d train loss %.4f validation %s %.4f\n", step + 1, steps, loss, ev.names[0], ev.values[0]);
+            progress_write(o, "V %d %s %.6g\n", step + 1, ev.names[0], ev.values[0]);
             fflush(stdout);
             if (score_of(&ev) > best_score || best_step < 0) {
                 best_score = score_of(&ev);

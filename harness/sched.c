@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/errors.h"
+#include "harness/progress.h"
 #include "harness/store.h"
 
 static volatile sig_atomic_t stop_requested = 0;
@@ -23,10 +24,9 @@ typedef struct {
     int64_t run_id;
     int progress_fd;    // read end of the worker's progress pipe
     double started;
-    int step;
-    float loss;
     char line[128];     // partial progress line
     int line_len;
+    ProgressRun prog;   // what the worker last reported (harness/progress.h)
 } Slot;
 
 static double now_s(void) {
@@ -62,20 +62,18 @@ static pid_t spawn_worker(Slot *s, int slot_index, int64_t run_id, SchedWorker w
     s->run_id = run_id;
     s->progress_fd = fds[0];
     s->started = now_s();
-    s->step = -1;
+    progress_start(&s->prog, run_id);
     return pid;
 }
 
-// Reads whatever progress the worker wrote: lines "step loss".
+// Reads whatever progress the worker wrote: lines of harness/progress.h.
 static void drain_progress(Slot *s) {
     char buf[512];
     ssize_t n = read(s->progress_fd, buf, sizeof buf);
     for (ssize_t i = 0; i < n; i++) {
         if (buf[i] == '\n') {
             s->line[s->line_len] = '\0';
-            int step;
-            float loss;
-            if (sscanf(s->line, "%d %f", &step, &loss) == 2) { s->step = step; s->loss = loss; }
+            progress_parse(&s->prog, s->line, now_s());
             s->line_len = 0;
         } else if (s->line_len < (int)sizeof s->line - 1) {
             s->line[s->line_len++] = buf[i];
@@ -112,8 +110,21 @@ static void settle(Store *st, Slot *s, int wstatus, int timed_out, int stopping,
     s->pid = 0;
 }
 
+// The live view (a terminal) or a plain summary (a log): harness/progress.h.
+static void render_progress(const SchedOptions *opt, const Slot *slots, int n_total, const SchedStats *st,
+                            double t0, int *drawn) {
+    const ProgressRun **runs = xcalloc((size_t)opt->jobs + 1, sizeof *runs);
+    int n = 0;
+    for (int i = 0; i < opt->jobs; i++)
+        if (slots[i].pid) runs[n++] = &slots[i].prog;
+    ProgressSweep sw = {n_total, st->done, st->failed, st->interrupted, n, now_s() - t0};
+    progress_render(stderr, opt->live, runs, n, &sw, drawn);
+    free(runs);
+}
+
+// A plain line when a run settles (not a terminal).
 static void print_progress(const SchedOptions *opt, const Slot *slots, int n_total, const SchedStats *st,
-                           double t0, int finished) {
+                           double t0) {
     int running = 0;
     for (int i = 0; i < opt->jobs; i++) running += slots[i].pid != 0;
     int settled = st->done + st->failed + st->interrupted;
@@ -121,17 +132,8 @@ static void print_progress(const SchedOptions *opt, const Slot *slots, int n_tot
     char eta[32] = "?";
     if (settled > 0 && settled < n_total) snprintf(eta, sizeof eta, "%.0fs", el / settled * (n_total - settled));
     else if (settled >= n_total) snprintf(eta, sizeof eta, "0s");
-    if (opt->live) {
-        fprintf(stderr, "\r\033[K[%d/%d] done %d failed %d running %d | eta %s", settled, n_total, st->done,
-                st->failed, running, eta);
-        for (int i = 0; i < opt->jobs; i++)
-            if (slots[i].pid && slots[i].step >= 0)
-                fprintf(stderr, " | run %lld step %d loss %.3f", (long long)slots[i].run_id, slots[i].step, slots[i].loss);
-        if (finished) fprintf(stderr, "\n");
-    } else {
-        fprintf(stderr, "sweep: %d/%d settled (done %d, failed %d), %d running, elapsed %.0fs, eta %s\n",
-                settled, n_total, st->done, st->failed, running, el, eta);
-    }
+    fprintf(stderr, "sweep: %d/%d settled (done %d, failed %d), %d running, elapsed %.0fs, eta %s\n",
+            settled, n_total, st->done, st->failed, running, el, eta);
 }
 
 int sched_run(const SchedOptions *opt, const int64_t *ids, int n, SchedWorker worker, void *ctx,
@@ -150,7 +152,10 @@ int sched_run(const SchedOptions *opt, const int64_t *ids, int n, SchedWorker wo
     Slot *slots = xcalloc((size_t)opt->jobs, sizeof *slots);
     struct pollfd *pfd = xcalloc((size_t)opt->jobs, sizeof *pfd);
     int next = 0, stopping = 0;
-    double t0 = now_s(), last_print = 0;
+    double t0 = now_s(), last_print = now_s();
+    int drawn = 0;   // lines of the live view on screen
+    const char *every = getenv("LORALAB_PROGRESS_EVERY");   // seconds between plain views
+    double plain_every = every && atof(every) > 0 ? atof(every) : 30.0;
     for (;;) {
         if (stop_requested && !stopping) {
             stopping = 1;
@@ -188,12 +193,15 @@ int sched_run(const SchedOptions *opt, const int64_t *ids, int n, SchedWorker wo
             if (r == s->pid) {
                 drain_progress(s);
                 settle(st, s, ws, timed_out, stopping, stats);
-                if (!opt->live) print_progress(opt, slots, n, stats, t0, 0);
+                if (!opt->live) print_progress(opt, slots, n, stats, t0);
             }
         }
-        if (opt->live && now_s() - last_print > 0.25) { print_progress(opt, slots, n, stats, t0, 0); last_print = now_s(); }
+        if (now_s() - last_print > (opt->live ? 0.25 : plain_every)) {
+            render_progress(opt, slots, n, stats, t0, &drawn);
+            last_print = now_s();
+        }
     }
-    if (opt->live) print_progress(opt, slots, n, stats, t0, 1);
+    if (opt->live) render_progress(opt, slots, n, stats, t0, &drawn);
     free(slots);
     free(pfd);
     store_close(st);

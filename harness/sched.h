@@ -11,8 +11,8 @@
 
 #include <stdint.h>
 
-// Runs in the child process. progress_fd: write "step loss\n" lines there for the live
-// progress line (may be ignored). Returns the child's exit status (0 = the run is done and
+// Runs in the child process. progress_fd: write progress lines there for the live view
+// (harness/progress.h; may be ignored). Returns the child's exit status (0 = the run is done and
 // recorded; non-zero = failed, and the worker should have recorded why).
 typedef int (*SchedWorker)(int64_t run_id, int slot, int progress_fd, void *ctx);
 
@@ -20,7 +20,8 @@ typedef struct {
     int jobs;             // parallel worker processes (>= 1)
     double timeout_s;     // per run; <= 0: none
     const char *db_path;  // the parent opens its own connection to record failures
-    int live;             // 1: a live progress line on stderr (a terminal); 0: plain log lines
+    int live;             // 1: a live view on stderr, redrawn in place (a terminal); 0: plain lines,
+                          // every 30 s (LORALAB_PROGRESS_EVERY=seconds) and when a run settles
 } SchedOptions;
 
 typedef struct {

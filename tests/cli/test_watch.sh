@@ -11,3 +11,25 @@ expect_out '^\[\{"c":\{"method":"lora",' "$LORALAB" query "SELECT config AS c FR
 expect_out '^\[\{"analyze":\{"plot":false\},"name":"s"\}\]$' "$LORALAB" query "SELECT analyze, name FROM sweeps" --json --db "$W/loralab.db"
 # other text stays a string, also when it looks like JSON
 expect_out '^\[\{"t":"\{\\"a\\":1\}"\}\]$' "$LORALAB" query "SELECT '{\"a\":1}' AS t" --json --db "$W/loralab.db"
+
+# the progress view: per run step k/N, loss, last validation metric, tokens/s, ETA; a sweep
+# line. Not a terminal: plain lines (here every 0.05 s instead of 30 s).
+FIXW=$(cd "$(dirname "$LORALAB")/.." && pwd)/tests/fixtures
+"$LORALAB" init --preset nano --seed 1 --out "$W/base" >/dev/null
+cat > "$W/p.yaml" <<YAML
+name: progress
+base: {checkpoint: $W/base}
+task: {name: glue-sst2, path: $FIXW/sst2_tiny, max_len: 32}
+train: {steps: 300, batch: 4, lr: 1.0e-3, eval_every: 20}
+grid:
+  seed: [1, 2]
+YAML
+LORALAB_PROGRESS_EVERY=0.05 "$LORALAB" sweep "$W/p.yaml" --db "$W/p/loralab.db" --jobs 2 >/dev/null 2>"$W/plain.txt"
+expect_ok grep -Eq '^run [12]: train step [0-9]+/300 loss [0-9]+\.[0-9]{4} \| validation accuracy [0-9]\.[0-9]{4} \| [0-9]+ tok/s \| eta [0-9]+s$' "$W/plain.txt"
+expect_ok grep -Eq '^sweep: [01]/2 settled \(done [01], failed 0\), [12] running, elapsed [0-9]+s, eta ([0-9]+s|[0-9]+m[0-9]{2}s)$' "$W/plain.txt"
+grep -q $'\033' "$W/plain.txt" && _report fail "plain progress has escape sequences" || _report ok
+# a terminal: the view is redrawn in place (cursor up, clear line) and ends with the sweep line
+script -qec "'$LORALAB' sweep '$W/p.yaml' --db '$W/t/loralab.db' --jobs 2 >/dev/null" /dev/null > "$W/live.txt" 2>&1
+expect_ok grep -q $'\033\\[K' "$W/live.txt"
+expect_ok grep -Eq $'\033\\[[0-9]+A' "$W/live.txt"
+expect_ok grep -Eaq 'sweep: 2/2 settled \(done 2, failed 0\), 0 running' "$W/live.txt"
