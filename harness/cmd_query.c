@@ -10,6 +10,7 @@
 #include "harness/commands.h"
 #include "harness/report.h"
 #include "harness/store.h"
+#include "harness/watch.h"
 
 // ----------------------------------------------------------------------------
 // status
@@ -120,13 +121,18 @@ fail:
 
 int cmd_status(int argc, char **argv) {
     const char *db = STORE_DEFAULT_PATH;
+    int watch = 0;
+    float every = 2.0f;
     ArgSpec specs[] = {
         {"--db", ARG_STRING, &db, 0, 0, "results database (default " STORE_DEFAULT_PATH "; created if missing)"},
+        {"--watch", ARG_FLAG, &watch, 0, 0, "the running runs (step k/N, loss, validation metric, ETA) and the sweep line, redrawn until nothing runs"},
+        {"--every", ARG_FLOAT, &every, 0.05, 3600, "--watch: seconds between views (default 2)"},
     };
-    const char *usage = "status [SWEEP] [--db PATH]   runs per sweep by status, and why runs failed";
+    enum { NSPECS = sizeof specs / sizeof specs[0] };
+    const char *usage = "status [SWEEP] [--watch] [--db PATH]   runs per sweep by status, and why runs failed";
     ArgResult args;
-    if (args_parse(argc, argv, specs, 1, &args)) { args_result_free(&args); err_exit(); }
-    if (args.help) { args_usage(stdout, usage, specs, 1); args_result_free(&args); return EXIT_OK; }
+    if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); err_exit(); }
+    if (args.help) { args_usage(stdout, usage, specs, NSPECS); args_result_free(&args); return EXIT_OK; }
     if (args.npositional > 1) {
         err_set("status: expected at most one sweep name, got %d arguments", args.npositional);
         args_result_free(&args);
@@ -136,7 +142,7 @@ int cmd_status(int argc, char **argv) {
     Store *s;
     int status = EXIT_OK;
     if (store_open(&s, db, 0)) { args_result_free(&args); err_exit(); }
-    if (status_report(s, sweep)) status = EXIT_INPUT;
+    if (watch ? status_watch(s, sweep, every) : status_report(s, sweep)) status = EXIT_INPUT;
     store_close(s);
     args_result_free(&args);
     if (status) err_exit();

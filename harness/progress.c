@@ -64,7 +64,8 @@ static void run_line(char *buf, size_t cap, const ProgressRun *p) {
                      p->phase == 'P' ? "pretraining the base," : "train", p->step + 1, p->total, p->loss);
     if (p->val_name[0] && p->phase == 'T' && n > 0 && (size_t)n < cap)
         n += snprintf(buf + n, cap - (size_t)n, " | validation %s %.4f", p->val_name, p->val_value);
-    if (n > 0 && (size_t)n < cap) snprintf(buf + n, cap - (size_t)n, " | %.0f tok/s | eta %s", p->tok_s, eta);
+    if (p->tok_s > 0 && n > 0 && (size_t)n < cap) n += snprintf(buf + n, cap - (size_t)n, " | %.0f tok/s", p->tok_s);
+    if (n > 0 && (size_t)n < cap) snprintf(buf + n, cap - (size_t)n, " | eta %s", eta);
 }
 
 // The sweep's ETA: the steps left in running runs, plus the pending runs at the mean length

@@ -33,3 +33,25 @@ script -qec "'$LORALAB' sweep '$W/p.yaml' --db '$W/t/loralab.db' --jobs 2 >/dev/
 expect_ok grep -q $'\033\\[K' "$W/live.txt"
 expect_ok grep -Eq $'\033\\[[0-9]+A' "$W/live.txt"
 expect_ok grep -Eaq 'sweep: 2/2 settled \(done 2, failed 0\), 0 running' "$W/live.txt"
+
+# status --watch: the same view read from the database by another process, until nothing runs
+V=$TMP/v/loralab.db
+"$LORALAB" status --db "$V" >/dev/null
+sqlite3 "$V" "INSERT INTO sweeps (name, file) VALUES ('w', 'w.yaml');
+  INSERT INTO runs (hash, config, status, metric, method, seed, started) VALUES
+   ('aaaa0001', '{\"method\":\"lora\",\"train\":{\"steps\":100},\"seed\":1}', 'running', 'accuracy', 'lora', 1,
+    strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-10 seconds')),
+   ('aaaa0002', '{\"method\":\"lora\",\"seed\":2}', 'done', 'accuracy', 'lora', 2, NULL);
+  INSERT INTO sweep_runs (sweep_id, run_id, position) VALUES (1, 1, 1), (1, 2, 2);
+  INSERT INTO metrics (run_id, step, split, name, value) VALUES (1, 39, 'train', 'loss', 0.61),
+   (1, 49, 'train', 'loss', 0.5), (1, 40, 'validation', 'accuracy', 0.75), (1, 40, 'validation', 'loss', 0.4);"
+timeout 20 "$LORALAB" status w --watch --every 0.1 --db "$V" > "$TMP/watch.txt" 2>&1 &
+wpid=$!
+for i in $(seq 1 100); do grep -q '^run 1:' "$TMP/watch.txt" && break; sleep 0.1; done
+sqlite3 "$V" "UPDATE runs SET status = 'done' WHERE id = 1"
+wait $wpid && _report ok || _report fail "status --watch did not end when nothing ran"
+# step 49 of 100 logged t >= 10 s after the start: t/50 s per step, 50 steps left, so the
+# run's ETA is about t as well
+expect_ok grep -Eq '^run 1: train step 50/100 loss 0\.5000 \| validation accuracy 0\.7500 \| eta (1[0-9]|2[0-9])s$' "$TMP/watch.txt"
+expect_ok grep -Eq '^sweep: 1/2 settled \(done 1, failed 0\), 1 running, elapsed (1[0-9]|2[0-9])s, eta (1[0-9]|2[0-9])s$' "$TMP/watch.txt"
+expect_out '^sweep: 2/2 settled \(done 2, failed 0\), 0 running' tail -1 "$TMP/watch.txt"
