@@ -393,6 +393,36 @@ fail:
     return -1;
 }
 
+// Every run a selector matches ('sweep=S,lora.rank=8'; used by `loralab plot --runs`), in
+// sweep order (or by id); *ids malloc'ed. 0, or -1 with err_set() (also when none matches).
+int runs_select(Store *st, const char *spec, int64_t **ids, int *n) {
+    *ids = NULL;
+    *n = 0;
+    Selector sel;
+    if (selector_parse(spec, &sel)) return -1;
+    int64_t sweep_id = 0;
+    if (sel.sweep && store_find_sweep(st, sel.sweep, &sweep_id)) {
+        selector_free(&sel);
+        return err_prefix("run selector '%s'", spec);
+    }
+    RunRow *rows;
+    int nrows, rc = 0;
+    if (load_runs(st, sweep_id, &rows, &nrows)) { selector_free(&sel); return -1; }
+    char what[300];
+    snprintf(what, sizeof what, "run selector '%.200s'", spec);
+    for (int k = 0; k < nrows && !rc; k++) {
+        int m;
+        if ((rc = selector_match(&sel, &rows[k].rc, what, &m)) || !m) continue;
+        *ids = xrealloc(*ids, (size_t)(*n + 1) * sizeof **ids);
+        (*ids)[(*n)++] = rows[k].id;
+    }
+    free(rows);
+    selector_free(&sel);
+    if (!rc && *n == 0) rc = err_set("run selector '%s' matches no run", spec);
+    if (rc) { free(*ids); *ids = NULL; *n = 0; }
+    return rc;
+}
+
 // The first sweep that holds run a (and run b, if b > 0), into name; "" if none.
 static int common_sweep(Store *st, int64_t a, int64_t b, char *name, size_t cap) {
     sqlite3 *db = store_db(st);

@@ -11,7 +11,8 @@
 //   rank     main metric vs LoRA rank, log2 x, one series per target set; rank-<task>
 //   curves   training (lines) and validation (points) loss vs step of every run in one
 //            figure, one colour per run: curves-sweep-<sweep>; with per_run also one figure
-//            per run: curves-<id>
+//            per run: curves-<id> (`loralab plot --runs SELECTOR` keeps the runs a selector
+//            matches; the sweep's name is then <sweep>-<selector>)
 //   all      the three above, with the per-run figures
 #ifndef LORALAB_PLOT_H
 #define LORALAB_PLOT_H

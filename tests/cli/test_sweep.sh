@@ -93,6 +93,10 @@ expect_ok "$LORALAB" plot all --sweep clitest --db "$DB2" --out "$TMP/plots"
 for f in params-glue-sst2 curves-1; do
   [ -s "$TMP/plots/$f.png" ] && [ -s "$TMP/plots/$f.svg" ] && [ -s "$TMP/plots/$f.gp" ] && _report ok || _report fail "plot $f missing"
 done
+# --runs: only the runs a selector matches, in one overlay
+expect_out "^$TMP/plots_sel/curves-sweep-clitest-seed_1.png$" "$LORALAB" plot curves --sweep clitest --runs 'seed=1' --db "$DB2" --out "$TMP/plots_sel"
+[ "$(grep -o "title 'run [0-9]*: [a-z_]*[^']*, seed 1'" "$TMP/plots_sel/curves-sweep-clitest-seed_1.gp" | wc -l)" = 5 ] && grep -q ', seed 1' "$TMP/plots_sel/curves-sweep-clitest-seed_1.gp" && ! grep -q ', seed 2' "$TMP/plots_sel/curves-sweep-clitest-seed_1.gp" && _report ok || _report fail "plot --runs seed=1: not the seed-1 runs alone"
+expect_fail 2 "run selector 'lora.rank=64' matches no run" "$LORALAB" plot curves --sweep clitest --runs 'lora.rank=64' --db "$DB2"
 
 # a GPU request on a machine (or build) without one: exit 2 before any run, nothing recorded
 if [ "$("$LORALAB" --version | grep -c '^gpu:')" = 0 ]; then
