@@ -139,6 +139,8 @@ static const Key KEYS[] = {
     // runs of older databases keep their keys.
     ENUM("train.precision", precision, PRECISION_NAMES, 2, "precision", AP_NOT_DEFAULT,
          "fp32 | bf16 (block linears in bf16 with fp32 accumulation; frozen ones stored in bf16)"),
+    INT("train.patience", patience, 0, BIG, AP_NOT_DEFAULT,
+        "early stopping: end after N validations without improvement (train.steps stays the cap); 0 = off"),
 };
 enum { NUM_KEYS = sizeof KEYS / sizeof KEYS[0] };
 _Static_assert((int)NUM_KEYS <= (int)CONFIG_MAX_KEYS, "raise CONFIG_MAX_KEYS");
@@ -491,6 +493,9 @@ static int check_methods(const RunConfig *c) {
 
 int config_validate(const RunConfig *c) {
     if (check_methods(c)) return -1;
+    if (c->patience > 0 && c->eval_every == 0)
+        return key_error(c, "train.patience", "%d needs validations during training: set train.eval_every > 0",
+                         c->patience);
     if (config_uses_lora(c) && c->lora_targets == 0)
         return key_error(c, "lora.targets", "empty; choose from q, k, v, o, c_fc, c_proj");
     // Shape checks need the model's dimensions: the preset's, or the checkpoint's config.json.

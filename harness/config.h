@@ -89,6 +89,7 @@ typedef struct {
     int prefix_li;              // prefix.li: infix length
     int seed;                   // seed: method init, data order and dropout
     int precision;              // train.precision: Precision (core/model.h)
+    int patience;               // train.patience: stop after N validations without improvement; 0 = off
     ConfigOrigin origin[CONFIG_MAX_KEYS];   // per key (index in the key table); not hashed
 } RunConfig;
 

@@ -2,6 +2,7 @@
 #include "harness/store.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -227,6 +228,17 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION] = {
     "  value REAL NOT NULL,\n"
     "  effective_rank REAL,\n"
     "  PRIMARY KEY (run, layer, matrix, idx));\n",
+    // 2 → 3: where and why a run stopped (early stopping), and a sweep's tuning runs
+    "ALTER TABLE runs ADD COLUMN stop_step INTEGER;\n"
+    "ALTER TABLE runs ADD COLUMN stop_reason TEXT CHECK (stop_reason IN ('patience','cap','failure'));\n"
+    "CREATE TABLE sweep_tune (\n"
+    "  sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  variant TEXT NOT NULL,\n"
+    "  setting TEXT NOT NULL,\n"
+    "  position INTEGER NOT NULL,\n"
+    "  picked INTEGER NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY (sweep_id, run_id));\n",
 };
 
 int store_user_version(Store *s, int *version) {
@@ -561,10 +573,81 @@ int store_finish_run(Store *s, int64_t run_id, const RunSummary *sum) {
 int store_fail_run(Store *s, int64_t run_id, RunStatus status, const char *error) {
     LAB_ASSERT(status == RUN_FAILED || status == RUN_INTERRUPTED);
     return update_run(s, run_id, "mark it failed or interrupted (it is done)",
-                      "UPDATE runs SET status = ?, error = ?, "
+                      "UPDATE runs SET status = ?, error = ?, stop_reason = ?, "
                       "finished = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
                       "WHERE id = ? AND status != 'done'",
-                      "ttI", store_status_name(status), error, run_id);
+                      "tttI", store_status_name(status), error, status == RUN_FAILED ? "failure" : NULL, run_id);
+}
+
+int store_set_stop(Store *s, int64_t run_id, int step, const char *reason) {
+    LAB_ASSERT(!strcmp(reason, "patience") || !strcmp(reason, "cap") || !strcmp(reason, "failure"));
+    return update_run(s, run_id, "record where it stopped", "UPDATE runs SET stop_step = ?, stop_reason = ? WHERE id = ?",
+                      "itI", step, reason, run_id);
+}
+
+int store_add_sweep_keep(Store *s, const char *name, const char *file, const char *yaml, const char *analyze,
+                         int64_t *id, int *nlinked) {
+    LAB_ASSERT(name);
+    if (tx_begin(s)) return -1;
+    if (sql_run(s, NULL,
+                "INSERT INTO sweeps (name, file, yaml, analyze) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET file = excluded.file, yaml = excluded.yaml, "
+                "analyze = excluded.analyze",
+                "tttt", name, file, yaml, analyze))
+        return tx_rollback(s);
+    int64_t n = 0;
+    if (sql_int64(s, id, NULL, "SELECT id FROM sweeps WHERE name = ?", "t", name) ||
+        sql_int64(s, &n, NULL, "SELECT count(*) FROM sweep_runs WHERE sweep_id = ?", "I", *id))
+        return tx_rollback(s);
+    *nlinked = (int)n;
+    return tx_commit(s) ? tx_rollback(s) : 0;
+}
+
+int store_sweep_size(Store *s, int64_t sweep_id, int *n) {
+    int64_t v = 0;
+    if (sql_int64(s, &v, NULL, "SELECT count(*) FROM sweep_runs WHERE sweep_id = ?", "I", sweep_id)) return -1;
+    *n = (int)v;
+    return 0;
+}
+
+int store_add_tune(Store *s, int64_t sweep_id, int64_t run_id, const char *variant, const char *setting, int position) {
+    return sql_run(s, NULL,
+                   "INSERT INTO sweep_tune (sweep_id, run_id, variant, setting, position) VALUES (?, ?, ?, ?, ?) "
+                   "ON CONFLICT (sweep_id, run_id) DO UPDATE SET variant = excluded.variant, "
+                   "setting = excluded.setting, position = excluded.position, picked = 0",
+                   "IIttI", sweep_id, run_id, variant, setting, (int64_t)position);
+}
+
+int store_clear_tune(Store *s, int64_t sweep_id) {
+    return sql_run(s, NULL, "DELETE FROM sweep_tune WHERE sweep_id = ?", "I", sweep_id);
+}
+
+int store_pick_tune(Store *s, int64_t sweep_id, const char *variant, const char *setting) {
+    return sql_run(s, NULL, "UPDATE sweep_tune SET picked = (setting = ?) WHERE sweep_id = ? AND variant = ?",
+                   "tIt", setting, sweep_id, variant);
+}
+
+int store_best_validation(Store *s, int64_t run_id, double *value, int *best_step) {
+    *value = NAN;
+    *best_step = -1;
+    sqlite3_stmt *st = NULL;
+    // the validation value of the run's main metric at the step the runner kept (best_step)
+    const char *sql = "SELECT v.value, b.value FROM runs r "
+                      "JOIN metrics b ON b.run_id = r.id AND b.split = 'test' AND b.name = 'best_step' "
+                      "JOIN metrics v ON v.run_id = r.id AND v.split = 'validation' AND v.name = r.metric "
+                      "AND v.step = CAST(b.value AS INTEGER) WHERE r.id = ? AND r.status = 'done'";
+    if (sql_prepare(s, &st, sql, "I", run_id)) return -1;
+    int rc = sqlite3_step(st);
+    SQL_CHECK(s->db, rc, sql);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        *value = sqlite3_column_double(st, 0);
+        *best_step = sqlite3_column_int(st, 1);
+    }
+    sqlite3_finalize(st);
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    return -1;
 }
 
 // Steps `sql` (one "?" for the run id) to the run's row: 0 with *out on the row (the caller

@@ -10,15 +10,18 @@
 // whole database, and the link table sweep_runs says which sweeps contain a run. The same
 // config listed by two sweeps is one run, trained once.
 //
-// Schema (version 2; open the file with plain sqlite3 to look around):
+// Schema (version 3; open the file with plain sqlite3 to look around):
 //   sweeps(id, name UNIQUE, file, yaml, analyze, created)
 //   runs(id, hash UNIQUE, config JSON, status pending|running|done|failed|interrupted, error,
 //        task, metric, method, targets, rank, alpha, seed, label,
 //        trainable_params, total_params, head_params,
 //        bytes_weights, bytes_grads, bytes_optimizer, bytes_activations, adapter_bytes,
 //        wall_seconds, tokens_per_s, device, host, pid, pid_start, attempts, version,
-//        created, started, finished)                       timestamps: ISO 8601 UTC text
+//        created, started, finished,                       timestamps: ISO 8601 UTC text
+//        stop_step, stop_reason)                           patience | cap | failure (NULL: not stopped)
 //   sweep_runs(sweep_id, run_id, position)                  position: order within the sweep
+//   sweep_tune(sweep_id, run_id, variant, setting, position, picked)   a sweep's tuning runs:
+//        variant: the config without seed and tuned keys; setting "train.lr=0.001"; picked 0/1
 //   metrics(run_id, step, split, name, value)               one row per (run, split, name, step)
 //   artifacts(id, run_id, kind, path, bytes, sha256, created)
 //   analysis_subspace(run_a, run_b, kind, layer, matrix, i, j, phi)   kind: learned|random
@@ -43,7 +46,7 @@
 #include <sqlite3.h>
 
 #define STORE_DEFAULT_PATH "results/loralab.db"
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 typedef struct Store Store;
 
@@ -133,6 +136,27 @@ int store_run_config(Store *s, int64_t run_id, char **hash, char **config_json);
 // Rows `running` on host (NULL: this host) whose pid is gone (or reused by another
 // process: its start time differs) become interrupted. *n (may be NULL): how many.
 int store_reset_stale(Store *s, const char *host, int *n);
+
+// Where and why a finished or failed run stopped: reason "patience", "cap" or "failure".
+// (store_fail_run records "failure" itself; the step is known only to the runner.)
+int store_set_stop(Store *s, int64_t run_id, int step, const char *reason);
+
+// ---- sweeps: membership kept, tuning runs ----
+// As store_add_sweep, but the sweep keeps the runs it already has (a rerun with overrides
+// adds to its run set); *nlinked: how many it has now.
+int store_add_sweep_keep(Store *s, const char *name, const char *file, const char *yaml, const char *analyze,
+                         int64_t *id, int *nlinked);
+// Runs linked to the sweep.
+int store_sweep_size(Store *s, int64_t sweep_id, int *n);
+// Records run_id as a tuning run of the sweep (picked cleared); position: order in the tuning grid.
+int store_add_tune(Store *s, int64_t sweep_id, int64_t run_id, const char *variant, const char *setting, int position);
+// Forgets the sweep's tuning runs (its file's tune: block is the truth on each sweep).
+int store_clear_tune(Store *s, int64_t sweep_id);
+// Marks the variant's tuning runs at setting picked, the others not.
+int store_pick_tune(Store *s, int64_t sweep_id, const char *variant, const char *setting);
+// The run's validation main metric at its best-validation step, and that step; NAN and -1
+// when the run is not done or did not record them.
+int store_best_validation(Store *s, int64_t run_id, double *value, int *best_step);
 
 // ---- metrics and artifacts ----
 // One value (replaces an existing row with the same run, split, name, step).

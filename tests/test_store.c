@@ -69,7 +69,7 @@ static void test_schema_created(void **state) {
     assert_int_equal(q_int(s, "PRAGMA foreign_keys"), 1);
     assert_int_equal(q_int(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
                               "('sweeps','runs','sweep_runs','metrics','artifacts','analysis_subspace',"
-                              "'analysis_amplification','analysis_singular')"), 8);
+                              "'analysis_amplification','analysis_singular','sweep_tune')"), 9);
     store_close(s);
     // reopening an up-to-date database changes nothing
     assert_int_equal(store_open(&s, path, 0), 0);
