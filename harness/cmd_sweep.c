@@ -2,6 +2,7 @@
 // `run` (one config), and the worker each run executes in its own process.
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,27 +52,39 @@ static void targets_str(int mask, char *buf, size_t cap) {
         }
 }
 
-// One pending row per run (existing hashes are linked, not duplicated).
-static int register_runs(Store *st, int64_t sweep_id, const Sweep *sw) {
+// A run's method and size as the store's label column and the sweep's messages show them.
+static void run_label(const RunConfig *rc, char *label, size_t cap) {
+    label[0] = '\0';
+    if (config_uses_adapter(rc)) snprintf(label, cap, "r=%d", rc->adapter_rank);
+    else if (config_uses_prefix(rc)) snprintf(label, cap, "lp=%d li=%d", rc->prefix_lp, rc->prefix_li);
+    if (rc->precision != PRECISION_FP32)
+        snprintf(label + strlen(label), cap - strlen(label), "%s%s", label[0] ? " " : "", PRECISION_NAMES[rc->precision]);
+}
+
+// One pending row per run (existing hashes are linked, not duplicated); ids[i] (may be NULL)
+// receives each run's id.
+static int register_list(Store *st, int64_t sweep_id, const RunConfig *runs, char (*hashes)[65], int n, int64_t *ids) {
     const char *metric_cache_task = "", *metric = NULL;
-    for (int i = 0; i < sw->nruns; i++) {
-        const RunConfig *rc = &sw->runs[i];
+    for (int i = 0; i < n; i++) {
+        const RunConfig *rc = &runs[i];
         if (strcmp(metric_cache_task, rc->task)) { metric = primary_metric(rc->task, rc->task_path); metric_cache_task = rc->task; }
         char *json = config_to_json(rc), targets[64] = "", label[64] = "";
         int lora = config_uses_lora(rc);
         if (lora) targets_str(rc->lora_targets, targets, sizeof targets);
-        if (config_uses_adapter(rc)) snprintf(label, sizeof label, "r=%d", rc->adapter_rank);
-        else if (config_uses_prefix(rc)) snprintf(label, sizeof label, "lp=%d li=%d", rc->prefix_lp, rc->prefix_li);
-        if (rc->precision != PRECISION_FP32)
-            snprintf(label + strlen(label), sizeof label - strlen(label), "%s%s", label[0] ? " " : "", PRECISION_NAMES[rc->precision]);
-        RunSpec spec = {sw->hashes[i], json, rc->task, metric, METHOD_NAMES[rc->method], lora ? targets : NULL,
+        run_label(rc, label, sizeof label);
+        RunSpec spec = {hashes[i], json, rc->task, metric, METHOD_NAMES[rc->method], lora ? targets : NULL,
                         lora ? rc->lora_rank : -1, lora ? rc->lora_alpha : -1, rc->seed, label[0] ? label : NULL};
         int64_t id;
         int rc_ = store_add_run(st, sweep_id, &spec, &id, NULL);
         free(json);
         if (rc_) return -1;
+        if (ids) ids[i] = id;
     }
     return 0;
+}
+
+static int register_runs(Store *st, int64_t sweep_id, const Sweep *sw) {
+    return register_list(st, sweep_id, sw->runs, sw->hashes, sw->nruns, NULL);
 }
 
 // Runs in the worker process: claim, log to results/runs/<hash>/log.txt, train, record.
@@ -159,6 +172,135 @@ static int cpu_count(void) {
     return n > 0 ? (int)n : 1;
 }
 
+// Runs the sweep's runs still to do (only those in keep[0..nkeep) when keep is given),
+// adding to *stats. Returns sched_run's 0 / 1 (a signal stopped it) / -1.
+static int run_phase(const SchedOptions *so, WorkerContext *ctx, const char *name, const char *what, int planned,
+                     int64_t sweep_id, int retry, int max_runs, const int64_t *keep, int nkeep, SchedStats *stats) {
+    Store *st;
+    int64_t *ids = NULL;
+    int n = 0, stale = 0, counts[RUN_NSTATUS];
+    if (store_open(&st, ctx->db_path, 0)) return -1;
+    if (store_reset_stale(st, NULL, &stale) || store_runs_todo(st, sweep_id, retry, &ids, &n) ||
+        store_sweep_counts(st, sweep_id, counts)) {
+        store_close(st);
+        free(ids);
+        return -1;
+    }
+    store_close(st);
+    if (keep) {   // this phase's runs only
+        int m = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < nkeep; j++)
+                if (ids[i] == keep[j]) { ids[m++] = ids[i]; break; }
+        n = m;
+    }
+    if (stale) fprintf(stderr, "sweep %s: %d run(s) left running by a stopped sweep are marked interrupted and will run again\n", name, stale);
+    if (max_runs > 0 && n > max_runs) n = max_runs;
+    fprintf(stderr, "sweep %s: %s%d runs (%d done, %d failed%s in the sweep), %d to run now, %d at a time\n", name, what,
+            planned, counts[RUN_DONE], counts[RUN_FAILED], retry ? ", retried" : "", n, so->jobs);
+    SchedStats s;
+    int rc = sched_run(so, ids, n, run_worker, ctx, &s);
+    free(ids);
+    if (rc < 0) return -1;
+    stats->done += s.done;
+    stats->failed += s.failed;
+    stats->interrupted += s.interrupted;
+    return rc;
+}
+
+// Whether every run linked to the sweep is done.
+static int sweep_all_done(const char *db, int64_t sweep_id) {
+    Store *st;
+    int counts[RUN_NSTATUS], total = 0;
+    if (store_open(&st, db, 0)) return 0;
+    int ok = store_sweep_counts(st, sweep_id, counts) == 0;
+    store_close(st);
+    for (int k = 0; k < RUN_NSTATUS; k++) total += counts[k];
+    return ok && counts[RUN_DONE] == total;
+}
+
+// Higher is better for every metric but loss and error rates (as the runner keeps its best state).
+static int lower_is_better(const char *metric) {
+    return metric && (!strcmp(metric, "loss") || !strcmp(metric, "per") || !strcmp(metric, "error_rate"));
+}
+
+// Picks each variant's setting from its finished tuning runs, records the pick, then runs
+// the grid's seeds at it. While tuning runs are still to run, nothing is picked.
+static int tune_and_run(const SchedOptions *so, WorkerContext *ctx, const Sweep *sw, int64_t sweep_id,
+                        const int64_t *tune_ids, int retry, int max_runs, SchedStats *stats) {
+    Store *st;
+    if (store_open(&st, ctx->db_path, 0)) return -1;
+    int waiting = 0;
+    for (int i = 0; i < sw->ntune; i++) {
+        RunStatus status;
+        if (store_run_status(st, tune_ids[i], &status)) { store_close(st); return -1; }
+        waiting += status != RUN_DONE && status != RUN_FAILED;
+    }
+    if (waiting) {
+        store_close(st);
+        fprintf(stderr, "sweep %s: tuning: %d of %d tuning runs still to run; the pick waits for them (run the sweep again)\n",
+                sw->name, waiting, sw->ntune);
+        return 0;
+    }
+    int *pick = xcalloc((size_t)sw->nvariants + 1, sizeof *pick), lost = 0;
+    double *sum = xcalloc((size_t)sw->ntune_settings + 1, sizeof *sum);
+    int *cnt = xcalloc((size_t)sw->ntune_settings + 1, sizeof *cnt), rc = 0;
+    for (int v = 0; v < sw->nvariants && rc == 0; v++) {
+        memset(sum, 0, sizeof *sum * (size_t)sw->ntune_settings);
+        memset(cnt, 0, sizeof *cnt * (size_t)sw->ntune_settings);
+        const RunConfig *rep = NULL;
+        for (int i = 0; i < sw->ntune && rc == 0; i++) {
+            if (sw->tune_variant[i] != v) continue;
+            rep = &sw->tune_runs[i];
+            double value;
+            int best_step;
+            rc = store_best_validation(st, tune_ids[i], &value, &best_step);
+            if (!isnan(value)) { sum[sw->tune_setting[i]] += value; cnt[sw->tune_setting[i]]++; }
+        }
+        const char *metric = rep ? primary_metric(rep->task, rep->task_path) : NULL;
+        int lower = lower_is_better(metric), best = -1;
+        double best_mean = 0;
+        for (int s = 0; s < sw->ntune_settings; s++) {
+            if (!cnt[s]) continue;
+            double mean = sum[s] / cnt[s];
+            if (best < 0 || (lower ? mean < best_mean : mean > best_mean) ||
+                (mean == best_mean && sw->tune_order[s] < sw->tune_order[best])) { best = s; best_mean = mean; }
+        }
+        pick[v] = best;
+        char label[64], targets[64] = "", what[200];
+        run_label(rep, label, sizeof label);
+        if (config_uses_lora(rep)) targets_str(rep->lora_targets, targets, sizeof targets);
+        snprintf(what, sizeof what, "%s%s%s%s%s", METHOD_NAMES[rep->method], targets[0] ? " " : "", targets,
+                 label[0] ? " " : "", label);
+        if (config_uses_lora(rep)) snprintf(what + strlen(what), sizeof what - strlen(what), " r=%d", rep->lora_rank);
+        if (best < 0) {
+            lost++;
+            fprintf(stderr, "sweep %s: tune: %s: no tuning run finished with a validation metric; its runs are left out\n",
+                    sw->name, what);
+            continue;
+        }
+        fprintf(stderr, "sweep %s: tune: %s: picked %s (validation %s %.4f at the best step, mean over %d seed%s)\n",
+                sw->name, what, sw->tune_labels[best], metric ? metric : "?", best_mean, cnt[best], cnt[best] == 1 ? "" : "s");
+        if (!rc) rc = store_pick_tune(st, sweep_id, sw->variant_ids[v], sw->tune_labels[best]);
+    }
+    free(sum);
+    free(cnt);
+    RunConfig *runs = NULL;
+    char (*hashes)[65] = NULL;
+    int n = rc ? 0 : sweep_picked_runs(sw, pick, &runs, &hashes);
+    int64_t *ids = xcalloc((size_t)n + 1, sizeof *ids);
+    if (!rc) rc = register_list(st, sweep_id, runs, hashes, n, ids);
+    store_close(st);
+    free(pick);
+    free(runs);
+    free(hashes);
+    if (rc) { free(ids); return -1; }
+    rc = run_phase(so, ctx, sw->name, "at the picked settings: ", n, sweep_id, retry, max_runs, ids, n, stats);
+    free(ids);
+    stats->failed += lost;
+    return rc;
+}
+
 // sweep and run share everything but the one-run check.
 static int sweep_main(int argc, char **argv, int single) {
     const char *db = STORE_DEFAULT_PATH, *devices = "cpu", *results = NULL;
@@ -210,43 +352,56 @@ static int sweep_main(int argc, char **argv, int single) {
     }
     Store *st;
     int status = EXIT_INPUT;
-    int64_t sweep_id, *ids = NULL;
-    int n = 0;
+    int64_t sweep_id;
     char *yaml = NULL;
     if (task_read_file(file, 0, &yaml, NULL)) { sweep_free(&sw); args_result_free(&ar); err_exit(); }
     if (store_open(&st, db, 0)) { free(yaml); sweep_free(&sw); args_result_free(&ar); err_exit(); }
-    int stale = 0;
-    if (store_add_sweep(st, sw.name, file, yaml, sw.analyze_json, &sweep_id) || register_runs(st, sweep_id, &sw) ||
-        store_reset_stale(st, NULL, &stale) || store_runs_todo(st, sweep_id, retry, &ids, &n)) {
-        store_close(st);
-        goto out;
+    // Without overrides the file says what the sweep holds; with overrides the runs add to
+    // the ones it has (a rerun at other settings must not orphan the earlier runs).
+    int noverrides = ar.npositional - 1, nbefore = 0, nafter = 0;
+    int64_t *tune_ids = NULL;
+    int reg = noverrides ? store_add_sweep_keep(st, sw.name, file, yaml, sw.analyze_json, &sweep_id, &nbefore)
+                         : store_add_sweep(st, sw.name, file, yaml, sw.analyze_json, &sweep_id);
+    if (!reg && sw.ntune_settings) {   // the tuning runs come first; the grid's runs after the pick
+        tune_ids = xcalloc((size_t)sw.ntune + 1, sizeof *tune_ids);
+        reg = store_clear_tune(st, sweep_id) ||
+              register_list(st, sweep_id, sw.tune_runs, sw.tune_hashes, sw.ntune, tune_ids);
+        for (int i = 0; i < sw.ntune && !reg; i++)
+            reg = store_add_tune(st, sweep_id, tune_ids[i], sw.variant_ids[sw.tune_variant[i]],
+                                 sw.tune_labels[sw.tune_setting[i]], i);
+    } else if (!reg) {
+        reg = register_runs(st, sweep_id, &sw);
     }
-    int counts[RUN_NSTATUS];
-    store_sweep_counts(st, sweep_id, counts);
+    if (reg || store_sweep_size(st, sweep_id, &nafter)) { store_close(st); free(tune_ids); goto out; }
+    if (noverrides && nbefore > 0)
+        fprintf(stderr, "sweep %s: the overrides add %d runs to the sweep's %d earlier ones (%d in all; "
+                "without overrides the file's runs replace them)\n", sw.name, nafter - nbefore, nbefore, nafter);
     store_close(st);
-    if (stale) fprintf(stderr, "sweep %s: %d run(s) left running by a stopped sweep are marked interrupted and will run again\n", sw.name, stale);
-    if (max_runs > 0 && n > max_runs) n = max_runs;
-    fprintf(stderr, "sweep %s: %d runs (%d done, %d failed%s), %d to run now, %d at a time\n", sw.name, sw.nruns,
-            counts[RUN_DONE], counts[RUN_FAILED], retry ? ", retried" : "", n, jobs);
     ctx.db_path = db;
     ctx.results_dir = results;
     ctx.threads_per_run = threads > 0 ? threads : (cpu_count() / jobs > 0 ? cpu_count() / jobs : 1);
     SchedOptions so = {jobs, timeout, db, isatty(STDERR_FILENO)};
-    SchedStats stats;
-    int rc = sched_run(&so, ids, n, run_worker, &ctx, &stats);
-    if (rc < 0) goto out;
+    SchedStats stats = {0, 0, 0};
+    int planned = sw.ntune_settings ? sw.ntune : sw.nruns;
+    int rc = run_phase(&so, &ctx, sw.name, sw.ntune_settings ? "tuning: " : "", planned, sweep_id, retry, max_runs,
+                       NULL, 0, &stats);
+    if (rc < 0) { free(tune_ids); goto out; }
+    if (rc == 0 && sw.ntune_settings) {
+        rc = tune_and_run(&so, &ctx, &sw, sweep_id, tune_ids, retry, max_runs, &stats);
+        if (rc < 0) { free(tune_ids); goto out; }
+    }
+    free(tune_ids);
     fprintf(stderr, "sweep %s: %d done, %d failed, %d interrupted this time; results in %s (loralab status %s)\n",
             sw.name, stats.done, stats.failed, stats.interrupted, db, sw.name);
     status = rc == 1 ? 130 : stats.failed ? EXIT_RUN_FAILED : EXIT_OK;
     // the sweep file's analyze: block (Figures 3/4, Table 7) runs once every run is done
-    if (status == EXIT_OK && sw.analyze_json && stats.done + counts[RUN_DONE] >= sw.nruns) {
+    if (status == EXIT_OK && sw.analyze_json && sweep_all_done(db, sweep_id)) {
         char *av[] = {"analyze", "sweep", sw.name, "--db", (char *)db, NULL};
         fprintf(stderr, "sweep %s: every run is done; running its analyze: block (loralab analyze sweep %s)\n",
                 sw.name, sw.name);
         status = cmd_analyze(5, av);
     }
 out:
-    free(ids);
     free(yaml);
     sweep_free(&sw);
     args_result_free(&ar);

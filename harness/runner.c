@@ -413,7 +413,8 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
     int pos = n_train;
     double best_score = -INFINITY, train_time = 0;
     long train_tokens = 0;
-    int best_step = -1;
+    int best_step = -1, stop_step = steps, since_best = 0;
+    const char *stop_reason = "cap";
     EvalResult ev;
     for (int step = 0; step < steps; step++) {
         double t0 = now_s();
@@ -444,7 +445,11 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
         ForwardOptions fo = {1, (float)rc->dropout, (float)rc->label_smoothing, rng_mix((uint64_t)rc->seed, (uint64_t)step)};
         model_zero_grad(m);
         float loss = model_forward(m, bt, &fo);
-        if (!isfinite(loss)) { err_set("loss became %s at step %d", isnan(loss) ? "NaN" : "infinite", step); goto free_loop; }
+        if (!isfinite(loss)) {
+            store_set_stop(st, run_id, step, "failure");   // the caller records the error set next
+            err_set("loss became %s at step %d", isnan(loss) ? "NaN" : "infinite", step);
+            goto free_loop;
+        }
         model_backward(m);
         float gnorm = model_update(m, &oc, step);
         train_time += now_s() - t0;
@@ -467,9 +472,18 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
                 best_score = score_of(&ev);
                 best_step = step + 1;
                 snapshot_take(m, &best);
+                since_best = 0;
+            } else if (rc->patience > 0 && ++since_best >= rc->patience) {
+                // early stopping: train.patience validations in a row without improvement
+                stop_step = step + 1;
+                stop_reason = "patience";
+                printf("early stop at step %d: no improvement in %d validations since step %d\n", stop_step,
+                       rc->patience, best_step);
+                break;
             }
         }
     }
+    if (store_set_stop(st, run_id, stop_step, stop_reason)) goto free_loop;
     // test metrics from the best-validation state
     snapshot_restore(m, &best);
     if (task_split_size(task, SPLIT_TEST) > 0) {   // GLUE's test labels are not public: reports use validation

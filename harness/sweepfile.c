@@ -35,6 +35,10 @@ typedef struct {
     Dim variants, exclude;            // exclude's values are the entries
     int have_variants;
     char *analyze_json;
+    // tune: one Dim per tuned key, the tuning seeds
+    int have_tune, ntune_dims, ntune_seeds, tune_seeds[MAX_ITEMS];
+    Dim tune_dims[CONFIG_MAX_KEYS];
+    yaml_mark_t tune_mark;
 } Parser;
 
 // ----------------------------------------------------------------------------
@@ -91,7 +95,7 @@ static int walk_pair(Parser *ps, yaml_node_t *keynode, yaml_node_t *value, const
         return at(ps, keynode->start_mark, "expected a key, got %s", node_kind(keynode));
     char full[256];
     snprintf(full, sizeof full, "%s%s%s", prefix, prefix[0] ? "." : "", scalar(keynode));
-    const char *extra = top ? "grid, variants, exclude, analyze" : NULL;
+    const char *extra = top ? "grid, variants, exclude, analyze, tune" : NULL;
     int key = config_resolve_key(full);
     if (value->type == YAML_MAPPING_NODE) {
         if (config_is_block(full)) {
@@ -185,6 +189,55 @@ static int parse_grid(Parser *ps, yaml_node_t *n) {
     return 0;
 }
 
+// tune: {KEY: [values], ..., seeds: [ints], by: validation}
+static int parse_tune(Parser *ps, yaml_node_t *n) {
+    if (n->type != YAML_MAPPING_NODE)
+        return at(ps, n->start_mark, "tune: expected a mapping of key: [values], seeds and by, got %s", node_kind(n));
+    ps->have_tune = 1;
+    ps->tune_mark = n->start_mark;
+    int have_seeds = 0;
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = node(ps, pr->key), *v = node(ps, pr->value);
+        if (k->type != YAML_SCALAR_NODE) return at(ps, k->start_mark, "tune: expected a key, got %s", node_kind(k));
+        const char *name = scalar(k);
+        if (!strcmp(name, "by")) {
+            if (v->type != YAML_SCALAR_NODE || strcmp(scalar(v), "validation"))
+                return at(ps, v->start_mark, "tune: by: expected validation (the task's validation metric at "
+                          "each run's best-validation step)");
+            continue;
+        }
+        if (v->type != YAML_SEQUENCE_NODE)
+            return at(ps, v->start_mark, "tune: %s: expected a list of values, got %s", name, node_kind(v));
+        if (v->data.sequence.items.top == v->data.sequence.items.start)
+            return at(ps, v->start_mark, "tune: %s: empty list", name);
+        if (!strcmp(name, "seeds")) {
+            have_seeds = 1;
+            for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+                yaml_node_t *item = node(ps, *it);
+                char *end = NULL;
+                long seed = item->type == YAML_SCALAR_NODE ? strtol(scalar(item), &end, 10) : -1;
+                if (item->type != YAML_SCALAR_NODE || !*scalar(item) || *end || seed < 0 || seed > 1000000000)
+                    return at(ps, item->start_mark, "tune: seeds: expected an integer >= 0");
+                if (ps->ntune_seeds == MAX_ITEMS) return at(ps, item->start_mark, "tune: seeds: more than %d items", MAX_ITEMS);
+                for (int i = 0; i < ps->ntune_seeds; i++)
+                    if (ps->tune_seeds[i] == (int)seed) return at(ps, item->start_mark, "tune: seeds: %ld is listed twice", seed);
+                ps->tune_seeds[ps->ntune_seeds++] = (int)seed;
+            }
+            continue;
+        }
+        if (!strcmp(name, "seed"))
+            return at(ps, k->start_mark, "tune: the seed is not tuned; list the tuning runs' seeds under seeds:");
+        Dim *d = &ps->tune_dims[ps->ntune_dims++];
+        d->label = "tune";
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++)
+            if (walk_pair(ps, k, node(ps, *it), "", dim_push(d), 0)) return -1;
+        if (ps->ntune_dims == CONFIG_MAX_KEYS) return at(ps, k->start_mark, "tune: too many keys");
+    }
+    if (!have_seeds) return at(ps, n->start_mark, "tune: seeds: missing (the tuning runs' seeds, e.g. seeds: [1])");
+    if (ps->ntune_dims == 0) return at(ps, n->start_mark, "tune: no key to tune (e.g. train.lr: [1.0e-4, 1.0e-3])");
+    return 0;
+}
+
 // ----------------------------------------------------------------------------
 // analyze: YAML -> JSON
 
@@ -245,7 +298,10 @@ static int parse_root(Parser *ps) {
         if (s == 0) rc = parse_grid(ps, v);
         else if (s == 1) { rc = parse_list_of_partials(ps, v, "variants", &ps->variants); ps->have_variants = 1; }
         else if (s == 2) rc = parse_list_of_partials(ps, v, "exclude", &ps->exclude);
-        else if (!strcmp(name, "analyze")) {
+        else if (!strcmp(name, "tune")) {
+            if (ps->have_tune) return at(ps, k->start_mark, "tune is set twice");
+            rc = parse_tune(ps, v);
+        } else if (!strcmp(name, "analyze")) {
             if (ps->analyze_json) return at(ps, k->start_mark, "analyze is set twice");
             json_t *j = yaml_to_json(ps, v);
             char *txt = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -341,6 +397,165 @@ static int expand(Parser *ps, int noverrides, char *const *overrides, Sweep *out
     return rc;
 }
 
+// ----------------------------------------------------------------------------
+// tune: variants, settings, tuning runs
+
+// Copies the tuned keys' values of setting into c (as text, which config_set reads back).
+static void apply_setting(const Sweep *sw, int setting, RunConfig *c) {
+    for (int k = 0; k < sw->ntune_keys; k++) {
+        char v[600];
+        config_key_str(&sw->tune_settings[setting], sw->tune_keys[k], v, sizeof v);
+        int rc = config_set(c, config_key_name(sw->tune_keys[k]), v);
+        LAB_ASSERT(rc == 0);   // a value this key held already
+    }
+}
+
+// Ties go to the smaller value: settings compared key by key, as numbers where both are.
+static int setting_less(const Sweep *sw, int a, int b) {
+    for (int k = 0; k < sw->ntune_keys; k++) {
+        char va[600], vb[600];
+        config_key_str(&sw->tune_settings[a], sw->tune_keys[k], va, sizeof va);
+        config_key_str(&sw->tune_settings[b], sw->tune_keys[k], vb, sizeof vb);
+        if (!strcmp(va, vb)) continue;
+        char *ea, *eb;
+        double x = strtod(va, &ea), y = strtod(vb, &eb);
+        if (!*ea && !*eb && *va && *vb && x != y) return x < y;
+        return a < b;   // not numbers: the order of the tune: lists
+    }
+    return a < b;
+}
+
+static int expand_tune(Parser *ps, int noverrides, char *const *overrides, Sweep *out) {
+    // the tuned keys, and no other loop or override may set them
+    for (int d = 0; d < ps->ntune_dims; d++)
+        for (int i = 0; i < ps->tune_dims[d].n; i++)
+            for (int x = 0; x < ps->tune_dims[d].values[i].n; x++) {
+                const Assign *a = &ps->tune_dims[d].values[i].a[x];
+                int seen = 0;
+                for (int k = 0; k < out->ntune_keys; k++) seen |= out->tune_keys[k] == a->key;
+                if (seen) continue;
+                if (out->ntune_keys == CONFIG_MAX_KEYS) return at(ps, a->key_mark, "tune: too many keys");
+                for (int e = 0; e < ps->ndims; e++)
+                    for (int j = 0; j < ps->dims[e].n; j++)
+                        for (int y = 0; y < ps->dims[e].values[j].n; y++)
+                            if (ps->dims[e].values[j].a[y].key == a->key)
+                                return at(ps, ps->dims[e].values[j].a[y].key_mark, "%s is tuned by the tune: block "
+                                          "(line %zu) and set by %s too", config_key_name(a->key),
+                                          a->key_mark.line + 1, ps->dims[e].label);
+                for (int o = 0; o < noverrides; o++) {
+                    char key[256];
+                    snprintf(key, sizeof key, "%.*s", (int)strcspn(overrides[o], "="), overrides[o]);
+                    if (config_resolve_key(key) == a->key)
+                        return err_set("override '%s': %s is tuned by the tune: block of %s (line %zu); "
+                                       "change its list there", overrides[o], config_key_name(a->key), ps->path,
+                                       a->key_mark.line + 1);
+                }
+                out->tune_keys[out->ntune_keys++] = a->key;
+            }
+    // settings: the product of the tuned lists, the first key outermost
+    size_t total = 1;
+    for (int d = 0; d < ps->ntune_dims; d++) {
+        total *= (size_t)ps->tune_dims[d].n;
+        if (total > 4096) return at(ps, ps->tune_mark, "tune: more than 4096 settings");
+    }
+    out->ntune_settings = (int)total;
+    out->tune_settings = xcalloc(total, sizeof *out->tune_settings);
+    out->tune_labels = xcalloc(total, sizeof *out->tune_labels);
+    out->tune_order = xcalloc(total, sizeof *out->tune_order);
+    size_t (*digits)[CONFIG_MAX_KEYS] = xcalloc(total, sizeof *digits);
+    for (size_t s = 0; s < total; s++) {
+        size_t rem = s;
+        for (int d = ps->ntune_dims - 1; d >= 0; d--) { digits[s][d] = rem % (size_t)ps->tune_dims[d].n; rem /= (size_t)ps->tune_dims[d].n; }
+        config_defaults(&out->tune_settings[s]);
+        for (int d = 0; d < ps->ntune_dims; d++) partial_apply(ps, &ps->tune_dims[d].values[digits[s][d]], &out->tune_settings[s]);
+        size_t len = 0;
+        for (int k = 0; k < out->ntune_keys; k++) {
+            char v[600];
+            config_key_str(&out->tune_settings[s], out->tune_keys[k], v, sizeof v);
+            len += (size_t)snprintf(out->tune_labels[s] + len, len < 256 ? 256 - len : 0, "%s%s=%s", k ? " " : "",
+                                    config_key_name(out->tune_keys[k]), v);
+        }
+    }
+    for (size_t s = 0; s < total; s++)
+        for (size_t t = 0; t < total; t++)
+            if (t != s && setting_less(out, (int)t, (int)s)) out->tune_order[s]++;
+    out->ntune_seeds = ps->ntune_seeds;
+    memcpy(out->tune_seeds, ps->tune_seeds, sizeof(int) * (size_t)ps->ntune_seeds);
+
+    // variants: the grid's runs with their seed and tuned keys reset
+    out->variant_ids = xcalloc((size_t)out->nruns + 1, sizeof *out->variant_ids);
+    out->run_variant = xcalloc((size_t)out->nruns + 1, sizeof *out->run_variant);
+    int *first = xcalloc((size_t)out->nruns + 1, sizeof *first);
+    for (int i = 0; i < out->nruns; i++) {
+        RunConfig c = out->runs[i];
+        c.seed = 0;
+        apply_setting(out, 0, &c);
+        char hex[65];
+        config_hash(&c, hex);
+        int v = 0;
+        while (v < out->nvariants && strcmp(out->variant_ids[v], hex)) v++;
+        if (v == out->nvariants) { memcpy(out->variant_ids[v], hex, 65); first[v] = i; out->nvariants++; }
+        out->run_variant[i] = v;
+    }
+    // tuning runs: variant x setting x tuning seed
+    size_t cap_runs = (size_t)out->nvariants * total * (size_t)ps->ntune_seeds;
+    if (cap_runs > MAX_COMBINATIONS) {
+        free(digits); free(first);
+        return at(ps, ps->tune_mark, "tune: %zu tuning runs, more than %d", cap_runs, MAX_COMBINATIONS);
+    }
+    out->tune_runs = xcalloc(cap_runs + 1, sizeof *out->tune_runs);
+    out->tune_hashes = xcalloc(cap_runs + 1, sizeof *out->tune_hashes);
+    out->tune_variant = xcalloc(cap_runs + 1, sizeof *out->tune_variant);
+    out->tune_setting = xcalloc(cap_runs + 1, sizeof *out->tune_setting);
+    size_t cap = 16;
+    while (cap < 2 * cap_runs) cap *= 2;
+    char (*seen)[65] = xcalloc(cap, sizeof *seen);
+    int seed_key = config_find_key("seed"), rc = 0;
+    for (int v = 0; v < out->nvariants && rc == 0; v++)
+        for (size_t s = 0; s < total && rc == 0; s++)
+            for (int k = 0; k < ps->ntune_seeds && rc == 0; k++) {
+                RunConfig c = out->runs[first[v]];
+                for (int d = 0; d < ps->ntune_dims; d++) partial_apply(ps, &ps->tune_dims[d].values[digits[s][d]], &c);
+                c.seed = ps->tune_seeds[k];
+                c.origin[seed_key] = (ConfigOrigin){ps->path, (int)ps->tune_mark.line + 1, (int)ps->tune_mark.column + 1, NULL};
+                if (config_validate(&c)) { rc = -1; break; }
+                char hex[65];
+                config_hash(&c, hex);
+                if (!seen_insert(seen, cap, hex)) continue;
+                out->tune_runs[out->ntune] = c;
+                memcpy(out->tune_hashes[out->ntune], hex, 65);
+                out->tune_variant[out->ntune] = v;
+                out->tune_setting[out->ntune] = (int)s;
+                out->ntune++;
+            }
+    free(seen);
+    free(digits);
+    free(first);
+    return rc;
+}
+
+int sweep_picked_runs(const Sweep *s, const int *pick, RunConfig **runs, char (**hashes)[65]) {
+    *runs = xcalloc((size_t)s->nruns + 1, sizeof **runs);
+    *hashes = xcalloc((size_t)s->nruns + 1, sizeof **hashes);
+    size_t cap = 16;
+    while (cap < 2 * (size_t)s->nruns) cap *= 2;
+    char (*seen)[65] = xcalloc(cap, sizeof *seen);
+    int n = 0;
+    for (int i = 0; i < s->nruns; i++) {
+        int setting = pick[s->run_variant[i]];
+        if (setting < 0) continue;
+        RunConfig c = s->runs[i];
+        apply_setting(s, setting, &c);
+        char hex[65];
+        config_hash(&c, hex);
+        if (!seen_insert(seen, cap, hex)) continue;
+        (*runs)[n] = c;
+        memcpy((*hashes)[n++], hex, 65);
+    }
+    free(seen);
+    return n;
+}
+
 static int load(yaml_parser_t *parser, const char *path, int noverrides, char *const *overrides, Sweep *out) {
     memset(out, 0, sizeof *out);
     out->path = xstrdup(path);
@@ -376,9 +591,11 @@ static int load(yaml_parser_t *parser, const char *path, int noverrides, char *c
             rc = check_conflicts(&ps);
         }
         if (rc == 0) rc = expand(&ps, noverrides, overrides, out);
+        if (rc == 0 && ps.have_tune) rc = expand_tune(&ps, noverrides, overrides, out);
         yaml_document_delete(&ps.doc);
     }
     partial_free(&ps.base);
+    for (int d = 0; d < ps.ntune_dims; d++) dim_free(&ps.tune_dims[d]);
     for (int d = 0; d < ps.ndims; d++) dim_free(&ps.dims[d]);
     dim_free(&ps.variants);
     dim_free(&ps.exclude);
@@ -414,6 +631,8 @@ void sweep_free(Sweep *s) {
     free(s->runs);
     free(s->hashes);
     free(s->analyze_json);
+    free(s->tune_settings); free(s->tune_labels); free(s->tune_order); free(s->variant_ids);
+    free(s->run_variant); free(s->tune_runs); free(s->tune_hashes); free(s->tune_variant); free(s->tune_setting);
     memset(s, 0, sizeof *s);
 }
 
@@ -432,8 +651,24 @@ void sweep_print(const Sweep *s, FILE *out) {
         varies[config_find_key("method")] = 1;
         varies[config_find_key("task.name")] = 1;
     }
+    if (s->ntune_settings) {   // the tuning runs first; the grid's runs wait for the pick
+        fprintf(out, "tune: %d settings x %d seeds on %d variants: %d tuning runs; then the %d runs below at "
+                "each variant's picked setting\n", s->ntune_settings, s->ntune_seeds, s->nvariants, s->ntune, s->nruns);
+        for (int k = 0; k < s->ntune_keys; k++) varies[s->tune_keys[k]] = 0;
+        for (int i = 0; i < s->ntune; i++) {
+            fprintf(out, "%.12s  tune %s seed=%d", s->tune_hashes[i], s->tune_labels[s->tune_setting[i]], s->tune_runs[i].seed);
+            for (int k = 0; k < nkeys; k++) {
+                if (!varies[k] || k == config_find_key("seed") || !config_key_applies(&s->tune_runs[i], k)) continue;
+                char v[600];
+                config_key_str(&s->tune_runs[i], k, v, sizeof v);
+                fprintf(out, " %s=%s", config_key_name(k), v);
+            }
+            fputc('\n', out);
+        }
+    }
     for (int i = 0; i < s->nruns; i++) {
-        fprintf(out, "%.12s ", s->hashes[i]);
+        if (s->ntune_settings) fprintf(out, "(picked) ");
+        else fprintf(out, "%.12s ", s->hashes[i]);
         for (int k = 0; k < nkeys; k++) {
             if (!varies[k] || !config_key_applies(&s->runs[i], k)) continue;
             char v[600];
