@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "harness/config.h"
+#include "harness/stats.h"
 
-const char *const REPORT_NAMES = "table6, table5, methods, runs, table7";
+const char *const REPORT_NAMES = "table6, table5, methods, runs, table7, tune";
 
 // Main-metric names in order of preference when a run did not record runs.metric.
 static const char *const METRIC_PREFERENCE[] = {"accuracy", "exact_match", "macro_f1", "per", "loss"};
@@ -102,6 +104,66 @@ fail:
     return -1;
 }
 
+// Best and last validation steps of the main metric: the run is not converged when it ran to
+// the cap (or recorded no stop) and its best validation was its last one, of at least two.
+static int load_convergence(sqlite3 *db, ReportRun *r) {
+    if (!r->metric) return 0;
+    const char *sql = "SELECT (SELECT max(step) FROM metrics WHERE run_id = ?1 AND split = 'validation' AND name = ?2), "
+                      "(SELECT count(*) FROM metrics WHERE run_id = ?1 AND split = 'validation' AND name = ?2), "
+                      "(SELECT value FROM metrics WHERE run_id = ?1 AND split = 'test' AND name = 'best_step' "
+                      "ORDER BY step DESC LIMIT 1)";
+    sqlite3_stmt *st = NULL;
+    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &st, NULL), sql);
+    SQL_CHECK(db, sqlite3_bind_int64(st, 1, r->id), sql);
+    SQL_CHECK(db, sqlite3_bind_text(st, 2, r->metric, -1, SQLITE_TRANSIENT), sql);
+    SQL_CHECK(db, sqlite3_step(st), sql);
+    r->last_step = (int)int_col(st, 0);
+    int nval = (int)int_col(st, 1);
+    r->best_step = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : (int)sqlite3_column_double(st, 2);
+    sqlite3_finalize(st);
+    int at_cap = !r->stop_reason || !strcmp(r->stop_reason, "cap");
+    r->not_converged = at_cap && nval >= 2 && r->best_step >= 0 && r->best_step == r->last_step;
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    return -1;
+}
+
+// The sweep's tuned keys, and its tuning runs at settings it did not pick.
+static int load_tuning(sqlite3 *db, int64_t sweep_id, ReportData *d) {
+    const char *sql = "SELECT run_id, picked, setting FROM sweep_tune WHERE sweep_id = ? ORDER BY position";
+    sqlite3_stmt *st = NULL;
+    int rc;
+    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &st, NULL), sql);
+    SQL_CHECK(db, sqlite3_bind_int64(st, 1, sweep_id), sql);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        int picked = sqlite3_column_int(st, 1);
+        for (int k = 0; k < d->n; k++)
+            if (d->runs[k].id == id && !picked) d->runs[k].tuning_only = 1;
+        // "train.lr=0.001 train.dropout=0.1": the keys
+        const char *setting = (const char *)sqlite3_column_text(st, 2);
+        for (const char *p = setting; p && *p;) {
+            size_t klen = strcspn(p, "=");
+            int seen = 0;
+            for (int t = 0; t < d->ntuned; t++) seen |= strlen(d->tuned[t]) == klen && !strncmp(d->tuned[t], p, klen);
+            if (!seen && klen) {
+                d->tuned = xrealloc(d->tuned, (size_t)(d->ntuned + 1) * sizeof *d->tuned);
+                d->tuned[d->ntuned] = xcalloc(klen + 1, 1);
+                memcpy(d->tuned[d->ntuned++], p, klen);
+            }
+            p += strcspn(p, " ");
+            while (*p == ' ') p++;
+        }
+    }
+    SQL_CHECK(db, rc, sql);
+    sqlite3_finalize(st);
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    return -1;
+}
+
 int report_load(Store *s, const char *sweep, ReportData *out) {
     memset(out, 0, sizeof *out);
     sqlite3 *db = store_db(s);
@@ -109,7 +171,7 @@ int report_load(Store *s, const char *sweep, ReportData *out) {
     if (sweep && store_find_sweep(s, sweep, &sweep_id)) return -1;
     const char *cols = "r.id, r.hash, r.status, r.task, r.metric, r.method, r.targets, r.rank, "
                        "r.seed, r.label, r.trainable_params, r.head_params, r.config, r.error, "
-                       "r.wall_seconds";
+                       "r.wall_seconds, r.stop_step, r.stop_reason";
     char sql[512];
     if (sweep)
         snprintf(sql, sizeof sql, "SELECT %s FROM runs r JOIN sweep_runs sr ON sr.run_id = r.id "
@@ -145,11 +207,17 @@ int report_load(Store *s, const char *sweep, ReportData *out) {
         r->error = dup_col(st, 13);
         r->wall_seconds = sqlite3_column_type(st, 14) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 14);
         r->value = r->baseline = NAN;
+        r->config = dup_col(st, 12);
+        r->stop_step = (int)int_col(st, 15);
+        r->stop_reason = dup_col(st, 16);
+        r->best_step = r->last_step = -1;
     }
     SQL_CHECK(db, rc, sql);
     sqlite3_finalize(st);
     for (int k = 0; k < out->n; k++)
-        if (out->runs[k].status == RUN_DONE && load_metric(db, &out->runs[k])) goto fail_loaded;
+        if (out->runs[k].status == RUN_DONE && (load_metric(db, &out->runs[k]) || load_convergence(db, &out->runs[k])))
+            goto fail_loaded;
+    if (sweep && load_tuning(db, sweep_id, out)) goto fail_loaded;
     return 0;
 fail:
     sqlite3_finalize(st);
@@ -163,7 +231,10 @@ void report_data_free(ReportData *d) {
         ReportRun *r = &d->runs[k];
         free(r->hash); free(r->task); free(r->method); free(r->targets); free(r->label);
         free(r->metric); free(r->split); free(r->group); free(r->error);
+        free(r->config); free(r->stop_reason);
     }
+    for (int t = 0; t < d->ntuned; t++) free(d->tuned[t]);
+    free(d->tuned);
     free(d->runs);
     free(d->sweep);
     memset(d, 0, sizeof *d);
@@ -221,7 +292,7 @@ void report_config_label(char *buf, size_t size, const ReportRun *r) {
 // ----------------------------------------------------------------------------
 // grouping
 
-static int has_value(const ReportRun *r) { return r->status == RUN_DONE && !isnan(r->value); }
+static int has_value(const ReportRun *r) { return r->status == RUN_DONE && !isnan(r->value) && !r->tuning_only; }
 
 int report_tasks(const ReportData *d, const char ***tasks) {
     const char **out = xcalloc((size_t)d->n + 1, sizeof *out);
@@ -429,32 +500,189 @@ static void metric_title(char *buf, size_t size, const ReportData *d, const char
 }
 
 static void print_footer(FILE *out, const ReportData *d) {
-    int counts[RUN_NSTATUS] = {0}, done_no_value = 0;
+    int counts[RUN_NSTATUS] = {0}, done_no_value = 0, tuning = 0, not_converged = 0;
     for (int k = 0; k < d->n; k++) {
-        counts[d->runs[k].status]++;
-        if (d->runs[k].status == RUN_DONE && isnan(d->runs[k].value)) done_no_value++;
+        const ReportRun *r = &d->runs[k];
+        if (r->tuning_only) { tuning++; continue; }
+        counts[r->status]++;
+        if (r->status == RUN_DONE && isnan(r->value)) done_no_value++;
+        not_converged += has_value(r) && r->not_converged;
     }
-    int missing = d->n - counts[RUN_DONE];
-    if (missing == 0 && done_no_value == 0) return;
+    if (not_converged)
+        fprintf(out, "not converged (*): %d run(s) stopped at train.steps while their validation metric still "
+                "improved (best at the last evaluation); a longer train.steps with train.patience lets them finish\n",
+                not_converged);
+    int missing = d->n - tuning - counts[RUN_DONE];
+    if (missing == 0 && done_no_value == 0 && tuning == 0) return;
     fprintf(out, "left out:");
     for (int k = 0; k < RUN_NSTATUS; k++)
         if (k != RUN_DONE && counts[k]) fprintf(out, " %d %s", counts[k], store_status_name((RunStatus)k));
     if (done_no_value) fprintf(out, " %d done without a main metric", done_no_value);
+    if (tuning) fprintf(out, "%s %d tuning run(s) at settings not picked (loralab report tune --sweep %s)",
+                        missing || done_no_value ? "," : "", tuning, d->sweep);
     fprintf(out, "\n");
+}
+
+// ----------------------------------------------------------------------------
+// cells with n, interval and convergence; columns for keys that vary
+
+void report_format_cell(char *buf, size_t size, const double *values, int n, int not_converged) {
+    StatsSummary st = stats_summary(values, n);
+    if (st.n == 0) snprintf(buf, size, "-");
+    else if (st.n == 1) snprintf(buf, size, "%.3f n=1", st.mean);
+    else snprintf(buf, size, "%.3f ± %.3f n=%d [%.3f, %.3f]", st.mean, st.std, st.n, st.lo, st.hi);
+    if (st.n > 0 && not_converged > 0) snprintf(buf + strlen(buf), size - strlen(buf), " *");
+}
+
+// The values (and not-converged count) of task's rows in one group, or in one LoRA cell
+// (group NULL: targets and rank).
+static int gather(const ReportData *d, const char *task, const char *group, const char *targets, int rank,
+                  double *v, int *not_converged) {
+    int n = 0;
+    *not_converged = 0;
+    for (int k = 0; k < d->n; k++) {
+        const ReportRun *r = &d->runs[k];
+        int in = group ? has_value(r) && task_match(r, task) && !strcmp(r->group, group)
+                       : targets && is_lora_cell(r, task) && !strcmp(r->targets, targets) && r->rank == rank;
+        if (!in) continue;
+        v[n++] = r->value;
+        *not_converged += r->not_converged;
+    }
+    return n;
+}
+
+static json_t *num_or_null(double x) { return isnan(x) || isinf(x) ? json_null() : json_real(x); }
+
+// Adds mean, std, n, ci_lo, ci_hi, not_converged of values to a record.
+static void record_stats(json_t *o, const double *v, int n, int not_converged) {
+    StatsSummary st = stats_summary(v, n);
+    json_object_set_new(o, "mean", num_or_null(st.mean));
+    json_object_set_new(o, "std", num_or_null(st.std));
+    json_object_set_new(o, "n", json_integer(st.n));
+    json_object_set_new(o, "ci_lo", num_or_null(st.lo));
+    json_object_set_new(o, "ci_hi", num_or_null(st.hi));
+    json_object_set_new(o, "not_converged", json_integer(not_converged));
+}
+
+// Keys the row labels already show (method, sizes, precision) or that tell runs of one row
+// apart (seeds, the sweep's name).
+static int label_key(const char *key) {
+    static const char *const keys[] = {"name", "method", "combine", "task.name", "lora.targets", "lora.rank",
+                                       "adapter.rank", "prefix.lp", "prefix.li", "train.precision"};
+    const char *last = strrchr(key, '.');
+    if (!strcmp(last ? last + 1 : key, "seed")) return 1;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (!strcmp(key, keys[i])) return 1;
+    return 0;
+}
+
+// A JSON value as the text a column shows: strings bare, lists joined by commas.
+static void value_text(json_t *v, char *buf, size_t cap) {
+    if (json_is_string(v)) snprintf(buf, cap, "%s", json_string_value(v));
+    else if (json_is_integer(v)) snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v)) snprintf(buf, cap, "%.9g", json_real_value(v));
+    else if (json_is_array(v)) {
+        size_t i, len = 0;
+        json_t *x;
+        buf[0] = 0;
+        json_array_foreach(v, i, x) {
+            char item[128];
+            value_text(x, item, sizeof item);
+            len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "%s%s", i ? "," : "", item);
+        }
+    } else {
+        char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        snprintf(buf, cap, "%s", t ? t : "");
+        free(t);
+    }
+}
+
+enum { MAX_COLS = 24 };
+typedef struct { int n; char names[MAX_COLS][96]; int tuned[MAX_COLS]; } Columns;
+
+// Finds dotted key in config (NULL when absent).
+static json_t *json_dotted(json_t *j, const char *key) {
+    char buf[96];
+    snprintf(buf, sizeof buf, "%s", key);
+    for (char *part = buf, *dot; j; part = dot + 1) {
+        dot = strchr(part, '.');
+        if (dot) *dot = 0;
+        j = json_is_object(j) ? json_object_get(j, part) : NULL;
+        if (!dot) return j;
+    }
+    return NULL;
+}
+
+static void collect_keys(json_t *j, const char *prefix, Columns *c) {
+    const char *key;
+    json_t *v;
+    json_object_foreach(j, key, v) {
+        char full[96];
+        snprintf(full, sizeof full, "%s%s%s", prefix, prefix[0] ? "." : "", key);
+        if (json_is_object(v)) { collect_keys(v, full, c); continue; }
+        int seen = 0;
+        for (int i = 0; i < c->n; i++) seen |= !strcmp(c->names[i], full);
+        if (!seen && c->n < MAX_COLS && !label_key(full)) snprintf(c->names[c->n++], sizeof c->names[0], "%s", full);
+    }
+}
+
+// The columns of rows[0..n) (run indices): tuned keys, and keys whose values differ
+// between two rows that both have them.
+static void varying_columns(const ReportData *d, const int *rows, int n, Columns *out) {
+    Columns all = {0};
+    json_t **cfg = xcalloc((size_t)n + 1, sizeof *cfg);
+    for (int i = 0; i < n; i++) {
+        cfg[i] = d->runs[rows[i]].config ? json_loads(d->runs[rows[i]].config, 0, NULL) : NULL;
+        if (cfg[i]) collect_keys(cfg[i], "", &all);
+    }
+    out->n = 0;
+    for (int c = 0; c < all.n; c++) {
+        int tuned = 0, differ = 0;
+        for (int t = 0; t < d->ntuned; t++) tuned |= !strcmp(d->tuned[t], all.names[c]);
+        char first[256] = "", v[256];
+        int have = 0;
+        for (int i = 0; i < n && !differ; i++) {
+            json_t *x = cfg[i] ? json_dotted(cfg[i], all.names[c]) : NULL;
+            if (!x) continue;
+            value_text(x, v, sizeof v);
+            if (have && strcmp(v, first)) differ = 1;
+            snprintf(first, sizeof first, "%s", have ? first : v);
+            have = 1;
+        }
+        if (tuned || differ) {
+            snprintf(out->names[out->n], sizeof out->names[0], "%s", all.names[c]);
+            out->tuned[out->n++] = tuned;
+        }
+    }
+    for (int i = 0; i < n; i++) json_decref(cfg[i]);
+    free(cfg);
+}
+
+// Column c's value for run r, "-" when its config has no such key.
+static void column_value(const ReportRun *r, const Columns *c, int col, char *buf, size_t cap) {
+    json_t *j = r->config ? json_loads(r->config, 0, NULL) : NULL;
+    json_t *x = j ? json_dotted(j, c->names[col]) : NULL;
+    if (x) value_text(x, buf, cap);
+    else snprintf(buf, cap, "-");
+    json_decref(j);
+}
+
+static void column_header(const Columns *c, int col, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s%s", c->names[col], c->tuned[col] ? " (tuned)" : "");
 }
 
 // ----------------------------------------------------------------------------
 // the reports
 
 // Table 6: rows are target sets, columns ranks.
-static int print_table6(FILE *out, const ReportData *d, const char *task) {
+static int print_table6(FILE *out, const ReportData *d, const char *task, json_t *rec) {
     const char **sets;
     int *ranks;
     int nsets = report_target_sets(d, task, &sets), nranks = report_ranks(d, task, &ranks);
     if (nsets == 0) { free(sets); free(ranks); return 0; }
-    char title[128], buf[128];
+    char title[128], buf[160];
     metric_title(title, sizeof title, d, task);
-    fprintf(out, "table6: %s, %s, mean ± std over seeds\n\n", task, title);
+    if (!rec) fprintf(out, "table6: %s, %s, mean ± std, n, 95%% t interval over seeds\n\n", task, title);
     Grid g;
     grid_init(&g, nranks + 1);
     grid_set(&g, 0, 0, "weight type");
@@ -462,26 +690,36 @@ static int print_table6(FILE *out, const ReportData *d, const char *task) {
         snprintf(buf, sizeof buf, "r=%d", ranks[c]);
         grid_set(&g, 0, c + 1, buf);
     }
-    int min_n = 1 << 30, max_n = 0, pooled = 0;
+    double *v = xcalloc((size_t)d->n + 1, sizeof *v);
+    int pooled = 0;
     for (int s = 0; s < nsets; s++) {
         report_format_targets(buf, sizeof buf, sets[s]);
         grid_set(&g, s + 1, 0, buf);
         for (int c = 0; c < nranks; c++) {
-            int ngroups;
-            ReportStat st = report_cell_stat(d, task, sets[s], ranks[c], &ngroups);
-            report_format_stat(buf, sizeof buf, st);
+            int ngroups, nc;
+            report_cell_stat(d, task, sets[s], ranks[c], &ngroups);
+            int n = gather(d, task, NULL, sets[s], ranks[c], v, &nc);
+            report_format_cell(buf, sizeof buf, v, n, nc);
             grid_set(&g, s + 1, c + 1, buf);
-            if (st.n > 0 && st.n < min_n) min_n = st.n;
-            if (st.n > max_n) max_n = st.n;
             pooled += ngroups > 1;
+            if (rec && n > 0) {
+                json_t *o = json_object();
+                json_object_set_new(o, "task", json_string(task));
+                json_object_set_new(o, "targets", json_string(sets[s]));
+                json_object_set_new(o, "rank", json_integer(ranks[c]));
+                json_object_set_new(o, "metric", json_string(title));
+                record_stats(o, v, n, nc);
+                json_object_set_new(o, "configurations", json_integer(ngroups));
+                json_array_append_new(rec, o);
+            }
         }
     }
-    report_table_print(out, g.rows, g.cols, g.cells, NULL);
-    if (min_n == max_n) fprintf(out, "seeds per cell: %d\n", max_n);
-    else fprintf(out, "seeds per cell: %d to %d\n", min_n, max_n);
-    if (pooled)
-        fprintf(out, "note: %d cell(s) pool runs that differ in more than the seed\n", pooled);
-    fprintf(out, "\n");
+    if (!rec) {
+        report_table_print(out, g.rows, g.cols, g.cells, NULL);
+        if (pooled) fprintf(out, "note: %d cell(s) pool runs that differ in more than the seed\n", pooled);
+        fprintf(out, "\n");
+    }
+    free(v);
     grid_free(&g);
     free(sets);
     free(ranks);
@@ -489,7 +727,7 @@ static int print_table6(FILE *out, const ReportData *d, const char *task) {
 }
 
 // Table 5: one column per (target set, rank) at a budget; rows: trainable params, metric.
-static int print_table5(FILE *out, const ReportData *d, const char *task) {
+static int print_table5(FILE *out, const ReportData *d, const char *task, json_t *rec) {
     const char **sets;
     int *ranks;
     int nsets = report_target_sets(d, task, &sets), nranks = report_ranks(d, task, &ranks);
@@ -502,15 +740,16 @@ static int print_table5(FILE *out, const ReportData *d, const char *task) {
                 col[ncol++][1] = r;
             }
     if (ncol == 0) { free(sets); free(ranks); free(col); return 0; }
-    char title[128], buf[128], t[64];
+    char title[128], buf[160], t[64];
     metric_title(title, sizeof title, d, task);
-    fprintf(out, "table5: %s, %s, mean ± std over seeds\n\n", task, title);
+    if (!rec) fprintf(out, "table5: %s, %s, mean ± std, n, 95%% t interval over seeds\n\n", task, title);
     Grid g;
     grid_init(&g, ncol + 1);
     grid_set(&g, 0, 0, "weight type");
     grid_set(&g, 1, 0, "rank r");
     grid_set(&g, 2, 0, "trainable");
     grid_set(&g, 3, 0, task);
+    double *v = xcalloc((size_t)d->n + 1, sizeof *v);
     for (int c = 0; c < ncol; c++) {
         const char *set = sets[col[c][0]];
         int rank = ranks[col[c][1]];
@@ -525,11 +764,25 @@ static int print_table5(FILE *out, const ReportData *d, const char *task) {
         if (trainable >= 0) snprintf(buf, sizeof buf, "%lld", (long long)trainable);
         else snprintf(buf, sizeof buf, "-");
         grid_set(&g, 2, c + 1, buf);
-        report_format_stat(buf, sizeof buf, report_cell_stat(d, task, set, rank, NULL));
+        int nc, n = gather(d, task, NULL, set, rank, v, &nc);
+        report_format_cell(buf, sizeof buf, v, n, nc);
         grid_set(&g, 3, c + 1, buf);
+        if (rec) {
+            json_t *o = json_object();
+            json_object_set_new(o, "task", json_string(task));
+            json_object_set_new(o, "targets", json_string(set));
+            json_object_set_new(o, "rank", json_integer(rank));
+            json_object_set_new(o, "trainable", trainable >= 0 ? json_integer(trainable) : json_null());
+            json_object_set_new(o, "metric", json_string(title));
+            record_stats(o, v, n, nc);
+            json_array_append_new(rec, o);
+        }
     }
-    report_table_print(out, g.rows, g.cols, g.cells, NULL);
-    fprintf(out, "\n");
+    if (!rec) {
+        report_table_print(out, g.rows, g.cols, g.cells, NULL);
+        fprintf(out, "\n");
+    }
+    free(v);
     grid_free(&g);
     free(sets);
     free(ranks);
@@ -538,53 +791,93 @@ static int print_table5(FILE *out, const ReportData *d, const char *task) {
 }
 
 // Table 4 style: one row per configuration (all methods), with trainable parameters and the
-// task's baseline beside the metric.
-static int print_methods(FILE *out, const ReportData *d, const char *task) {
+// task's baseline beside the metric; a column per key that varies between the rows.
+static int print_methods(FILE *out, const ReportData *d, const char *task, json_t *rec) {
     int *first;
     int ng = report_groups(d, task, &first);
     if (ng == 0) { free(first); return 0; }
-    char title[128], buf[128];
+    char title[128], buf[256];
     metric_title(title, sizeof title, d, task);
-    fprintf(out, "methods: %s, %s, mean ± std over seeds\n\n", task, title);
+    if (!rec) fprintf(out, "methods: %s, %s, mean ± std, 95%% t interval over seeds\n\n", task, title);
+    Columns cols;
+    varying_columns(d, first, ng, &cols);
+    int nc = 9 + cols.n, c0 = 2 + cols.n;   // c0: the first column after the varying keys
     Grid g;
-    grid_init(&g, 7);
-    const char *head[7] = {"method", "config", "trainable", "head", title, "seeds", "baseline"};
-    for (int c = 0; c < 7; c++) grid_set(&g, 0, c, head[c]);
+    grid_init(&g, nc);
+    grid_set(&g, 0, 0, "method");
+    grid_set(&g, 0, 1, "config");
+    for (int c = 0; c < cols.n; c++) {
+        column_header(&cols, c, buf, sizeof buf);
+        grid_set(&g, 0, 2 + c, buf);
+    }
+    const char *head[7] = {"trainable", "head", title, "95% CI", "n", "baseline", "not converged"};
+    for (int c = 0; c < 7; c++) grid_set(&g, 0, c0 + c, head[c]);
+    double *v = xcalloc((size_t)d->n + 1, sizeof *v);
     for (int k = 0; k < ng; k++) {
         const ReportRun *r = &d->runs[first[k]];
         double baseline;
-        ReportStat st = report_group_stat(d, task, r->group, &baseline);
+        report_group_stat(d, task, r->group, &baseline);
+        int nconv, n = gather(d, task, r->group, NULL, 0, v, &nconv);
+        StatsSummary st = stats_summary(v, n);
+        json_t *o = rec ? json_object() : NULL;
+        if (o) json_object_set_new(o, "task", json_string(task));
         grid_set(&g, k + 1, 0, r->method ? r->method : "-");
+        if (o) json_object_set_new(o, "method", r->method ? json_string(r->method) : json_null());
         report_config_label(buf, sizeof buf, r);
         grid_set(&g, k + 1, 1, buf);
+        if (o) json_object_set_new(o, "config", json_string(buf));
+        for (int c = 0; c < cols.n; c++) {
+            column_value(r, &cols, c, buf, sizeof buf);
+            grid_set(&g, k + 1, 2 + c, buf);
+            if (o) json_object_set_new(o, cols.names[c], json_string(buf));
+        }
         if (r->trainable >= 0) snprintf(buf, sizeof buf, "%lld", (long long)r->trainable);
         else snprintf(buf, sizeof buf, "-");
-        grid_set(&g, k + 1, 2, buf);
+        grid_set(&g, k + 1, c0, buf);
         if (r->head >= 0) snprintf(buf, sizeof buf, "%lld", (long long)r->head);
         else snprintf(buf, sizeof buf, "-");
-        grid_set(&g, k + 1, 3, buf);
-        report_format_stat(buf, sizeof buf, st);
-        grid_set(&g, k + 1, 4, buf);
+        grid_set(&g, k + 1, c0 + 1, buf);
+        report_format_stat(buf, sizeof buf, (ReportStat){st.n, st.mean, st.std});
+        grid_set(&g, k + 1, c0 + 2, buf);
+        if (st.n > 1) snprintf(buf, sizeof buf, "[%.3f, %.3f]", st.lo, st.hi);
+        else snprintf(buf, sizeof buf, "-");
+        grid_set(&g, k + 1, c0 + 3, buf);
         snprintf(buf, sizeof buf, "%d", st.n);
-        grid_set(&g, k + 1, 5, buf);
+        grid_set(&g, k + 1, c0 + 4, buf);
         if (isnan(baseline)) snprintf(buf, sizeof buf, "-");
         else snprintf(buf, sizeof buf, "%.3f", baseline);
-        grid_set(&g, k + 1, 6, buf);
+        grid_set(&g, k + 1, c0 + 5, buf);
+        if (nconv) snprintf(buf, sizeof buf, "%d of %d", nconv, n);
+        else buf[0] = 0;
+        grid_set(&g, k + 1, c0 + 6, buf);
+        if (o) {
+            json_object_set_new(o, "trainable", r->trainable >= 0 ? json_integer(r->trainable) : json_null());
+            json_object_set_new(o, "head", r->head >= 0 ? json_integer(r->head) : json_null());
+            json_object_set_new(o, "metric", json_string(title));
+            record_stats(o, v, n, nconv);
+            json_object_set_new(o, "baseline", num_or_null(baseline));
+            json_array_append_new(rec, o);
+        }
     }
-    static const int right[7] = {0, 0, 1, 1, 0, 1, 1};
-    report_table_print(out, g.rows, g.cols, g.cells, right);
-    fprintf(out, "\n");
+    free(v);
+    if (!rec) {
+        int right[9 + MAX_COLS] = {0};
+        right[c0] = right[c0 + 1] = right[c0 + 4] = right[c0 + 5] = 1;
+        report_table_print(out, g.rows, g.cols, g.cells, right);
+        fprintf(out, "\n");
+    }
     grid_free(&g);
     free(first);
     return 1;
 }
 
 // Every run, whatever its status.
-static int print_runs(FILE *out, const ReportData *d) {
+// captured (may be NULL): takes the grid instead of printing it (other formats).
+static int print_runs(FILE *out, const ReportData *d, Grid **captured) {
     if (d->n == 0) return 0;
-    enum { NC = 13 };
+    enum { NC = 14 };
     const char *head[NC] = {"id", "hash", "status", "task", "method", "config", "seed",
-                            "trainable", "metric", "value", "baseline", "wall_s", "error"};
+                            "trainable", "metric", "value", "baseline", "wall_s", "stopped", "error"};
     Grid g;
     grid_init(&g, NC);
     for (int c = 0; c < NC; c++) grid_set(&g, 0, c, head[c]);
@@ -613,12 +906,24 @@ static int print_runs(FILE *out, const ReportData *d) {
         grid_set(&g, row, 10, buf);
         if (!isnan(r->wall_seconds)) snprintf(buf, sizeof buf, "%.1f", r->wall_seconds); else snprintf(buf, sizeof buf, "-");
         grid_set(&g, row, 11, buf);
+        // where and why it stopped: "cap 300", "patience 120 *" (* not converged), "tuning" marks
+        // a tuning run at a setting not picked
+        if (r->stop_reason && r->stop_step >= 0) snprintf(buf, sizeof buf, "%s %d", r->stop_reason, r->stop_step);
+        else snprintf(buf, sizeof buf, "%s", r->stop_reason ? r->stop_reason : "-");
+        if (r->not_converged) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " *");
+        if (r->tuning_only) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " (tuning)");
+        grid_set(&g, row, 12, buf);
         // first line of the error, cut to keep the table readable
         snprintf(buf, sizeof buf, "%.60s", r->error ? r->error : "");
         buf[strcspn(buf, "\r\n")] = 0;
-        grid_set(&g, row, 12, buf);
+        grid_set(&g, row, 13, buf);
     }
-    static const int right[NC] = {1, 0, 0, 0, 0, 0, 1, 1, 0, 1, 1, 1, 0};
+    if (captured) {
+        *captured = xmalloc(sizeof **captured);
+        **captured = g;
+        return 1;
+    }
+    static const int right[NC] = {1, 0, 0, 0, 0, 0, 1, 1, 0, 1, 1, 1, 0, 0};
     fprintf(out, "runs: %d\n\n", d->n);
     report_table_print(out, g.rows, g.cols, g.cells, right);
     grid_free(&g);
@@ -626,7 +931,7 @@ static int print_runs(FILE *out, const ReportData *d) {
 }
 
 // Table 7: amplification rows of the sweep's runs (analysis_amplification).
-static int print_table7(FILE *out, Store *s, const ReportData *d) {
+static int print_table7(FILE *out, Store *s, const ReportData *d, Grid **captured) {
     sqlite3 *db = store_db(s);
     const char *sql = "SELECT run, layer, matrix, rank, norm_dw, norm_w, norm_proj_dw, norm_proj_w, "
                       "norm_proj_random, amplification FROM analysis_amplification "
@@ -656,6 +961,11 @@ static int print_table7(FILE *out, Store *s, const ReportData *d) {
     }
     SQL_CHECK(db, rc, sql);
     sqlite3_finalize(st);
+    if (rows && captured) {
+        *captured = xmalloc(sizeof **captured);
+        **captured = g;
+        return 1;
+    }
     if (rows) {
         fprintf(out, "table7: ‖UᵀWVᵀ‖_F with U, V the top-r singular vectors of ΔW, W or a random "
                      "matrix; amplification = ‖ΔW‖_F / ‖UᵀWVᵀ‖_F (ΔW's U, V)\n\n");
@@ -670,32 +980,433 @@ fail:
     return -1;
 }
 
+// The tuning table: one row per variant and setting, with its tuning runs' validation metric
+// at their best step (mean over the tuning seeds) and the pick.
+static int print_tune(FILE *out, Store *s, const ReportData *d, json_t *rec) {
+    if (!strcmp(d->sweep, "all")) return err_set("report tune: name the tuned sweep with --sweep");
+    sqlite3 *db = store_db(s);
+    const char *sql = "SELECT t.run_id, t.variant, t.setting, t.picked FROM sweep_tune t JOIN sweeps w "
+                      "ON w.id = t.sweep_id WHERE w.name = ? ORDER BY t.position";
+    sqlite3_stmt *st = NULL;
+    enum { NC = 10 };
+    const char *head[NC] = {"method", "config", "setting", "seeds", "validation", "best step", "n", "stopped",
+                            "picked", "not converged"};
+    Grid g;
+    grid_init(&g, NC);
+    for (int c = 0; c < NC; c++) grid_set(&g, 0, c, head[c]);
+    int rows = 0, rc;
+    char metric[64] = "", buf[256];
+    // rows accumulate (variant, setting) pairs in order
+    typedef struct { char variant[65], setting[256]; int picked, n, nc, nrun, row; double sum; char seeds[128], steps[128], stops[128]; } Acc;
+    Acc *acc = NULL;
+    int nacc = 0;
+    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &st, NULL), sql);
+    SQL_CHECK(db, sqlite3_bind_text(st, 1, d->sweep, -1, SQLITE_TRANSIENT), sql);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        const char *variant = (const char *)sqlite3_column_text(st, 1), *setting = (const char *)sqlite3_column_text(st, 2);
+        int a = 0;
+        while (a < nacc && !(str_eq(acc[a].variant, variant) && str_eq(acc[a].setting, setting))) a++;
+        if (a == nacc) {
+            acc = xrealloc(acc, (size_t)(nacc + 1) * sizeof *acc);
+            memset(&acc[a], 0, sizeof acc[a]);
+            snprintf(acc[a].variant, sizeof acc[a].variant, "%s", variant ? variant : "");
+            snprintf(acc[a].setting, sizeof acc[a].setting, "%s", setting ? setting : "");
+            acc[a].row = -1;
+            nacc++;
+        }
+        acc[a].picked |= sqlite3_column_int(st, 3);
+        const ReportRun *r = NULL;
+        for (int k = 0; k < d->n && !r; k++)
+            if (d->runs[k].id == id) r = &d->runs[k];
+        if (!r) continue;
+        if (acc[a].row < 0) acc[a].row = (int)(r - d->runs);
+        acc[a].nrun++;
+        double value;
+        int best_step;
+        if (store_best_validation(s, id, &value, &best_step)) goto fail;
+        if (r->metric && !metric[0]) snprintf(metric, sizeof metric, "%s", r->metric);
+        size_t l;
+        if (r->seed >= 0) { l = strlen(acc[a].seeds); snprintf(acc[a].seeds + l, sizeof acc[a].seeds - l, "%s%d", l ? "," : "", r->seed); }
+        l = strlen(acc[a].stops);
+        snprintf(acc[a].stops + l, sizeof acc[a].stops - l, "%s%s", l ? "," : "",
+                 r->status != RUN_DONE ? store_status_name(r->status) : r->stop_reason ? r->stop_reason : "-");
+        if (!isnan(value)) {
+            acc[a].sum += value;
+            acc[a].n++;
+            l = strlen(acc[a].steps);
+            snprintf(acc[a].steps + l, sizeof acc[a].steps - l, "%s%d", l ? "," : "", best_step);
+        }
+        acc[a].nc += r->status == RUN_DONE && r->not_converged;
+    }
+    SQL_CHECK(db, rc, sql);
+    sqlite3_finalize(st);
+    st = NULL;
+    for (int a = 0; a < nacc; a++) {
+        if (acc[a].row < 0) continue;
+        const ReportRun *r = &d->runs[acc[a].row];
+        double mean = acc[a].n ? acc[a].sum / acc[a].n : NAN;
+        rows++;
+        grid_set(&g, rows, 0, r->method ? r->method : "-");
+        report_config_label(buf, sizeof buf, r);
+        grid_set(&g, rows, 1, buf);
+        json_t *o = rec ? json_object() : NULL;
+        if (o) {
+            json_object_set_new(o, "method", r->method ? json_string(r->method) : json_null());
+            json_object_set_new(o, "config", json_string(buf));
+            json_object_set_new(o, "setting", json_string(acc[a].setting));
+            json_object_set_new(o, "seeds", json_string(acc[a].seeds));
+            json_object_set_new(o, "metric", json_string(metric));
+            json_object_set_new(o, "validation", num_or_null(mean));
+            json_object_set_new(o, "best_step", json_string(acc[a].steps));
+            json_object_set_new(o, "n", json_integer(acc[a].n));
+            json_object_set_new(o, "stopped", json_string(acc[a].stops));
+            json_object_set_new(o, "picked", json_boolean(acc[a].picked));
+            json_object_set_new(o, "not_converged", json_integer(acc[a].nc));
+            json_array_append_new(rec, o);
+        }
+        grid_set(&g, rows, 2, acc[a].setting);
+        grid_set(&g, rows, 3, acc[a].seeds);
+        if (isnan(mean)) snprintf(buf, sizeof buf, "-"); else snprintf(buf, sizeof buf, "%.4f", mean);
+        grid_set(&g, rows, 4, buf);
+        grid_set(&g, rows, 5, acc[a].steps[0] ? acc[a].steps : "-");
+        snprintf(buf, sizeof buf, "%d", acc[a].n);
+        grid_set(&g, rows, 6, buf);
+        grid_set(&g, rows, 7, acc[a].stops);
+        grid_set(&g, rows, 8, acc[a].picked ? "*" : "");
+        if (acc[a].nc) snprintf(buf, sizeof buf, "%d of %d", acc[a].nc, acc[a].nrun); else buf[0] = 0;
+        grid_set(&g, rows, 9, buf);
+    }
+    free(acc);
+    if (rows == 0) {
+        grid_free(&g);
+        return err_set("report tune: sweep '%s' has no tuning runs (its file has no tune: block)", d->sweep);
+    }
+    if (!rec) {
+        snprintf(buf, sizeof buf, "validation %s", metric[0] ? metric : "metric");
+        grid_set(&g, 0, 4, buf);
+        fprintf(out, "tune: %s, validation %s at each run's best-validation step, mean over the tuning seeds; "
+                "picked (*): the best, ties to the smaller value\n\n", d->sweep, metric[0] ? metric : "metric");
+        static const int right[NC] = {0, 0, 0, 0, 1, 1, 1, 0, 0, 0};
+        report_table_print(out, g.rows, g.cols, g.cells, right);
+    }
+    grid_free(&g);
+    return 1;
+fail:
+    sqlite3_finalize(st);
+    free(acc);
+    grid_free(&g);
+    return -1;
+}
+
+// A text grid (runs, table7) as records: header cells are the keys; numbers stay numbers.
+static void grid_records(const Grid *g, json_t *rec) {
+    for (int r = 1; r < g->rows; r++) {
+        json_t *o = json_object();
+        for (int c = 0; c < g->cols; c++) {
+            const char *cell = g->cells[(size_t)r * g->cols + c], *key = g->cells[c];
+            char *end;
+            double x = cell && *cell ? strtod(cell, &end) : 0;
+            if (!cell || !*cell || !strcmp(cell, "-")) json_object_set_new(o, key ? key : "", json_null());
+            else if (!*end) json_object_set_new(o, key ? key : "", json_real(x));
+            else json_object_set_new(o, key ? key : "", json_string(cell));
+        }
+        json_array_append_new(rec, o);
+    }
+}
+
+// CSV field: quoted when it holds a comma, quote or line break (RFC 4180).
+static void csv_field(FILE *out, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) { fputs(s, out); return; }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static void emit_records(FILE *out, json_t *rec, ReportFormat fmt) {
+    if (fmt == REPORT_JSON) {
+        char *t = json_dumps(rec, JSON_COMPACT);
+        fprintf(out, "%s\n", t ? t : "[]");
+        free(t);
+        return;
+    }
+    // the header: every key of every record, in order of first appearance
+    json_t *keys = json_array();
+    size_t i;
+    json_t *o;
+    json_array_foreach(rec, i, o) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(o, k, v) {
+            int seen = 0;
+            size_t j;
+            json_t *x;
+            json_array_foreach(keys, j, x) seen |= !strcmp(json_string_value(x), k);
+            if (!seen) json_array_append_new(keys, json_string(k));
+        }
+    }
+    size_t j;
+    json_t *x;
+    json_array_foreach(keys, j, x) {
+        if (j) fputc(',', out);
+        csv_field(out, json_string_value(x));
+    }
+    fputs("\r\n", out);
+    json_array_foreach(rec, i, o) {
+        json_array_foreach(keys, j, x) {
+            if (j) fputc(',', out);
+            json_t *v = json_object_get(o, json_string_value(x));
+            if (!v || json_is_null(v)) continue;
+            if (json_is_string(v)) { csv_field(out, json_string_value(v)); continue; }
+            char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            fputs(t ? t : "", out);
+            free(t);
+        }
+        fputs("\r\n", out);
+    }
+    json_decref(keys);
+}
+
 int report_print(FILE *out, Store *s, const ReportData *d, const char *name) {
+    return report_print_as(out, s, d, name, REPORT_TEXT);
+}
+
+int report_print_as(FILE *out, Store *s, const ReportData *d, const char *name, ReportFormat fmt) {
     int printed = 0;
-    if (!strcmp(name, "runs")) {
-        printed = print_runs(out, d);
-    } else if (!strcmp(name, "table7")) {
-        printed = print_table7(out, s, d);
-        if (printed < 0) return -1;
-        if (!printed)
+    json_t *rec = fmt == REPORT_TEXT ? NULL : json_array();
+    if (!strcmp(name, "runs") || !strcmp(name, "table7")) {
+        // these print as text; the other formats take the same grid as records
+        FILE *sink = out;
+        char *text = NULL;
+        size_t len = 0;
+        if (rec) sink = open_memstream(&text, &len);
+        Grid *captured = NULL;
+        printed = !strcmp(name, "runs") ? print_runs(sink, d, rec ? &captured : NULL)
+                                        : print_table7(sink, s, d, rec ? &captured : NULL);
+        if (rec) { fclose(sink); free(text); }
+        if (captured) { grid_records(captured, rec); grid_free(captured); free(captured); }
+        if (printed < 0) { json_decref(rec); return -1; }
+        if (!printed && !strcmp(name, "table7")) {
+            json_decref(rec);
             return err_set("report table7: no amplification results for sweep '%s' (run "
                            "`loralab analyze amplification` first)", d->sweep);
+        }
+    } else if (!strcmp(name, "tune")) {
+        printed = print_tune(out, s, d, rec);
+        if (printed < 0) { json_decref(rec); return -1; }
     } else if (!strcmp(name, "table6") || !strcmp(name, "table5") || !strcmp(name, "methods")) {
         const char **tasks;
         int ntasks = report_tasks(d, &tasks);
         for (int t = 0; t < ntasks; t++) {
-            if (!strcmp(name, "table6")) printed += print_table6(out, d, tasks[t]);
-            else if (!strcmp(name, "table5")) printed += print_table5(out, d, tasks[t]);
-            else printed += print_methods(out, d, tasks[t]);
+            if (!strcmp(name, "table6")) printed += print_table6(out, d, tasks[t], rec);
+            else if (!strcmp(name, "table5")) printed += print_table5(out, d, tasks[t], rec);
+            else printed += print_methods(out, d, tasks[t], rec);
         }
         free(tasks);
-        if (!printed)
+        if (!printed) {
+            json_decref(rec);
             return err_set("report %s: sweep '%s' has no done %sruns with a main metric (%d runs in all)",
                            name, d->sweep, strcmp(name, "methods") ? "LoRA " : "", d->n);
+        }
     } else {
+        json_decref(rec);
         return err_set("report: unknown table '%s' (expected one of: %s)", name, REPORT_NAMES);
     }
-    if (!printed) return err_set("report %s: sweep '%s' has no runs", name, d->sweep);
-    if (strcmp(name, "table7") && strcmp(name, "runs")) print_footer(out, d);
+    if (!printed) { json_decref(rec); return err_set("report %s: sweep '%s' has no runs", name, d->sweep); }
+    if (rec) {
+        emit_records(out, rec, fmt);
+        json_decref(rec);
+    } else if (strcmp(name, "table7") && strcmp(name, "runs") && strcmp(name, "tune")) {
+        print_footer(out, d);
+    }
     return 0;
+}
+
+// ----------------------------------------------------------------------------
+// paired comparisons
+
+typedef struct { int nkeys, keys[CONFIG_MAX_KEYS]; RunConfig want; } Selector;
+
+// "key=value key=value" → keys and their values in a scratch config.
+static int selector_parse(const char *text, const char *flag, Selector *sel) {
+    sel->nkeys = 0;
+    config_defaults(&sel->want);
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq) return err_set("report compare: %s '%s': expected key=value pairs, got '%s'", flag, text, tok);
+        *eq = 0;
+        int key = config_resolve_key(tok);
+        if (key < 0) {
+            config_unknown_key(tok, NULL);
+            return err_prefix("report compare: %s '%s'", flag, text);
+        }
+        if (config_set(&sel->want, tok, eq + 1)) return err_prefix("report compare: %s '%s': %s", flag, text, tok);
+        if (sel->nkeys < CONFIG_MAX_KEYS) sel->keys[sel->nkeys++] = key;
+    }
+    if (sel->nkeys == 0) return err_set("report compare: %s: empty selector (give key=value pairs)", flag);
+    return 0;
+}
+
+static int selector_match(const Selector *sel, const ReportRun *r) {
+    RunConfig rc;
+    if (!r->config || config_from_json(r->config, &rc)) return 0;
+    for (int k = 0; k < sel->nkeys; k++)
+        if (!config_key_equal(&rc, &sel->want, sel->keys[k])) return 0;
+    return 1;
+}
+
+// First runs of the distinct groups of done runs the selector matches.
+static int selector_groups(const ReportData *d, const Selector *sel, int *first) {
+    int n = 0;
+    for (int k = 0; k < d->n; k++) {
+        if (!has_value(&d->runs[k]) || !selector_match(sel, &d->runs[k])) continue;
+        int seen = 0;
+        for (int i = 0; i < n; i++) seen |= !strcmp(d->runs[first[i]].group, d->runs[k].group);
+        if (!seen) first[n++] = k;
+    }
+    return n;
+}
+
+// A group's label: method, config and the values of the columns that tell the groups apart.
+static void group_label(const ReportRun *r, const Columns *cols, char *buf, size_t cap) {
+    char cfg[128];
+    report_config_label(cfg, sizeof cfg, r);
+    snprintf(buf, cap, "%s%s%s", r->method ? r->method : "-", cfg[0] ? " " : "", cfg);
+    for (int c = 0; c < cols->n; c++) {
+        char v[128];
+        column_value(r, cols, c, v, sizeof v);
+        snprintf(buf + strlen(buf), cap - strlen(buf), " %s=%s", cols->names[c], v);
+    }
+}
+
+int report_compare(FILE *out, const ReportData *d, const char *sel_a, const char *sel_b, ReportFormat fmt) {
+    Selector a, b;
+    if (selector_parse(sel_a, "--a", &a) || selector_parse(sel_b, "--b", &b)) return -1;
+    int *ga = xcalloc((size_t)d->n + 1, sizeof *ga), *gb = xcalloc((size_t)d->n + 1, sizeof *gb);
+    int na = selector_groups(d, &a, ga), nb = selector_groups(d, &b, gb), status = -1;
+    int *all = xcalloc((size_t)(na + nb) + 1, sizeof *all);
+    double *va = xcalloc((size_t)d->n + 1, sizeof *va), *vb = xcalloc((size_t)d->n + 1, sizeof *vb);
+    int ncmp = na > nb ? na : nb;
+    StatsPaired *res = xcalloc((size_t)ncmp + 1, sizeof *res);
+    double *p = xcalloc((size_t)ncmp + 1, sizeof *p), *holm = xcalloc((size_t)ncmp + 1, sizeof *holm);
+    int unpaired = 0;
+    if (na == 0 || nb == 0) {
+        err_set("report compare: %s '%s' matches no done run of sweep '%s'", na == 0 ? "--a" : "--b",
+                na == 0 ? sel_a : sel_b, d->sweep);
+        goto done;
+    }
+    if (na > 1 && nb > 1) {
+        err_set("report compare: --a matches %d configurations and --b %d; one of them must pick one "
+                "(add key=value pairs)", na, nb);
+        goto done;
+    }
+    for (int i = 0; i < na; i++)
+        for (int j = 0; j < nb; j++)
+            if (!strcmp(d->runs[ga[i]].group, d->runs[gb[j]].group)) {
+                err_set("report compare: --a and --b both match the configuration of run %lld",
+                        (long long)d->runs[ga[i]].id);
+                goto done;
+            }
+    const char *task = d->runs[ga[0]].task ? d->runs[ga[0]].task : "-";
+    for (int j = 0; j < na + nb; j++) {
+        const ReportRun *r = &d->runs[j < na ? ga[j] : gb[j - na]];
+        if (!task_match(r, task)) { err_set("report compare: the selected runs belong to different tasks (%s, %s)", task, r->task ? r->task : "-"); goto done; }
+        all[j] = j < na ? ga[j] : gb[j - na];
+    }
+    Columns cols;
+    varying_columns(d, all, na + nb, &cols);
+    char title[128];
+    metric_title(title, sizeof title, d, task);
+    Grid g;
+    int holm_col = ncmp > 1;
+    grid_init(&g, 10 + holm_col);
+    const char *head[11] = {"a", "b", "pairs", "mean a", "mean b", "a - b", "95% CI", "t", "p", "p (Holm)"};
+    for (int c = 0; c < 9 + holm_col; c++) grid_set(&g, 0, c, head[c]);
+    json_t *rec = fmt == REPORT_TEXT ? NULL : json_array();
+    for (int k = 0; k < ncmp; k++) {
+        const ReportRun *ra = &d->runs[ga[na > 1 ? k : 0]], *rb = &d->runs[gb[nb > 1 ? k : 0]];
+        // pairs: the seeds both configurations ran
+        int n = 0;
+        for (int x = 0; x < d->n; x++) {
+            const ReportRun *r = &d->runs[x];
+            if (!has_value(r) || strcmp(r->group, ra->group)) continue;
+            int found = 0;
+            for (int y = 0; y < d->n && !found; y++) {
+                const ReportRun *s = &d->runs[y];
+                if (has_value(s) && !strcmp(s->group, rb->group) && s->seed == r->seed) {
+                    va[n] = r->value;
+                    vb[n++] = s->value;
+                    found = 1;
+                }
+            }
+            unpaired += !found;
+        }
+        res[k] = stats_paired(va, vb, n);
+        p[k] = res[k].p;
+        StatsSummary sa = stats_summary(va, n), sb = stats_summary(vb, n);
+        char la[256], lb[256], buf[128];
+        group_label(ra, &cols, la, sizeof la);
+        group_label(rb, &cols, lb, sizeof lb);
+        grid_set(&g, k + 1, 0, la);
+        grid_set(&g, k + 1, 1, lb);
+        snprintf(buf, sizeof buf, "%d", n);
+        grid_set(&g, k + 1, 2, buf);
+        snprintf(buf, sizeof buf, "%.4f", sa.mean);
+        grid_set(&g, k + 1, 3, n ? buf : "-");
+        snprintf(buf, sizeof buf, "%.4f", sb.mean);
+        grid_set(&g, k + 1, 4, n ? buf : "-");
+        snprintf(buf, sizeof buf, "%+.4f", res[k].mean);
+        grid_set(&g, k + 1, 5, n ? buf : "-");
+        if (n > 1) snprintf(buf, sizeof buf, "[%+.4f, %+.4f]", res[k].lo, res[k].hi); else snprintf(buf, sizeof buf, "-");
+        grid_set(&g, k + 1, 6, buf);
+        if (n > 1) snprintf(buf, sizeof buf, "%.3f", res[k].t); else snprintf(buf, sizeof buf, "-");
+        grid_set(&g, k + 1, 7, buf);
+        if (n > 1) snprintf(buf, sizeof buf, "%.4f", res[k].p); else snprintf(buf, sizeof buf, "-");
+        grid_set(&g, k + 1, 8, buf);
+        if (rec) {
+            json_t *o = json_object();
+            json_object_set_new(o, "task", json_string(task));
+            json_object_set_new(o, "metric", json_string(title));
+            json_object_set_new(o, "a", json_string(la));
+            json_object_set_new(o, "b", json_string(lb));
+            json_object_set_new(o, "pairs", json_integer(n));
+            json_object_set_new(o, "mean_a", num_or_null(sa.mean));
+            json_object_set_new(o, "mean_b", num_or_null(sb.mean));
+            json_object_set_new(o, "diff", num_or_null(res[k].mean));
+            json_object_set_new(o, "ci_lo", num_or_null(res[k].lo));
+            json_object_set_new(o, "ci_hi", num_or_null(res[k].hi));
+            json_object_set_new(o, "t", num_or_null(res[k].t));
+            json_object_set_new(o, "p", num_or_null(res[k].p));
+            json_array_append_new(rec, o);
+        }
+    }
+    if (holm_col) {
+        stats_holm(p, ncmp, holm);
+        for (int k = 0; k < ncmp; k++) {
+            char buf[32];
+            if (isnan(holm[k])) snprintf(buf, sizeof buf, "-"); else snprintf(buf, sizeof buf, "%.4f", holm[k]);
+            grid_set(&g, k + 1, 9, buf);
+            if (rec) json_object_set_new(json_array_get(rec, (size_t)k), "p_holm", num_or_null(holm[k]));
+        }
+    }
+    if (rec) {
+        emit_records(out, rec, fmt);
+        json_decref(rec);
+    } else {
+        fprintf(out, "compare: %s, %s, paired by seed: mean difference a - b, 95%% t interval, paired t-test "
+                "(two-sided)%s\n\n", task, title, holm_col ? ", Holm-adjusted p over the comparisons" : "");
+        static const int right[11] = {0, 0, 1, 1, 1, 1, 0, 1, 1, 1};
+        report_table_print(out, g.rows, g.cols, g.cells, right);
+        if (unpaired) fprintf(out, "unpaired: %d run(s) whose seed the other configuration did not run are left out\n", unpaired);
+    }
+    grid_free(&g);
+    status = 0;
+done:
+    free(ga); free(gb); free(all); free(va); free(vb); free(res); free(p); free(holm);
+    return status;
 }

@@ -6,8 +6,16 @@
 // metrics. Its value is the test split's (latest step), else the validation split's (latest
 // step). The baseline is the test metric "baseline_<metric>". Runs that differ only in their
 // seed(s) form a group: the config JSON with every "seed" key removed.
-// Cells are mean ± sample standard deviation (divisor n - 1) over a group's seeds; a cell
-// with one run shows the value alone, an empty cell "-".
+// Cells are mean ± sample standard deviation (divisor n - 1) over a group's seeds, with n
+// and the 95 % t interval of the mean (harness/stats.h); a cell with one run shows the value
+// alone, an empty cell "-".
+//
+// Convergence: a done run is "not converged" when it stopped at train.steps (stop_reason cap,
+// or not recorded: databases before early stopping) while its validation metric was still
+// improving: its best validation step is its last one, of at least two.
+// Tuning: a tuned sweep's tuning runs at settings that were not picked are left out of every
+// table but `runs` (`report tune` shows them); the tuned keys get a column, as does every
+// config key that varies between a table's rows and is not in their labels.
 //
 // Ownership: report_load fills a ReportData that report_data_free releases; everything in
 // it is owned by it.
@@ -33,12 +41,19 @@ typedef struct {
     double value;      // main metric (NAN: none)
     double baseline;   // test baseline_<metric> (NAN: none)
     double wall_seconds;       // NAN: unknown
+    char *config;              // the stored config JSON
+    char *stop_reason;         // "patience", "cap", "failure" or NULL (not recorded)
+    int stop_step, best_step, last_step;   // -1: none; last_step: last validation of the metric
+    int not_converged;         // see the top of this file
+    int tuning_only;           // a tuning run at a setting the sweep did not pick
 } ReportRun;
 
 typedef struct {
     ReportRun *runs;   // in sweep order (all runs by id without a sweep)
     int n;
     char *sweep;       // the sweep's name, or "all"
+    int ntuned;        // keys tuned by the sweep's tune: block
+    char **tuned;      // their names
 } ReportData;
 
 typedef struct {
@@ -76,10 +91,25 @@ ReportStat report_cell_stat(const ReportData *d, const char *task, const char *t
 int report_target_sets(const ReportData *d, const char *task, const char ***sets);
 int report_ranks(const ReportData *d, const char *task, int **ranks);
 
-// Prints table `name` (table6, table5, methods, runs, table7) for d. db: for table7's
+// Prints table `name` (table6, table5, methods, runs, table7, tune) for d. db: for table7's
 // analysis rows. 0, or -1 (err_set: unknown name, nothing to report).
 int report_print(FILE *out, Store *s, const ReportData *d, const char *name);
-extern const char *const REPORT_NAMES;   // "table6, table5, methods, runs, table7"
+extern const char *const REPORT_NAMES;   // "table6, table5, methods, runs, table7, tune"
+
+typedef enum { REPORT_TEXT, REPORT_CSV, REPORT_JSON } ReportFormat;
+// report_print in a format: CSV (RFC 4180, CRLF, a header of every field) or a JSON array
+// of one object per row, with the numbers unformatted (mean, std, n, ci_lo, ci_hi, ...).
+int report_print_as(FILE *out, Store *s, const ReportData *d, const char *name, ReportFormat fmt);
+
+// `report compare`: selector a picks one configuration (runs differing only in their seed),
+// selector b one or more (or the other way round); each pair of configurations is compared
+// by seed: mean difference a - b, its 95 % t interval, the paired t-test's p, and with
+// several comparisons Holm's adjusted p. A selector is "key=value key=value" (config keys).
+// 0, or -1 (err_set: a bad selector, no match, nothing paired).
+int report_compare(FILE *out, const ReportData *d, const char *sel_a, const char *sel_b, ReportFormat fmt);
+
+// "0.600 ± 0.141 n=2 [0.473, 0.727]", "0.900 n=1", "-", with " *" when not_converged > 0.
+void report_format_cell(char *buf, size_t size, const double *values, int n, int not_converged);
 
 // Prints rows of cells as an aligned text table: row 0 is the header, underlined with
 // dashes; columns two spaces apart; right_align[c] (may be NULL) right-aligns column c.
