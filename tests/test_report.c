@@ -191,13 +191,12 @@ static void test_tables(void **state) {
 
     char *t6 = print_report(s, &d, "table6");
     assert_string_equal(t6,
-        "table6: spam, accuracy (test where recorded, else validation), mean ± std over seeds\n"
+        "table6: spam, accuracy (test where recorded, else validation), mean ± std, n, 95% t interval over seeds\n"
         "\n"
-        "weight type  r=1            r=4\n"
-        "-----------  -------------  -----\n"
-        "Wq           0.600 ± 0.141  0.900\n"
-        "Wq,Wv        0.700 ± 0.141  -\n"
-        "seeds per cell: 1 to 2\n"
+        "weight type  r=1                                r=4\n"
+        "-----------  ---------------------------------  ---------\n"
+        "Wq           0.600 ± 0.141 n=2 [-0.671, 1.871]  0.900 n=1\n"
+        "Wq,Wv        0.700 ± 0.141 n=2 [-0.571, 1.971]  -\n"
         "note: 1 cell(s) pool runs that differ in more than the seed\n"
         "\n"
         "left out: 1 failed\n");
@@ -205,29 +204,30 @@ static void test_tables(void **state) {
 
     char *t5 = print_report(s, &d, "table5");
     assert_string_equal(t5,
-        "table5: spam, accuracy (test where recorded, else validation), mean ± std over seeds\n"
+        "table5: spam, accuracy (test where recorded, else validation), mean ± std, n, 95% t interval over seeds\n"
         "\n"
-        "weight type  Wq             Wq     Wq,Wv\n"
-        "-----------  -------------  -----  -------------\n"
-        "rank r       1              4      1\n"
-        "trainable    100            400    200\n"
-        "spam         0.600 ± 0.141  0.900  0.700 ± 0.141\n"
+        "weight type  Wq                                 Wq         Wq,Wv\n"
+        "-----------  ---------------------------------  ---------  ---------------------------------\n"
+        "rank r       1                                  4          1\n"
+        "trainable    100                                400        200\n"
+        "spam         0.600 ± 0.141 n=2 [-0.671, 1.871]  0.900 n=1  0.700 ± 0.141 n=2 [-0.571, 1.971]\n"
         "\n"
         "left out: 1 failed\n");
     free(t5);
 
     char *m = print_report(s, &d, "methods");
+    // the two Wq,Wv r=1 rows differ in "lr": a column shows it, so they never look alike
     const char *title = "accuracy (test where recorded, else validation)";
     char want[2048];
     snprintf(want, sizeof want,
-             "methods: spam, %s, mean ± std over seeds\n\n"
-             "method  config     trainable  head  %s  seeds  baseline\n"
-             "------  ---------  ---------  ----  -----------------------------------------------  -----  --------\n"
-             "lora    Wq r=1           100     -  0.600 ± 0.141                                        2     0.550\n"
-             "lora    Wq r=4           400     -  0.900                                                1         -\n"
-             "lora    Wq,Wv r=1        200     -  0.800                                                1     0.550\n"
-             "lora    Wq,Wv r=1        200     -  0.600                                                1     0.550\n"
-             "ft                      5000     -  0.800 ± 0.071                                        2     0.550\n"
+             "methods: spam, %s, mean ± std, 95%% t interval over seeds\n\n"
+             "method  config     lr  trainable  head  %s  95%% CI           n  baseline  not converged\n"
+             "------  ---------  --  ---------  ----  -----------------------------------------------  ---------------  -  --------  -------------\n"
+             "lora    Wq r=1     -         100     -  0.600 ± 0.141                                    [-0.671, 1.871]  2     0.550\n"
+             "lora    Wq r=4     -         400     -  0.900                                            -                1         -\n"
+             "lora    Wq,Wv r=1  1         200     -  0.800                                            -                1     0.550\n"
+             "lora    Wq,Wv r=1  2         200     -  0.600                                            -                1     0.550\n"
+             "ft                 -        5000     -  0.800 ± 0.071                                    [0.165, 1.435]   2     0.550\n"
              "\nleft out: 1 failed\n", title, title);
     assert_string_equal(m, want);
     free(m);
@@ -240,7 +240,7 @@ static void test_tables(void **state) {
 
     FILE *null = fopen("/dev/null", "w");
     assert_int_equal(report_print(null, s, &d, "table9"), -1);
-    assert_non_null(strstr(err_msg(), "unknown table 'table9' (expected one of: table6, table5, methods, runs, table7)"));
+    assert_non_null(strstr(err_msg(), "unknown table 'table9' (expected one of: table6, table5, methods, runs, table7, tune)"));
     assert_int_equal(report_print(null, s, &d, "table7"), -1);
     assert_non_null(strstr(err_msg(), "no amplification results"));
     fclose(null);

@@ -75,30 +75,29 @@ expect_out '^1 *$' sqlite3 "$DB" "SELECT count(*) FROM runs WHERE id = 1"   # no
 
 # ---- report ----
 cat > "$TMP/want" <<'EOF'
-table6: spam, test accuracy, mean ± std over seeds
+table6: spam, test accuracy, mean ± std, n, 95% t interval over seeds
 
-weight type  r=1            r=4
------------  -------------  -----
-Wq           0.600 ± 0.141  0.900
-Wq,Wv        0.800          -
-seeds per cell: 1 to 2
+weight type  r=1                                r=4
+-----------  ---------------------------------  ---------
+Wq           0.600 ± 0.141 n=2 [-0.671, 1.871]  0.900 n=1
+Wq,Wv        0.800 n=1                          -
 
 left out: 1 pending 1 failed
 EOF
 tq_exact "$TMP/want" "$LORALAB" report table6 --sweep t6 --db "$DB"
 cat > "$TMP/want" <<'EOF'
-methods: spam, test accuracy, mean ± std over seeds
+methods: spam, test accuracy, mean ± std, 95% t interval over seeds
 
-method  config     trainable  head  test accuracy  seeds  baseline
-------  ---------  ---------  ----  -------------  -----  --------
-lora    Wq r=1           256     -  0.600 ± 0.141      2     0.550
-lora    Wq r=4          1024     -  0.900              1         -
-lora    Wq,Wv r=1        512     -  0.800              1     0.550
+method  config     trainable  head  test accuracy  95% CI           n  baseline  not converged
+------  ---------  ---------  ----  -------------  ---------------  -  --------  -------------
+lora    Wq r=1           256     -  0.600 ± 0.141  [-0.671, 1.871]  2     0.550
+lora    Wq r=4          1024     -  0.900          -                1         -
+lora    Wq,Wv r=1        512     -  0.800          -                1     0.550
 
 left out: 1 pending 1 failed
 EOF
 tq_exact "$TMP/want" "$LORALAB" report methods --db "$DB"
-expect_out '^ 5  dddd1111  failed +spam +ft +1 +- +- +- +- +- +loss is NaN, "step" 7$' "$LORALAB" report runs --db "$DB"
+expect_out '^ 5  dddd1111  failed +spam +ft +1 +- +- +- +- +- +- +loss is NaN, "step" 7$' "$LORALAB" report runs --db "$DB"
 expect_fail 2 "unknown table 'table9'" "$LORALAB" report table9 --db "$DB"
 expect_fail 2 "no sweep named 'nope'" "$LORALAB" report table6 --sweep nope --db "$DB"
 expect_fail 2 "no amplification results" "$LORALAB" report table7 --db "$DB"
