@@ -646,7 +646,7 @@ static void varying_columns(const ReportData *d, const int *rows, int n, Columns
             if (!x) continue;
             value_text(x, v, sizeof v);
             if (have && strcmp(v, first)) differ = 1;
-            snprintf(first, sizeof first, "%s", have ? first : v);
+            if (!have) snprintf(first, sizeof first, "%s", v);
             have = 1;
         }
         if (tuned || differ) {
