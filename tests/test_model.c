@@ -73,55 +73,157 @@ static double loss_of(Model *m, const Batch *bt) {
     return model_forward(m, bt, &fo);
 }
 
-// Directional derivative check per trainable tensor: (L(θ+εd) - L(θ-εd)) / 2ε against <g, d>
-// with d a random unit direction over the tensor's elements.
+// Gradient checks against central finite differences (L(θ+εd) - L(θ-εd)) / 2ε, with the
+// tolerance of a float32 loss: |numeric - analytic| <= ATOL + RTOL |numeric|.
+//
+// Directional: per trainable tensor, NDIRS directions d = (g/|g| + r/(2|r|)) / |...| with r
+// a fresh Gaussian each time: random, yet at least 1/3 of |g| along the gradient (cos >= 1/3
+// even in a 4-element tensor), so that |numeric| >= 10 ATOL (asserted) and the check cannot
+// pass on two numbers near zero. ATOL 2e-4: a float32 loss near 5 moves by ~5e-7 per ulp,
+// ~1e-4 after dividing by 2ε = 0.02 over two evaluations.
+// Per element (check_elements): single coordinates, the largest |g| of each tensor and
+// seeded random ones, for methods that have no PyTorch fixture.
+enum { NDIRS = 3 };
+#define ATOL 2e-4
+#define RTOL 2e-2
 static void check_gradients_mc(MethodConfig mc, HeadKind head);
 
 static void check_gradients(MethodKind kind, HeadKind head) { check_gradients_mc(method(kind), head); }
 
-static void check_gradients_mc(MethodConfig mc, HeadKind head) {
+// A model of mc with head, every tensor randomized, and its gradients on the test batch.
+static Model *model_with_grads(MethodConfig mc, HeadKind head, Batch *bt, TestBatch *tb) {
     ModelConfig cfg = nano();
-    MethodKind kind = mc.kind;
     mc.head = head;
     mc.n_classes = head == HEAD_CLS ? 3 : head == HEAD_REG ? 1 : 0;
     Model *m = model_create(backend_cpu(), &cfg, &mc);
     assert_non_null(m);
     randomize_all(m, 11);
-    TestBatch tb;
-    Batch bt = make_batch(&tb, cfg.vocab_size);
+    *bt = make_batch(tb, cfg.vocab_size);
     ForwardOptions fo = {0, 0.0f, 0.1f, 0};
     model_zero_grad(m);
-    model_forward(m, &bt, &fo);
+    model_forward(m, bt, &fo);
     model_backward(m);
+    return m;
+}
+
+static void check_gradients_mc(MethodConfig mc, HeadKind head) {
+    MethodKind kind = mc.kind;
+    TestBatch tb;
+    Batch bt;
+    Model *m = model_with_grads(mc, head, &bt, &tb);
     int checked = 0;
     for (int i = 0; i < model_num_params(m); i++) {
         Param *p = model_param(m, i);
         if (!p->trainable) continue;
         float *g = xmalloc(p->numel * sizeof(float)), *w = xmalloc(p->numel * sizeof(float));
-        double *d = xmalloc(p->numel * sizeof(double));
+        double *d = xmalloc(p->numel * sizeof(double)), *r = xmalloc(p->numel * sizeof(double));
         memcpy(g, p->grad, p->numel * sizeof(float));
         memcpy(w, p->data, p->numel * sizeof(float));
-        Rng r = rng_seeded(100 + i);
-        double norm = 0, analytic = 0;
-        for (size_t k = 0; k < p->numel; k++) { d[k] = rng_normal(&r); norm += d[k] * d[k]; }
-        norm = sqrt(norm);
-        for (size_t k = 0; k < p->numel; k++) { d[k] /= norm; analytic += g[k] * d[k]; }
-        const double eps = 1e-2;
-        for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(w[k] + eps * d[k]);
-        double lp = loss_of(m, &bt);
-        for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(w[k] - eps * d[k]);
-        double lm = loss_of(m, &bt);
-        memcpy(p->data, w, p->numel * sizeof(float));
-        double numeric = (lp - lm) / (2 * eps);
-        double err = fabs(numeric - analytic), tol = 2e-3 + 2e-2 * fabs(numeric);
-        if (err > tol)
-            fail_msg("%s head %d: gradient of %s: analytic %.6g, finite difference %.6g (|err| %.3g > tol %.3g)",
-                     METHOD_NAMES[kind], head, p->name, analytic, numeric, err, tol);
-        checked++;
-        free(g); free(w); free(d);
+        double gnorm = 0;
+        for (size_t k = 0; k < p->numel; k++) gnorm += (double)g[k] * g[k];
+        gnorm = sqrt(gnorm);
+        if (!(gnorm > 0)) fail_msg("%s head %d: %s has a zero gradient", METHOD_NAMES[kind], head, p->name);
+        Rng rng = rng_seeded(100 + i);
+        for (int dir = 0; dir < NDIRS; dir++) {
+            double rnorm = 0, norm = 0, analytic = 0;
+            for (size_t k = 0; k < p->numel; k++) { r[k] = rng_normal(&rng); rnorm += r[k] * r[k]; }
+            rnorm = sqrt(rnorm);
+            for (size_t k = 0; k < p->numel; k++) { d[k] = g[k] / gnorm + 0.5 * r[k] / rnorm; norm += d[k] * d[k]; }
+            norm = sqrt(norm);
+            for (size_t k = 0; k < p->numel; k++) { d[k] /= norm; analytic += g[k] * d[k]; }
+            const double eps = 1e-2;
+            for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(w[k] + eps * d[k]);
+            double lp = loss_of(m, &bt);
+            for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(w[k] - eps * d[k]);
+            double lm = loss_of(m, &bt);
+            memcpy(p->data, w, p->numel * sizeof(float));
+            double numeric = (lp - lm) / (2 * eps);
+            double err = fabs(numeric - analytic), tol = ATOL + RTOL * fabs(numeric);
+            if (err > tol)
+                fail_msg("%s head %d: gradient of %s, direction %d: analytic %.6g, finite difference %.6g (|err| %.3g > tol %.3g)",
+                         METHOD_NAMES[kind], head, p->name, dir, analytic, numeric, err, tol);
+            if (fabs(numeric) < 10 * ATOL)
+                fail_msg("%s head %d: %s, direction %d: |finite difference| %.3g is under 10x the tolerance %.3g: "
+                         "the check would not tell a wrong gradient", METHOD_NAMES[kind], head, p->name, dir, fabs(numeric), ATOL);
+            checked++;
+        }
+        free(g); free(w); free(d); free(r);
     }
     assert_true(checked > 0);
     model_free(m);
+}
+
+// Per-element finite differences: in each trainable tensor the NTOP coordinates of largest
+// |g| (the largest must reach 10 ATOL) and NRAND seeded random ones.
+enum { NTOP = 2, NRAND = 3 };
+static void check_elements(MethodConfig mc, HeadKind head) {
+    TestBatch tb;
+    Batch bt;
+    Model *m = model_with_grads(mc, head, &bt, &tb);
+    int checked = 0;
+    for (int i = 0; i < model_num_params(m); i++) {
+        Param *p = model_param(m, i);
+        if (!p->trainable) continue;
+        size_t idx[NTOP + NRAND];
+        for (int t = 0; t < NTOP; t++) {   // the largest |g|, then the next largest
+            size_t best = 0;
+            double bv = -1;
+            for (size_t k = 0; k < p->numel; k++) {
+                int taken = 0;
+                for (int u = 0; u < t; u++) taken |= idx[u] == k;
+                if (!taken && fabs(p->grad[k]) > bv) { bv = fabs(p->grad[k]); best = k; }
+            }
+            idx[t] = best;
+        }
+        Rng rng = rng_seeded(500 + i);
+        for (int t = 0; t < NRAND; t++) idx[NTOP + t] = (size_t)(rng_u64(&rng) % p->numel);
+        for (int t = 0; t < NTOP + NRAND && (size_t)t < p->numel + NRAND; t++) {
+            size_t k = idx[t];
+            float w = p->data[k];
+            double analytic = p->grad[k];
+            const double eps = 1e-2;
+            p->data[k] = (float)(w + eps);
+            double lp = loss_of(m, &bt);
+            p->data[k] = (float)(w - eps);
+            double lm = loss_of(m, &bt);
+            p->data[k] = w;
+            double numeric = (lp - lm) / (2 * eps), err = fabs(numeric - analytic), tol = ATOL + RTOL * fabs(numeric);
+            if (err > tol)
+                fail_msg("%s head %d: d loss / d %s[%zu]: analytic %.6g, finite difference %.6g (|err| %.3g > tol %.3g)",
+                         METHOD_NAMES[mc.kind], head, p->name, k, analytic, numeric, err, tol);
+            if (t == 0 && fabs(numeric) < 10 * ATOL)
+                fail_msg("%s head %d: the largest element gradient of %s, %.3g, is under 10x the tolerance %.3g",
+                         METHOD_NAMES[mc.kind], head, p->name, fabs(numeric), ATOL);
+            checked++;
+        }
+    }
+    assert_true(checked > 0);
+    model_free(m);
+}
+
+// Every method without a PyTorch fixture (tests/test_parity.c covers FT and LoRA), the
+// combinations and the regression head, element by element.
+static void test_grad_elements(void **s) {
+    (void)s;
+    check_elements(method(METHOD_BITFIT), HEAD_LM);
+    check_elements(method(METHOD_PREFIX_EMBED), HEAD_CLS);
+    check_elements(method(METHOD_PREFIX_LAYER), HEAD_LM);
+    check_elements(method(METHOD_ADAPTER_L), HEAD_LM);
+    check_elements(method(METHOD_ADAPTER_P), HEAD_CLS);
+    check_elements(method(METHOD_ADAPTER_D), HEAD_LM);
+    check_elements(method(METHOD_FT), HEAD_REG);
+    check_elements(method(METHOD_LORA), HEAD_REG);
+    MethodConfig mc = method(METHOD_LORA);
+    mc.also_prefix = METHOD_PREFIX_EMBED;
+    check_elements(mc, HEAD_LM);
+    mc.also_prefix = METHOD_PREFIX_LAYER;
+    check_elements(mc, HEAD_CLS);
+    mc.also_prefix = 0;
+    mc.also_bitfit = 1;
+    check_elements(mc, HEAD_LM);
+    mc = method(METHOD_BITFIT);
+    mc.also_lora = 1;
+    check_elements(mc, HEAD_CLS);
 }
 
 static void test_grad_ft_lm(void **s) { (void)s; check_gradients(METHOD_FT, HEAD_LM); }
@@ -537,7 +639,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_grad_ft_lm),        cmocka_unit_test(test_grad_ft_cls),
         cmocka_unit_test(test_grad_ft_reg),       cmocka_unit_test(test_grad_bitfit),
         cmocka_unit_test(test_grad_lora),         cmocka_unit_test(test_grad_lora_dropout),
-        cmocka_unit_test(test_grad_combinations),
+        cmocka_unit_test(test_grad_combinations), cmocka_unit_test(test_grad_elements),
         cmocka_unit_test(test_grad_prefix_embed), cmocka_unit_test(test_grad_prefix_layer),
         cmocka_unit_test(test_grad_adapters),     cmocka_unit_test(test_frozen),
         cmocka_unit_test(test_merge),             cmocka_unit_test(test_param_formulas),
