@@ -257,7 +257,8 @@ static int tune_and_run(const SchedOptions *so, WorkerContext *ctx, const Sweep 
             rc = store_best_validation(st, tune_ids[i], &value, &best_step);
             if (!isnan(value)) { sum[sw->tune_setting[i]] += value; cnt[sw->tune_setting[i]]++; }
         }
-        const char *metric = rep ? primary_metric(rep->task, rep->task_path) : NULL;
+        if (!rep) { pick[v] = -1; continue; }   // every tuning run of it collapsed into another variant's
+        const char *metric = primary_metric(rep->task, rep->task_path);
         int lower = lower_is_better(metric), best = -1;
         double best_mean = 0;
         for (int s = 0; s < sw->ntune_settings; s++) {
