@@ -1294,7 +1294,7 @@ int report_compare(FILE *out, const ReportData *d, const char *sel_a, const char
     int ncmp = na > nb ? na : nb;
     StatsPaired *res = xcalloc((size_t)ncmp + 1, sizeof *res);
     double *p = xcalloc((size_t)ncmp + 1, sizeof *p), *holm = xcalloc((size_t)ncmp + 1, sizeof *holm);
-    int unpaired = 0;
+    int unpaired = 0, not_converged = 0;
     if (na == 0 || nb == 0) {
         err_set("report compare: %s '%s' matches no done run of sweep '%s'", na == 0 ? "--a" : "--b",
                 na == 0 ? sel_a : sel_b, d->sweep);
@@ -1331,7 +1331,7 @@ int report_compare(FILE *out, const ReportData *d, const char *sel_a, const char
     for (int k = 0; k < ncmp; k++) {
         const ReportRun *ra = &d->runs[ga[na > 1 ? k : 0]], *rb = &d->runs[gb[nb > 1 ? k : 0]];
         // pairs: the seeds both configurations ran
-        int n = 0;
+        int n = 0, nc_a = 0, nc_b = 0;
         for (int x = 0; x < d->n; x++) {
             const ReportRun *r = &d->runs[x];
             if (!has_value(r) || strcmp(r->group, ra->group)) continue;
@@ -1341,6 +1341,8 @@ int report_compare(FILE *out, const ReportData *d, const char *sel_a, const char
                 if (has_value(s) && !strcmp(s->group, rb->group) && s->seed == r->seed) {
                     va[n] = r->value;
                     vb[n++] = s->value;
+                    nc_a += r->not_converged;
+                    nc_b += s->not_converged;
                     found = 1;
                 }
             }
@@ -1356,10 +1358,11 @@ int report_compare(FILE *out, const ReportData *d, const char *sel_a, const char
         grid_set(&g, k + 1, 1, lb);
         snprintf(buf, sizeof buf, "%d", n);
         grid_set(&g, k + 1, 2, buf);
-        snprintf(buf, sizeof buf, "%.4f", sa.mean);
+        snprintf(buf, sizeof buf, "%.4f%s", sa.mean, nc_a ? " *" : "");
         grid_set(&g, k + 1, 3, n ? buf : "-");
-        snprintf(buf, sizeof buf, "%.4f", sb.mean);
+        snprintf(buf, sizeof buf, "%.4f%s", sb.mean, nc_b ? " *" : "");
         grid_set(&g, k + 1, 4, n ? buf : "-");
+        not_converged += nc_a + nc_b;
         snprintf(buf, sizeof buf, "%+.4f", res[k].mean);
         grid_set(&g, k + 1, 5, n ? buf : "-");
         if (n > 1) snprintf(buf, sizeof buf, "[%+.4f, %+.4f]", res[k].lo, res[k].hi); else snprintf(buf, sizeof buf, "-");
@@ -1382,6 +1385,8 @@ int report_compare(FILE *out, const ReportData *d, const char *sel_a, const char
             json_object_set_new(o, "ci_hi", num_or_null(res[k].hi));
             json_object_set_new(o, "t", num_or_null(res[k].t));
             json_object_set_new(o, "p", num_or_null(res[k].p));
+            json_object_set_new(o, "not_converged_a", json_integer(nc_a));
+            json_object_set_new(o, "not_converged_b", json_integer(nc_b));
             json_array_append_new(rec, o);
         }
     }
@@ -1403,6 +1408,9 @@ int report_compare(FILE *out, const ReportData *d, const char *sel_a, const char
         static const int right[11] = {0, 0, 1, 1, 1, 1, 0, 1, 1, 1};
         report_table_print(out, g.rows, g.cols, g.cells, right);
         if (unpaired) fprintf(out, "unpaired: %d run(s) whose seed the other configuration did not run are left out\n", unpaired);
+        if (not_converged)
+            fprintf(out, "not converged (*): the mean includes runs that stopped at train.steps while their validation "
+                    "metric still improved\n");
     }
     grid_free(&g);
     status = 0;

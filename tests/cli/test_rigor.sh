@@ -133,13 +133,14 @@ rq_exact "$TMP/want" "$LORALAB" report methods --sweep quick --db "$T"
 cat > "$TMP/want" <<'EOF2'
 compare: glue-sst2, validation accuracy, paired by seed: mean difference a - b, 95% t interval, paired t-test (two-sided), Holm-adjusted p over the comparisons
 
-a                     b                                    pairs  mean a  mean b    a - b  95% CI                  t       p  p (Holm)
---------------------  -----------------------------------  -----  ------  ------  -------  ------------------  -----  ------  --------
-bitfit train.lr=0.01  lora Wq,Wv r=2 train.lr=0.001            3  0.5625  0.5208  +0.0417  [-0.1376, +0.2209]  1.000  0.4226    0.4226
-bitfit train.lr=0.01  lora Wq,Wk,Wv,Wo r=2 train.lr=0.001      3  0.5625  0.3958  +0.1667  [-0.2241, +0.5574]  1.835  0.2079    0.4158
+a                     b                                    pairs    mean a    mean b    a - b  95% CI                  t       p  p (Holm)
+--------------------  -----------------------------------  -----  --------  --------  -------  ------------------  -----  ------  --------
+bitfit train.lr=0.01  lora Wq,Wv r=2 train.lr=0.001            3  0.5625 *  0.5208 *  +0.0417  [-0.1376, +0.2209]  1.000  0.4226    0.4226
+bitfit train.lr=0.01  lora Wq,Wk,Wv,Wo r=2 train.lr=0.001      3  0.5625 *    0.3958  +0.1667  [-0.2241, +0.5574]  1.835  0.2079    0.4158
+not converged (*): the mean includes runs that stopped at train.steps while their validation metric still improved
 EOF2
 rq_exact "$TMP/want" "$LORALAB" report compare --sweep quick --db "$T" --a 'method=bitfit' --b 'method=lora'
-printf 'task,metric,a,b,pairs,mean_a,mean_b,diff,ci_lo,ci_hi,t,p\r\nglue-sst2,validation accuracy,bitfit train.lr=0.01,"lora Wq,Wv r=2 train.lr=0.001",3,0.5625,0.52083333333333337,0.041666666666666664,-0.13761053040622737,0.22094386373956068,0.99999999999999989,0.42264973081037427\r\n' > "$TMP/want"
+printf 'task,metric,a,b,pairs,mean_a,mean_b,diff,ci_lo,ci_hi,t,p,not_converged_a,not_converged_b\r\nglue-sst2,validation accuracy,bitfit train.lr=0.01,"lora Wq,Wv r=2 train.lr=0.001",3,0.5625,0.52083333333333337,0.041666666666666664,-0.13761053040622737,0.22094386373956068,0.99999999999999989,0.42264973081037427,1,1\r\n' > "$TMP/want"
 rq_exact "$TMP/want" "$LORALAB" report compare --sweep quick --db "$T" --a 'method=bitfit' --b 'method=lora lora.targets=q,v' --csv
 printf '[{"task":"glue-sst2","method":"bitfit","config":"","train.lr":"0.01","trainable":1472,"head":128,"metric":"validation accuracy","mean":0.5625,"std":0.10825317547305482,"n":3,"ci_lo":0.29358420439065902,"ci_hi":0.83141579560934098,"not_converged":1,"baseline":null}]\n' > "$TMP/want"
 rq_exact "$TMP/want" sh -c "'$LORALAB' report methods --sweep quick --db '$T' --json | sed 's/},{/}\n{/g' | grep bitfit | sed 's/^\[*/[/; s/\]*\$/]/'"
@@ -151,6 +152,33 @@ expect_fail 2 "report compare: --b 'method=ft' matches no done run of sweep 'qui
 expect_fail 2 "report compare: give both --a and --b" "$LORALAB" report compare --sweep quick --db "$T" --a method=bitfit
 expect_fail 2 "report: --csv and --json exclude each other" "$LORALAB" report methods --db "$T" --csv --json
 expect_fail 2 "report tune: sweep 'keyword' has no tuning runs" "$LORALAB" report tune --sweep keyword --db "$K1"
+
+# any config key may be tuned (here the LoRA rank, on two tuning seeds); the dry run lists
+# the tuning runs, then the grid's runs that wait for the pick
+cat > "$TMP/r.yaml" <<YAML
+name: rank
+base: {checkpoint: $TMP/base}
+task: {name: glue-sst2, path: $FIX/sst2_tiny, max_len: 32}
+method: lora
+grid:
+  seed: [1, 2, 3]
+tune:
+  lora.rank: [4, 2]
+  seeds: [1, 2]
+YAML
+"$LORALAB" sweep "$TMP/r.yaml" --dry-run | sed -E 's/^[0-9a-f]{12} /HASH/' > "$TMP/r.out"
+cat > "$TMP/want" <<'EOF2'
+sweep rank: 3 runs (3 combinations, 0 excluded, 0 duplicates)
+tune: 2 settings x 2 seeds on 1 variants: 4 tuning runs; then the 3 runs below at each variant's picked setting
+HASH tune lora.rank=4 seed=1
+HASH tune lora.rank=4 seed=2
+HASH tune lora.rank=2 seed=1
+HASH tune lora.rank=2 seed=2
+(picked)  seed=1
+(picked)  seed=2
+(picked)  seed=3
+EOF2
+cmp -s "$TMP/want" "$TMP/r.out" && _report ok || _report fail "tuned dry run: $(diff "$TMP/want" "$TMP/r.out")"
 
 # tune: errors in the block name file:line:column; a tuned key cannot be set elsewhere
 printf 'name: x\ntask: spam\ngrid:\n  train.lr: [0.1]\ntune:\n  train.lr: [0.1, 0.2]\n  seeds: [1]\n' > "$TMP/bad1.yaml"
