@@ -19,6 +19,7 @@ int cmd_tasks(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_report_reproduction(int argc, char **argv);   // `report reproduction` (harness/cmd_report_repro.c)
 int cmd_plot(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
