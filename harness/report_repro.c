@@ -23,7 +23,7 @@ static const char *const VERDICT_NAMES[VERDICT_COUNT] = {
 // The paper's setup, for the deviations list.
 static const char *const PAPER_SETUP =
     "GPT-3 175B (96 layers, d_model 12,288) for Tables 5-7 and Figures 2-4, on WikiSQL and MultiNLI; "
-    "validation accuracy; ranks 1-64 (at most 0.5 % of the width); prefix lengths up to 512";
+    "validation accuracy; ranks 1-64 (at most 0.5 % of the width); prefix lengths beyond 256 (Figure 2)";
 
 typedef struct {
     const char *id;       // "T5a"
@@ -76,13 +76,16 @@ typedef struct {
     char evidence[1536];
 } Row;
 
+// Rows live in one fixed allocation, so that pointers to earlier rows stay valid.
+enum { MAX_ROWS = 256 };
 typedef struct {
-    Row *rows;
+    Row *rows;   // [MAX_ROWS]
     int n;
 } Rows;
 
 static Row *row_add(Rows *rs, const char *id, const char *task) {
-    rs->rows = xrealloc(rs->rows, (size_t)(rs->n + 1) * sizeof *rs->rows);
+    if (!rs->rows) rs->rows = xcalloc(MAX_ROWS, sizeof *rs->rows);
+    LAB_ASSERT(rs->n < MAX_ROWS);
     Row *r = &rs->rows[rs->n++];
     memset(r, 0, sizeof *r);
     for (int i = 0; i < NUM_FINDINGS; i++)
@@ -286,7 +289,6 @@ static void findings_table5(Rows *rs, Store *s, const ReportData *d, const char 
 static void findings_table6(Rows *rs, Store *s, const ReportData *d, const char *task) {
     int *ranks;
     int nr = report_ranks(d, task, &ranks);
-    ModelConfig mc = {0};
     const char *sets[2] = {"q,v", "q,k,v,o"};
     const char *ids[2] = {"T6a", "T6b"};
     for (int t = 0; t < 2; t++) {
@@ -302,7 +304,6 @@ static void findings_table6(Rows *rs, Store *s, const ReportData *d, const char 
         if (!r1.n || !n) { not_tested(row, "sweep %s lacks r = 1 or a larger rank for this target set", REPRO_SWEEP_TABLE6); continue; }
         compare_cells(row, &r1, rest, n, 1);
     }
-    (void)mc;
     free(ranks);
     Row *row = row_add(rs, "T6c", task);
     Cell q1, q8, qv1, qv8;
@@ -713,6 +714,11 @@ static void distinct_add(Distinct *ds, const char *v) {
     if (ds->n < 32) snprintf(ds->v[ds->n++], sizeof ds->v[0], "%s", v);
 }
 
+static int cmp_numeric(const void *a, const void *b) {
+    double x = atof((const char *)a), y = atof((const char *)b);
+    return (x > y) - (x < y);
+}
+
 static void distinct_str(const Distinct *ds, char *buf, size_t cap) {
     buf[0] = 0;
     for (int i = 0; i < ds->n; i++) append(buf, cap, ", ", ds->v[i]);
@@ -816,6 +822,7 @@ static void print_deviations(FILE *out, const ReportData *ds, int nd) {
     if (width > 0) {
         char buf[512];
         fprintf(out, "- model width d_model = %d", width);
+        qsort(ranks.v, (size_t)ranks.n, sizeof ranks.v[0], cmp_numeric);
         distinct_str(&ranks, buf, sizeof buf);
         fprintf(out, "; LoRA ranks %s", buf);
         if (max_rank * 2 >= width)
@@ -823,8 +830,10 @@ static void print_deviations(FILE *out, const ReportData *ds, int nd) {
                     max_rank, max_rank * 2 == width ? "half" : "more than half of");
         fprintf(out, "\n");
     }
-    if (max_seeds > 0) fprintf(out, "- seeds per configuration: %d to %d (the paper reports the spread over seeds, not their number, for these tables)\n", min_seeds, max_seeds);
+    if (max_seeds > 0) fprintf(out, "- seeds per configuration: %d to %d\n", min_seeds, max_seeds);
     char e[256], l[256];
+    qsort(lp_embed.v, (size_t)lp_embed.n, sizeof lp_embed.v[0], cmp_numeric);
+    qsort(lp_layer.v, (size_t)lp_layer.n, sizeof lp_layer.v[0], cmp_numeric);
     distinct_str(&lp_embed, e, sizeof e);
     distinct_str(&lp_layer, l, sizeof l);
     fprintf(out, "- prefix lengths: PreEmbed lp %s, PreLayer lp %s (the paper's Figure 2 reaches lp 256 and beyond)\n", e, l);
@@ -844,15 +853,17 @@ static int print_compute(FILE *out, Store *s) {
     double total = sqlite3_column_double(st, 1);
     sqlite3_finalize(st);
     fprintf(out, "## Compute\n\n"
-                 "%d done runs, %.1f s (%.2f h) of run wall time in all (`runs.wall_seconds` summed; runs that ran two at a time "
-                 "overlap, and a base pretrained inside a run counts in that run's time).\n\n", n, total, total / 3600);
-    const char *per = "SELECT s.name, count(*), sum(r.wall_seconds) FROM sweeps s JOIN sweep_runs sr ON sr.sweep_id = s.id "
+                 "%d done runs, %.1f s (%.2f h) of run wall time in all (`runs.wall_seconds` summed: runs that ran at the same "
+                 "time overlap in wall-clock time, and a base pretrained inside a run counts in that run's time).\n\n", n, total, total / 3600);
+    const char *per = "SELECT s.name, coalesce(s.file, '-'), count(*), sum(r.wall_seconds) FROM sweeps s "
+                      "JOIN sweep_runs sr ON sr.sweep_id = s.id "
                       "JOIN runs r ON r.id = sr.run_id WHERE r.status = 'done' GROUP BY s.id ORDER BY s.id";
     int rc;
     SQL_CHECK(db, sqlite3_prepare_v2(db, per, -1, &st, NULL), per);
-    fprintf(out, "| sweep | done runs | run wall time (s) |\n|---|---|---|\n");
+    fprintf(out, "| sweep | file | done runs | run wall time (s) |\n|---|---|---|---|\n");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        fprintf(out, "| %s | %d | %.1f |\n", sqlite3_column_text(st, 0), sqlite3_column_int(st, 1), sqlite3_column_double(st, 2));
+        fprintf(out, "| %s | %s | %d | %.1f |\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
+                sqlite3_column_int(st, 2), sqlite3_column_double(st, 3));
     SQL_CHECK(db, rc, per);
     sqlite3_finalize(st);
     fprintf(out, "\nA run shared by two sweeps (same config hash) is trained once and listed under both.\n");
