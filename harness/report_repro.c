@@ -542,6 +542,12 @@ static int findings_phi(Rows *rs, Store *s) {
             snprintf(what, sizeof what, "W%s learned − Gaussian", MATRICES[m]);
             fmt_paired(line, sizeof line, what, pr[m], adj[m], 1);
             append(row->evidence, sizeof row->evidence, "; ", line);
+            if (fig == 0) {   // the paper's "> 0.5", told apart from "above chance"
+                int above = 0;
+                for (int u = 0; u < n[m]; u++) above += l[m][u] > 0.5;
+                snprintf(line, sizeof line, "W%s φ(1,1) > 0.5 in %d of %d", MATRICES[m], above, n[m]);
+                append(row->evidence, sizeof row->evidence, "; ", line);
+            }
         }
         append(row->evidence, sizeof row->evidence, " ", "(paired over layers and run pairs)");
     }
@@ -687,8 +693,12 @@ static int findings_table7(Rows *rs, Store *s) {
 // ----------------------------------------------------------------------------
 // the reproduction's runs: sweeps, deviations, compute
 
-static const char *const SWEEPS[] = {REPRO_SWEEP_TABLE5, REPRO_SWEEP_TABLE6, REPRO_SWEEP_METHODS};
-enum { NUM_SWEEPS = sizeof SWEEPS / sizeof SWEEPS[0] };
+// The findings' sweeps (0-2), the analysis sweeps (3-5: their configs count in the deviations),
+// and the controls and checks (6-7: shown, not part of a finding).
+static const char *const SWEEPS[] = {REPRO_SWEEP_TABLE5, REPRO_SWEEP_TABLE6, REPRO_SWEEP_METHODS,
+                                     "fig3-subspace", "fig4-seeds", "table7-amplification",
+                                     "control-random-init", "sotu-era-check"};
+enum { NUM_SWEEPS = sizeof SWEEPS / sizeof SWEEPS[0], NUM_FINDING_SWEEPS = 3, NUM_SETUP_SWEEPS = 6 };
 
 static int sweep_exists(Store *s, const char *name) {
     const char *sql = "SELECT count(*) FROM sweeps WHERE name = ?";
@@ -759,16 +769,19 @@ static void print_deviations(FILE *out, const ReportData *ds, int nd) {
         {"task.max_len", "max_len (tokens per example)"},
         {"train.steps", "training steps per run"},
         {"train.patience", "early stopping (train.patience)"},
-        {"train.lr", "learning rates"},
+        {"train.lr", "learning rates (the picked ones where tuned)"},
     };
     enum { NK = sizeof KEYS / sizeof KEYS[0] };
     Distinct val[NK];
     memset(val, 0, sizeof val);
-    int max_rank = 0, width = 0, ntuned = 0, min_seeds = 1 << 30, max_seeds = 0;
+    int max_rank = 0, width = 0, min_seeds = 1 << 30, max_seeds = 0;
+    char tuned[512] = "", fixed[512] = "";
     Distinct lp_embed = {0}, lp_layer = {0}, ranks = {0};
     for (int i = 0; i < nd; i++) {
         const ReportData *d = &ds[i];
-        ntuned += d->ntuned;
+        int lr_tuned = 0;
+        for (int t = 0; t < d->ntuned; t++) lr_tuned |= !strcmp(d->tuned[t], "train.lr");
+        append(lr_tuned ? tuned : fixed, sizeof tuned, ", ", d->sweep);
         for (int k = 0; k < d->n; k++) {
             const ReportRun *r = &d->runs[k];
             if (r->status != RUN_DONE || r->tuning_only) continue;
@@ -816,7 +829,9 @@ static void print_deviations(FILE *out, const ReportData *ds, int nd) {
         if (!strcmp(KEYS[q].key, "task.max_len") && val[q].n > 1) fprintf(out, " (not one max_len everywhere)");
         if (!strcmp(KEYS[q].key, "train.patience") && val[q].n == 1 && !strcmp(val[q].v[0], "unset"))
             fprintf(out, " (no early stopping: every run trains its full step count)");
-        if (!strcmp(KEYS[q].key, "train.lr")) fprintf(out, ntuned ? " (tuned on validation: `tune:`)" : " (fixed in the sweep files, not tuned; the paper tunes the learning rate)");
+        if (!strcmp(KEYS[q].key, "train.lr"))
+            fprintf(out, "; tuned on validation (`tune:`) in: %s; fixed in the sweep file in: %s", tuned[0] ? tuned : "none",
+                    fixed[0] ? fixed : "none");
         fprintf(out, "\n");
     }
     if (width > 0) {
@@ -937,7 +952,7 @@ int report_reproduction(FILE *out, Store *s, const char *db_label) {
         loaded[i] = e;
     }
     // findings per task of each sweep
-    for (int i = 0; i < NUM_SWEEPS; i++) {
+    for (int i = 0; i < NUM_FINDING_SWEEPS; i++) {
         if (!loaded[i]) {
             const char *ids5[] = {"T5a", "T5b"}, *ids6[] = {"T6a", "T6b", "T6c"}, *idsm[] = {"F2a", "F2b", "F2c", "FT"};
             const char **ids = i == 0 ? ids5 : i == 1 ? ids6 : idsm;
@@ -993,10 +1008,10 @@ int report_reproduction(FILE *out, Store *s, const char *db_label) {
 
     fprintf(out, "## Detail tables\n\nCells: mean ± sample std, n, 95 %% t interval; * marks runs that stopped at their "
                  "step cap while validation still improved.\n\n");
-    static const char *const TITLES[NUM_SWEEPS] = {"Table 5: which weight matrices, at one budget", "Table 6: rank r",
-                                                   "Figure 2: methods and sizes"};
-    static const char *const NAMES[NUM_SWEEPS] = {"table5", "table6", "methods"};
-    for (int i = 0; i < NUM_SWEEPS; i++)
+    static const char *const TITLES[NUM_FINDING_SWEEPS] = {"Table 5: which weight matrices, at one budget",
+                                                           "Table 6: rank r", "Figure 2: methods and sizes"};
+    static const char *const NAMES[NUM_FINDING_SWEEPS] = {"table5", "table6", "methods"};
+    for (int i = 0; i < NUM_FINDING_SWEEPS; i++)
         if (loaded[i]) print_detail(out, s, &ds[i], NAMES[i], TITLES[i]);
     fprintf(out, "### Figure 3: φ between A of two ranks (same seed)\n\n");
     if (print_phi_table(out, s, 0)) goto done;
@@ -1009,9 +1024,15 @@ int report_reproduction(FILE *out, Store *s, const char *db_label) {
     report_data_free(&all);
     fprintf(out, "```\n\n");
 
+    int ncontrols = 0;
+    for (int i = NUM_SETUP_SWEEPS; i < NUM_SWEEPS; i++) ncontrols += loaded[i];
+    if (ncontrols) fprintf(out, "## Controls and checks\n\n");
+    for (int i = NUM_SETUP_SWEEPS; i < NUM_SWEEPS; i++)
+        if (loaded[i]) print_detail(out, s, &ds[i], "methods", SWEEPS[i]);
+
     int nd = 0;
     ReportData dl[NUM_SWEEPS];
-    for (int i = 0; i < NUM_SWEEPS; i++) if (loaded[i]) dl[nd++] = ds[i];
+    for (int i = 0; i < NUM_SETUP_SWEEPS; i++) if (loaded[i]) dl[nd++] = ds[i];
     print_deviations(out, dl, nd);
     if (print_compute(out, s)) goto done;
     status = 0;
