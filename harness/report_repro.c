@@ -881,7 +881,8 @@ static int print_compute(FILE *out, Store *s) {
                 sqlite3_column_int(st, 2), sqlite3_column_double(st, 3));
     SQL_CHECK(db, rc, per);
     sqlite3_finalize(st);
-    fprintf(out, "\nA run shared by two sweeps (same config hash) is trained once and listed under both.\n");
+    fprintf(out, "\nA run shared by two sweeps (same config hash) is trained once and listed under both. The text of each "
+                 "sweep file as it was run is in the database (`sweeps.yaml`); the files in experiments/ may have changed since.\n");
     return 0;
 fail:
     sqlite3_finalize(st);
