@@ -49,9 +49,9 @@ static const Finding FINDINGS[] = {
      "Figure 2: accuracy drops for lp > 256 (prefix-embedding)"},
     {"F2c", "Figure 2", "PreLayer gets worse beyond 32 special tokens",
      "Figure 2: accuracy drops for lp > 32 (prefix-layer)"},
-    {"FT", "LoRA ≈ FT", "LoRA is on par with full fine-tuning",
+    {"LF", "LoRA ≈ FT", "LoRA is on par with full fine-tuning",
      "GPT-3, Table 4: WikiSQL 73.4 vs 73.8, MNLI 91.7 vs 89.5"},
-    {"F3", "Figure 3", "the top directions of A (r=8) and A (r=64) are shared, far above chance",
+    {"F3", "Figure 3", "the top direction of A (r=8) is shared with A (r=64) above chance",
      "φ(1,1) > 0.5 for ΔWq and ΔWv (layer 48); Gaussian matrices ≈ 0"},
     {"F4a", "Figure 4", "two seeds at r=64 share their top directions above chance",
      "top directions shared for ΔWq and ΔWv; Gaussian matrices ≈ 0"},
@@ -457,7 +457,7 @@ static void findings_methods(Rows *rs, Store *s, const ReportData *d, const char
         compare_cells(row, &cf.cells[in], &cf.cells[beyond], 1, 0);
     }
 
-    Row *ft = row_add(rs, "FT", task);
+    Row *ft = row_add(rs, "LF", task);
     int f = configs_best(&cf, "ft", -1, 0);
     if (lora < 0 || f < 0) not_tested(ft, "sweep %s lacks LoRA or FT", REPRO_SWEEP_METHODS);
     else compare_cells(ft, &cf.cells[lora], &cf.cells[f], 1, 1);
@@ -639,9 +639,9 @@ static int findings_table7(Rows *rs, Store *s) {
             fmt_summary(x, sizeof x, stats_summary(dw, n[i]));
             fmt_summary(y, sizeof y, stats_summary(rnd, n[i]));
             fmt_summary(z, sizeof z, stats_summary(w, n[i]));
-            snprintf(line, sizeof line, "r=%d: ΔW's U,V %s, random %s", ranks[i], x, y);
+            snprintf(line, sizeof line, "Wq r=%d: ΔW's U,V %s, random %s", ranks[i], x, y);
             append(a->ours, sizeof a->ours, "; ", line);
-            snprintf(line, sizeof line, "r=%d: ΔW's U,V %s, W's own %s", ranks[i], x, z);
+            snprintf(line, sizeof line, "Wq r=%d: ΔW's U,V %s, W's own %s", ranks[i], x, z);
             append(b->ours, sizeof b->ours, "; ", line);
             snprintf(what, sizeof what, "r=%d ΔW − random", ranks[i]);
             fmt_paired(line, sizeof line, what, pa[i], adja[i], nr > 1);
@@ -680,7 +680,7 @@ static int findings_table7(Rows *rs, Store *s) {
         row->verdict = rule_above(st, 1.0);
         char sbuf[96];
         fmt_summary(sbuf, sizeof sbuf, st);
-        snprintf(row->ours, sizeof row->ours, "r=%d amplification %s", want[k], sbuf);
+        snprintf(row->ours, sizeof row->ours, "Wq r=%d amplification %s", want[k], sbuf);
         int below = 0;
         for (int i = 0; i < n; i++) below += amp[i] < 1;
         snprintf(row->evidence, sizeof row->evidence, "95 %% t interval of the mean factor over layers and runs against 1; "
@@ -955,7 +955,7 @@ int report_reproduction(FILE *out, Store *s, const char *db_label) {
     // findings per task of each sweep
     for (int i = 0; i < NUM_FINDING_SWEEPS; i++) {
         if (!loaded[i]) {
-            const char *ids5[] = {"T5a", "T5b"}, *ids6[] = {"T6a", "T6b", "T6c"}, *idsm[] = {"F2a", "F2b", "F2c", "FT"};
+            const char *ids5[] = {"T5a", "T5b"}, *ids6[] = {"T6a", "T6b", "T6c"}, *idsm[] = {"F2a", "F2b", "F2c", "LF"};
             const char **ids = i == 0 ? ids5 : i == 1 ? ids6 : idsm;
             int n = i == 0 ? 2 : i == 1 ? 3 : 4;
             for (int k = 0; k < n; k++) not_tested(row_add(&rs, ids[k], NULL), "no sweep %s in the database", SWEEPS[i]);
