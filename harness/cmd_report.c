@@ -11,6 +11,8 @@
 #include "harness/store.h"
 
 int cmd_report(int argc, char **argv) {
+    // `report reproduction` writes a whole document and has its own flags
+    if (argc >= 2 && !strcmp(argv[1], "reproduction")) return cmd_report_reproduction(argc, argv);
     const char *db = STORE_DEFAULT_PATH, *sweep = NULL, *sel_a = NULL, *sel_b = NULL;
     int csv = 0, json = 0;
     ArgSpec specs[] = {
@@ -34,6 +36,7 @@ int cmd_report(int argc, char **argv) {
         "  runs     every run: status, config, metric, time, where and why it stopped, error\n"
         "  table7   amplification of W by ΔW per layer (Table 7; needs `loralab analyze`)\n"
         "  tune     a tuned sweep's tuning runs: validation metric per setting, and the pick\n"
+        "  reproduction  RESULTS.md: every finding of the paper with a verdict (`report reproduction --help`)\n"
         "  compare  paired by seed: mean difference a - b, 95% t interval, paired t-test p; when one\n"
         "           selector matches several configurations, one comparison each and Holm-adjusted p";
     ArgResult args;

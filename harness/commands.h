@@ -19,11 +19,13 @@ int cmd_tasks(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_report_reproduction(int argc, char **argv);   // `report reproduction` (harness/cmd_report_repro.c)
 int cmd_plot(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_merge_adapter(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
 
 // The id of the run that spec names: an id, a hash (prefix) or a selector such as
 // 'sweep=S,lora.rank=8,seed=1' that must match one run (harness/cmd_analyze.c).

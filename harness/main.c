@@ -10,6 +10,7 @@
 static const Command COMMANDS[] = {
     {"sweep", cmd_sweep, "run a YAML grid of experiments, N at a time; resumes where it stopped"},
     {"run", cmd_run, "run one experiment config (a sweep file that expands to one run)"},
+    {"pretrain", cmd_pretrain, "pretrain a preset until its validation loss flattens, resumably, with provenance"},
     {"init", cmd_init, "write a randomly initialised checkpoint of a preset"},
     {"eval-lm", cmd_eval_lm, "language-model loss of a checkpoint on a text file"},
     {"bench", cmd_bench, "training-step throughput and memory on random tokens"},
