@@ -455,9 +455,11 @@ int slurm_status_report(Store *st, int64_t sweep_id) {
     sqlite3_stmt *s = NULL, *t = NULL;
     const char *sql = "SELECT p.id, p.dir, p.pretrain_job, p.array_job, p.merge_job, w.name FROM slurm_plans p "
                       "JOIN sweeps w ON w.id = p.sweep_id WHERE ? = 0 OR p.sweep_id = ? ORDER BY p.id";
+    // per task: the run's status now, and this plan's latest shard of it (where, how it ended)
     const char *tsql = "SELECT k.idx, r.id, r.status, r.error, "
                        "(SELECT coalesce(h.array_task, h.job_id) || ' on ' || h.node || "
-                       "   CASE WHEN h.gpus != '' THEN ' (gpus ' || h.gpus || ')' ELSE '' END "
+                       "   CASE WHEN h.gpus != '' THEN ' (gpus ' || h.gpus || ')' ELSE '' END || "
+                       "   CASE WHEN h.status != 'done' THEN ': ' || h.status || ', ' || coalesce(h.error, '') ELSE '' END "
                        "   FROM slurm_shards h WHERE h.plan_id = k.plan_id AND h.run_id = r.id ORDER BY h.merged DESC LIMIT 1), "
                        "(SELECT max(k2.plan_id) FROM slurm_tasks k2 WHERE k2.run_id = r.id) > k.plan_id "
                        "FROM slurm_tasks k JOIN runs r ON r.id = k.run_id WHERE k.plan_id = ? ORDER BY k.idx";
@@ -503,7 +505,7 @@ int slurm_status_report(Store *st, int64_t sweep_id) {
             if (jobs[1]) snprintf(task, sizeof task, "%s_%d", jobs[1], idx);
             const char *state = task[0] ? find_state(arr, narr, task) : NULL;
             printf("  task %-4d run %-5lld %-11s ", idx, (long long)sqlite3_column_int64(t, 1), rs);
-            if (where) printf("%s%s%s", where, err ? ": " : "", err ? err : "");
+            if (where) printf("%s", where);
             else if (state) { printf("queued in Slurm: %s %s", task, state); queued++; }
             else if (!strcmp(rs, "done")) printf("done elsewhere");
             else if (sqlite3_column_int(t, 5)) printf("submitted again by a later plan");
