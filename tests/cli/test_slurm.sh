@@ -56,10 +56,10 @@ expect_fail 2 "plan $PLAN does not match database $TMP/other.db: it has no sweep
   "$LORALAB" merge --plan "$PLAN" --db "$TMP/other.db"
 expect_ok "$LORALAB" merge --plan "$PLAN"
 expect_out "^4$" sq "$D" "SELECT count(*) FROM runs WHERE status = 'done'"
-before=$(sq "$D" "$COUNTS")
+snap=$(sq "$D" "$COUNTS")
 out=$("$LORALAB" merge --plan "$PLAN" 2>&1; "$LORALAB" merge --db "$D" 2>&1)
-[ "$(sq "$D" "$COUNTS")" = "$before" ] && printf '%s\n' "$out" | grep -q "0 shard(s) merged.*4 merged before" \
-  && _report ok || _report fail "merging twice changed the database: $before -> $(sq "$D" "$COUNTS"); $out"
+[ "$(sq "$D" "$COUNTS")" = "$snap" ] && printf '%s\n' "$out" | grep -q "0 shard(s) merged.*4 merged before" \
+  && _report ok || _report fail "merging twice changed the database: $snap -> $(sq "$D" "$COUNTS"); $out"
 # the same sweep run locally gives the same runs and metrics
 "$LORALAB" sweep "$TMP/s.yaml" --db "$TMP/local/loralab.db" --threads 1 >/dev/null 2>&1
 sq "$TMP/local/loralab.db" "$RESULTS" > "$TMP/local.csv"
@@ -86,6 +86,14 @@ vi=$(($(grep -o '"hash": "[0-9a-f]*"' "$TPLAN" | grep -n "$vhash" | cut -d: -f1)
 expect_ok "$LORALAB" merge --plan "$TPLAN"
 sq "$TMP/t/loralab.db" "$RESULTS" > "$TMP/t.csv"
 cmp -s "$TMP/local.csv" "$TMP/t.csv" && _report ok || _report fail "after the truncated shard was redone the results differ from a local sweep"
+
+# ---- failed runs are merged with their errors ----
+"$LORALAB" sweep "$TMP/s.yaml" --db "$TMP/f/loralab.db" --executor slurm --dry-run >/dev/null 2>&1
+FPLAN=$(ls "$TMP"/f/slurm/slurmtest-*/plan.json | head -1)
+for i in 0 1 2 3; do LORALAB_FAULT=abort:2 "$LORALAB" worker --plan "$FPLAN" --index $i --threads 1 >/dev/null 2>&1; done
+expect_out "4 shard\(s\) merged \(2 done, 2 failed, 0 interrupted\)" sh -c "'$LORALAB' merge --plan '$FPLAN' 2>&1"
+expect_out "^2,2$" sq "$TMP/f/loralab.db" "SELECT count(*) FILTER (WHERE status = 'failed' AND seed = 2 AND error LIKE 'crashed: signal 6%'),
+                                                 count(*) FILTER (WHERE status = 'done' AND seed = 1) FROM runs"
 
 # ---- a real single-node Slurm ----
 SL="$TMP/slurm"
@@ -172,10 +180,33 @@ else
   sq "$S" "$RESULTS" > "$TMP/slurm.csv"
   cmp -s "$TMP/local.csv" "$TMP/slurm.csv" && _report ok || _report fail "the Slurm sweep differs from the local sweep: $(diff "$TMP/local.csv" "$TMP/slurm.csv" | head -5)"
   expect_out "task 3 +run [0-9]+ +done +[0-9]+_3 on " "$LORALAB" status slurmtest --db "$S"
-  before=$(sq "$S" "$COUNTS")
+  snap=$(sq "$S" "$COUNTS")
   "$LORALAB" merge --db "$S" >/dev/null 2>&1; "$LORALAB" status --db "$S" >/dev/null 2>&1
-  [ "$(sq "$S" "$COUNTS")" = "$before" ] && _report ok || _report fail "merging again changed the database"
+  [ "$(sq "$S" "$COUNTS")" = "$snap" ] && _report ok || _report fail "merging again changed the database"
   expect_out "0 queued in Slurm, 0 to submit" sh -c "'$LORALAB' sweep '$TMP/s.yaml' --db '$S' --executor slurm 2>&1"
+
+  # a base not cached yet: a pretraining job first, the array after it (afterok), the merge
+  # job after the array (afterany); held at submission so the dependencies can be read
+  ROOT=$(cd "$(dirname "$LORALAB")/.." && pwd)
+  cat > "$TMP/p.yaml" <<YAML
+name: pretrained
+base: {preset: nano, pretrain: {steps: 3, batch: 2, seq: 32}}
+task: {name: glue-sst2, path: $FIX/sst2_tiny, max_len: 32}
+train: {steps: 4, batch: 4, lr: 1.0e-3, eval_every: 2}
+method: lora
+YAML
+  P="$TMP/p/loralab.db"
+  expect_out "submitted pretraining job [0-9]+, array job [0-9]+ \(1 tasks\), merge job [0-9]+" \
+    sh -c "cd '$ROOT' && '$LORALAB' sweep '$TMP/p.yaml' --db '$P' --executor slurm --cpus-per-task 1 --sbatch-arg --hold 2>&1"
+  read -r pre arr mrg <<<"$(sq "$P" "SELECT pretrain_job || ' ' || array_job || ' ' || merge_job FROM slurm_plans") - - -"
+  deps=$(squeue -h -j "$arr,$mrg" -o "%i %E" 2>&1 | sort | tr '\n' ' ')
+  printf '%s' "$deps" | grep -q "afterok:$pre(unfulfilled)" && printf '%s' "$deps" | grep -q "afterany:${arr}_\*(unfulfilled)" \
+    && _report ok || _report fail "dependencies of jobs $pre $arr $mrg: $deps"
+  for j in $pre $arr $mrg; do scontrol release "$j"; done
+  slurm_wait_empty 120 && _report ok || _report fail "the pretraining sweep did not finish in 120 s: $(squeue)"
+  "$LORALAB" status --db "$P" >/dev/null 2>&1
+  expect_out "^done$" sq "$P" "SELECT status FROM runs"
+  [ -f "$(ls -d "$TMP"/p/bases/nano-*/ 2>/dev/null | head -1)model.safetensors" ] && _report ok || _report fail "no cached base after the pretraining job"
 
   # a task cancelled mid-run, resubmitted: every run done exactly once
   cat > "$TMP/c.yaml" <<YAML
