@@ -198,7 +198,7 @@ YAML
   P="$TMP/p/loralab.db"
   expect_out "submitted pretraining job [0-9]+, array job [0-9]+ \(1 tasks\), merge job [0-9]+" \
     sh -c "cd '$ROOT' && '$LORALAB' sweep '$TMP/p.yaml' --db '$P' --executor slurm --cpus-per-task 1 --sbatch-arg --hold 2>&1"
-  read -r pre arr mrg <<<"$(sq "$P" "SELECT pretrain_job || ' ' || array_job || ' ' || merge_job FROM slurm_plans") - - -"
+  read -r pre arr mrg _ <<<"$(sq "$P" "SELECT pretrain_job || ' ' || array_job || ' ' || merge_job FROM slurm_plans") - - -"
   deps=$(squeue -h -j "$arr,$mrg" -o "%i %E" 2>&1 | sort | tr '\n' ' ')
   printf '%s' "$deps" | grep -q "afterok:$pre(unfulfilled)" && printf '%s' "$deps" | grep -q "afterany:${arr}_\*(unfulfilled)" \
     && _report ok || _report fail "dependencies of jobs $pre $arr $mrg: $deps"
