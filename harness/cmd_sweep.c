@@ -431,6 +431,6 @@ int sweep_run_one(const char *db_path, const char *results_dir, int threads, int
     ctx.db_path = db_path;
     ctx.results_dir = results_dir;
     ctx.threads_per_run = threads > 0 ? threads : cpu_count();
-    SchedOptions so = {1, 0, db_path, 0};
+    SchedOptions so = {.jobs = 1, .db_path = db_path};   // no timeout: Slurm's --time is the limit
     return sched_run(&so, &run_id, 1, run_worker, &ctx, stats);
 }

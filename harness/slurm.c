@@ -618,7 +618,7 @@ static void cancel_jobs(char jobs[][32], int n) {
 
 static void remove_plan_dir(const char *dir) {
     const char *files[] = {"plan.json", "pretrain.sbatch", "array.sbatch", "merge.sbatch", "logs", "shards", ""};
-    char p[PATH_MAX * 2];
+    char p[PATH_MAX * 3];
     for (int i = 0; files[i][0]; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, files[i]);
         if (unlink(p)) rmdir(p);
@@ -813,7 +813,7 @@ int slurm_sweep(int argc, char **argv) {
         struct stat sb;
         if (stat(plandir, &sb)) break;
     }
-    char sub[PATH_MAX + 16];
+    char sub[PATH_MAX * 2 + 16];
     snprintf(sub, sizeof sub, "%s/logs", plandir);
     if (files_make_dirs(sub)) goto out_clean;
     snprintf(sub, sizeof sub, "%s/shards", plandir);
@@ -842,7 +842,7 @@ int slurm_sweep(int argc, char **argv) {
     free(text);
     if (bad) goto out_clean;
     const char *kinds[3] = {"pretrain", "array", "merge"};
-    char paths[3][PATH_MAX + 32];
+    char paths[3][PATH_MAX * 2 + 32];
     scripts = xcalloc(3, sizeof *scripts);
     for (int j = 0; j < 3; j++) {
         if (j == 0 && !need_pretrain) continue;
