@@ -507,8 +507,8 @@ int slurm_status_report(Store *st, int64_t sweep_id) {
             printf("  task %-4d run %-5lld %-11s ", idx, (long long)sqlite3_column_int64(t, 1), rs);
             if (where) printf("%s", where);
             else if (state) { printf("queued in Slurm: %s %s", task, state); queued++; }
-            else if (!strcmp(rs, "done")) printf("done elsewhere");
             else if (sqlite3_column_int(t, 5)) printf("submitted again by a later plan");
+            else if (!strcmp(rs, "done")) printf("done elsewhere");
             else if (err) printf("%s", err);
             else if (have_squeue && task[0]) { printf("lost: %s left Slurm without a result", task); lost++; }
             else printf("no Slurm state (squeue not found)");

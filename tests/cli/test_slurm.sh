@@ -208,6 +208,23 @@ YAML
   expect_out "^done$" sq "$P" "SELECT status FROM runs"
   [ -f "$(ls -d "$TMP"/p/bases/nano-*/ 2>/dev/null | head -1)model.safetensors" ] && _report ok || _report fail "no cached base after the pretraining job"
 
+  # a task cancelled before it started leaves no result: status calls its run lost, and a
+  # resubmission submits that run alone
+  sed 's/^name: slurmtest/name: lost/' "$TMP/s.yaml" > "$TMP/l.yaml"
+  L="$TMP/l/loralab.db"
+  expect_ok "$LORALAB" sweep "$TMP/l.yaml" --db "$L" --executor slurm --cpus-per-task 1 --sbatch-arg --hold seed=1
+  read -r larr lmrg _ <<<"$(sq "$L" "SELECT array_job || ' ' || merge_job FROM slurm_plans") - -"
+  expect_ok scancel "${larr}_1"
+  scontrol release "$larr"; scontrol release "$lmrg"
+  slurm_wait_empty 60 && _report ok || _report fail "the lost sweep's jobs did not finish in 60 s: $(squeue)"
+  expect_out "task 1 +run [0-9]+ +pending +lost: ${larr}_1 left Slurm without a result" "$LORALAB" status lost --db "$L"
+  expect_out "^slurm: 0 run\(s\) queued in Slurm, 1 lost" "$LORALAB" status lost --db "$L"
+  expect_out "1 to submit" sh -c "'$LORALAB' sweep '$TMP/l.yaml' --db '$L' --executor slurm --cpus-per-task 1 seed=1 2>&1"
+  slurm_wait_empty 60 && _report ok || _report fail "the resubmitted lost run did not finish in 60 s: $(squeue)"
+  "$LORALAB" status lost --db "$L" >/dev/null 2>&1
+  expect_out "^2,2$" sq "$L" "SELECT count(*), count(*) FILTER (WHERE status = 'done') FROM runs"
+  expect_out "submitted again by a later plan" "$LORALAB" status lost --db "$L"
+
   # a task cancelled mid-run, resubmitted: every run done exactly once
   cat > "$TMP/c.yaml" <<YAML
 name: cancelled
