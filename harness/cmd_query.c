@@ -9,6 +9,7 @@
 #include "harness/args.h"
 #include "harness/commands.h"
 #include "harness/report.h"
+#include "harness/slurm.h"
 #include "harness/store.h"
 #include "harness/watch.h"
 
@@ -142,7 +143,12 @@ int cmd_status(int argc, char **argv) {
     Store *s;
     int status = EXIT_OK;
     if (store_open(&s, db, 0)) { args_result_free(&args); err_exit(); }
-    if (watch ? status_watch(s, sweep, every) : status_report(s, sweep)) status = EXIT_INPUT;
+    // Slurm results come in first (on the submitting host), then the sweep's Slurm jobs
+    int64_t slurm_sweep_id = 0;
+    if (sweep && store_find_sweep(s, sweep, &slurm_sweep_id)) status = EXIT_INPUT;
+    else if (slurm_status_merge(s, slurm_sweep_id) || (watch ? status_watch(s, sweep, every) : status_report(s, sweep)) ||
+             (!watch && slurm_status_report(s, slurm_sweep_id)))
+        status = EXIT_INPUT;
     store_close(s);
     args_result_free(&args);
     if (status) err_exit();

@@ -19,6 +19,7 @@
 #include "harness/config.h"
 #include "harness/runner.h"
 #include "harness/sched.h"
+#include "harness/slurm.h"
 #include "harness/store.h"
 #include "harness/sweepfile.h"
 #include "tasks/task.h"
@@ -304,8 +305,14 @@ static int tune_and_run(const SchedOptions *so, WorkerContext *ctx, const Sweep 
 
 // sweep and run share everything but the one-run check.
 static int sweep_main(int argc, char **argv, int single) {
+    // --executor slurm hands the whole sweep to Slurm (harness/slurm.c); local is this code
+    int executor = slurm_executor_arg(argc, argv);
+    if (executor < 0) err_exit();
+    if (single && executor == SLURM_EXECUTOR_SLURM) { err_set("run: --executor slurm is for `loralab sweep`"); err_exit(); }
+    if (executor == SLURM_EXECUTOR_SLURM) return slurm_sweep(argc, argv);
     const char *db = STORE_DEFAULT_PATH, *devices = "cpu", *results = NULL;
     int jobs = 1, dry = 0, retry = 0, max_runs = 0, timeout = 0, threads = 0;
+    const char *executor_name = "local";
     ArgSpec specs[] = {
         {"--jobs", ARG_INT, &jobs, 1, 256, "runs at a time, each in its own process (default 1)"},
         {"--threads", ARG_INT, &threads, 0, 1024, "CPU threads per run (default: cores / jobs)"},
@@ -316,6 +323,7 @@ static int sweep_main(int argc, char **argv, int single) {
         {"--retry-failed", ARG_FLAG, &retry, 0, 0, "run failed runs again"},
         {"--max-runs", ARG_INT, &max_runs, 0, 1000000, "run at most N runs now (0: all)"},
         {"--timeout", ARG_INT, &timeout, 0, 100000000, "seconds per run before it is killed and failed (0: none)"},
+        {"--executor", ARG_STRING, &executor_name, 0, 0, "local (default) or slurm: a job array (loralab sweep --executor slurm --help)"},
     };
     int ns = sizeof specs / sizeof specs[0];
     ArgResult ar;
@@ -412,3 +420,17 @@ out:
 
 int cmd_sweep(int argc, char **argv) { return sweep_main(argc, argv, 0); }
 int cmd_run(int argc, char **argv) { return sweep_main(argc, argv, 1); }
+
+// ---- the pieces a Slurm array task and a Slurm submission share with a local sweep ----
+
+int sweep_register(Store *st, int64_t sweep_id, const Sweep *sw) { return register_runs(st, sweep_id, sw); }
+
+int sweep_run_one(const char *db_path, const char *results_dir, int threads, int64_t run_id, SchedStats *stats) {
+    WorkerContext ctx;
+    memset(&ctx, 0, sizeof ctx);   // no device list: a plain "cuda" run takes cuda:0 of those visible
+    ctx.db_path = db_path;
+    ctx.results_dir = results_dir;
+    ctx.threads_per_run = threads > 0 ? threads : cpu_count();
+    SchedOptions so = {.jobs = 1, .db_path = db_path};   // no timeout: Slurm's --time is the limit
+    return sched_run(&so, &run_id, 1, run_worker, &ctx, stats);
+}

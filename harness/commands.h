@@ -35,5 +35,7 @@ int run_find(struct Store *st, const char *spec, int64_t *id);
 // Every run that a selector such as 'sweep=S,lora.rank=8' matches; *ids malloc'ed; -1 with
 // err_set() when none does (harness/cmd_analyze.c).
 int runs_select(struct Store *st, const char *spec, int64_t **ids, int *n);
+int cmd_worker(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif

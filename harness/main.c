@@ -24,6 +24,8 @@ static const Command COMMANDS[] = {
     {"export", cmd_export, "write a run's adapter (or an adapter directory) as a Hugging Face PEFT adapter"},
     {"merge-adapter", cmd_merge_adapter, "merge an adapter (loralab's or PEFT's) into its base: a checkpoint directory"},
     {"analyze", cmd_analyze, "subspace similarity (Figures 3, 4) and amplification (Table 7) of learned LoRA updates"},
+    {"worker", cmd_worker, "one Slurm array task: train one run of a plan into its own result shard"},
+    {"merge", cmd_merge, "fold finished Slurm result shards into the database (idempotent)"},
 };
 enum { NUM_COMMANDS = sizeof COMMANDS / sizeof COMMANDS[0] };
 

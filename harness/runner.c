@@ -529,3 +529,11 @@ done:
     task_free(task);
     return status;
 }
+
+int runner_base_cached(const RunConfig *rc, const char *results_dir) {
+    if (rc->base_checkpoint[0]) return 1;
+    char hex[65], weights[1100];
+    pretrain_hash(rc, hex);
+    snprintf(weights, sizeof weights, "%s/bases/%s-%.16s/model.safetensors", results_dir, rc->base_preset, hex);
+    return file_exists(weights);
+}

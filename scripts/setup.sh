@@ -3,7 +3,8 @@
 # Prints what it installs; does nothing (quietly) when everything is present.
 set -euo pipefail
 need=(build-essential libopenblas-dev libopenblas-openmp-dev liblapacke-dev libyaml-dev libsqlite3-dev sqlite3
-      libjansson-dev gnuplot-nox libcmocka-dev nodejs npm)
+      libjansson-dev gnuplot-nox libcmocka-dev nodejs npm
+      slurmctld slurmd slurm-client munge)   # the Slurm executor's tests start a one-node cluster
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,7 +3,10 @@
 # expect_out PATTERN CMD...              CMD exits 0 and stdout matches the grep -E PATTERN
 # expect_fail STATUS MESSAGE CMD...      CMD exits STATUS and stderr contains MESSAGE (fixed string)
 #                                        in exactly one line, and no "AddressSanitizer"/"runtime error"
-FAILS=0; CHECKS=0
+# skip_test REASON                       the rest of this file cannot run here: says why in one
+#                                        line; the file counts as skipped, never as passed
+FAILS=0; CHECKS=0; SKIPS=0; SKIPPED=""
+skip_test() { SKIPPED="$*"; }
 _report() { CHECKS=$((CHECKS+1)); if [ "$1" = ok ]; then :; else FAILS=$((FAILS+1)); echo "FAIL [$CURRENT_TEST]: $2"; fi; }
 expect_ok() {
   local out; out=$("$@" 2>&1); local rc=$?
