@@ -32,3 +32,29 @@ grep -q "^# loss, run 1 (aaaa1111): lora Wq r=1 x system('touch $H/P2') #, task 
   && _report ok || _report fail "curves-1.gp header: $(head -1 "$H/plots/s/curves-1.gp")"
 grep -q "title 'ft'') system(''touch $H/P3'') print('''" "$H/plots/s/params-spam.gp" \
   && _report ok || _report fail "params-spam.gp series title: $(grep -a ft "$H/plots/s/params-spam.gp")"
+
+# ---- query reads, and nothing else ----
+expect_fail 2 "only reading statements are allowed (SELECT, WITH, functions): 'VACUUM INTO" "$LORALAB" query "VACUUM INTO '$H/copy.db'" --db "$HDB"
+[ ! -e "$H/copy.db" ] && _report ok || _report fail "query VACUUM INTO wrote $H/copy.db"
+expect_fail 2 "not authorized to use function: fts3_tokenizer" "$LORALAB" query "SELECT fts3_tokenizer('simple', x'0000000000000000')" --db "$HDB"
+expect_fail 2 "not authorized to use function: load_extension" "$LORALAB" query "SELECT load_extension('$H/x')" --db "$HDB"
+expect_fail 2 "only reading statements are allowed" "$LORALAB" query "ATTACH '$H/att.db' AS a" --db "$HDB"
+[ ! -e "$H/att.db" ] && _report ok || _report fail "query ATTACH created $H/att.db"
+expect_fail 2 "only reading statements are allowed" "$LORALAB" query "PRAGMA journal_mode = DELETE" --db "$HDB"
+expect_fail 2 "only reading statements are allowed" "$LORALAB" query "INSERT INTO sweeps (name, file) VALUES ('x', 'x')" --db "$HDB"
+expect_out '^ *2$' "$LORALAB" query "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 2) SELECT max(x) FROM c" --db "$HDB"
+
+# ---- status, report, plot and query on a read-only database in a read-only directory ----
+# (as an unprivileged user: root writes anyway)
+RO=$TMP/ro
+mkdir -p "$RO/d"
+cp "$HDB" "$RO/d/r.db"
+sqlite3 "$RO/d/r.db" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+rm -f "$RO/d/r.db-wal" "$RO/d/r.db-shm"
+chmod 755 "$TMP" "$RO"; chmod 555 "$RO/d"; chmod 444 "$RO/d/r.db"
+if [ "$(id -u)" = 0 ]; then AS=(setpriv --reuid=65534 --regid=65534 --clear-groups); else AS=(); fi
+expect_out '^s +2 +2 +0' "${AS[@]}" "$LORALAB" status --db "$RO/d/r.db"
+expect_out '^runs: 2$' "${AS[@]}" "$LORALAB" report runs --db "$RO/d/r.db"
+expect_out '^ *2$' "${AS[@]}" "$LORALAB" query "SELECT count(*) FROM runs" --db "$RO/d/r.db"
+[ ! -e "$RO/d/r.db-wal" ] && _report ok || _report fail "a read-only database got a -wal file"
+chmod 755 "$RO/d"; chmod 644 "$RO/d/r.db"
