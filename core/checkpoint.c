@@ -162,6 +162,7 @@ static json_t *load_json_object(const char *path) {
         err_set("%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
+    if (files_check_regular(path, "a JSON file")) return NULL;
     json_error_t jerr;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
@@ -476,6 +477,24 @@ static int check_leftovers(const Loader *ld, const ModelConfig *cfg) {
                        st_name(ld->st, i), cfg->n_layer);
     }
     return 0;
+}
+
+int checkpoint_check(const char *dir) {
+    ModelConfig cfg;
+    if (checkpoint_read_config(dir, &cfg)) return -1;
+    char path[4096];
+    join_path(path, sizeof path, dir, "model.safetensors");
+    SafeTensors *st = st_open(path);
+    if (!st) return -1;
+    int rc = 0;
+    for (int i = 0; i < st_count(st) && !rc; i++) {
+        int64_t k = st_find_nonfinite(st, i);
+        if (k >= 0)
+            rc = err_set("%s: tensor '%s' holds NaN or infinity at element %lld (a corrupt or "
+                         "diverged checkpoint)", path, st_name(st, i), (long long)k);
+    }
+    st_close(st);
+    return rc;
 }
 
 int checkpoint_load(Model *m, const char *dir) {

@@ -12,6 +12,7 @@
 
 #include "core/backend.h"
 #include "core/backend_cuda.h"
+#include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/files.h"
 #include "harness/args.h"
@@ -335,6 +336,21 @@ static int sweep_main(int argc, char **argv, int single) {
     const char *file = ar.positional[0];
     Sweep sw;
     if (sweep_load(file, ar.npositional - 1, ar.positional + 1, &sw)) { args_result_free(&ar); err_exit(); }
+    // the analyze: block is checked now: a typo in it must not wait until every run has trained
+    if (sw.analyze_json && analyze_check(sw.analyze_json, sw.name, sw.runs, sw.nruns)) {
+        err_prefix("%s", file);
+        sweep_free(&sw); args_result_free(&ar); err_exit();
+    }
+    // a base checkpoint directory that cannot load would fail every run: check each one once
+    for (int i = 0; i < sw.nruns; i++) {
+        const char *dir = sw.runs[i].base_checkpoint;
+        int seen = !dir[0];
+        for (int j = 0; j < i && !seen; j++) seen = !strcmp(dir, sw.runs[j].base_checkpoint);
+        if (!seen && checkpoint_check(dir)) {
+            err_prefix("%s: base.checkpoint", file);
+            sweep_free(&sw); args_result_free(&ar); err_exit();
+        }
+    }
     if (single && sw.nruns != 1) {
         err_set("%s: expands to %d runs; `run` takes exactly one (use `loralab sweep`, or key=value to pick one)", file, sw.nruns);
         sweep_free(&sw); args_result_free(&ar); err_exit();

@@ -36,4 +36,10 @@ int run_find(struct Store *st, const char *spec, int64_t *id);
 // err_set() when none does (harness/cmd_analyze.c).
 int runs_select(struct Store *st, const char *spec, int64_t **ids, int *n);
 
+#include "harness/config.h"
+// Checks a sweep file's analyze: block (JSON text) against its expanded runs without
+// analysing anything: keys, values and that every pattern matches a LoRA run. The sweep
+// calls it before its first run (and for --dry-run). 0, or -1 with err_set().
+int analyze_check(const char *json, const char *sweep, const RunConfig *runs, int n);
+
 #endif

@@ -58,3 +58,81 @@ expect_out '^runs: 2$' "${AS[@]}" "$LORALAB" report runs --db "$RO/d/r.db"
 expect_out '^ *2$' "${AS[@]}" "$LORALAB" query "SELECT count(*) FROM runs" --db "$RO/d/r.db"
 [ ! -e "$RO/d/r.db-wal" ] && _report ok || _report fail "a read-only database got a -wal file"
 chmod 755 "$RO/d"; chmod 644 "$RO/d/r.db"
+
+# ---- crafted YAML: each fails fast, in bounded memory, with its own message and exit 2 ----
+# (3 GB of address space and 30 s: before the bounds, these segfaulted, grew without end or
+# ran for minutes)
+Y=$TMP/yaml
+mkdir -p "$Y"
+bounded() { (ulimit -v 3000000; timeout 30 "$@"); }
+printf 'name: y\ntask: spam\nanalyze: &r {x: *r}\n' > "$Y/selfref.yaml"
+expect_fail 2 "selfref.yaml:3:10: analyze: nested more than 64 levels deep (an alias to an enclosing block?)" \
+  bounded "$LORALAB" sweep "$Y/selfref.yaml" --dry-run --db "$Y/y.db"
+{ printf 'name: y\ntask: spam\nanalyze:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n'
+  for i in 1 2 3 4 5 6 7 8 9 10 11; do
+    printf '  a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n' $i $i $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1))
+  done; } > "$Y/bomb.yaml"
+expect_fail 2 "analyze: expands to more than 100000 values (aliases are copied where they are used)" \
+  bounded "$LORALAB" sweep "$Y/bomb.yaml" --dry-run --db "$Y/y.db"
+{ printf 'name: y\ntask: spam\nanalyze: '; head -c 100000 /dev/zero | tr '\0' '['; head -c 100000 /dev/zero | tr '\0' ']'; echo; } > "$Y/deep.yaml"
+expect_fail 2 "deep.yaml:3:73: nested more than 64 levels deep" bounded "$LORALAB" sweep "$Y/deep.yaml" --dry-run --db "$Y/y.db"
+{ printf 'name: y\ntask: spam\ngrid:\n  seed: ['; seq -s, 1 1500000 | tr -d '\n'; echo ']'; } > "$Y/long.yaml"
+expect_fail 2 "long.yaml:4:108904: a list of more than 20000 values (a sweep file runs at most 20000)" \
+  bounded "$LORALAB" sweep "$Y/long.yaml" --dry-run --db "$Y/y.db"
+{ printf 'name: y\ntask: spam\ngrid:\n  seed: ['; seq -s, 1 6000000 | tr -d '\n'; echo ']'; } > "$Y/huge.yaml"
+expect_fail 2 "huge.yaml: 46888931 bytes; a sweep file is at most 16777216" bounded "$LORALAB" sweep "$Y/huge.yaml" --dry-run --db "$Y/y.db"
+rm -f "$Y/huge.yaml" "$Y/long.yaml"
+printf 'name: y\ntask: spam\ngrid:\n  seed: [%s]\n  lora.rank: [%s]\n' "$(seq -s, 1 200)" "$(seq -s, 1 200)" > "$Y/product.yaml"
+expect_fail 2 "product.yaml:5:14: the grid expands to more than 20000 runs" bounded "$LORALAB" sweep "$Y/product.yaml" --dry-run --db "$Y/y.db"
+printf 'name: y\ntask: spam\n---\nname: z\n' > "$Y/two.yaml"
+expect_fail 2 "two.yaml:3:1: a second YAML document ('---'); a sweep file holds one" "$LORALAB" sweep "$Y/two.yaml" --dry-run --db "$Y/y.db"
+[ ! -e "$Y/y.db" ] && _report ok || _report fail "a refused sweep file created its database"
+
+# ---- analyze: and base checkpoints are checked before the first run (and by --dry-run) ----
+cat > "$Y/an.yaml" <<'EOF'
+name: an
+task: spam
+method: lora
+grid:
+  lora.rank: [2, 4]
+analyze:
+  subspace:
+    pairs: [{a: {lora.rank: 2}, b: {lora.rank: 4}}]
+    matrx: q
+EOF
+expect_fail 2 "an.yaml: sweep 'an': analyze.subspace: unknown key 'matrx'; valid keys: pairs, matrix, layers, i, j, seed" \
+  "$LORALAB" sweep "$Y/an.yaml" --dry-run --db "$Y/y.db"
+sed -i 's/matrx: q/matrix: q/; s/lora.rank: 4}/lora.rank: 8}/' "$Y/an.yaml"
+expect_fail 2 "an.yaml: sweep 'an': analyze.subspace.pairs[0].b: pattern b matches no LoRA run of the sweep" \
+  "$LORALAB" sweep "$Y/an.yaml" --dry-run --db "$Y/y.db"
+sed -i 's/lora.rank: 8}/lora.rank: 4}/' "$Y/an.yaml"
+expect_out '^sweep an: 2 runs' "$LORALAB" sweep "$Y/an.yaml" --dry-run --db "$Y/y.db"
+printf 'name: an\ntask: spam\nmethod: lora\ngrid:\n  lora.rank: [2, 4]\nanalyze:\n  subspace: {pairs: [{a: {lora.rank: 2}, b: {lora.rank: 4}}]}\n  subspace: {pairs: [{a: {lora.rank: 4}, b: {lora.rank: 2}}]}\n' > "$Y/dup.yaml"
+expect_fail 2 "dup.yaml:8:3: analyze: key 'subspace' is set twice in one mapping" "$LORALAB" sweep "$Y/dup.yaml" --dry-run --db "$Y/y.db"
+
+expect_ok "$LORALAB" init --preset nano --seed 1 --out "$Y/ck"
+mkdir -p "$Y/cknan" "$Y/ckcut"
+cp "$Y/ck/config.json" "$Y/cknan/"; cp "$Y/ck/config.json" "$Y/ckcut/"
+# a NaN (0x7fc00000, little-endian) written over the 4th float of the first tensor's data
+hdr=$(od -An -tu8 -N8 "$Y/ck/model.safetensors" | tr -d ' ')
+cp "$Y/ck/model.safetensors" "$Y/cknan/model.safetensors"
+first=$(head -c $((8 + hdr)) "$Y/ck/model.safetensors" | tail -c "$hdr" | python3 -c 'import json,sys; h=json.load(sys.stdin); h.pop("__metadata__",None); print(min(v["data_offsets"][0] for v in h.values()))')
+printf '\x00\x00\xc0\x7f' | dd of="$Y/cknan/model.safetensors" bs=1 seek=$((8 + hdr + first + 12)) conv=notrunc status=none
+head -c $(( $(stat -c %s "$Y/ck/model.safetensors") / 2 )) "$Y/ck/model.safetensors" > "$Y/ckcut/model.safetensors"
+for c in ck cknan ckcut; do printf 'name: %s\ntask: spam\nbase: {checkpoint: %s}\n' "$c" "$Y/$c" > "$Y/$c.yaml"; done
+expect_out '^sweep ck: 1 runs' "$LORALAB" sweep "$Y/ck.yaml" --dry-run --db "$Y/y.db"
+expect_fail 2 "cknan.yaml: base.checkpoint: $Y/cknan/model.safetensors: tensor 'wte.weight' holds NaN or infinity at element 3" \
+  "$LORALAB" sweep "$Y/cknan.yaml" --dry-run --db "$Y/y.db"
+expect_fail 2 "ckcut.yaml: base.checkpoint: $Y/ckcut/model.safetensors: tensor" "$LORALAB" sweep "$Y/ckcut.yaml" --db "$Y/y.db"
+[ ! -e "$Y/y.db" ] && _report ok || _report fail "a refused sweep created its database"
+
+# ---- FIFOs and other non-regular files are refused, not waited on ----
+mkfifo "$Y/fifo.yaml" "$Y/fifo.txt"
+expect_fail 2 "fifo.yaml: the sweep file is a FIFO; expected a regular file" timeout 20 "$LORALAB" sweep "$Y/fifo.yaml" --dry-run --db "$Y/y.db"
+expect_fail 2 "fifo.txt: the text to tokenize is a FIFO; expected a regular file" timeout 20 "$LORALAB" tokenize --tokenizer byte "$Y/fifo.txt"
+expect_fail 2 "fifo.txt: a data file is a FIFO; expected a regular file" timeout 20 "$LORALAB" eval-lm --checkpoint "$Y/ck" --text "$Y/fifo.txt"
+mkdir -p "$Y/glue"; mkfifo "$Y/glue/train.tsv"
+expect_fail 2 "train.tsv: a data file is a FIFO; expected a regular file" timeout 20 "$LORALAB" tasks glue-sst2 --path "$Y/glue"
+mkdir -p "$Y/ckf"; cp "$Y/ck/config.json" "$Y/ckf/"; mkfifo "$Y/ckf/model.safetensors"
+printf 'name: f\ntask: spam\nbase: {checkpoint: %s}\n' "$Y/ckf" > "$Y/ckf.yaml"
+expect_fail 2 "ckf/model.safetensors: not a regular file" timeout 20 "$LORALAB" sweep "$Y/ckf.yaml" --dry-run --db "$Y/y.db"
