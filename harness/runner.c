@@ -27,6 +27,10 @@
 #include "tasks/task.h"
 #include "tasks/tokenizer.h"
 
+// The most optimizer steps a run may take, whether set by train.steps or by train.epochs
+// (the bound of train.steps in harness/config.c).
+enum { RUNNER_MAX_STEPS = 1000000000 };
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -388,7 +392,14 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
     }
     int n_train = task->kind == TASK_LM ? (int)format_lm_num_rows(&lm[SPLIT_TRAIN], max_len) : enc[SPLIT_TRAIN].n;
     if (n_train < 1) { err_set("task %s has an empty train split", task->name); goto done; }
-    int steps = rc->epochs > 0 ? rc->epochs * ((n_train + B - 1) / B) : rc->steps;
+    // in 64 bits: epochs x batches per epoch overflowed int and ran a negative number of steps
+    int64_t steps64 = rc->epochs > 0 ? (int64_t)rc->epochs * (((int64_t)n_train + B - 1) / B) : rc->steps;
+    if (steps64 > RUNNER_MAX_STEPS) {
+        err_set("train.epochs=%d over %d train examples at batch %d is %lld steps; at most %d "
+                "(the limit of train.steps)", rc->epochs, n_train, B, (long long)steps64, RUNNER_MAX_STEPS);
+        goto done;
+    }
+    int steps = (int)steps64;
     OptimConfig oc;
     config_to_optim(rc, &oc);
     oc.total_steps = steps;

@@ -136,3 +136,69 @@ expect_fail 2 "train.tsv: a data file is a FIFO; expected a regular file" timeou
 mkdir -p "$Y/ckf"; cp "$Y/ck/config.json" "$Y/ckf/"; mkfifo "$Y/ckf/model.safetensors"
 printf 'name: f\ntask: spam\nbase: {checkpoint: %s}\n' "$Y/ckf" > "$Y/ckf.yaml"
 expect_fail 2 "ckf/model.safetensors: not a regular file" timeout 20 "$LORALAB" sweep "$Y/ckf.yaml" --dry-run --db "$Y/y.db"
+
+# ---- silent wrong results: step counts in 64 bits, eval-lm only for LM losses ----
+FIX=$(cd "$(dirname "$LORALAB")/.." && pwd)/tests/fixtures
+expect_fail 2 "override 'train.epochs=2000000': expected an integer in [0, 1e+06], got 2000000" \
+  "$LORALAB" sweep "$Y/ck.yaml" train.epochs=2000000 --dry-run --db "$Y/y.db"
+# 1e6 epochs of 1,100 examples at batch 1: 1.1e9 steps, past the limit (and past 2^31 at 2e6)
+mkdir -p "$Y/wide"
+{ printf 'sentence\tlabel\n'; for i in $(seq 1 1100); do printf 'text %d\t%d\n' "$i" $((i % 2)); done; } > "$Y/wide/train.tsv"
+cp "$FIX/sst2_tiny/dev.tsv" "$Y/wide/"
+printf 'name: ep\nbase: {checkpoint: %s}\ntask: {name: glue-sst2, path: %s, max_len: 16}\ntrain: {batch: 1, epochs: 1000000}\nmethod: lora\n' "$Y/ck" "$Y/wide" > "$Y/ep.yaml"
+expect_fail 1 "" timeout 60 "$LORALAB" run "$Y/ep.yaml" --db "$Y/ep/r.db"
+expect_out '^failed,train.epochs=1000000 over 1100 train examples at batch 1 is 1100000000 steps; at most 1000000000' \
+  "$LORALAB" query "SELECT status, error FROM runs" --csv --db "$Y/ep/r.db"
+
+# a classification and a regression adapter (one step each on the fixtures), and an LM
+# adapter made from the first with a NaN in its first tensor
+cat > "$Y/ev.yaml" <<EOF
+name: ev
+base: {checkpoint: $Y/ck}
+train: {steps: 1, batch: 2}
+method: lora
+lora.rank: 2
+variants:
+  - {task: {name: glue-sst2, path: $FIX/sst2_tiny, max_len: 16}}
+  - {task: {name: glue-stsb, path: $FIX/glue/STS-B, max_len: 16}}
+EOF
+expect_ok "$LORALAB" sweep "$Y/ev.yaml" --db "$Y/ev/r.db"
+cls=$("$LORALAB" query "SELECT hash FROM runs WHERE task = 'glue-sst2'" --csv --db "$Y/ev/r.db" | tr -d '\r' | tail -1)
+reg=$("$LORALAB" query "SELECT hash FROM runs WHERE task = 'glue-stsb'" --csv --db "$Y/ev/r.db" | tr -d '\r' | tail -1)
+printf 'The quick brown fox jumps over the lazy dog.\n' > "$Y/text.txt"
+: > "$Y/empty.txt"
+printf 'x' > "$Y/one.txt"
+expect_fail 2 "$Y/ev/runs/$cls/adapter: a classification adapter (head cls); this needs a language-model adapter" \
+  "$LORALAB" eval-lm --checkpoint "$Y/ck" --adapter "$Y/ev/runs/$cls/adapter" --text "$Y/text.txt"
+expect_fail 2 "$Y/ev/runs/$reg/adapter: a regression adapter (head reg); this needs a language-model adapter" \
+  "$LORALAB" eval-lm --checkpoint "$Y/ck" --adapter "$Y/ev/runs/$reg/adapter" --text "$Y/text.txt"
+expect_fail 2 "eval-lm: $Y/empty.txt holds 0 bytes: no token to predict (at least 2 needed)" \
+  "$LORALAB" eval-lm --checkpoint "$Y/ck" --text "$Y/empty.txt"
+expect_fail 2 "eval-lm: $Y/one.txt holds 1 bytes: no token to predict (at least 2 needed)" \
+  "$LORALAB" eval-lm --checkpoint "$Y/ck" --text "$Y/one.txt"
+expect_fail 2 "$Y/cknan/model.safetensors: tensor 'wte.weight' holds NaN or infinity at element 3" \
+  "$LORALAB" eval-lm --checkpoint "$Y/cknan" --text "$Y/text.txt"
+python3 - "$Y/ev/runs/$cls/adapter" "$Y/lmnan" <<'EOF'
+import json, os, struct, sys
+src, dst = sys.argv[1], sys.argv[2]
+os.makedirs(dst, exist_ok=True)
+c = json.load(open(src + '/adapter_config.json'))
+c.update(head='lm', n_classes=0, task_type='CAUSAL_LM')
+json.dump(c, open(dst + '/adapter_config.json', 'w'))
+d = open(src + '/adapter_model.safetensors', 'rb').read()
+n = struct.unpack('<Q', d[:8])[0]; h = json.loads(d[8:8 + n]); data = d[8 + n:]
+meta = h.pop('__metadata__', None)
+out, blobs, off = {}, [], 0
+for k, v in sorted(h.items(), key=lambda kv: kv[1]['data_offsets'][0]):
+    if k.startswith('score'): continue
+    b = bytearray(data[v['data_offsets'][0]:v['data_offsets'][1]])
+    if not blobs: b[0:4] = struct.pack('<f', float('nan'))
+    out[k] = dict(dtype=v['dtype'], shape=v['shape'], data_offsets=[off, off + len(b)])
+    off += len(b); blobs.append(bytes(b))
+if meta: out['__metadata__'] = meta
+hj = json.dumps(out).encode(); hj += b' ' * (-len(hj) % 8)
+open(dst + '/adapter_model.safetensors', 'wb').write(struct.pack('<Q', len(hj)) + hj + b''.join(blobs))
+EOF
+expect_fail 2 "eval-lm: the loss is NaN: $Y/lmnan holds non-finite weights" \
+  "$LORALAB" eval-lm --checkpoint "$Y/ck" --adapter "$Y/lmnan" --text "$Y/text.txt"
+expect_out '^loss=[0-9.]+ tokens=44$' "$LORALAB" eval-lm --checkpoint "$Y/ck" --text "$Y/text.txt"
