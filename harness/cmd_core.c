@@ -12,6 +12,7 @@
 #include "harness/args.h"
 #include "harness/commands.h"
 #include "harness/config.h"
+#include "harness/memcheck.h"
 #include "tasks/task.h"
 
 static double now_seconds(void) {
@@ -298,6 +299,11 @@ int cmd_bench(int argc, char **argv) {
     if (ctx) cfg.n_ctx = ctx;
     if (inference) return bench_inference(&cfg, steps) ? (err_exit(), 2) : 0;
     if (seq > cfg.n_ctx) { err_set("bench: --seq %d is larger than the preset's n_ctx %d", seq, cfg.n_ctx); err_exit(); }
+    // before allocating: a step that cannot fit fails now with the figures, not by the OOM killer
+    MemoryReport need;
+    char what[160];
+    snprintf(what, sizeof what, "bench: preset %s, method %s, batch %d x seq %d", preset, METHOD_NAMES[mc.kind], batch, seq);
+    if (model_memory_need(&cfg, &mc, batch, seq, &need) || memcheck_fits(what, &need)) err_exit();
     Model *m = model_create(backend_cpu(), &cfg, &mc);
     if (!m) err_exit();
     model_init_random(m, 1);

@@ -331,6 +331,12 @@ fail:
     return -1;
 }
 
+int query_exec(Store *s, const char *sql, int format) {
+    LAB_ASSERT(format >= OUT_TABLE && format <= OUT_JSON);
+    query_lockdown(store_db(s));
+    return run_query(s, sql, (OutFormat)format);
+}
+
 int cmd_query(int argc, char **argv) {
     const char *db = STORE_DEFAULT_PATH;
     int csv = 0, json = 0;
@@ -353,8 +359,7 @@ int cmd_query(int argc, char **argv) {
     if (csv && json) { args_result_free(&args); err_set("query: --csv and --json exclude each other"); err_exit(); }
     Store *s;
     if (store_open(&s, db, STORE_READONLY | STORE_RAW)) { args_result_free(&args); err_exit(); }
-    query_lockdown(store_db(s));
-    int status = run_query(s, args.positional[0], csv ? OUT_CSV : json ? OUT_JSON : OUT_TABLE);
+    int status = query_exec(s, args.positional[0], csv ? OUT_CSV : json ? OUT_JSON : OUT_TABLE);
     store_close(s);
     args_result_free(&args);
     if (status) err_exit();

@@ -18,6 +18,7 @@
 #include "harness/args.h"
 #include "harness/commands.h"
 #include "harness/config.h"
+#include "harness/memcheck.h"
 #include "harness/runner.h"
 #include "harness/sched.h"
 #include "harness/store.h"
@@ -394,6 +395,15 @@ static int sweep_main(int argc, char **argv, int single) {
         fprintf(stderr, "sweep %s: the overrides add %d runs to the sweep's %d earlier ones (%d in all; "
                 "without overrides the file's runs replace them)\n", sw.name, nafter - nbefore, nbefore, nafter);
     store_close(st);
+    // no more runs at once than fit in memory together (each run still checks itself at start)
+    size_t largest;
+    int fit = memcheck_parallel(sw.runs, sw.nruns, jobs, &largest);
+    if (fit < jobs) {
+        fprintf(stderr, "sweep %s: %d runs at a time fit in the %.1f MiB available (the largest needs %.1f MiB); "
+                "running %d at a time, not %d\n", sw.name, fit, memcheck_available() / 1048576.0,
+                largest / 1048576.0, fit, jobs);
+        jobs = fit;
+    }
     ctx.db_path = db;
     ctx.results_dir = results;
     ctx.threads_per_run = threads > 0 ? threads : (cpu_count() / jobs > 0 ? cpu_count() / jobs : 1);

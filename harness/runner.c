@@ -1,5 +1,6 @@
 // harness/runner.c — one run. See runner.h.
 #include "harness/runner.h"
+#include "harness/memcheck.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -375,6 +376,13 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
     if (checkpoint_read_config(base_dir, &cfg) || config_to_method(rc, &mc)) goto done;
     mc.head = task->kind == TASK_CLS ? HEAD_CLS : task->kind == TASK_REG ? HEAD_REG : HEAD_LM;
     mc.n_classes = task->kind == TASK_CLS ? task->n_labels : task->kind == TASK_REG ? 1 : 0;
+    {   // the memory it will take, before taking it: a run that cannot fit fails with the figures
+        int np = mc.kind == METHOD_PREFIX_EMBED || mc.kind == METHOD_PREFIX_LAYER || mc.also_prefix ? mc.prefix_lp + mc.prefix_li : 0;
+        int T = rc->task_max_len > 0 ? rc->task_max_len : cfg.n_ctx;
+        if (T + np > cfg.n_ctx) T = cfg.n_ctx - np;
+        MemoryReport need;
+        if (model_memory_need(&cfg, &mc, rc->batch, T > 0 ? T : 1, &need) || memcheck_fits("this run", &need)) goto done;
+    }
     if (!(m = model_create(be, &cfg, &mc))) goto done;
     if (checkpoint_load(m, base_dir)) goto done;
     model_init_method(m, (uint64_t)rc->seed);
