@@ -11,19 +11,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-// A directory of this process, made on first use: /tmp/loralab-fuzz-XXXXXX.
-static const char *fuzz_dir(void) {
-    static char dir[64];
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/loralab-fuzz-XXXXXX");
-        if (!mkdtemp(dir)) { perror("mkdtemp"); abort(); }
+#include "core/errors.h"
+
+static char fuzz_dir_path[64];
+
+static inline void fuzz_dir_remove(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fuzz_dir_path);
+    if (system(cmd) != 0) fprintf(stderr, "fuzz: could not remove %s\n", fuzz_dir_path);
+}
+
+// A directory of this process, made on first use (/tmp/loralab-fuzz-XXXXXX) and removed
+// when it exits normally.
+static inline const char *fuzz_dir(void) {
+    if (!fuzz_dir_path[0]) {
+        snprintf(fuzz_dir_path, sizeof fuzz_dir_path, "/tmp/loralab-fuzz-XXXXXX");
+        if (!mkdtemp(fuzz_dir_path)) { perror("mkdtemp"); abort(); }
+        atexit(fuzz_dir_remove);
     }
-    return dir;
+    return fuzz_dir_path;
 }
 
 // Writes n bytes to fuzz_dir()/rel, making its parent directories; returns the full path
 // in a static buffer of its own per call site's `buf`.
-static void fuzz_write(const char *rel, const uint8_t *data, size_t n, char *path, size_t cap) {
+static inline void fuzz_write(const char *rel, const uint8_t *data, size_t n, char *path, size_t cap) {
     snprintf(path, cap, "%s/%s", fuzz_dir(), rel);
     for (char *p = path + strlen(fuzz_dir()) + 1; *p; p++)
         if (*p == '/') { *p = 0; mkdir(path, 0700); *p = '/'; }
@@ -32,7 +43,7 @@ static void fuzz_write(const char *rel, const uint8_t *data, size_t n, char *pat
 }
 
 // A NUL-terminated copy of the input (the caller frees).
-static char *fuzz_text(const uint8_t *data, size_t n) {
+static inline char *fuzz_text(const uint8_t *data, size_t n) {
     char *s = malloc(n + 1);
     if (!s) abort();
     memcpy(s, data, n);

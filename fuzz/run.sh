@@ -20,7 +20,7 @@ seeds() {
   local d=$out/seeds/$1 f i
   rm -rf "$d"; mkdir -p "$d"
   case $1 in
-    fuzz_sweep) cp tests/fixtures/sweeps/*.yaml experiments/*.yaml "$d/" ;;
+    fuzz_sweep) cp tests/fixtures/sweeps/*.yaml "$d/"; for f in experiments/*.yaml; do cp "$f" "$d/experiments-${f##*/}"; done ;;
     fuzz_safetensors) for f in hf_gpt2_logits adapter_h lora; do cp "tests/fixtures/reference/$f.safetensors" "$d/"; done ;;
     fuzz_config_json) cp tests/fixtures/gpt3/config.json "$d/gpt3.json"; cp tests/fixtures/reference/hf_gpt2/config.json "$d/hf_gpt2.json"
                       cp fuzz/seeds/adapter_config.json "$d/" ;;
