@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backend_cuda.h"
 #include "core/errors.h"
 
 static const double MiB = 1024.0 * 1024.0;
@@ -51,6 +52,17 @@ int memcheck_fits(const char *what, const MemoryReport *need) {
                    need->activations / MiB, avail / MiB);
 }
 
+int memcheck_fits_on(const char *what, const MemoryReport *need, const char *device) {
+    if (!device || strncmp(device, "cuda", 4)) return memcheck_fits(what, need);
+    int gpu = device[4] == ':' ? atoi(device + 5) : 0;
+    size_t free_b, total_b, total = memory_report_total(need);
+    if (backend_cuda_free_memory(gpu, &free_b, &total_b) || total <= free_b) return 0;
+    return err_set("%s needs %.1f MiB (weights %.1f, gradients %.1f, optimizer %.1f, activations "
+                   "%.1f MiB); cuda:%d has %.1f MiB free of %.1f MiB", what, total / MiB,
+                   need->weights / MiB, need->grads / MiB, need->optimizer / MiB,
+                   need->activations / MiB, gpu, free_b / MiB, total_b / MiB);
+}
+
 int memcheck_run_need(const RunConfig *rc, MemoryReport *need) {
     ModelConfig cfg;
     MethodConfig mc;
@@ -75,7 +87,8 @@ int memcheck_parallel(const RunConfig *runs, int n, int jobs, size_t *largest) {
     size_t *need = xcalloc((size_t)n, sizeof *need);
     for (int i = 0; i < n; i++) {
         MemoryReport r;
-        need[i] = memcheck_run_need(&runs[i], &r) ? 0 : memory_report_total(&r);   // a bad config fails in its run
+        // a bad config fails in its run; GPU runs take their GPU's memory, one run per device
+        need[i] = !strncmp(runs[i].device, "cuda", 4) || memcheck_run_need(&runs[i], &r) ? 0 : memory_report_total(&r);
     }
     qsort(need, (size_t)n, sizeof *need, cmp_desc);
     *largest = need[0];

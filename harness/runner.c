@@ -381,7 +381,7 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
         int T = rc->task_max_len > 0 ? rc->task_max_len : cfg.n_ctx;
         if (T + np > cfg.n_ctx) T = cfg.n_ctx - np;
         MemoryReport need;
-        if (model_memory_need(&cfg, &mc, rc->batch, T > 0 ? T : 1, &need) || memcheck_fits("this run", &need)) goto done;
+        if (model_memory_need(&cfg, &mc, rc->batch, T > 0 ? T : 1, &need) || memcheck_fits_on("this run", &need, o->device ? o->device : rc->device)) goto done;
     }
     if (!(m = model_create(be, &cfg, &mc))) goto done;
     if (checkpoint_load(m, base_dir)) goto done;
