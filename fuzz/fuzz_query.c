@@ -36,6 +36,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     // bounds for the fuzzer only: statements that run long or allocate much are cut short
     sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 1 << 20);
     sqlite3_progress_handler(db, 1000, progress, NULL);
+    // json_group_array grows its text outside SQLITE_LIMIT_LENGTH: bound SQLite's heap too
+    sqlite3_hard_heap_limit64(64 << 20);
     return 0;
 }
 
