@@ -28,8 +28,8 @@ for p in P1 P2 P3; do
   [ ! -e "$H/$p" ] && _report ok || _report fail "plot ran a command from the database ($H/$p exists)"
 done
 # the scripts are still whole: the titles are there, flattened to one line
-grep -q "^# loss, run 1 (aaaa1111): lora Wq r=1 x system('touch $H/P2') #, task spam" "$H/plots/s/curves-1.gp" \
-  && _report ok || _report fail "curves-1.gp header: $(head -1 "$H/plots/s/curves-1.gp")"
+grep -q "title 'run 1: lora Wq r=1 x system(''touch $H/P2'') #, seed 1'$" "$H/plots/s/curves-sweep-s.gp" \
+  && _report ok || _report fail "curves-sweep-s.gp title: $(grep -a 'run 1' "$H/plots/s/curves-sweep-s.gp")"
 grep -q "title 'ft'') system(''touch $H/P3'') print('''" "$H/plots/s/params-spam.gp" \
   && _report ok || _report fail "params-spam.gp series title: $(grep -a ft "$H/plots/s/params-spam.gp")"
 
