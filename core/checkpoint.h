@@ -24,6 +24,10 @@
 // Reads <dir>/config.json into cfg (no weights needed: `loralab params --config DIR`).
 int checkpoint_read_config(const char *dir, ModelConfig *cfg);
 
+// Checks <dir> without a model, before any run uses it: config.json reads, model.safetensors
+// is whole (header, offsets, sizes) and every float in it is finite.
+int checkpoint_check(const char *dir);
+
 // Fills m's base tensors (and "score.weight" when both the model and the file have it) from
 // <dir>/model.safetensors. config.json must describe m's configuration. Method tensors are
 // left untouched.

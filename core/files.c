@@ -36,3 +36,12 @@ int files_make_parent_dirs(const char *path) {
     free(dir);
     return status;
 }
+
+int files_check_regular(const char *path, const char *what) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || S_ISREG(sb.st_mode)) return 0;
+    const char *kind = S_ISFIFO(sb.st_mode) ? "a FIFO" : S_ISDIR(sb.st_mode) ? "a directory"
+                     : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device"
+                     : S_ISSOCK(sb.st_mode) ? "a socket" : "not a plain file";
+    return err_set("%s: %s is %s; expected a regular file", path, what, kind);
+}

@@ -187,6 +187,12 @@ static int validate(const ModelConfig *c, const MethodConfig *mc) {
                        c->n_ctx, c->vocab_size);
     if (c->n_embd % c->n_head)
         return err_set("n_embd %d is not divisible by n_head %d", c->n_embd, c->n_head);
+    if (c->n_layer > MODEL_MAX_LAYERS || c->n_head > MODEL_MAX_HEADS || c->n_embd > MODEL_MAX_EMBD ||
+        c->n_ctx > MODEL_MAX_CTX || c->vocab_size > MODEL_MAX_VOCAB)
+        return err_set("model dimensions too large (n_layer %d of at most %d, n_head %d of %d, n_embd "
+                       "%d of %d, n_positions %d of %d, vocab_size %d of %d)", c->n_layer, MODEL_MAX_LAYERS,
+                       c->n_head, MODEL_MAX_HEADS, c->n_embd, MODEL_MAX_EMBD, c->n_ctx, MODEL_MAX_CTX,
+                       c->vocab_size, MODEL_MAX_VOCAB);
     int lora = mc->kind == METHOD_LORA || mc->also_lora;
     if (lora && mc->lora_rank <= 0)
         return err_set("lora.rank must be > 0, got %d", mc->lora_rank);
@@ -578,6 +584,43 @@ static size_t layout_activations(Model *m, char *base, int B, int T) {
     TAKE(bf16_dy, m->n_bf16 ? BT * 4 * C : 0, uint16_t);
 #undef TAKE
     return off;
+}
+
+size_t memory_report_total(const MemoryReport *r) {
+    return r->weights + r->grads + r->optimizer + r->activations;
+}
+
+int model_memory_need(const ModelConfig *cfg, const MethodConfig *mc, int B, int T, MemoryReport *out) {
+    if (validate(cfg, mc)) return -1;
+    LAB_ASSERT(B > 0 && T > 0);
+    Model *m = xcalloc(1, sizeof *m);   // the registry alone: no tensor memory
+    m->cfg = *cfg;
+    m->mc = *mc;
+    build_registry(m);
+    decide_kept_inputs(m);
+    size_t nw = 0, ng = 0, nh = 0;   // as model_create counts them
+    for (int i = 0; i < m->nparams; i++) {
+        int half = is_bf16(m, i);
+        nh += half ? m->params[i].numel : 0;
+        nw += half && !m->params[i].trainable ? 0 : m->params[i].numel;
+        if (m->params[i].trainable) ng += m->params[i].numel;
+    }
+    m->n_bf16 = nh;   // layout_activations sizes the bf16 operand buffers by it
+    out->weights = nw * sizeof(float) + nh * sizeof(uint16_t);
+    out->grads = ng * sizeof(float);
+    out->optimizer = 2 * ng * sizeof(float);
+    // Dimensions are bounded (validate), but B is not: bound the largest activations in
+    // double first, so that layout_activations' size_t products cannot wrap around.
+    double Tx = (double)T + m->n_prefix, L1 = cfg->n_layer + 1.0, C = cfg->n_embd;
+    double r = mc->lora_rank > mc->adapter_rank ? mc->lora_rank : mc->adapter_rank;
+    double bound = 64.0 * (double)B * Tx * (L1 * (16.0 * C + 8.0 * r + cfg->n_head * Tx) + 2.0 * cfg->vocab_size + 64.0);
+    if (bound < 0x1p62) {
+        out->activations = layout_activations(m, NULL, B, (int)Tx);
+    } else {
+        out->activations = (size_t)1 << 62;   // at least this much
+    }
+    free(m);
+    return 0;
 }
 
 void model_reserve(Model *m, int B, int T) {

@@ -107,6 +107,12 @@ typedef struct {
     size_t weights, grads, optimizer, activations;   // bytes
 } MemoryReport;
 
+// Largest model dimensions accepted (config.json, presets): with them every tensor's size
+// fits in size_t with room to spare (GPT-3 175B: 96 layers, 96 heads, d_model 12288,
+// n_ctx 2048, vocab 50257).
+enum { MODEL_MAX_LAYERS = 1024, MODEL_MAX_HEADS = 1024, MODEL_MAX_EMBD = 65536,
+       MODEL_MAX_CTX = 65536, MODEL_MAX_VOCAB = 4194304 };
+
 // ----------------------------------------------------------------------------
 // the model
 
@@ -141,6 +147,13 @@ ParamCounts model_param_counts(const Model *m);
 // The same counts without allocating any tensor (for shapes that do not fit in memory,
 // e.g. GPT-3 175B). 0, or -1 with err_set() as model_create.
 int model_count_params(const ModelConfig *cfg, const MethodConfig *mc, ParamCounts *out);
+
+// The memory model_create + model_reserve(B, T) would take (what model_memory then says),
+// computed without allocating anything, so that a run that cannot fit fails before it starts.
+// A need past 2^62 bytes (huge batches) is reported as a lower bound of at least 2^62 bytes.
+// 0, or -1 with err_set() as model_create.
+int model_memory_need(const ModelConfig *cfg, const MethodConfig *mc, int B, int T, MemoryReport *out);
+size_t memory_report_total(const MemoryReport *r);
 
 // Sizes activations for batches of up to B x T tokens (T <= n_ctx). Must be called before
 // forward; calling again with a larger size reallocates.

@@ -250,7 +250,7 @@ done:
 SafeTensors *st_open(const char *path) {
     SafeTensors *st = xcalloc(1, sizeof *st);
     st->path = xstrdup(path);
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_NONBLOCK);   // a FIFO is refused below, not waited on
     if (fd < 0) {
         err_set("%s: cannot open: %s", path, strerror(errno));
         goto fail;
@@ -374,6 +374,26 @@ int st_read_f32(const SafeTensors *st, int i, float *out, size_t numel) {
         return err_set("%s: tensor '%s': dtype %s cannot be read as floats (expected F32, F16, BF16 "
                        "or F64)", st->path, e->name, ST_DTYPE_NAMES[e->dtype]);
     }
+}
+
+int64_t st_find_nonfinite(const SafeTensors *st, int i) {
+    LAB_ASSERT(i >= 0 && i < st->n);
+    const StEntry *e = &st->entries[i];
+    const uint8_t *src = st->data + e->begin;
+    for (size_t k = 0; k < e->numel; k++) {
+        // the exponent bits all set: NaN or infinity, in every IEEE width
+        uint64_t bits = 0;
+        int bad;
+        switch (e->dtype) {
+        case ST_F64: memcpy(&bits, src + 8 * k, 8); bad = ((bits >> 52) & 0x7ff) == 0x7ff; break;
+        case ST_F32: memcpy(&bits, src + 4 * k, 4); bad = ((bits >> 23) & 0xff) == 0xff; break;
+        case ST_F16: memcpy(&bits, src + 2 * k, 2); bad = ((bits >> 10) & 0x1f) == 0x1f; break;
+        case ST_BF16: memcpy(&bits, src + 2 * k, 2); bad = ((bits >> 7) & 0xff) == 0xff; break;
+        default: return -1;
+        }
+        if (bad) return (int64_t)k;
+    }
+    return -1;
 }
 
 const char *st_metadata(const SafeTensors *st, const char *key) {

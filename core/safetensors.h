@@ -58,6 +58,10 @@ char *st_shape_str(const SafeTensors *st, int index, char *buf, size_t cap);
 // st_numel. Returns 0, or -1 with err_set() for a non-float dtype or a numel mismatch.
 int st_read_f32(const SafeTensors *st, int index, float *out, size_t numel);
 
+// Index of the first NaN or infinite element of tensor index (F64, F32, F16, BF16), or -1
+// when every element is finite or the dtype is not a float one. Reads the file in place.
+int64_t st_find_nonfinite(const SafeTensors *st, int index);
+
 // __metadata__ value for key, or NULL (owned by st).
 const char *st_metadata(const SafeTensors *st, const char *key);
 

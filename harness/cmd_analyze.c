@@ -18,6 +18,7 @@
 #include "core/analysis.h"
 #include "core/checkpoint.h"
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/model.h"
 #include "core/rng.h"
 #include "harness/analyze_plot.h"
@@ -475,6 +476,7 @@ static int adapter_base(const char *adapter, char *out, size_t cap) {
     char path[4096];
     snprintf(path, sizeof path, "%s/adapter_config.json", adapter);
     json_error_t e;
+    if (files_check_regular(path, "an adapter config")) return -1;
     json_t *root = json_load_file(path, 0, &e);
     if (!root) return err_set("%s: %s", path, e.text);
     const json_t *b = json_object_get(root, "base_model_name_or_path");
@@ -1035,9 +1037,11 @@ typedef struct {
     RunRow *rows;
     int n;
     int done, skipped;   // analyses run; runs skipped because they are not done
+    int check_only;      // validate keys and patterns against the runs, analyse nothing
 } SweepState;
 
 static int run_ready(SweepState *ss, const RunRow *r) {
+    if (ss->check_only) return 0;
     if (!strcmp(r->status, "done")) return 1;
     fprintf(stderr, "loralab: analyze: skipping run %lld (status %s)\n", (long long)r->id, r->status);
     ss->skipped++;
@@ -1150,6 +1154,8 @@ static int sweep_amplification(Store *st, SweepState *ss, const json_t *blk, con
     return rc;
 }
 
+static int sweep_blocks(Store *st, const char *name, const char *text, SweepState *ss, Options o);
+
 static int do_sweep(Store *st, const char *name, Options o) {
     int64_t sid;
     if (store_find_sweep(st, name, &sid)) return AN_INPUT;
@@ -1165,9 +1171,35 @@ static int do_sweep(Store *st, const char *name, Options o) {
     sqlite3_finalize(q);
     if (!text || !strcmp(text, "null"))
         return free(text), err_set("sweep '%s' has no analyze: block (see `loralab analyze --help` for its format)", name), AN_INPUT;
+    SweepState ss = {0};
+    int rc = load_runs(st, sid, &ss.rows, &ss.n) ? AN_INPUT : sweep_blocks(st, name, text, &ss, o);
+    free(text);
+    free(ss.rows);
+    return rc;
+fail:
+    sqlite3_finalize(q);
+    return AN_INPUT;
+}
+
+int analyze_check(const char *json, const char *sweep, const RunConfig *runs, int n) {
+    SweepState ss = {.n = n, .check_only = 1};
+    ss.rows = xcalloc((size_t)n + 1, sizeof *ss.rows);
+    for (int i = 0; i < n; i++) {
+        ss.rows[i].id = i + 1;
+        ss.rows[i].rc = runs[i];
+        snprintf(ss.rows[i].status, sizeof ss.rows[i].status, "pending");
+    }
+    Options o = {.seed = 1};
+    int rc = sweep_blocks(NULL, sweep, json, &ss, o);
+    free(ss.rows);
+    return rc == AN_OK ? 0 : -1;
+}
+
+// The blocks of an analyze: block (JSON text) over the runs in ss; with ss->check_only, st
+// may be NULL and nothing is analysed.
+static int sweep_blocks(Store *st, const char *name, const char *text, SweepState *ss, Options o) {
     json_error_t e;
     json_t *root = json_loads(text, JSON_DECODE_ANY, &e);
-    free(text);
     char what[200];
     snprintf(what, sizeof what, "sweep '%s': analyze", name);
     static const char *const keys[] = {"subspace", "amplification", "plot"};
@@ -1179,11 +1211,10 @@ static int do_sweep(Store *st, const char *name, Options o) {
     const json_t *pl = json_object_get(root, "plot");
     if (pl && !json_is_boolean(pl)) { json_decref(root); return err_set("%s.plot: expected true or false", what), AN_INPUT; }
     if (!pl || json_is_true(pl)) o.plot = 1;
-    SweepState ss = {0};
-    int rc = load_runs(st, sid, &ss.rows, &ss.n) ? AN_INPUT : AN_OK;
+    int rc = AN_OK;
     static const char *const kinds[2] = {"subspace", "amplification"};
     int nblocks = 0;
-    char *dir = plots_dir(&o, name);   // every figure of the sweep in one directory
+    char *dir = ss->check_only ? NULL : plots_dir(&o, name);   // every figure of the sweep in one directory
     o.outdir = dir;
     for (int k = 0; k < 2 && rc == AN_OK; k++) {
         const json_t *v = json_object_get(root, kinds[k]);
@@ -1196,24 +1227,21 @@ static int do_sweep(Store *st, const char *name, Options o) {
         for (int b = 0; b < nb && rc == AN_OK; b++) {
             char bw[260];
             snprintf(bw, sizeof bw, json_is_array(v) ? "%s[%d]" : "%s", kw, b);
-            rc = k == 0 ? sweep_subspace(st, &ss, blocks[b], bw, o) : sweep_amplification(st, &ss, blocks[b], bw, o);
+            rc = k == 0 ? sweep_subspace(st, ss, blocks[b], bw, o) : sweep_amplification(st, ss, blocks[b], bw, o);
             nblocks++;
         }
         free(blocks);
     }
     if (rc == AN_OK && !nblocks) { err_set("%s: nothing to do (expected subspace: or amplification:)", what); rc = AN_INPUT; }
-    if (rc == AN_OK && !ss.done) {
-        err_set("%s: nothing analysed: %d run(s) skipped because they are not done", what, ss.skipped);
+    if (rc == AN_OK && !ss->check_only && !ss->done) {
+        err_set("%s: nothing analysed: %d run(s) skipped because they are not done", what, ss->skipped);
         rc = AN_INPUT;
     }
-    if (rc == AN_OK) printf("analyze sweep %s: %d analyses, %d run(s) skipped\n", name, ss.done, ss.skipped);
-    free(ss.rows);
+    if (rc == AN_OK && !ss->check_only)
+        printf("analyze sweep %s: %d analyses, %d run(s) skipped\n", name, ss->done, ss->skipped);
     free(dir);
     json_decref(root);
     return rc;
-fail:
-    sqlite3_finalize(q);
-    return AN_INPUT;
 }
 
 // ----------------------------------------------------------------------------

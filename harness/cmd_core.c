@@ -12,6 +12,7 @@
 #include "harness/args.h"
 #include "harness/commands.h"
 #include "harness/config.h"
+#include "harness/memcheck.h"
 #include "tasks/task.h"
 
 static double now_seconds(void) {
@@ -74,7 +75,11 @@ Model *load_model_for_eval(const char *checkpoint, const char *adapter, HeadKind
     mc.kind = METHOD_NONE;
     if (checkpoint_read_config(checkpoint, &cfg)) return NULL;
     if (adapter && adapter_read_config(adapter, &mc)) return NULL;
-    (void)head;
+    // a classification or regression adapter's loss is not a language-model loss
+    static const char *const head_names[3] = {"language-model", "classification", "regression"};
+    if (adapter && mc.head != head)
+        return err_set("%s: a %s adapter (head %s); this needs a %s adapter", adapter,
+                       head_names[mc.head], mc.head == HEAD_CLS ? "cls" : "reg", head_names[head]), NULL;
     Model *m = model_create(backend_cpu(), &cfg, &mc);
     if (!m) return NULL;
     if (checkpoint_load(m, checkpoint) || (adapter && adapter_load(m, adapter))) { model_free(m); return NULL; }
@@ -141,6 +146,12 @@ int cmd_eval_lm(int argc, char **argv) {
     size_t len;
     char *text_bytes;
     if (task_read_file(text, 0, &text_bytes, &len)) err_exit();
+    if (len < 2) {   // a loss needs one token of context and one to predict
+        free(text_bytes);
+        err_set("eval-lm: %s holds %zu bytes: no token to predict (at least 2 needed)", text, len);
+        err_exit();
+    }
+    if (checkpoint_check(checkpoint)) { free(text_bytes); err_exit(); }
     const unsigned char *bytes = (const unsigned char *)text_bytes;
     Model *m = load_model_for_eval(checkpoint, adapter, HEAD_LM);
     if (!m) { free(text_bytes); err_exit(); }
@@ -152,9 +163,14 @@ int cmd_eval_lm(int argc, char **argv) {
     for (size_t i = 0; i < len; i++) ids[i] = bytes[i];
     size_t count;
     double loss = eval_lm_tokens(m, ids, len, &count);
-    printf("loss=%.6f tokens=%zu\n", loss, count);
     free(ids); free(text_bytes);
     model_free(m);
+    if (!isfinite(loss)) {
+        err_set("eval-lm: the loss is %s: %s holds non-finite weights", isnan(loss) ? "NaN" : "infinite",
+                adapter ? adapter : checkpoint);
+        err_exit();
+    }
+    printf("loss=%.6f tokens=%zu\n", loss, count);
     return 0;
 }
 
@@ -283,6 +299,11 @@ int cmd_bench(int argc, char **argv) {
     if (ctx) cfg.n_ctx = ctx;
     if (inference) return bench_inference(&cfg, steps) ? (err_exit(), 2) : 0;
     if (seq > cfg.n_ctx) { err_set("bench: --seq %d is larger than the preset's n_ctx %d", seq, cfg.n_ctx); err_exit(); }
+    // before allocating: a step that cannot fit fails now with the figures, not by the OOM killer
+    MemoryReport need;
+    char what[160];
+    snprintf(what, sizeof what, "bench: preset %s, method %s, batch %d x seq %d", preset, METHOD_NAMES[mc.kind], batch, seq);
+    if (model_memory_need(&cfg, &mc, batch, seq, &need) || memcheck_fits(what, &need)) err_exit();
     Model *m = model_create(backend_cpu(), &cfg, &mc);
     if (!m) err_exit();
     model_init_random(m, 1);

@@ -142,11 +142,13 @@ int cmd_status(int argc, char **argv) {
     const char *sweep = args.npositional ? args.positional[0] : NULL;
     Store *s;
     int status = EXIT_OK;
-    if (store_open(&s, db, 0)) { args_result_free(&args); err_exit(); }
-    // Slurm results come in first (on the submitting host), then the sweep's Slurm jobs
+    // a database we cannot write (shared read-only, or in a read-only directory) is read as it is
+    int read_only = store_read_only_file(db);
+    if (store_open(&s, db, read_only ? STORE_READONLY : 0)) { args_result_free(&args); err_exit(); }
+    // Slurm results come in first (on the submitting host, when it may write), then the sweep's Slurm jobs
     int64_t slurm_sweep_id = 0;
     if (sweep && store_find_sweep(s, sweep, &slurm_sweep_id)) status = EXIT_INPUT;
-    else if (slurm_status_merge(s, slurm_sweep_id) || (watch ? status_watch(s, sweep, every) : status_report(s, sweep)) ||
+    else if ((!read_only && slurm_status_merge(s, slurm_sweep_id)) || (watch ? status_watch(s, sweep, every) : status_report(s, sweep)) ||
              (!watch && slurm_status_report(s, slurm_sweep_id)))
         status = EXIT_INPUT;
     store_close(s);
@@ -212,6 +214,38 @@ static json_t *json_cell(sqlite3_stmt *st, int c) {
     return v;
 }
 
+// ----------------------------------------------------------------------------
+// query: reads only
+
+// The authorizer that `query` runs under: reading tables and columns, SELECT itself, WITH
+// RECURSIVE and SQL functions, but none of the two that reach outside the database
+// (fts3_tokenizer with two arguments installs a tokenizer from a pointer; load_extension).
+// Everything else (PRAGMA, ATTACH, writes, transactions, ANALYZE) is denied.
+static int query_authorizer(void *user, int action, const char *a, const char *b, const char *c,
+                            const char *d) {
+    (void)user; (void)c; (void)d;
+    switch (action) {
+    case SQLITE_SELECT:
+    case SQLITE_READ:
+    case SQLITE_RECURSIVE: return SQLITE_OK;
+    case SQLITE_FUNCTION:
+        return b && (!sqlite3_stricmp(b, "fts3_tokenizer") || !sqlite3_stricmp(b, "load_extension"))
+                   ? SQLITE_DENY : SQLITE_OK;
+    default: (void)a; return SQLITE_DENY;
+    }
+}
+
+// Locks the connection down before the user's SQL is prepared: defensive mode (no writes to
+// the schema or shadow tables), no FTS3 tokenizer pointers, no extensions, no triggers or
+// views from the file itself running functions, and the authorizer above.
+static void query_lockdown(sqlite3 *db) {
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0, (int *)NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, (int *)NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+    sqlite3_set_authorizer(db, query_authorizer, NULL);
+}
+
 // Runs one statement and prints its rows in the chosen format.
 static int run_query(Store *s, const char *sql, OutFormat format) {
     sqlite3 *db = store_db(s);
@@ -221,8 +255,19 @@ static int run_query(Store *s, const char *sql, OutFormat format) {
     int *numeric = NULL;
     size_t ncells = 0, cap = 0;
     json_t *rows = NULL;
-    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &st, &tail), sql);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, &tail) != SQLITE_OK) {
+        if (sqlite3_errcode(db) == SQLITE_AUTH || !strncmp(sqlite3_errmsg(db), "not authorized", 14))
+            return err_set("query: only reading statements are allowed (SELECT, WITH, functions): %s",
+                           sqlite3_errmsg(db));
+        SQL_CHECK(db, SQLITE_ERROR, sql);
+    }
     if (!st) return err_set("query: empty SQL statement");
+    // VACUUM INTO writes a new file without asking the authorizer
+    if (!sqlite3_stmt_readonly(st)) {
+        sqlite3_finalize(st);
+        return err_set("query: only reading statements are allowed (SELECT, WITH, functions): "
+                       "'%.40s' writes", sql);
+    }
     while (tail && (*tail == ' ' || *tail == '\t' || *tail == '\n' || *tail == '\r' || *tail == ';')) tail++;
     if (tail && *tail) {
         sqlite3_finalize(st);
@@ -293,6 +338,12 @@ fail:
     return -1;
 }
 
+int query_exec(Store *s, const char *sql, int format) {
+    LAB_ASSERT(format >= OUT_TABLE && format <= OUT_JSON);
+    query_lockdown(store_db(s));
+    return run_query(s, sql, (OutFormat)format);
+}
+
 int cmd_query(int argc, char **argv) {
     const char *db = STORE_DEFAULT_PATH;
     int csv = 0, json = 0;
@@ -315,7 +366,7 @@ int cmd_query(int argc, char **argv) {
     if (csv && json) { args_result_free(&args); err_set("query: --csv and --json exclude each other"); err_exit(); }
     Store *s;
     if (store_open(&s, db, STORE_READONLY | STORE_RAW)) { args_result_free(&args); err_exit(); }
-    int status = run_query(s, args.positional[0], csv ? OUT_CSV : json ? OUT_JSON : OUT_TABLE);
+    int status = query_exec(s, args.positional[0], csv ? OUT_CSV : json ? OUT_JSON : OUT_TABLE);
     store_close(s);
     args_result_free(&args);
     if (status) err_exit();

@@ -12,11 +12,13 @@
 
 #include "core/backend.h"
 #include "core/backend_cuda.h"
+#include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/files.h"
 #include "harness/args.h"
 #include "harness/commands.h"
 #include "harness/config.h"
+#include "harness/memcheck.h"
 #include "harness/runner.h"
 #include "harness/sched.h"
 #include "harness/slurm.h"
@@ -343,6 +345,21 @@ static int sweep_main(int argc, char **argv, int single) {
     const char *file = ar.positional[0];
     Sweep sw;
     if (sweep_load(file, ar.npositional - 1, ar.positional + 1, &sw)) { args_result_free(&ar); err_exit(); }
+    // the analyze: block is checked now: a typo in it must not wait until every run has trained
+    if (sw.analyze_json && analyze_check(sw.analyze_json, sw.name, sw.runs, sw.nruns)) {
+        err_prefix("%s", file);
+        sweep_free(&sw); args_result_free(&ar); err_exit();
+    }
+    // a base checkpoint directory that cannot load would fail every run: check each one once
+    for (int i = 0; i < sw.nruns; i++) {
+        const char *dir = sw.runs[i].base_checkpoint;
+        int seen = !dir[0];
+        for (int j = 0; j < i && !seen; j++) seen = !strcmp(dir, sw.runs[j].base_checkpoint);
+        if (!seen && checkpoint_check(dir)) {
+            err_prefix("%s: base.checkpoint", file);
+            sweep_free(&sw); args_result_free(&ar); err_exit();
+        }
+    }
     if (single && sw.nruns != 1) {
         err_set("%s: expands to %d runs; `run` takes exactly one (use `loralab sweep`, or key=value to pick one)", file, sw.nruns);
         sweep_free(&sw); args_result_free(&ar); err_exit();
@@ -386,6 +403,15 @@ static int sweep_main(int argc, char **argv, int single) {
         fprintf(stderr, "sweep %s: the overrides add %d runs to the sweep's %d earlier ones (%d in all; "
                 "without overrides the file's runs replace them)\n", sw.name, nafter - nbefore, nbefore, nafter);
     store_close(st);
+    // no more runs at once than fit in memory together (each run still checks itself at start)
+    size_t largest;
+    int fit = memcheck_parallel(sw.runs, sw.nruns, jobs, &largest);
+    if (fit < jobs) {
+        fprintf(stderr, "sweep %s: %d runs at a time fit in the %.1f MiB available (the largest needs %.1f MiB); "
+                "running %d at a time, not %d\n", sw.name, fit, memcheck_available() / 1048576.0,
+                largest / 1048576.0, fit, jobs);
+        jobs = fit;
+    }
     ctx.db_path = db;
     ctx.results_dir = results;
     ctx.threads_per_run = threads > 0 ? threads : (cpu_count() / jobs > 0 ? cpu_count() / jobs : 1);

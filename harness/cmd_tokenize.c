@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/files.h"
 #include "harness/args.h"
 #include "harness/commands.h"
 #include "tasks/tokenizer.h"
@@ -58,6 +59,7 @@ int cmd_tokenize(int argc, char **argv) {
     if (!strcmp(path, "-")) {
         if (read_all(stdin, "stdin", &text, &len)) goto fail;
     } else {
+        if (files_check_regular(path, "the text to tokenize")) goto fail;
         FILE *f = fopen(path, "rb");
         if (!f) { err_set("%s: cannot open: %s", path, strerror(errno)); goto fail; }
         int rc = read_all(f, path, &text, &len);

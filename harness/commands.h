@@ -38,4 +38,15 @@ int runs_select(struct Store *st, const char *spec, int64_t **ids, int *n);
 int cmd_worker(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 
+#include "harness/config.h"
+#include "harness/store.h"
+// Runs one SQL statement on s as `loralab query` does, under its lockdown (an authorizer
+// that allows reads only, statements that write refused), printing the rows to stdout:
+// format 0 table, 1 CSV, 2 JSON. 0, or -1 with err_set().
+int query_exec(Store *s, const char *sql, int format);
+// Checks a sweep file's analyze: block (JSON text) against its expanded runs without
+// analysing anything: keys, values and that every pattern matches a LoRA run. The sweep
+// calls it before its first run (and for --dry-run). 0, or -1 with err_set().
+int analyze_check(const char *json, const char *sweep, const RunConfig *runs, int n);
+
 #endif

@@ -112,7 +112,7 @@ static const Key KEYS[] = {
     STR("task.path", task_path, NULL, AP_ALWAYS, "user data file or directory for glue-*/e2e/wikisql/samsum"),
     INT("task.max_len", task_max_len, 0, BIG, AP_ALWAYS, "tokens per example; 0 = n_ctx"),
     INT("train.steps", steps, 1, BIG, AP_STEPS, "optimizer steps (ignored when epochs > 0)"),
-    INT("train.epochs", epochs, 0, BIG, AP_ALWAYS, "epochs over the training split; 0 = use steps"),
+    INT("train.epochs", epochs, 0, 1e6, AP_ALWAYS, "epochs over the training split; 0 = use steps"),
     INT("train.batch", batch, 1, BIG, AP_ALWAYS, "batch size"),
     FLT("train.lr", lr, 0, 10, AP_ALWAYS, "peak learning rate"),
     INT("train.warmup", warmup, 0, BIG, AP_ALWAYS, "linear warmup steps"),

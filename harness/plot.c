@@ -31,14 +31,21 @@ void safe_name(char *buf, size_t size, const char *name) {
             *p = '_';
 }
 
-// A gnuplot single-quoted string: nothing is special inside but the quote, written twice.
+static int is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+// A gnuplot single-quoted string: nothing is special inside but the quote, written twice
+// (backquotes and @macros are not expanded there), and the end of the line.
 void plot_gp_string(FILE *f, const char *s) {
     fputc('\'', f);
     for (; *s; s++) {
         if (*s == '\'') fputc('\'', f);
-        fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
+        fputc(is_control((unsigned char)*s) ? ' ' : *s, f);
     }
     fputc('\'', f);
+}
+
+void plot_gp_comment(FILE *f, const char *s) {
+    for (; *s; s++) fputc(is_control((unsigned char)*s) || *s == '\\' ? ' ' : *s, f);
 }
 
 int plot_run_gnuplot(const char *dir, const char *script) {
@@ -100,8 +107,10 @@ FILE *script_begin(char **text, size_t *len, const ReportData *d, const char *wh
     LAB_ASSERT(f);
     char sweep[128];
     safe_name(sweep, sizeof sweep, d->sweep);
-    fprintf(f, "# %s, sweep %s\n# written by `loralab plot`; edit and rerun in this directory: gnuplot %s.gp\n",
-            what, sweep, base);
+    fprintf(f, "# ");
+    plot_gp_comment(f, what);
+    fprintf(f, ", sweep %s\n# written by `loralab plot`; edit and rerun in this directory: gnuplot %s.gp\n",
+            sweep, base);
     return f;
 }
 

@@ -33,7 +33,12 @@ int plot_draw(Store *s, const ReportData *d, const char *name, const char *outdi
 // Runs `gnuplot script` inside dir, stdin from /dev/null; warnings it prints are passed on
 // to stderr. PLOT_OK or PLOT_ERR_GNUPLOT.
 int plot_run_gnuplot(const char *dir, const char *script);
-// Writes s as a gnuplot single-quoted string (quotes doubled, newlines as spaces).
+// Text from the database reaches gnuplot only through these two. A control character
+// (a newline would end the line and start a command) becomes a space.
+// Writes s as a gnuplot single-quoted string (quotes doubled, control characters as spaces).
 void plot_gp_string(FILE *f, const char *s);
+// Writes s as the rest of a '#' comment line: control characters and backslashes (a
+// trailing one would continue the comment onto the next line) as spaces.
+void plot_gp_comment(FILE *f, const char *s);
 
 #endif

@@ -1,5 +1,6 @@
 // harness/runner.c — one run. See runner.h.
 #include "harness/runner.h"
+#include "harness/memcheck.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,10 @@
 #include "tasks/format.h"
 #include "tasks/task.h"
 #include "tasks/tokenizer.h"
+
+// The most optimizer steps a run may take, whether set by train.steps or by train.epochs
+// (the bound of train.steps in harness/config.c).
+enum { RUNNER_MAX_STEPS = 1000000000 };
 
 static double now_s(void) {
     struct timespec ts;
@@ -371,6 +376,13 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
     if (checkpoint_read_config(base_dir, &cfg) || config_to_method(rc, &mc)) goto done;
     mc.head = task->kind == TASK_CLS ? HEAD_CLS : task->kind == TASK_REG ? HEAD_REG : HEAD_LM;
     mc.n_classes = task->kind == TASK_CLS ? task->n_labels : task->kind == TASK_REG ? 1 : 0;
+    {   // the memory it will take, before taking it: a run that cannot fit fails with the figures
+        int np = mc.kind == METHOD_PREFIX_EMBED || mc.kind == METHOD_PREFIX_LAYER || mc.also_prefix ? mc.prefix_lp + mc.prefix_li : 0;
+        int T = rc->task_max_len > 0 ? rc->task_max_len : cfg.n_ctx;
+        if (T + np > cfg.n_ctx) T = cfg.n_ctx - np;
+        MemoryReport need;
+        if (model_memory_need(&cfg, &mc, rc->batch, T > 0 ? T : 1, &need) || memcheck_fits_on("this run", &need, o->device ? o->device : rc->device)) goto done;
+    }
     if (!(m = model_create(be, &cfg, &mc))) goto done;
     if (checkpoint_load(m, base_dir)) goto done;
     model_init_method(m, (uint64_t)rc->seed);
@@ -388,7 +400,14 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
     }
     int n_train = task->kind == TASK_LM ? (int)format_lm_num_rows(&lm[SPLIT_TRAIN], max_len) : enc[SPLIT_TRAIN].n;
     if (n_train < 1) { err_set("task %s has an empty train split", task->name); goto done; }
-    int steps = rc->epochs > 0 ? rc->epochs * ((n_train + B - 1) / B) : rc->steps;
+    // in 64 bits: epochs x batches per epoch overflowed int and ran a negative number of steps
+    int64_t steps64 = rc->epochs > 0 ? (int64_t)rc->epochs * (((int64_t)n_train + B - 1) / B) : rc->steps;
+    if (steps64 > RUNNER_MAX_STEPS) {
+        err_set("train.epochs=%d over %d train examples at batch %d is %lld steps; at most %d "
+                "(the limit of train.steps)", rc->epochs, n_train, B, (long long)steps64, RUNNER_MAX_STEPS);
+        goto done;
+    }
+    int steps = (int)steps64;
     OptimConfig oc;
     config_to_optim(rc, &oc);
     oc.total_steps = steps;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/files.h"
 
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -105,6 +106,7 @@ void sha256_hex(const void *data, size_t len, char hex[65]) {
 }
 
 int sha256_file_hex(const char *path, char hex[65]) {
+    if (files_check_regular(path, "a file to hash")) return -1;
     FILE *f = fopen(path, "rb");
     if (!f) return err_set("%s: cannot open for hashing: %s", path, strerror(errno));
     Sha256 ctx;

@@ -271,6 +271,58 @@ fail:
     return tx_rollback(s);
 }
 
+// The directory part of path, "." when it has none.
+static char *dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return xstrdup(".");
+    if (slash == path) return xstrdup("/");
+    char *dir = xmalloc((size_t)(slash - path) + 1);
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = 0;
+    return dir;
+}
+
+int store_read_only_file(const char *path) {
+    if (!path) path = STORE_DEFAULT_PATH;
+    if (access(path, F_OK) != 0) return 0;
+    char *dir = dir_of(path);
+    int ro = access(path, W_OK) != 0 || access(dir, W_OK) != 0;
+    free(dir);
+    return ro;
+}
+
+// Opens a WAL database in a directory we cannot write and that holds no -shm or -wal file:
+// SQLite cannot create its shared-memory file there, so the file is opened as immutable
+// (nobody can be writing it: a writer would have created the -wal file).
+static int open_immutable(sqlite3 **db, const char *path) {
+    size_t len = strlen(path);
+    char *uri = xmalloc(3 * len + 32), *o = uri;
+    o += sprintf(o, "file:");
+    for (const char *p = path; *p; p++) {   // percent-encode all but unreserved characters and '/'
+        unsigned char ch = (unsigned char)*p;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            strchr("/-._~", ch))
+            *o++ = (char)ch;
+        else
+            o += sprintf(o, "%%%02X", ch);
+    }
+    sprintf(o, "?immutable=1");
+    int rc = sqlite3_open_v2(uri, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    free(uri);
+    return rc;
+}
+
+static int wal_side_files(const char *path) {
+    size_t len = strlen(path) + 8;
+    char *side = xmalloc(len);
+    snprintf(side, len, "%s-shm", path);
+    int any = access(side, F_OK) == 0;
+    snprintf(side, len, "%s-wal", path);
+    any |= access(side, F_OK) == 0;
+    free(side);
+    return any;
+}
+
 static int store_open_impl(Store **out, const char *path, int flags, int target) {
     *out = NULL;
     if (!path) path = STORE_DEFAULT_PATH;
@@ -281,7 +333,10 @@ static int store_open_impl(Store **out, const char *path, int flags, int target)
     Store *s = xcalloc(1, sizeof *s);
     s->path = xstrdup(path);
     int oflags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    if (sqlite3_open_v2(path, &s->db, oflags, NULL) != SQLITE_OK) {
+    char *dir = dir_of(path);
+    int immutable = readonly && access(dir, W_OK) != 0 && !wal_side_files(path);
+    free(dir);
+    if ((immutable ? open_immutable(&s->db, path) : sqlite3_open_v2(path, &s->db, oflags, NULL)) != SQLITE_OK) {
         err_set("%s: cannot open database: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
         store_close(s);
         return -1;

@@ -70,6 +70,9 @@ int store_open(Store **out, const char *path, int flags);
 // As store_open (read-write), but migrates only up to `version` (tests of migrations).
 int store_open_at_version(Store **out, const char *path, int version);
 void store_close(Store *s);
+// 1 when path exists and this process cannot write it, or the directory where SQLite keeps
+// its -wal and -shm files: such a database can only be opened with STORE_READONLY.
+int store_read_only_file(const char *path);
 // The connection, for verbs that run their own read queries (query, report, plot).
 sqlite3 *store_db(Store *s);
 const char *store_path(const Store *s);

@@ -7,12 +7,19 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "core/errors.h"
+#include "core/files.h"
 
 // A RunConfig is ~2.5 KB (paths, origins): 20000 runs stay under 50 MB.
 enum { MAX_ITEMS = 16, MAX_COMBINATIONS = 20000 };
+// Bounds on the YAML itself, checked on libyaml's event stream before a document is built,
+// so that a hostile file fails fast in bounded memory: nesting depth, values in all, and
+// the values an `analyze:` block may expand to through aliases (each alias is a copy there).
+enum { MAX_DEPTH = 64, MAX_NODES = 500000, MAX_ANALYZE_VALUES = 100000 };
+#define MAX_FILE_BYTES (16L << 20)
 
 // One key set to one value, with the value's position.
 typedef struct {
@@ -39,6 +46,8 @@ typedef struct {
     int have_tune, ntune_dims, ntune_seeds, tune_seeds[MAX_ITEMS];
     Dim tune_dims[CONFIG_MAX_KEYS];
     yaml_mark_t tune_mark;
+    size_t product;                   // grid x variants points so far (1 before any)
+    yaml_mark_t product_mark;         // where it first went over MAX_COMBINATIONS
 } Parser;
 
 // ----------------------------------------------------------------------------
@@ -168,6 +177,17 @@ static int parse_list_of_partials(Parser *ps, yaml_node_t *n, const char *what, 
     return 0;
 }
 
+// Multiplies the run count by the length of list n before its values are parsed, so that
+// a grid too large to run fails before it takes memory.
+static int grow_product(Parser *ps, yaml_node_t *n) {
+    size_t len = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    ps->product *= len ? len : 1;
+    if (ps->product > MAX_COMBINATIONS)
+        return at(ps, n->start_mark, "the grid expands to more than %d runs (at most %d per sweep file)",
+                  MAX_COMBINATIONS, MAX_COMBINATIONS);
+    return 0;
+}
+
 static int parse_grid(Parser *ps, yaml_node_t *n) {
     if (n->type != YAML_MAPPING_NODE)
         return at(ps, n->start_mark, "grid: expected a mapping of key: [values], got %s", node_kind(n));
@@ -178,6 +198,7 @@ static int parse_grid(Parser *ps, yaml_node_t *n) {
             return at(ps, v->start_mark, "grid: %s: expected a list of values, got %s", scalar(k), node_kind(v));
         if (v->data.sequence.items.top == v->data.sequence.items.start)
             return at(ps, v->start_mark, "grid: %s: empty list (the grid would have no runs)", scalar(k));
+        if (grow_product(ps, v)) return -1;
         LAB_ASSERT(ps->ndims < CONFIG_MAX_KEYS + 1);
         if (ps->ndims == CONFIG_MAX_KEYS + 1) return at(ps, k->start_mark, "grid: too many keys");
         Dim *d = &ps->dims[ps->ndims++];
@@ -241,7 +262,16 @@ static int parse_tune(Parser *ps, yaml_node_t *n) {
 // ----------------------------------------------------------------------------
 // analyze: YAML -> JSON
 
-static json_t *yaml_to_json(Parser *ps, yaml_node_t *n) {
+// NULL with at() when the block nests deeper than MAX_DEPTH (an alias to an enclosing node
+// would recurse forever), expands to more than MAX_ANALYZE_VALUES values (nested aliases
+// grow exponentially), or repeats a key. *budget counts the values still allowed.
+static json_t *yaml_to_json(Parser *ps, yaml_node_t *n, int depth, long *budget) {
+    if (depth > MAX_DEPTH)
+        return at(ps, n->start_mark, "analyze: nested more than %d levels deep (an alias to an "
+                  "enclosing block?)", MAX_DEPTH), NULL;
+    if (--*budget < 0)
+        return at(ps, n->start_mark, "analyze: expands to more than %d values (aliases are copied "
+                  "where they are used)", MAX_ANALYZE_VALUES), NULL;
     if (n->type == YAML_SCALAR_NODE) {
         const char *s = scalar(n);
         if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return json_string(s);
@@ -258,15 +288,27 @@ static json_t *yaml_to_json(Parser *ps, yaml_node_t *n) {
     }
     if (n->type == YAML_SEQUENCE_NODE) {
         json_t *a = json_array();
-        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++)
-            json_array_append_new(a, yaml_to_json(ps, node(ps, *it)));
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+            json_t *v = yaml_to_json(ps, node(ps, *it), depth + 1, budget);
+            if (!v) { json_decref(a); return NULL; }
+            json_array_append_new(a, v);
+        }
         return a;
     }
     json_t *o = json_object();
     for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
         yaml_node_t *k = node(ps, pr->key);
-        const char *name = k->type == YAML_SCALAR_NODE ? scalar(k) : "?";
-        json_object_set_new(o, name, yaml_to_json(ps, node(ps, pr->value)));
+        if (k->type != YAML_SCALAR_NODE) {
+            json_decref(o);
+            return at(ps, k->start_mark, "analyze: expected a key, got %s", node_kind(k)), NULL;
+        }
+        if (json_object_get(o, scalar(k))) {
+            json_decref(o);
+            return at(ps, k->start_mark, "analyze: key '%s' is set twice in one mapping", scalar(k)), NULL;
+        }
+        json_t *v = yaml_to_json(ps, node(ps, pr->value), depth + 1, budget);
+        if (!v) { json_decref(o); return NULL; }
+        json_object_set_new(o, scalar(k), v);
     }
     return o;
 }
@@ -296,14 +338,20 @@ static int parse_root(Parser *ps) {
         }
         int rc = 0;
         if (s == 0) rc = parse_grid(ps, v);
-        else if (s == 1) { rc = parse_list_of_partials(ps, v, "variants", &ps->variants); ps->have_variants = 1; }
+        else if (s == 1) {
+            if (v->type == YAML_SEQUENCE_NODE && grow_product(ps, v)) return -1;
+            rc = parse_list_of_partials(ps, v, "variants", &ps->variants);
+            ps->have_variants = 1;
+        }
         else if (s == 2) rc = parse_list_of_partials(ps, v, "exclude", &ps->exclude);
         else if (!strcmp(name, "tune")) {
             if (ps->have_tune) return at(ps, k->start_mark, "tune is set twice");
             rc = parse_tune(ps, v);
         } else if (!strcmp(name, "analyze")) {
             if (ps->analyze_json) return at(ps, k->start_mark, "analyze is set twice");
-            json_t *j = yaml_to_json(ps, v);
+            long budget = MAX_ANALYZE_VALUES;
+            json_t *j = yaml_to_json(ps, v, 0, &budget);
+            if (!j) return -1;
             char *txt = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
             json_decref(j);
             LAB_ASSERT(txt);
@@ -556,6 +604,68 @@ int sweep_picked_runs(const Sweep *s, const int *pick, RunConfig **runs, char (*
     return n;
 }
 
+// bounds, on the event stream
+
+static int syntax_error(const yaml_parser_t *parser, const char *path) {
+    yaml_mark_t m = parser->problem_mark;
+    return err_set("%s:%zu:%zu: YAML syntax error: %s%s%s", path, m.line + 1, m.column + 1,
+                   parser->problem ? parser->problem : "unreadable", parser->context ? " " : "",
+                   parser->context ? parser->context : "");
+}
+
+// Reads the whole event stream once, holding only the open lists' lengths: refuses a second
+// document, nesting deeper than MAX_DEPTH, a list longer than the most runs a sweep may have
+// (no grid could use it) and more than MAX_NODES values in all. libyaml builds a document
+// only after this passed.
+static int check_events(yaml_parser_t *parser, const char *path) {
+    size_t items[MAX_DEPTH + 1] = {0};
+    int is_list[MAX_DEPTH + 1] = {0}, depth = 0, docs = 0, rc = 0;
+    long nodes = 0;
+    for (int done = 0; !done && rc == 0;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(parser, &ev)) return syntax_error(parser, path);
+        yaml_mark_t m = ev.start_mark;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT: done = 1; break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (++docs > 1)
+                rc = err_set("%s:%zu:%zu: a second YAML document ('---'); a sweep file holds one",
+                             path, m.line + 1, m.column + 1);
+            break;
+        case YAML_SCALAR_EVENT:
+        case YAML_ALIAS_EVENT:
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++nodes > MAX_NODES) {
+                rc = err_set("%s:%zu:%zu: more than %d values in one sweep file", path, m.line + 1,
+                             m.column + 1, MAX_NODES);
+                break;
+            }
+            if (is_list[depth] && ++items[depth] > MAX_COMBINATIONS) {
+                rc = err_set("%s:%zu:%zu: a list of more than %d values (a sweep file runs at most %d)",
+                             path, m.line + 1, m.column + 1, MAX_COMBINATIONS, MAX_COMBINATIONS);
+                break;
+            }
+            if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) {
+                if (depth == MAX_DEPTH) {
+                    rc = err_set("%s:%zu:%zu: nested more than %d levels deep", path, m.line + 1,
+                                 m.column + 1, MAX_DEPTH);
+                    break;
+                }
+                depth++;
+                is_list[depth] = ev.type == YAML_SEQUENCE_START_EVENT;
+                items[depth] = 0;
+            }
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT: depth--; break;
+        default: break;
+        }
+        yaml_event_delete(&ev);
+    }
+    return rc;
+}
+
 static int load(yaml_parser_t *parser, const char *path, int noverrides, char *const *overrides, Sweep *out) {
     memset(out, 0, sizeof *out);
     out->path = xstrdup(path);
@@ -565,17 +675,14 @@ static int load(yaml_parser_t *parser, const char *path, int noverrides, char *c
     char *dot = strrchr(out->name, '.');
     if (dot && dot != out->name) *dot = '\0';
 
-    Parser ps = {.path = out->path};
+    Parser ps = {.path = out->path, .product = 1};
     int rc = 0;
     // Overrides first: a typo on the command line is reported before the file is read.
     RunConfig scratch;
     config_defaults(&scratch);
     for (int i = 0; i < noverrides && rc == 0; i++) rc = config_apply_override(&scratch, overrides[i]);
     if (rc == 0 && !yaml_parser_load(parser, &ps.doc)) {
-        yaml_mark_t m = parser->problem_mark;
-        rc = err_set("%s:%zu:%zu: YAML syntax error: %s%s%s", out->path, m.line + 1, m.column + 1,
-                     parser->problem ? parser->problem : "unreadable", parser->context ? " " : "",
-                     parser->context ? parser->context : "");
+        rc = syntax_error(parser, out->path);
         memset(&ps.doc, 0, sizeof ps.doc);
     } else if (rc == 0) {
         rc = parse_root(&ps);
@@ -604,24 +711,40 @@ static int load(yaml_parser_t *parser, const char *path, int noverrides, char *c
     return rc;
 }
 
-int sweep_load_string(const char *text, const char *name, int noverrides, char *const *overrides, Sweep *out) {
+// Checks the events of text (or of f, which is rewound), then loads and expands.
+static int check_and_load(const char *text, FILE *f, const char *name, int noverrides,
+                          char *const *overrides, Sweep *out) {
+    memset(out, 0, sizeof *out);
+    size_t len = text ? strlen(text) : 0;
     yaml_parser_t parser;
-    LAB_ASSERT(yaml_parser_initialize(&parser));
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
-    int rc = load(&parser, name, noverrides, overrides, out);
-    yaml_parser_delete(&parser);
-    return rc;
+    for (int pass = 0; pass < 2; pass++) {
+        LAB_ASSERT(yaml_parser_initialize(&parser));
+        if (text) yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+        else { rewind(f); yaml_parser_set_input_file(&parser, f); }
+        int rc = pass == 0 ? check_events(&parser, name) : load(&parser, name, noverrides, overrides, out);
+        yaml_parser_delete(&parser);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int sweep_load_string(const char *text, const char *name, int noverrides, char *const *overrides, Sweep *out) {
+    if (strlen(text) > MAX_FILE_BYTES)
+        return memset(out, 0, sizeof *out), err_set("%s: more than %ld bytes; a sweep file is smaller", name, MAX_FILE_BYTES);
+    return check_and_load(text, NULL, name, noverrides, overrides, out);
 }
 
 int sweep_load(const char *path, int noverrides, char *const *overrides, Sweep *out) {
     memset(out, 0, sizeof *out);
+    if (files_check_regular(path, "the sweep file")) return -1;
     FILE *f = fopen(path, "rb");
     if (!f) return err_set("%s: cannot open sweep file: %s", path, strerror(errno));
-    yaml_parser_t parser;
-    LAB_ASSERT(yaml_parser_initialize(&parser));
-    yaml_parser_set_input_file(&parser, f);
-    int rc = load(&parser, path, noverrides, overrides, out);
-    yaml_parser_delete(&parser);
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && sb.st_size > MAX_FILE_BYTES) {
+        fclose(f);
+        return err_set("%s: %lld bytes; a sweep file is at most %ld", path, (long long)sb.st_size, MAX_FILE_BYTES);
+    }
+    int rc = check_and_load(NULL, f, path, noverrides, overrides, out);
     fclose(f);
     return rc;
 }

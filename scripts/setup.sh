@@ -3,7 +3,7 @@
 # Prints what it installs; does nothing (quietly) when everything is present.
 set -euo pipefail
 need=(build-essential libopenblas-dev libopenblas-openmp-dev liblapacke-dev libyaml-dev libsqlite3-dev sqlite3
-      libjansson-dev gnuplot-nox libcmocka-dev nodejs npm
+      libjansson-dev gnuplot-nox libcmocka-dev nodejs npm clang-14 libclang-rt-14-dev python3
       slurmctld slurmd slurm-client munge)   # the Slurm executor's tests start a one-node cluster
 missing=()
 for p in "${need[@]}"; do

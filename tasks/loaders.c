@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "core/errors.h"
+#include "core/files.h"
 #include "tasks/loaders.h"
 
 // A malformed row: fail, or count it when skipping. Returns 0 to continue, -1 to stop.
@@ -505,6 +506,7 @@ static int samsum_read_split(Task *t, const char *path, const char *file, SplitI
     char full[4096];
     join_path(full, sizeof full, path, file);
     json_error_t jerr;
+    if (files_check_regular(full, "a SAMSum split")) return -1;
     json_t *arr = json_load_file(full, 0, &jerr);
     if (!arr) {
         if (jerr.line <= 0) return err_set("%s: %s (task samsum expects %s)", full, jerr.text, task_path_hint("samsum"));

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "core/errors.h"
+#include "core/files.h"
 #include "tasks/loaders.h"
 #include "tasks/metrics.h"
 
@@ -178,6 +179,7 @@ void task_set_metrics(Task *t, int n, const char *const *names) {
 
 int task_read_file(const char *path, int hint_make_data, char **out, size_t *len) {
     *out = NULL;
+    if (files_check_regular(path, "a data file")) return -1;
     FILE *f = fopen(path, "rb");
     if (!f) {
         if (hint_make_data)

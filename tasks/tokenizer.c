@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "core/errors.h"
+#include "core/files.h"
 #include "tasks/tokenizer_unicode.h"
 
 typedef enum { TOK_BYTE, TOK_GPT2 } TokKind;
@@ -198,6 +199,7 @@ static long token_to_bytes(const char *s, const int table[324], unsigned char *o
 
 static int read_encoder_json(Tokenizer *t, const char *path, const int table[324]) {
     json_error_t jerr;
+    if (files_check_regular(path, "the GPT-2 encoder")) return -1;
     json_t *root = json_load_file(path, 0, &jerr);
     if (!root) return err_set("%s:%d: not valid JSON: %s", path, jerr.line, jerr.text);
     if (!json_is_object(root)) { json_decref(root); return err_set("%s: expected a JSON object of token → id", path); }
@@ -274,6 +276,7 @@ static void add_merge(Tokenizer *t, const unsigned char *key, size_t key_len, in
 }
 
 static int read_vocab_bpe(Tokenizer *t, const char *path, const int table[324]) {
+    if (files_check_regular(path, "the GPT-2 merges file")) return -1;
     FILE *f = fopen(path, "rb");
     if (!f) return err_set("%s: cannot open: %s", path, strerror(errno));
     char *line = NULL;

@@ -486,7 +486,7 @@ static void test_inline_sweeps(void **state) {
                        "  train.batch: [1,2,3,4,5,6,7,8,9,10]\n  train.warmup: [1,2,3,4,5,6,7,8,9,10]\n"
                        "  lora.rank: [1,2,3,4,5,6,7,8,9,10]\n";
     assert_int_equal(sweep_load_string(huge, "h.yaml", 0, NULL, &s), -1);
-    assert_string_equal(err_msg(), "h.yaml: the grid expands to more than 20000 runs");
+    assert_string_equal(err_msg(), "h.yaml:6:14: the grid expands to more than 20000 runs (at most 20000 per sweep file)");
     // No grid: one run.
     if (sweep_load_string("method: bitfit\n", "e.yaml", 0, NULL, &s)) fail_msg("%s", err_msg());
     assert_int_equal(s.nruns, 1);

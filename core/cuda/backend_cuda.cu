@@ -338,6 +338,18 @@ extern "C" int backend_cuda_device_count(void) {
     return count;
 }
 
+extern "C" int backend_cuda_free_memory(int device, size_t *free_b, size_t *total_b) {
+    *free_b = *total_b = 0;
+    if (device < 0 || device >= backend_cuda_device_count()) return -1;
+    int prev = 0;
+    cudaGetDevice(&prev);
+    cudaError_t e = cudaSetDevice(device);
+    if (e == cudaSuccess) e = cudaMemGetInfo(free_b, total_b);
+    cudaSetDevice(prev);
+    if (e != cudaSuccess) { cudaGetLastError(); return -1; }
+    return 0;
+}
+
 extern "C" const Backend *backend_cuda(int device, char *err, size_t errcap) {
     if (cuda_ctx.device >= 0) {
         if (device == cuda_ctx.device) return &cuda_table;

@@ -64,7 +64,7 @@ tq_exact "$TMP/want" "$LORALAB" query "SELECT * FROM runs WHERE id > 100" --json
 
 # ---- query: errors ----
 expect_fail 2 "no such column: nope" "$LORALAB" query "SELECT nope FROM runs" --db "$DB"
-expect_fail 2 "attempt to write a readonly database" "$LORALAB" query "DELETE FROM runs" --db "$DB"
+expect_fail 2 "only reading statements are allowed" "$LORALAB" query "DELETE FROM runs" --db "$DB"
 expect_fail 2 "one SQL statement expected" "$LORALAB" query "SELECT 1; SELECT 2" --db "$DB"
 expect_fail 2 "--csv and --json exclude each other" "$LORALAB" query "SELECT 1" --csv --json --db "$DB"
 expect_fail 2 "missing.db: no such database" "$LORALAB" query "SELECT 1" --db "$TMP/missing.db"

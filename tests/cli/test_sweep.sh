@@ -57,10 +57,10 @@ expect_out "^0$" q "SELECT count(*) FROM runs WHERE trainable_params IS NULL OR 
 expect_out "^10$" q "SELECT count(*) FROM artifacts WHERE kind='adapter' AND length(sha256)=64"
 # LoRA's adapter holds its tensors only: far smaller than FT's
 expect_out "^1$" q "SELECT (SELECT max(adapter_bytes) FROM runs WHERE method='lora') * 10 < (SELECT min(adapter_bytes) FROM runs WHERE method='ft')"
-# the adapter applies to the base: eval-lm accepts it (same output line)
+# the adapter is a classification adapter: eval-lm, which measures a language-model loss, refuses it
 adapter=$(q "SELECT path FROM artifacts a JOIN runs r ON r.id=a.run_id WHERE r.method='lora' LIMIT 1")
 printf 'a small test of the adapter\n' > "$TMP/t.txt"
-expect_out "^loss=[0-9.]+ tokens=27$" "$LORALAB" eval-lm --checkpoint "$TMP/base" --adapter "$adapter" --text "$TMP/t.txt"
+expect_fail 2 "a classification adapter (head cls); this needs a language-model adapter" "$LORALAB" eval-lm --checkpoint "$TMP/base" --adapter "$adapter" --text "$TMP/t.txt"
 
 # NaN: a learning rate that blows up fails that run with the reason
 LORALAB_FAULT=nan:3 "$LORALAB" run "$TMP/s.yaml" --db "$DB" method=ft seed=3 >/dev/null 2>&1
@@ -113,9 +113,9 @@ expect_ok "$LORALAB" sweep "$TMP/s2b.yaml" --db "$DB2"
 expect_out "^2$" q "SELECT count(*) FROM sweep_runs JOIN sweeps s ON s.id = sweep_id WHERE s.name = 'clitest'"
 expect_out "^10$" q "SELECT count(*) FROM runs WHERE status = 'done' AND attempts <= 2"
 
-# an adapter made for another base: one message naming the tensor and both shapes, exit 2
+# on another base too, the classification adapter is refused for its head first, exit 2
 "$LORALAB" init --preset micro --seed 1 --out "$TMP/micro" >/dev/null
-expect_fail 2 "this model expects" "$LORALAB" eval-lm --checkpoint "$TMP/micro" --adapter "$adapter" --text "$TMP/t.txt"
+expect_fail 2 "a classification adapter (head cls)" "$LORALAB" eval-lm --checkpoint "$TMP/micro" --adapter "$adapter" --text "$TMP/t.txt"
 
 # Ctrl-C (SIGINT) stops the workers, marks their runs interrupted, keeps what is done;
 # the next sweep finishes the rest

@@ -14,7 +14,7 @@ expect_out '^usage: loralab tokenize' "$LORALAB" tokenize --help
 expect_fail 2 "unknown tokenizer 'bogus' (expected one of: byte, gpt2)" "$LORALAB" tokenize --tokenizer bogus "$TMP/cafe.txt"
 expect_fail 2 "--tokenizer is required (one of: byte, gpt2)" "$LORALAB" tokenize "$TMP/cafe.txt"
 expect_fail 2 "$TMP/missing.txt: cannot open: No such file or directory" "$LORALAB" tokenize --tokenizer byte "$TMP/missing.txt"
-expect_fail 2 "$TMP: read error" "$LORALAB" tokenize --tokenizer byte "$TMP"
+expect_fail 2 "$TMP: the text to tokenize is a directory; expected a regular file" "$LORALAB" tokenize --tokenizer byte "$TMP"
 expect_fail 2 "expected at most one FILE" "$LORALAB" tokenize --tokenizer byte "$TMP/cafe.txt" "$TMP/cafe.txt"
 expect_fail 2 "$TMP/encoder.json not found; run \`make data\`" "$LORALAB" tokenize --tokenizer gpt2 --vocab "$TMP" "$TMP/cafe.txt"
 mkdir -p "$TMP/badvocab" && printf '{"a": 0,}' >"$TMP/badvocab/encoder.json" && : >"$TMP/badvocab/vocab.bpe"
