@@ -144,7 +144,7 @@ mount -t tmpfs -o size=400k tmpfs "$TMP/full" || exit 99
 "$LORALAB" sweep "$TMP/f.yaml" --db "$TMP/full/loralab.db" > "$TMP/f1.log" 2>&1; echo \$? > "$TMP/f1.rc"
 "$LORALAB" query --db "$TMP/full/loralab.db" --csv "SELECT status, count(*) FROM runs GROUP BY status" 2>&1 | tr -d '\\r' > "$TMP/f1.db"
 mount -o remount,size=16m "$TMP/full"
-"$LORALAB" sweep "$TMP/f.yaml" --db "$TMP/full/loralab.db" > "$TMP/f2.log" 2>&1; echo \$? > "$TMP/f2.rc"
+"$LORALAB" sweep "$TMP/f.yaml" --db "$TMP/full/loralab.db" --retry-failed > "$TMP/f2.log" 2>&1; echo \$? > "$TMP/f2.rc"
 "$LORALAB" query --db "$TMP/full/loralab.db" --csv "SELECT count(*) FROM runs WHERE status='done'" > "$TMP/f2.db" 2>&1
 # base pretraining whose checkpoint (about 480 KB) does not fit: its temporary directory goes
 mount -t tmpfs -o size=300k tmpfs "$TMP/pre" || exit 99
