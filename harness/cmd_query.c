@@ -49,6 +49,46 @@ fail:
     return -1;
 }
 
+// Running runs of a sweep: who runs them (pid, host), on what (device, CPU threads) and how far.
+static int print_running(Store *s, int64_t sweep_id, const char *sweep) {
+    sqlite3 *db = store_db(s);
+    const char *sql = "SELECT r.id, substr(r.hash, 1, 8), coalesce(r.method, '-'), coalesce(r.targets, ''), r.rank, "
+                      "r.seed, coalesce(r.pid, 0), coalesce(r.host, '-'), coalesce(r.device, '-'), "
+                      "(SELECT value FROM metrics m WHERE m.run_id = r.id AND m.split = 'train' AND m.name = 'threads'), "
+                      "(SELECT max(step) FROM metrics m WHERE m.run_id = r.id AND m.split = 'train' AND m.name = 'loss'), "
+                      "coalesce(r.started, '-') "
+                      "FROM runs r JOIN sweep_runs sr ON sr.run_id = r.id "
+                      "WHERE sr.sweep_id = ? AND r.status = 'running' ORDER BY sr.position";
+    sqlite3_stmt *st = NULL;
+    int rc;
+    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &st, NULL), sql);
+    SQL_CHECK(db, sqlite3_bind_int64(st, 1, sweep_id), sql);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char what[128] = "", threads[32] = "threads ?", step[32] = "no step yet";
+        const char *targets = (const char *)sqlite3_column_text(st, 3);
+        size_t len = (size_t)snprintf(what, sizeof what, "%s", sqlite3_column_text(st, 2));
+        if (*targets && len < sizeof what) len += (size_t)snprintf(what + len, sizeof what - len, " %s", targets);
+        if (sqlite3_column_type(st, 4) != SQLITE_NULL && len < sizeof what)
+            len += (size_t)snprintf(what + len, sizeof what - len, " r=%d", sqlite3_column_int(st, 4));
+        if (sqlite3_column_type(st, 5) != SQLITE_NULL && len < sizeof what)
+            snprintf(what + len, sizeof what - len, " seed=%d", sqlite3_column_int(st, 5));
+        if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
+            int t = sqlite3_column_int(st, 9);
+            snprintf(threads, sizeof threads, "%d thread%s", t, t == 1 ? "" : "s");
+        }
+        if (sqlite3_column_type(st, 10) != SQLITE_NULL) snprintf(step, sizeof step, "step %d", sqlite3_column_int(st, 10));
+        printf("  %s  run %lld (%s) %s: pid %d on %s, %s, %s, %s, since %s\n", sweep, (long long)sqlite3_column_int64(st, 0),
+               sqlite3_column_text(st, 1), what, sqlite3_column_int(st, 6), sqlite3_column_text(st, 7),
+               sqlite3_column_text(st, 8), threads, step, sqlite3_column_text(st, 11));
+    }
+    SQL_CHECK(db, rc, sql);
+    sqlite3_finalize(st);
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    return -1;
+}
+
 static int status_report(Store *s, const char *only) {
     sqlite3 *db = store_db(s);
     int64_t only_id = 0;
@@ -81,7 +121,7 @@ static int status_report(Store *s, const char *only) {
         const char *head[NC] = {"sweep", "total", "done", "failed", "running", "pending", "interrupted"};
         static const RunStatus order[5] = {RUN_DONE, RUN_FAILED, RUN_RUNNING, RUN_PENDING, RUN_INTERRUPTED};
         for (int c = 0; c < NC; c++) cells[c] = xstrdup(head[c]);
-        int failures = 0, err = 0;
+        int failures = 0, running = 0, err = 0;
         for (int k = 0; k < nsweeps && !err; k++) {
             int counts[RUN_NSTATUS], total = 0;
             if (store_sweep_counts(s, ids[k], counts)) { err = 1; break; }
@@ -95,11 +135,16 @@ static int status_report(Store *s, const char *only) {
                 cells[(k + 1) * NC + 2 + j] = xstrdup(buf);
             }
             failures += counts[RUN_FAILED] + counts[RUN_INTERRUPTED];
+            running += counts[RUN_RUNNING];
         }
         if (!err) {
             static const int right[NC] = {0, 1, 1, 1, 1, 1, 1};
             report_table_print(stdout, nsweeps + 1, NC, cells, right);
-            if (failures) {
+            if (running) {
+                printf("\nrunning runs:\n");
+                for (int k = 0; k < nsweeps && !err; k++) err = print_running(s, ids[k], names[k]) != 0;
+            }
+            if (failures && !err) {
                 printf("\nfailed and interrupted runs:\n");
                 for (int k = 0; k < nsweeps && !err; k++) err = print_failures(s, ids[k], names[k]) != 0;
             }
@@ -130,7 +175,8 @@ int cmd_status(int argc, char **argv) {
         {"--every", ARG_FLOAT, &every, 0.05, 3600, "--watch: seconds between views (default 2)"},
     };
     enum { NSPECS = sizeof specs / sizeof specs[0] };
-    const char *usage = "status [SWEEP] [--watch] [--db PATH]   runs per sweep by status, and why runs failed";
+    const char *usage = "status [SWEEP] [--watch] [--db PATH]   runs per sweep by status; running runs with their\n"
+                        "       pid, host, device, CPU threads (sweep --threads) and last step; why runs failed";
     ArgResult args;
     if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); err_exit(); }
     if (args.help) { args_usage(stdout, usage, specs, NSPECS); args_result_free(&args); return EXIT_OK; }

@@ -1,8 +1,10 @@
 // harness/cmd_sweep.c — the verbs `sweep` (a YAML grid, N runs at a time, resumable) and
 // `run` (one config), and the worker each run executes in its own process.
+#define _GNU_SOURCE   // sched_getaffinity, CPU_COUNT
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,8 @@ typedef struct {
     const char *db_path;
     const char *results_dir;
     int threads_per_run;
+    int threads_flag;                 // --threads as given (0: the cores divided among the runs at once)
+    int retry_failed;                 // --retry-failed: workers may claim failed runs
     int n_devices;                    // --devices: runs whose device is plain "cuda" take
     char devices[MAX_DEVICES][24];    // devices[slot % n_devices]: "cuda:N", N any int
 } WorkerContext;
@@ -94,13 +98,17 @@ static int register_runs(Store *st, int64_t sweep_id, const Sweep *sw) {
 static int run_worker(int64_t run_id, int slot, int progress_fd, void *ctx_) {
     const WorkerContext *ctx = ctx_;
     Store *st;
-    if (store_open(&st, ctx->db_path, 0)) { fprintf(stderr, "loralab: worker: %s\n", err_msg()); return EXIT_RUN_FAILED; }
+    if (store_open(&st, ctx->db_path, 0)) {
+        fprintf(stderr, "loralab: worker: %s\n", err_msg());
+        sched_worker_error(progress_fd, err_msg());
+        return EXIT_RUN_FAILED;
+    }
     char *hash = NULL, *json = NULL;
     RunConfig rc;
     int claimed = 0, status = EXIT_RUN_FAILED;
     if (store_run_config(st, run_id, &hash, &json) || config_from_json(json, &rc)) goto fail;
-    if (store_claim_run(st, run_id, (int)getpid(), NULL, rc.device, &claimed)) goto fail;
-    if (!claimed) { status = 0; goto out; }   // another sweep has it
+    if (store_claim_run(st, run_id, (int)getpid(), NULL, rc.device, ctx->retry_failed, &claimed)) goto fail;
+    if (!claimed) { status = SCHED_EXIT_TAKEN; goto out; }   // another worker has it, or it is settled
     char run_dir[1024], log_path[1100];
     snprintf(run_dir, sizeof run_dir, "%s/runs/%s", ctx->results_dir, hash);
     if (files_make_dirs(run_dir)) goto fail;
@@ -109,6 +117,8 @@ static int run_worker(int64_t run_id, int slot, int progress_fd, void *ctx_) {
     if (fd >= 0) { dup2(fd, STDOUT_FILENO); dup2(fd, STDERR_FILENO); close(fd); }
     setvbuf(stdout, NULL, _IOLBF, 0);
     backend_cpu_set_threads(ctx->threads_per_run);
+    // `loralab status` shows it beside the running run
+    if (store_add_metric(st, run_id, 0, "train", "threads", backend_cpu_threads())) goto fail;
     // one run per GPU: a plain "cuda" run takes this worker slot's device
     const char *device = !strcmp(rc.device, "cuda") && ctx->n_devices ? ctx->devices[slot % ctx->n_devices] : NULL;
     RunnerOptions ro = {ctx->results_dir, NULL, progress_fd, device};
@@ -117,7 +127,14 @@ static int run_worker(int64_t run_id, int slot, int progress_fd, void *ctx_) {
     goto out;
 fail:
     fprintf(stderr, "loralab: run %lld failed: %s\n", (long long)run_id, err_msg());
-    if (claimed) store_fail_run(st, run_id, RUN_FAILED, err_msg());
+    // the parent records it if we cannot (database locked, disk full)
+    sched_worker_error(progress_fd, err_msg());
+    if (claimed) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", err_msg());
+        if (store_fail_run(st, run_id, RUN_FAILED, why))
+            fprintf(stderr, "loralab: run %lld: could not record the failure: %s\n", (long long)run_id, err_msg());
+    }
 out:
     free(hash);
     free(json);
@@ -170,9 +187,35 @@ static int check_devices(const Sweep *sw, const char *devices, WorkerContext *ct
     return 0;
 }
 
+// The cores this process may run on (taskset, cgroup cpusets), not all the machine's.
 static int cpu_count(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+// What this sweep's workers did, what other workers did with its runs, and then what the
+// database holds: the last line is read back from it, so the two cannot disagree unnoticed.
+static void sweep_summary(const char *name, const char *db, const SchedStats *st) {
+    fprintf(stderr, "sweep %s: %d done, %d failed, %d interrupted this time", name, st->done, st->failed, st->interrupted);
+    if (st->done_elsewhere) fprintf(stderr, "; %d done by another sweep", st->done_elsewhere);
+    if (st->failed_elsewhere) fprintf(stderr, "; %d failed in another sweep", st->failed_elsewhere);
+    if (st->left_elsewhere) fprintf(stderr, "; %d still running in another sweep, not waited for", st->left_elsewhere);
+    if (st->unrecorded) fprintf(stderr, "; %d ended but the database could not record it (reasons above)", st->unrecorded);
+    if (st->not_started) fprintf(stderr, "; %d not started (the database could not be written)", st->not_started);
+    fprintf(stderr, "; results in %s (loralab status %s)\n", db, name);
+    Store *s;
+    int64_t id;
+    int counts[RUN_NSTATUS];
+    if (store_open(&s, db, STORE_READONLY) || store_find_sweep(s, name, &id) || store_sweep_counts(s, id, counts)) {
+        fprintf(stderr, "sweep %s: cannot read the database back: %s\n", name, err_msg());
+    } else {
+        fprintf(stderr, "sweep %s: the database holds %d done, %d failed, %d interrupted, %d running, %d pending\n",
+                name, counts[RUN_DONE], counts[RUN_FAILED], counts[RUN_INTERRUPTED], counts[RUN_RUNNING],
+                counts[RUN_PENDING]);
+    }
+    store_close(s);
 }
 
 // Runs the sweep's runs still to do (only those in keep[0..nkeep) when keep is given),
@@ -199,8 +242,15 @@ static int run_phase(const SchedOptions *so, WorkerContext *ctx, const char *nam
     }
     if (stale) fprintf(stderr, "sweep %s: %d run(s) left running by a stopped sweep are marked interrupted and will run again\n", name, stale);
     if (max_runs > 0 && n > max_runs) n = max_runs;
-    fprintf(stderr, "sweep %s: %s%d runs (%d done, %d failed%s in the sweep), %d to run now, %d at a time\n", name, what,
-            planned, counts[RUN_DONE], counts[RUN_FAILED], retry ? ", retried" : "", n, so->jobs);
+    // cores divided among the runs that go at once (never more runs than there are)
+    int at_once = so->jobs < n ? so->jobs : n > 0 ? n : 1;
+    ctx->threads_per_run = ctx->threads_flag > 0 ? ctx->threads_flag : cpu_count() / at_once > 0 ? cpu_count() / at_once : 1;
+    char held[64] = "";
+    if (counts[RUN_RUNNING]) snprintf(held, sizeof held, ", %d running in another sweep", counts[RUN_RUNNING]);
+    fprintf(stderr, "sweep %s: %s%d runs (%d done, %d failed%s%s in the sweep), %d to run now, %d at a time, %d thread%s each\n",
+            name, what, planned, counts[RUN_DONE], counts[RUN_FAILED], retry ? ", retried" : "", held,
+            n - counts[RUN_RUNNING] > 0 ? n - counts[RUN_RUNNING] : 0, so->jobs, ctx->threads_per_run,
+            ctx->threads_per_run == 1 ? "" : "s");
     SchedStats s;
     int rc = sched_run(so, ids, n, run_worker, ctx, &s);
     free(ids);
@@ -208,6 +258,11 @@ static int run_phase(const SchedOptions *so, WorkerContext *ctx, const char *nam
     stats->done += s.done;
     stats->failed += s.failed;
     stats->interrupted += s.interrupted;
+    stats->done_elsewhere += s.done_elsewhere;
+    stats->failed_elsewhere += s.failed_elsewhere;
+    stats->left_elsewhere += s.left_elsewhere;
+    stats->unrecorded += s.unrecorded;
+    stats->not_started += s.not_started;
     return rc;
 }
 
@@ -317,7 +372,7 @@ static int sweep_main(int argc, char **argv, int single) {
     const char *executor_name = "local";
     ArgSpec specs[] = {
         {"--jobs", ARG_INT, &jobs, 1, 256, "runs at a time, each in its own process (default 1)"},
-        {"--threads", ARG_INT, &threads, 0, 1024, "CPU threads per run (default: cores / jobs)"},
+        {"--threads", ARG_INT, &threads, 0, 1024, "CPU threads per run (default: this process's cores divided among the runs at a time)"},
         {"--devices", ARG_STRING, &devices, 0, 0, "GPUs for `device: cuda` runs, one run each: cuda:0,cuda:1 (default: all)"},
         {"--db", ARG_STRING, &db, 0, 0, "results database (default " STORE_DEFAULT_PATH ")"},
         {"--results", ARG_STRING, &results, 0, 0, "results folder for bases/ and runs/ (default: the database's folder)"},
@@ -414,9 +469,11 @@ static int sweep_main(int argc, char **argv, int single) {
     }
     ctx.db_path = db;
     ctx.results_dir = results;
-    ctx.threads_per_run = threads > 0 ? threads : (cpu_count() / jobs > 0 ? cpu_count() / jobs : 1);
-    SchedOptions so = {jobs, timeout, db, isatty(STDERR_FILENO)};
-    SchedStats stats = {0, 0, 0};
+    ctx.threads_flag = threads;
+    ctx.retry_failed = retry;
+    SchedOptions so = {jobs, timeout, db, isatty(STDERR_FILENO), retry};
+    SchedStats stats;
+    memset(&stats, 0, sizeof stats);
     int planned = sw.ntune_settings ? sw.ntune : sw.nruns;
     int rc = run_phase(&so, &ctx, sw.name, sw.ntune_settings ? "tuning: " : "", planned, sweep_id, retry, max_runs,
                        NULL, 0, &stats);
@@ -426,9 +483,10 @@ static int sweep_main(int argc, char **argv, int single) {
         if (rc < 0) { free(tune_ids); goto out; }
     }
     free(tune_ids);
-    fprintf(stderr, "sweep %s: %d done, %d failed, %d interrupted this time; results in %s (loralab status %s)\n",
-            sw.name, stats.done, stats.failed, stats.interrupted, db, sw.name);
-    status = rc == 1 ? 130 : stats.failed ? EXIT_RUN_FAILED : EXIT_OK;
+    sweep_summary(sw.name, db, &stats);
+    status = rc == 1 ? 130
+           : stats.failed || stats.failed_elsewhere || stats.unrecorded || stats.not_started ? EXIT_RUN_FAILED
+           : EXIT_OK;
     // the sweep file's analyze: block (Figures 3/4, Table 7) runs once every run is done
     if (status == EXIT_OK && sw.analyze_json && sweep_all_done(db, sweep_id)) {
         char *av[] = {"analyze", "sweep", sw.name, "--db", (char *)db, NULL};

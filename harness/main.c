@@ -1,14 +1,27 @@
 // harness/main.c — loralab's entry point: dispatches to one verb (harness/cmd_*.c).
 // Exit status: 0 ok, 1 a run failed, 2 usage or input error.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/backend.h"
 #include "core/backend_cuda.h"
 #include "harness/commands.h"
 
+// OpenMP threads must sleep, not spin, while they wait: two loralab processes (two sweeps, or
+// a sweep beside a bench) each spinning on every core slowed each other down about 50x.
+// libgomp reads OMP_WAIT_POLICY once, in its constructor, before main() runs, and has no
+// call to change it later; an executable's .preinit_array runs before any shared library's
+// constructor, so the default is set there. A value the user set is kept.
+static void omp_passive_default(int argc, char **argv, char **envp) {
+    (void)argc; (void)argv; (void)envp;
+    setenv("OMP_WAIT_POLICY", "passive", 0);
+}
+__attribute__((section(".preinit_array"), used)) static void (*const omp_passive_init)(int, char **, char **) =
+    omp_passive_default;
+
 static const Command COMMANDS[] = {
-    {"sweep", cmd_sweep, "run a YAML grid of experiments, N at a time; resumes where it stopped"},
+    {"sweep", cmd_sweep, "run a YAML grid of experiments, --jobs N at a time, --threads T each; resumes where it stopped"},
     {"run", cmd_run, "run one experiment config (a sweep file that expands to one run)"},
     {"pretrain", cmd_pretrain, "pretrain a preset until its validation loss flattens, resumably, with provenance"},
     {"init", cmd_init, "write a randomly initialised checkpoint of a preset"},
@@ -16,7 +29,7 @@ static const Command COMMANDS[] = {
     {"bench", cmd_bench, "training-step throughput and memory on random tokens"},
     {"params", cmd_params, "trainable / total / head parameter counts of a method on a model shape"},
     {"tasks", cmd_tasks, "list the tasks: split sizes, labels, metrics, baselines"},
-    {"status", cmd_status, "runs per sweep by status, and why runs failed"},
+    {"status", cmd_status, "runs per sweep by status, running runs with their CPU threads, why runs failed"},
     {"query", cmd_query, "read-only SQL on the results database (table, --csv, --json)"},
     {"report", cmd_report, "paper-style tables: table6, table5, methods, runs, table7"},
     {"plot", cmd_plot, "gnuplot figures: params (Figure 2), rank, curves"},

@@ -1,9 +1,12 @@
 // harness/runner.c — one run. See runner.h.
+#define _XOPEN_SOURCE 700   // nftw
 #include "harness/runner.h"
 #include "harness/memcheck.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -179,6 +182,37 @@ static int pretrain(const Backend *be, const RunConfig *rc, const RunnerOptions 
     return status;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st; (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+// rm -rf dir (no error if it is missing); 0 or -1 with err_set().
+static int remove_tree(const char *dir) {
+    if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) && errno != ENOENT)
+        return err_set("%s: cannot remove: %s", dir, strerror(errno));
+    return 0;
+}
+
+// Removes <dir>.tmp* left by a pretraining that was killed or failed (the caller holds the
+// lock, so none of them is being written).
+static void remove_stale_tmp(const char *bases, const char *dir) {
+    const char *name = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+    char prefix[300];
+    snprintf(prefix, sizeof prefix, "%s.tmp", name);
+    DIR *d = opendir(bases);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, prefix, strlen(prefix))) continue;
+        char path[1400];
+        snprintf(path, sizeof path, "%s/%s", bases, e->d_name);
+        if (remove_tree(path)) fprintf(stderr, "loralab: %s\n", err_msg());
+        else printf("removed %s, left by an earlier pretraining that did not finish\n", path);
+    }
+    closedir(d);
+}
+
 int runner_resolve_base(const Backend *be, const RunConfig *rc, const RunnerOptions *o, char *dir, size_t cap) {
     if (rc->base_checkpoint[0]) {
         snprintf(dir, cap, "%s", rc->base_checkpoint);
@@ -198,6 +232,7 @@ int runner_resolve_base(const Backend *be, const RunConfig *rc, const RunnerOpti
     flock(fd, LOCK_EX);
     int status = 0;
     if (!file_exists(weights)) {
+        remove_stale_tmp(bases, dir);
         char tmp[1100];
         snprintf(tmp, sizeof tmp, "%s.tmp%d", dir, (int)getpid());
         // the other workers wait on the lock meanwhile: pretrain on every core
@@ -206,6 +241,13 @@ int runner_resolve_base(const Backend *be, const RunConfig *rc, const RunnerOpti
         status = pretrain(be, rc, o, tmp);
         backend_cpu_set_threads(threads);
         if (!status && rename(tmp, dir)) status = err_set("%s: cannot rename to %s: %s", tmp, dir, strerror(errno));
+        // a failed pretraining (a full disk) leaves no partial checkpoint behind
+        if (status) {
+            char why[1024];
+            snprintf(why, sizeof why, "%s", err_msg());
+            if (remove_tree(tmp)) fprintf(stderr, "loralab: %s\n", err_msg());
+            err_set("%s", why);
+        }
     }
     flock(fd, LOCK_UN);
     close(fd);

@@ -19,9 +19,13 @@
 #define LORALAB_VERSION "unknown"
 #endif
 
+enum { BUSY_TIMEOUT_MS = 10000 };
+
 struct Store {
     sqlite3 *db;
     char *path;
+    int64_t claim_run;   // the run this Store claimed last (0: none), and its claim
+    RunClaim claim;
 };
 
 static const char *const STATUS_NAMES[RUN_NSTATUS] = {"pending", "running", "done", "failed",
@@ -144,6 +148,12 @@ static int tx_rollback(Store *s) {
     if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
 }
+
+// Inside a write transaction: 0 if this Store holds no claim on run_id or the row still holds
+// it; otherwise -1 with err_set() saying who has the run now.
+static int claim_check(Store *s, int64_t run_id);
+static int select_run(Store *s, const char *sql, int64_t run_id, sqlite3_stmt **out);
+static int pid_is_gone(int pid, int64_t recorded_start);
 
 // ----------------------------------------------------------------------------
 // schema
@@ -323,6 +333,21 @@ static int wal_side_files(const char *path) {
     return any;
 }
 
+// Switching a new file to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY at once
+// (no busy handler) when another process is opening the same new file: retry for as long as
+// the busy timeout would have waited.
+static int set_wal(Store *s) {
+    const char *sql = "PRAGMA journal_mode = WAL";
+    for (int waited_ms = 0;; waited_ms += 10) {
+        int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK) return 0;
+        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) break;
+        if (waited_ms >= BUSY_TIMEOUT_MS) break;
+        usleep(10000);
+    }
+    return store_sql_error(s->db, sql, __FILE__, __LINE__);
+}
+
 static int store_open_impl(Store **out, const char *path, int flags, int target) {
     *out = NULL;
     if (!path) path = STORE_DEFAULT_PATH;
@@ -341,13 +366,13 @@ static int store_open_impl(Store **out, const char *path, int flags, int target)
         store_close(s);
         return -1;
     }
-    sqlite3_busy_timeout(s->db, 10000);
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     int version = 0;
     if (sql_run(s, NULL, "PRAGMA foreign_keys = ON", "")) goto fail;
     if (!readonly) {
         // WAL: readers never block the writer; NORMAL sync is durable across process
         // crashes (kill -9), only a power cut may lose the last commits.
-        if (sql_run(s, NULL, "PRAGMA journal_mode = WAL", "")) goto fail;
+        if (set_wal(s)) goto fail;
         if (sql_run(s, NULL, "PRAGMA synchronous = NORMAL", "")) goto fail;
         if (store_migrate(s, target)) goto fail;
     } else {
@@ -474,7 +499,7 @@ int store_runs_todo(Store *s, int64_t sweep_id, int retry_failed, int64_t **ids,
     *n = 0;
     const char *sql =
         "SELECT r.id FROM runs r JOIN sweep_runs sr ON sr.run_id = r.id "
-        "WHERE sr.sweep_id = ? AND (r.status IN ('pending', 'interrupted') "
+        "WHERE sr.sweep_id = ? AND (r.status IN ('pending', 'interrupted', 'running') "
         "OR (? AND r.status = 'failed')) ORDER BY sr.position";
     sqlite3_stmt *st = NULL;
     if (sql_prepare(s, &st, sql, "Ii", sweep_id, retry_failed ? 1 : 0)) return -1;
@@ -525,10 +550,11 @@ static const char *this_host(char *buf, size_t size) {
 }
 
 int store_claim_run(Store *s, int64_t run_id, int pid, const char *host, const char *device,
-                    int *claimed) {
+                    int retry_failed, int *claimed) {
     char hostbuf[256];
     if (!host) host = this_host(hostbuf, sizeof hostbuf);
     *claimed = 0;
+    int64_t start = proc_stat(pid, NULL);
     if (tx_begin(s)) return -1;
     int changes = 0;
     if (sql_run(s, &changes,
@@ -536,18 +562,85 @@ int store_claim_run(Store *s, int64_t run_id, int pid, const char *host, const c
                 "version = ?, error = NULL, wall_seconds = NULL, tokens_per_s = NULL, "
                 "attempts = attempts + 1, finished = NULL, "
                 "started = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
-                "WHERE id = ? AND status IN ('pending', 'interrupted', 'failed')",
-                "intttI", pid, proc_stat(pid, NULL), host, device, LORALAB_VERSION, run_id))
+                "WHERE id = ? AND (status IN ('pending', 'interrupted') OR (? AND status = 'failed'))",
+                "intttIi", pid, start, host, device, LORALAB_VERSION, run_id, retry_failed ? 1 : 0))
         return tx_rollback(s);
+    int64_t attempts = 0;
     if (changes == 1) {
         // A fresh attempt: rows of an interrupted or failed earlier one would mix two curves.
         if (sql_run(s, NULL, "DELETE FROM metrics WHERE run_id = ?", "I", run_id) ||
-            sql_run(s, NULL, "DELETE FROM artifacts WHERE run_id = ?", "I", run_id))
+            sql_run(s, NULL, "DELETE FROM artifacts WHERE run_id = ?", "I", run_id) ||
+            sql_int64(s, &attempts, NULL, "SELECT attempts FROM runs WHERE id = ?", "I", run_id))
             return tx_rollback(s);
     }
     if (tx_commit(s)) return tx_rollback(s);
     *claimed = changes == 1;
+    if (*claimed) {   // this Store now writes about the run only while the row holds this claim
+        s->claim_run = run_id;
+        s->claim.status = RUN_RUNNING;
+        s->claim.pid = pid;
+        s->claim.pid_start = start;
+        snprintf(s->claim.host, sizeof s->claim.host, "%s", host);
+        s->claim.attempts = (int)attempts;
+    }
     return 0;
+}
+
+int store_run_claim(Store *s, int64_t run_id, RunClaim *c) {
+    sqlite3_stmt *st;
+    if (select_run(s, "SELECT status, coalesce(pid, 0), coalesce(pid_start, -1), coalesce(host, ''), "
+                      "attempts FROM runs WHERE id = ?", run_id, &st))
+        return -1;
+    int v = store_status_parse((const char *)sqlite3_column_text(st, 0));
+    LAB_ASSERT(v >= 0);   // the CHECK constraint allows nothing else
+    c->status = (RunStatus)v;
+    c->pid = sqlite3_column_int(st, 1);
+    c->pid_start = sqlite3_column_int64(st, 2);
+    snprintf(c->host, sizeof c->host, "%s", (const char *)sqlite3_column_text(st, 3));
+    c->attempts = sqlite3_column_int(st, 4);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int store_claim_alive(const RunClaim *c) {
+    char hostbuf[256];
+    if (strcmp(c->host, this_host(hostbuf, sizeof hostbuf))) return -1;
+    return !pid_is_gone(c->pid, c->pid_start);
+}
+
+// The WHERE clause of a compare-and-set on a claim; binds status, pid, host, attempts.
+#define CLAIM_MATCH "status = ? AND coalesce(pid, 0) = ? AND coalesce(host, '') = ? AND attempts = ?"
+
+int store_fail_claim(Store *s, int64_t run_id, const RunClaim *expect, RunStatus to, const char *error,
+                     int *changed) {
+    LAB_ASSERT(to == RUN_FAILED || to == RUN_INTERRUPTED);
+    int changes = 0;
+    if (changed) *changed = 0;
+    if (tx_begin(s)) return -1;
+    if (sql_run(s, &changes,
+                "UPDATE runs SET status = ?, error = ?, finished = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
+                "WHERE id = ? AND " CLAIM_MATCH,
+                "ttItiti", store_status_name(to), error, run_id, store_status_name(expect->status),
+                expect->pid, expect->host, expect->attempts))
+        return tx_rollback(s);
+    if (tx_commit(s)) return tx_rollback(s);
+    if (changed) *changed = changes == 1;
+    return 0;
+}
+
+static int claim_check(Store *s, int64_t run_id) {
+    if (s->claim_run != run_id) return 0;
+    const RunClaim *c = &s->claim;
+    int64_t match = 0;
+    if (sql_int64(s, &match, NULL, "SELECT count(*) FROM runs WHERE id = ? AND " CLAIM_MATCH, "Ititi", run_id,
+                  store_status_name(c->status), c->pid, c->host, c->attempts))
+        return -1;
+    if (match) return 0;
+    RunClaim now;
+    if (store_run_claim(s, run_id, &now)) return -1;
+    return err_set("%s: run %lld is no longer this attempt's (attempt %d, pid %d on %s): it is %s, "
+                   "attempt %d, pid %d on %s", s->path, (long long)run_id, c->attempts, c->pid, c->host,
+                   store_status_name(now.status), now.attempts, now.pid, now.host[0] ? now.host : "-");
 }
 
 void store_summary_init(RunSummary *sum) {
@@ -560,6 +653,7 @@ void store_summary_init(RunSummary *sum) {
 // One UPDATE in its own transaction; an error if no row matched (names what was expected).
 static int update_run(Store *s, int64_t run_id, const char *what, const char *sql, const char *fmt, ...) {
     if (tx_begin(s)) return -1;
+    if (claim_check(s, run_id)) return tx_rollback(s);
     sqlite3_stmt *st = NULL;
     va_list ap;
     va_start(ap, fmt);
@@ -821,6 +915,7 @@ int store_add_metrics(Store *s, int64_t run_id, int step, const char *split, int
                       const char *const *names, const double *values) {
     LAB_ASSERT(split && n >= 0);
     if (tx_begin(s)) return -1;
+    if (claim_check(s, run_id)) return tx_rollback(s);
     sqlite3_stmt *st = NULL;
     if (sql_prepare(s, &st, SQL_METRIC, "")) return tx_rollback(s);
     for (int k = 0; k < n; k++) {
@@ -846,6 +941,7 @@ int store_add_artifact(Store *s, int64_t run_id, const char *kind, const char *p
                        const char *sha256) {
     LAB_ASSERT(kind && path);
     if (tx_begin(s)) return -1;
+    if (claim_check(s, run_id)) return tx_rollback(s);
     if (sql_run(s, NULL,
                 "INSERT OR REPLACE INTO artifacts (run_id, kind, path, bytes, sha256) "
                 "VALUES (?, ?, ?, ?, ?)",

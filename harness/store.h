@@ -2,7 +2,9 @@
 //
 // One database file (default results/loralab.db) in WAL mode, so a sweep's worker processes
 // write while `loralab query/report/plot` read. Every connection sets busy_timeout 10 s and
-// foreign_keys on; every write is one BEGIN IMMEDIATE ... COMMIT transaction; every value is
+// foreign_keys on (opening a new file, whose switch to WAL needs a lock the busy handler does
+// not wait for, retries within the same 10 s); every write is one BEGIN IMMEDIATE ... COMMIT
+// transaction; every value is
 // bound with sqlite3_bind_*. The schema version is PRAGMA user_version; store_open applies
 // the missing migrations in order, each inside a transaction.
 //
@@ -106,15 +108,42 @@ typedef struct {
 // Inserts the run (status pending) unless its hash exists; either way links it to
 // sweep_id (if > 0) and returns its id. *created (may be NULL) says whether it was new.
 int store_add_run(Store *s, int64_t sweep_id, const RunSpec *spec, int64_t *id, int *created);
-// Ids of the sweep's runs that still need running, in sweep order: pending and
-// interrupted, plus failed when retry_failed. *ids is malloc'ed (caller frees), *n ≥ 0.
+// Ids of the sweep's runs that are not settled yet, in sweep order: pending and
+// interrupted, failed when retry_failed, and running (claimed by a worker elsewhere, which
+// the scheduler waits for). *ids is malloc'ed (caller frees), *n ≥ 0.
 int store_runs_todo(Store *s, int64_t sweep_id, int retry_failed, int64_t **ids, int *n);
-// Atomically moves the run to running if it is pending, interrupted or failed, recording
-// pid (the process that runs it), host (NULL: this host), device and the start time;
-// clears metrics and artifacts left by an earlier attempt. *claimed = 0 when the run was
-// running or done already (someone else has it).
+
+// ---- claims: which attempt owns a run ----
+// A run's claim is the (status, pid, pid_start, host, attempts) of its row. store_claim_run
+// takes it in one compare-and-set; the Store that claimed then holds the claim, and every
+// later write of that Store about the run (parameters, memory, metrics, artifacts, finish,
+// fail) happens only while the row still holds exactly this claim. An attempt that lost its
+// run (reset as stale, failed by its sweep, claimed again by --retry-failed) can therefore
+// never write into another attempt's row: its writes fail with "run N is no longer this
+// attempt's". A Store that holds no claim on a run writes as before (tests, tools).
+typedef struct {
+    RunStatus status;
+    int pid;             // the worker that claimed it last (0: never claimed)
+    int64_t pid_start;   // that process's start time, clock ticks since boot (-1: unknown)
+    char host[256];      // its host ("" if never claimed)
+    int attempts;        // claims so far
+} RunClaim;
+// Atomically moves the run to running if it is pending or interrupted (or failed, when
+// retry_failed), recording pid (the process that runs it), host (NULL: this host), device
+// and the start time; clears metrics and artifacts left by an earlier attempt. *claimed = 0
+// when the row was in any other state (another worker has it, or it is settled).
 int store_claim_run(Store *s, int64_t run_id, int pid, const char *host, const char *device,
-                    int *claimed);
+                    int retry_failed, int *claimed);
+// The run's current claim.
+int store_run_claim(Store *s, int64_t run_id, RunClaim *c);
+// Whether c's worker still lives: 1 alive, 0 gone (pid exited or reused), -1 unknown (c is on
+// another host). Only meaningful for a running claim.
+int store_claim_alive(const RunClaim *c);
+// Compare-and-set for a supervisor (the scheduler) that did not claim the run itself: the
+// run moves to `to` (failed or interrupted) with error only if its row still holds *expect
+// (status, pid, host, attempts). *changed (may be NULL): whether it did.
+int store_fail_claim(Store *s, int64_t run_id, const RunClaim *expect, RunStatus to, const char *error,
+                     int *changed);
 
 // Numbers measured by a run. Fields < 0 mean "not measured": they leave the column as it is.
 typedef struct {
@@ -129,9 +158,11 @@ void store_summary_init(RunSummary *sum);
 int store_set_params(Store *s, int64_t run_id, int64_t trainable, int64_t total, int64_t head);
 int store_set_memory(Store *s, int64_t run_id, int64_t weights, int64_t grads, int64_t optimizer,
                      int64_t activations);
-// running → done, with the summary numbers and the finish time.
+// running → done, with the summary numbers and the finish time (compare-and-set on this
+// Store's claim, when it holds one).
 int store_finish_run(Store *s, int64_t run_id, const RunSummary *sum);
-// → failed or interrupted (status must be one of the two) with the error text.
+// → failed or interrupted (status must be one of the two) with the error text (compare-and-set
+// on this Store's claim, when it holds one; otherwise any run not done).
 int store_fail_run(Store *s, int64_t run_id, RunStatus status, const char *error);
 int store_run_status(Store *s, int64_t run_id, RunStatus *status);
 // The run's hash and canonical config JSON (malloc'ed; the caller frees both).

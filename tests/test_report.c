@@ -112,7 +112,7 @@ static void add_done(Store *s, int64_t sweep, const Row *row) {
     int64_t id;
     int claimed;
     assert_int_equal(store_add_run(s, sweep, &sp, &id, NULL), 0);
-    assert_int_equal(store_claim_run(s, id, (int)getpid(), NULL, "cpu", &claimed), 0);
+    assert_int_equal(store_claim_run(s, id, (int)getpid(), NULL, "cpu", 0, &claimed), 0);
     assert_int_equal(claimed, 1);
     // an earlier, worse value at a lower step: the latest step must win
     assert_int_equal(store_add_metric(s, id, 10, row->split, "accuracy", 0.01), 0);

@@ -150,10 +150,10 @@ static void test_run_transitions(void **state) {
     free(ids);
 
     int claimed;
-    assert_int_equal(store_claim_run(s, a, (int)getpid(), NULL, "cpu", &claimed), 0);
+    assert_int_equal(store_claim_run(s, a, (int)getpid(), NULL, "cpu", 0, &claimed), 0);
     assert_int_equal(claimed, 1);
     assert_int_equal(status_of(s, a), RUN_RUNNING);
-    assert_int_equal(store_claim_run(s, a, (int)getpid(), NULL, "cpu", &claimed), 0);
+    assert_int_equal(store_claim_run(s, a, (int)getpid(), NULL, "cpu", 0, &claimed), 0);
     assert_int_equal(claimed, 0);   // already running: someone else's
     assert_int_equal(store_set_params(s, a, 1000, 100000, 10), 0);
     assert_int_equal(store_add_metric(s, a, 100, "validation", "accuracy", 0.75), 0);
@@ -170,11 +170,11 @@ static void test_run_transitions(void **state) {
     assert_int_equal(store_finish_run(s, a, &sum), -1);   // done runs do not finish twice
     assert_non_null(strstr(err_msg(), "is done"));
     assert_int_equal(store_fail_run(s, a, RUN_FAILED, "late"), -1);
-    assert_int_equal(store_claim_run(s, a, (int)getpid(), NULL, "cpu", &claimed), 0);
+    assert_int_equal(store_claim_run(s, a, (int)getpid(), NULL, "cpu", 0, &claimed), 0);
     assert_int_equal(claimed, 0);
 
     // b fails; only --retry-failed brings it back, and a new attempt clears its old metrics
-    assert_int_equal(store_claim_run(s, b, (int)getpid(), NULL, "cpu", &claimed), 0);
+    assert_int_equal(store_claim_run(s, b, (int)getpid(), NULL, "cpu", 0, &claimed), 0);
     assert_int_equal(store_add_metric(s, b, 1, "train", "loss", 5.0), 0);
     assert_int_equal(store_fail_run(s, b, RUN_FAILED, "loss became NaN at step 7"), 0);
     assert_int_equal(status_of(s, b), RUN_FAILED);
@@ -186,7 +186,7 @@ static void test_run_transitions(void **state) {
     assert_int_equal(n, 1);
     assert_true(ids[0] == b);
     free(ids);
-    assert_int_equal(store_claim_run(s, b, (int)getpid(), NULL, "cpu", &claimed), 0);
+    assert_int_equal(store_claim_run(s, b, (int)getpid(), NULL, "cpu", 1, &claimed), 0);
     assert_int_equal(claimed, 1);
     assert_int_equal(q_int(s, "SELECT count(*) FROM metrics WHERE run_id = (SELECT id FROM runs WHERE hash = 'h-b')"), 0);
     assert_int_equal(q_int(s, "SELECT attempts FROM runs WHERE hash = 'h-b'"), 2);
@@ -268,13 +268,13 @@ static void test_stale_running(void **state) {
     pid_t child = fork();
     assert_true(child >= 0);
     if (child == 0) _exit(0);
-    assert_int_equal(store_claim_run(s, dead, (int)child, NULL, "cpu", &claimed), 0);
+    assert_int_equal(store_claim_run(s, dead, (int)child, NULL, "cpu", 0, &claimed), 0);
     assert_int_equal(claimed, 1);
     waitpid(child, NULL, 0);   // reaped: the pid no longer exists
-    assert_int_equal(store_claim_run(s, alive, (int)getpid(), NULL, "cpu", &claimed), 0);
-    assert_int_equal(store_claim_run(s, other_host, (int)child, "another-host", "cpu", &claimed), 0);
+    assert_int_equal(store_claim_run(s, alive, (int)getpid(), NULL, "cpu", 0, &claimed), 0);
+    assert_int_equal(store_claim_run(s, other_host, (int)child, "another-host", "cpu", 0, &claimed), 0);
     // our own live pid, but recorded with another start time: the pid was reused
-    assert_int_equal(store_claim_run(s, reused, (int)getpid(), NULL, "cpu", &claimed), 0);
+    assert_int_equal(store_claim_run(s, reused, (int)getpid(), NULL, "cpu", 0, &claimed), 0);
     assert_int_equal(sqlite3_exec(store_db(s), "UPDATE runs SET pid_start = pid_start + 1 WHERE hash = 'reused'",
                                   NULL, NULL, NULL), SQLITE_OK);
 
@@ -390,7 +390,7 @@ static void test_concurrent_writers(void **state) {
                     _exit(255);
                 }
                 if (k < SHARED_RUNS) {
-                    if (store_claim_run(c, runs[k], (int)getpid(), NULL, "cpu", &claimed)) {
+                    if (store_claim_run(c, runs[k], (int)getpid(), NULL, "cpu", 0, &claimed)) {
                         fprintf(stderr, "%s\n", err_msg());
                         _exit(255);
                     }
@@ -418,6 +418,114 @@ static void test_concurrent_writers(void **state) {
     store_close(s);
 }
 
+// A late writer never touches another attempt's row: once the run is failed by its
+// supervisor and claimed again, every write of the first attempt fails and changes nothing.
+static void test_claim_compare_and_set(void **state) {
+    (void)state;
+    const char *path = tmp_path("cas.db");
+    Store *a, *b;
+    assert_int_equal(store_open(&a, path, 0), 0);
+    assert_int_equal(store_open(&b, path, 0), 0);
+    int64_t sweep, r;
+    int claimed, changed;
+    assert_int_equal(store_add_sweep(a, "cas", NULL, NULL, NULL, &sweep), 0);
+    RunSpec sp = spec_of("cas", 2, 1);
+    assert_int_equal(store_add_run(a, sweep, &sp, &r, NULL), 0);
+
+    assert_int_equal(store_claim_run(a, r, (int)getpid(), NULL, "cpu", 0, &claimed), 0);
+    assert_int_equal(claimed, 1);
+    assert_int_equal(store_claim_run(b, r, (int)getpid(), "host-b", "cpu", 1, &claimed), 0);
+    assert_int_equal(claimed, 0);   // running: not even --retry-failed takes it
+    RunClaim first;
+    assert_int_equal(store_run_claim(b, r, &first), 0);
+    assert_int_equal(first.status, RUN_RUNNING);
+    assert_int_equal(first.attempts, 1);
+    assert_int_equal(first.pid, (int)getpid());
+    assert_int_equal(store_claim_alive(&first), 1);
+
+    // the supervisor fails attempt 1 (compare-and-set on its claim); a stale claim changes nothing
+    RunClaim stale = first;
+    stale.attempts = 0;
+    assert_int_equal(store_fail_claim(b, r, &stale, RUN_FAILED, "wrong attempt", &changed), 0);
+    assert_int_equal(changed, 0);
+    assert_int_equal(store_fail_claim(b, r, &first, RUN_FAILED, "timed out after 5 s", &changed), 0);
+    assert_int_equal(changed, 1);
+    // a failed run is claimed again only under --retry-failed, and by one claimer only
+    assert_int_equal(store_claim_run(b, r, (int)getpid(), "host-b", "cpu", 0, &claimed), 0);
+    assert_int_equal(claimed, 0);
+    assert_int_equal(store_claim_run(b, r, (int)getpid(), "host-b", "cpu", 1, &claimed), 0);
+    assert_int_equal(claimed, 1);
+    assert_int_equal(store_claim_run(a, r, (int)getpid(), NULL, "cpu", 1, &claimed), 0);
+    assert_int_equal(claimed, 0);
+
+    // attempt 1 writes late: every write fails, naming who has the run now
+    RunSummary sum;
+    store_summary_init(&sum);
+    sum.wall_seconds = 1;
+    assert_int_equal(store_add_metric(a, r, 5, "train", "loss", 9.0), -1);
+    assert_non_null(strstr(err_msg(), "is no longer this attempt's (attempt 1"));
+    assert_non_null(strstr(err_msg(), "attempt 2, pid"));
+    assert_non_null(strstr(err_msg(), "on host-b"));
+    assert_int_equal(store_set_params(a, r, 1, 2, 3), -1);
+    assert_int_equal(store_set_memory(a, r, 1, 2, 3, 4), -1);
+    assert_int_equal(store_add_artifact(a, r, "adapter", "/x", 10, NULL), -1);
+    assert_int_equal(store_finish_run(a, r, &sum), -1);
+    assert_int_equal(store_fail_run(a, r, RUN_FAILED, "late"), -1);
+    assert_int_equal(q_int(b, "SELECT count(*) FROM metrics"), 0);
+    assert_int_equal(q_int(b, "SELECT count(*) FROM artifacts"), 0);
+    assert_int_equal(q_int(b, "SELECT trainable_params IS NULL FROM runs"), 1);
+    assert_string_equal(q_text(b, "SELECT status || ' ' || attempts || ' ' || host FROM runs"), "running 2 host-b");
+
+    // attempt 2 writes and finishes; afterwards it cannot write either
+    assert_int_equal(store_add_metric(b, r, 5, "train", "loss", 1.0), 0);
+    assert_int_equal(store_finish_run(b, r, &sum), 0);
+    assert_int_equal(store_add_metric(b, r, 6, "train", "loss", 1.0), -1);
+    assert_string_equal(q_text(b, "SELECT status || ' ' || coalesce(error, '-') FROM runs"), "done -");
+    RunClaim other = first;
+    snprintf(other.host, sizeof other.host, "another-host");
+    assert_int_equal(store_claim_alive(&other), -1);
+    store_close(a);
+    store_close(b);
+}
+
+// Many processes opening one new database at the same moment: each waits for the others'
+// switch to WAL and migration, none fails with "database is locked".
+static void test_concurrent_open_new(void **state) {
+    (void)state;
+    enum { OPENERS = 8, ROUNDS = 25 };
+    for (int round = 0; round < ROUNDS; round++) {
+        char name[32];
+        snprintf(name, sizeof name, "open%d.db", round);
+        const char *path = tmp_path(name);
+        int go[2];
+        assert_int_equal(pipe(go), 0);
+        pid_t pids[OPENERS];
+        for (int w = 0; w < OPENERS; w++) {
+            pids[w] = fork();
+            assert_true(pids[w] >= 0);
+            if (pids[w] == 0) {
+                close(go[1]);
+                char c;
+                if (read(go[0], &c, 1) < 0) _exit(3);   // all start together when the pipe closes
+                Store *s;
+                if (store_open(&s, path, 0)) { fprintf(stderr, "opener %d: %s\n", w, err_msg()); _exit(1); }
+                int version = 0;
+                int bad = store_user_version(s, &version) || version != STORE_SCHEMA_VERSION;
+                store_close(s);
+                _exit(bad ? 2 : 0);
+            }
+        }
+        close(go[0]);
+        close(go[1]);
+        for (int w = 0; w < OPENERS; w++) {
+            int status;
+            assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
+            assert_true(WIFEXITED(status));
+            assert_int_equal(WEXITSTATUS(status), 0);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schema_created),
@@ -429,6 +537,8 @@ int main(void) {
         cmocka_unit_test(test_metric_rows),
         cmocka_unit_test(test_analysis_rows),
         cmocka_unit_test(test_concurrent_writers),
+        cmocka_unit_test(test_claim_compare_and_set),
+        cmocka_unit_test(test_concurrent_open_new),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
