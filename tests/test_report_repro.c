@@ -31,7 +31,7 @@ static int64_t add_run(Store *s, int64_t sweep, const char *targets, int rank, i
     int64_t id;
     int claimed;
     assert_int_equal(store_add_run(s, sweep, &sp, &id, NULL), 0);
-    assert_int_equal(store_claim_run(s, id, (int)getpid(), NULL, "cpu", &claimed), 0);
+    assert_int_equal(store_claim_run(s, id, (int)getpid(), NULL, "cpu", 0, &claimed), 0);
     assert_int_equal(store_add_metric(s, id, 100, "validation", "accuracy", acc), 0);
     assert_int_equal(store_add_metric(s, id, 100, "test", "accuracy", acc), 0);
     assert_int_equal(store_add_metric(s, id, 100, "test", "best_step", 100), 0);

@@ -46,7 +46,7 @@ static void make_shard(const char *name, const char *path, double acc, const cha
     Store *st;
     assert_int_equal(store_open(&st, tmp, 0), 0);
     int claimed = 0;
-    assert_int_equal(store_claim_run(st, id, (int)getpid(), "node7", "cpu", &claimed), 0);
+    assert_int_equal(store_claim_run(st, id, (int)getpid(), "node7", "cpu", 0, &claimed), 0);
     assert_int_equal(claimed, 1);
     assert_int_equal(store_add_metric(st, id, 3, "validation", "accuracy", acc), 0);
     assert_int_equal(store_add_metric(st, id, 6, "test", "accuracy", acc + 0.01), 0);
