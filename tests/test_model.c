@@ -12,6 +12,7 @@
 
 #include "core/errors.h"
 #include "core/model.h"
+#include "core/cpu/backend_cpu.h"
 #include "core/rng.h"
 
 enum { B = 2, T = 12 };
@@ -604,6 +605,12 @@ static void test_bf16_vs_fp32(void **s) {
 // hand: per layer the four linears 24 N C^2 (N = B*T rows) and attention 4 B H T^2 hs, then
 // the LM head 2 N V C. Backward repeats every product once for the input gradient and once
 // for the weight gradient (FT: 2x forward); frozen weights (BitFit) get no weight product.
+static double gemm_flops(void) {
+    double f;
+    backend_cpu()->gemm_counters(&f, NULL);
+    return f;
+}
+
 static void test_gemm_flops(void **s) {
     (void)s;
     ModelConfig cfg = nano();
@@ -620,12 +627,12 @@ static void test_gemm_flops(void **s) {
         MethodConfig mc = method(kinds[k]);
         Model *m = model_create(backend_cpu(), &cfg, &mc);
         model_init_random(m, 1);
-        double f0 = backend_cpu_gemm_flops();
+        double f0 = gemm_flops();
         model_forward(m, &bt, &fo);
-        double f1 = backend_cpu_gemm_flops();
+        double f1 = gemm_flops();
         model_zero_grad(m);
         model_backward(m);
-        double f2 = backend_cpu_gemm_flops();
+        double f2 = gemm_flops();
         assert_int_equal((long long)(f1 - f0), (long long)(linear + attn + head));   // exact integers
         assert_int_equal((long long)(f2 - f1), (long long)want_backward[k]);
         model_free(m);
@@ -634,7 +641,7 @@ static void test_gemm_flops(void **s) {
 
 int main(int argc, char **argv) {
     if (argc > 1) cmocka_set_test_filter(argv[1]);   // e.g. test_model 'test_grad_*'
-    backend_cpu_set_threads(2);
+    backend_cpu()->set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grad_ft_lm),        cmocka_unit_test(test_grad_ft_cls),
         cmocka_unit_test(test_grad_ft_reg),       cmocka_unit_test(test_grad_bitfit),
