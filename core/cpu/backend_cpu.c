@@ -174,8 +174,18 @@ static void cpu_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float a
 static void cpu_to_bf16(uint16_t *dst, const float *src, int rows, int cols, int ld) {
     LAB_ASSERT(rows >= 0 && cols >= 0 && ld >= cols);
     #pragma omp parallel for schedule(static) if ((size_t)rows * cols > PAR_MIN)
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) dst[(size_t)r * cols + c] = bf16_from_float(src[(size_t)r * ld + c]);
+    for (int r = 0; r < rows; r++) {
+        const uint32_t *x = (const uint32_t *)(src + (size_t)r * ld);
+        uint16_t *d = dst + (size_t)r * cols;
+        // bf16_from_float without a branch, so that it vectorizes: NaN (|x| above infinity's
+        // bits) keeps its top bits and becomes quiet, everything else rounds to nearest even
+        #pragma omp simd
+        for (int c = 0; c < cols; c++) {
+            uint32_t u = x[c];
+            uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16, quiet = (u >> 16) | 0x0040u;
+            d[c] = (uint16_t)((u & 0x7FFFFFFFu) > 0x7F800000u ? quiet : rounded);
+        }
+    }
 }
 
 static void cpu_bias_add(float *out, const float *bias, int N, int OC, int ldo) {
@@ -367,8 +377,16 @@ static void softmax_causal_row(float *a, int i, const uint8_t *mask, int T) {
     }
     // (NaN scores are skipped by the max but reach the sum, so they propagate)
     float mx = -INFINITY;
-    for (int j = 0; j <= i; j++)
-        if ((!mask || mask[j]) && a[j] > mx) mx = a[j];
+    if (mask) {
+        #pragma omp simd reduction(max:mx)
+        for (int j = 0; j <= i; j++) {
+            float v = mask[j] && a[j] > mx ? a[j] : mx;
+            mx = v;
+        }
+    } else {
+        #pragma omp simd reduction(max:mx)
+        for (int j = 0; j <= i; j++) mx = a[j] > mx ? a[j] : mx;
+    }
     float sum = 0.0f;
     if (mask) {
         #pragma omp simd reduction(+:sum)
