@@ -86,6 +86,14 @@ typedef struct Backend {
                              const int *positions, int B, int Tmax, int C, int NH);
     // GELU, tanh approximation (GPT-2's "gelu_new").
     void (*gelu_forward)(float *out, const float *inp, size_t n);
+    // Fused bias + GELU over N rows of OC (contiguous): inp[n, :] += bias (NULL: none), then
+    // out = GELU(inp). inp keeps the pre-activation for gelu_backward.
+    void (*bias_gelu_forward)(float *out, float *inp, const float *bias, int N, int OC);
+    // Fused residual + LayerNorm: sum = a + b (sum may alias a or b), then
+    // layernorm_forward(out, mean, rstd, sum, weight, bias, N, C, eps).
+    void (*residual_layernorm_forward)(float *sum, float *out, float *mean, float *rstd,
+                                       const float *a, const float *b, const float *weight,
+                                       const float *bias, int N, int C, float eps);
     void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n); // dinp =
     // out = inp * keep / (1 - p) (out may alias inp); p = 0 copies.
     void (*dropout_forward)(float *out, const float *inp, size_t n, float p, uint64_t seed);

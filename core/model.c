@@ -905,13 +905,13 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
     lora_forward(m, l, 3, o, C, atty, N);
     if (has_adapter(m, l, SITE_ATTN)) { adapter_forward(m, l, SITE_ATTN, a->dsub, o, N); o = a->dsub; }
     if (pd > 0) be->dropout_forward(o, o, NC, pd, site_seed(m, l, DROP_RESID_ATTN));
-    be->add(xmid, x, o, NC);
-    // MLP
-    be->layernorm_forward(ln2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, xmid,
-                          P(m, m->p_ln2w) + (size_t)l * C, P(m, m->p_ln2b) + (size_t)l * C, N, C, c->ln_eps);
-    block_linear_forward(m, m->p_fcw, l, fch, 4 * C, ln2, P(m, m->p_fcb) + (size_t)l * 4 * C, N, C, 4 * C);
+    // MLP: xmid = x + o and ln2 = LN(xmid) in one pass; c_fc's bias joins its GELU
+    be->residual_layernorm_forward(xmid, ln2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N,
+                                   x, o, P(m, m->p_ln2w) + (size_t)l * C, P(m, m->p_ln2b) + (size_t)l * C,
+                                   N, C, c->ln_eps);
+    block_linear_forward(m, m->p_fcw, l, fch, 4 * C, ln2, NULL, N, C, 4 * C);
     lora_forward(m, l, 4, fch, 4 * C, ln2, N);
-    be->gelu_forward(fchg, fch, (size_t)N * 4 * C);
+    be->bias_gelu_forward(fchg, fch, P(m, m->p_fcb) + (size_t)l * 4 * C, N, 4 * C);
     o = has_adapter(m, l, SITE_MLP) ? a->sub_out + ((size_t)l * 2 + SITE_MLP) * NC : a->dsub;
     block_linear_forward(m, m->p_fcprojw, l, o, C, fchg, P(m, m->p_fcprojb) + (size_t)l * C, N, 4 * C, C);
     lora_forward(m, l, 5, o, C, fchg, N);

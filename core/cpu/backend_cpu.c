@@ -310,6 +310,35 @@ static void cpu_layernorm_forward(float *out, float *mean, float *rstd, const fl
     }
 }
 
+// The residual add and the LayerNorm after it in one pass: each row of the sum is normalized
+// while it is still in cache (add's pass plus layernorm_forward's, fused). Same arithmetic.
+static void cpu_residual_layernorm_forward(float *sum, float *out, float *mean, float *rstd,
+                                           const float *a, const float *b, const float *weight,
+                                           const float *bias, int N, int C, float eps) {
+    #pragma omp parallel for schedule(static) if ((size_t)N * C > PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        const float *ra = a + (size_t)n * C, *rb = b + (size_t)n * C;
+        float *x = sum + (size_t)n * C, *o = out + (size_t)n * C;
+        float m = 0.0f;
+        #pragma omp simd reduction(+:m)
+        for (int c = 0; c < C; c++) {
+            float v = ra[c] + rb[c];
+            x[c] = v;
+            m += v;
+        }
+        m /= C;
+        float v = 0.0f;
+        #pragma omp simd reduction(+:v)
+        for (int c = 0; c < C; c++) { float d = x[c] - m; v += d * d; }
+        v /= C;
+        float s = 1.0f / sqrtf(v + eps);
+        #pragma omp simd
+        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
 // dweight/dbias: each thread sums its rows into its own slice of the scratch buffer; the
 // slices are added into dweight/dbias afterwards (one writer per element).
 static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -601,6 +630,23 @@ static void cpu_gelu_forward(float *out, const float *inp, size_t n) {
     }
 }
 
+// One pass instead of bias_add's and gelu_forward's two.
+static void cpu_bias_gelu_forward(float *out, float *inp, const float *bias, int N, int OC) {
+    #pragma omp parallel for schedule(static) if ((size_t)N * OC > PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        float *x = inp + (size_t)n * OC, *o = out + (size_t)n * OC;
+        if (bias) {
+            #pragma omp simd
+            for (int c = 0; c < OC; c++) x[c] += bias[c];
+        }
+        #pragma omp simd
+        for (int c = 0; c < OC; c++) {
+            float v = x[c];
+            o[c] = 0.5f * v * (1.0f + fast_tanhf(GELU_S * (v + 0.044715f * v * v * v)));
+        }
+    }
+}
+
 static void cpu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
     #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {
@@ -765,6 +811,8 @@ static const Backend cpu_backend = {
     .attention_backward = cpu_attention_backward,
     .attention_decode = cpu_attention_decode,
     .gelu_forward = cpu_gelu_forward,
+    .bias_gelu_forward = cpu_bias_gelu_forward,
+    .residual_layernorm_forward = cpu_residual_layernorm_forward,
     .gelu_backward = cpu_gelu_backward,
     .dropout_forward = cpu_dropout_forward,
     .dropout_backward = cpu_dropout_backward,
