@@ -601,8 +601,14 @@ static void check_bf16_curve(MethodKind kind) {
 // buffer is allocated (and returned to the system) inside a step, oneDNN's included. Large
 // allocations come from mmap and fault their pages in on first use, so page faults over five
 // steps catch them (one 2048 x 128 activation buffer alone would be 256 faults per step).
+// oneDNN's execute still makes a few hundred small C++ allocations (at most 304 bytes) per
+// step for its own bookkeeping, which malloc recycles; AddressSanitizer's quarantine hands out
+// fresh memory for each, so the check does not apply under it.
 static void test_step_touches_no_new_memory(void **s) {
     (void)s;
+#ifdef __SANITIZE_ADDRESS__
+    skip();
+#endif
     ModelConfig cfg;
     assert_int_equal(model_preset("micro", &cfg), 0);
     for (int prec = 0; prec < 2; prec++) {
