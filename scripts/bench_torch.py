@@ -6,7 +6,7 @@
         [--autocast none|bf16]
 
 Times the same GPT-2 and training step as `loralab bench` with Debian's python3-torch
-(OpenBLAS): random tokens, next-token targets (the last position ignored, as loralab does),
+: random tokens, next-token targets (the last position ignored, as loralab does),
 forward, cross-entropy, backward, gradient clipping at norm 1.0, torch.optim.AdamW (lr 2e-4,
 weight decay 0.01 on the tensors loralab decays), zero_grad(set_to_none=True). `--method lora`
 freezes every base tensor (requires_grad False) and trains LoRA A/B on the q and v slices of
@@ -78,7 +78,7 @@ def parse_args():
 
 def main():
     a = parse_args()
-    # OpenMP (ATen) and a pthread OpenBLAS both read these at load time: same K as loralab.
+    # OpenMP (ATen) and a pthread BLAS both read these at load time: same K as loralab.
     os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = str(a.threads)
     import torch
     import torch.nn as nn

@@ -162,8 +162,8 @@ static void test_threads(void **state) {
     backend_cpu()->set_threads(2);
     assert_int_equal(backend_cpu()->threads(), 2);
     assert_string_equal(be->name, "cpu");
-    // backend_cpu() and gemm must not shrink OpenMP's team (OpenBLAS's OpenMP build sets
-    // OpenMP's thread count in openblas_set_num_threads)
+    // backend_cpu() and gemm (oneDNN, threaded by the same OpenMP) must not shrink OpenMP's
+    // team
     float a[4] = {1, 2, 3, 4}, c[4];
     be->gemm(0, 0, 2, 2, 2, 1.0f, a, 2, a, 2, 0.0f, c, 2);
     assert_true(backend_cpu() == be);
