@@ -5,8 +5,8 @@
         [--method ft|lora] [--rank 8] [--alpha 8] [--targets q,v] [--warmup 2] [--steps 5]
         [--autocast none|bf16]
 
-Times the same GPT-2 and training step as `loralab bench` with Debian's python3-torch
-: random tokens, next-token targets (the last position ignored, as loralab does),
+Times the same GPT-2 and training step as `loralab bench` with Debian's python3-torch:
+random tokens, next-token targets (the last position ignored, as loralab does),
 forward, cross-entropy, backward, gradient clipping at norm 1.0, torch.optim.AdamW (lr 2e-4,
 weight decay 0.01 on the tensors loralab decays), zero_grad(set_to_none=True). `--method lora`
 freezes every base tensor (requires_grad False) and trains LoRA A/B on the q and v slices of
