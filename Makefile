@@ -1,6 +1,7 @@
 # loralab — build, test, run, bench, data.
 #   make            build bin/loralab (CPU always; CUDA too when nvcc and its cuBLAS/cuSOLVER link, unless NO_CUDA=1)
 #   make test       install missing packages, build, run every unit, CLI and sanitizer test
+#                   (the GEMM tests twice: the CPU's own ISA, then oneDNN capped at AVX2)
 #   make run        fetch data, build, pretrain the micro base, run the quickstart sweep, report, plot
 #   make reproduce  the paper's ablations into results/reproduce.db (resumes), then results/RESULTS.md
 #   make bench      loralab vs PyTorch on the same model and thread count
@@ -23,10 +24,11 @@ export OMP_WAIT_POLICY ?= passive
 
 # ---- probes: say what was found ----
 have = $(shell printf '#include <$(1)>\nint main(void){return 0;}\n' | $(CC) -x c - -o /dev/null $(2) >/dev/null 2>&1 && echo 1)
-# OpenBLAS's OpenMP build shares libgomp's thread pool with our own OpenMP loops; the pthread
-# build next to OpenMP oversubscribes the cores (both pools spin) and ran nano 30x slower.
-OPENBLAS_DIR  := /usr/lib/x86_64-linux-gnu/openblas-openmp
-HAVE_OPENBLAS := $(call have,cblas.h,-I/usr/include/x86_64-linux-gnu/openblas-openmp -L$(OPENBLAS_DIR) -lopenblas)
+# oneDNN runs every matrix product of the CPU backend, with kernels it picks from the CPU's
+# feature bits at run time (AVX2 / AVX-512 / AVX512-BF16 / AMX); Debian's build threads with
+# OpenMP, the same libgomp pool as our own loops. LAPACKE (with whatever LAPACK the system
+# provides) is used for the SVD analysis only.
+HAVE_DNNL     := $(call have,dnnl.h,-ldnnl)
 HAVE_LAPACKE  := $(call have,lapacke.h,-llapacke)
 HAVE_OPENMP   := $(call have,omp.h,-fopenmp)
 HAVE_CMOCKA   := $(if $(wildcard /usr/include/cmocka.h),1)
@@ -43,9 +45,8 @@ ifneq ($(NVCC_PATH),)
   CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
   HAVE_CUDA := $(if $(CUDA_LIB),$(call have,stdio.h,-L$(CUDA_LIB) -lcudart -lcublas -lcublasLt -lcusolver))
 endif
-ifeq ($(HAVE_OPENBLAS),1)
-  CPPFLAGS += -I/usr/include/x86_64-linux-gnu/openblas-openmp
-  LDLIBS   += -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas
+ifeq ($(HAVE_DNNL),1)
+  LDLIBS   += -ldnnl
 endif
 ifeq ($(HAVE_LAPACKE),1)
   LDLIBS   += -llapacke
@@ -56,7 +57,7 @@ ifeq ($(HAVE_OPENMP),1)
 endif
 CPPFLAGS += -DLORALAB_VERSION='"$(VERSION)"' -DLORALAB_BUILD='"$(CC) $(CFLAGS)"'
 
-$(info loralab build: $(if $(HAVE_OPENBLAS),✓,✗) openblas (openmp)  $(if $(HAVE_LAPACKE),✓,✗) lapacke  $(if $(HAVE_OPENMP),✓,✗) openmp  $(if $(HAVE_CMOCKA),✓,✗) cmocka  $(if $(HAVE_CUDA),✓ cuda ($(CUDA_HOME)),✗ cuda$(if $(filter 1,$(NO_CUDA)), (NO_CUDA=1),$(if $(NVCC_PATH), (nvcc $(NVCC_PATH) found but no cudart/cublas/cusolver to link under '$(CUDA_HOME)'), (no nvcc)))))
+$(info loralab build: $(if $(HAVE_DNNL),✓,✗) onednn  $(if $(HAVE_LAPACKE),✓,✗) lapacke  $(if $(HAVE_OPENMP),✓,✗) openmp  $(if $(HAVE_CMOCKA),✓,✗) cmocka  $(if $(HAVE_CUDA),✓ cuda ($(CUDA_HOME)),✗ cuda$(if $(filter 1,$(NO_CUDA)), (NO_CUDA=1),$(if $(NVCC_PATH), (nvcc $(NVCC_PATH) found but no cudart/cublas/cusolver to link under '$(CUDA_HOME)'), (no nvcc)))))
 
 # ---- sources: every .c under core/, tasks/, harness/ goes into the program ----
 SRC      := $(wildcard core/*.c core/cpu/*.c tasks/*.c harness/*.c)
@@ -70,11 +71,14 @@ ifneq ($(CU_OBJ),)
   LDLIBS    += -L$(CUDA_LIB) -Wl,-rpath,$(CUDA_LIB) -lcudart -lcublas -lcublasLt -lcusolver -lstdc++
 endif
 
-.PHONY: all test unit cli asan fuzz fuzz-smoke fuzz-bins run reproduce bench data setup clean
+.PHONY: all test unit unit-avx2 cli asan fuzz fuzz-smoke fuzz-bins run reproduce bench data setup clean
 all: $(BIN)/loralab
 
+# The CPU backend needs oneDNN (and the SVD LAPACKE): say so rather than fail to compile.
+NEED_LIBS = $(if $(HAVE_DNNL),,$(error oneDNN not found (dnnl.h, -ldnnl): run 'bash scripts/setup.sh' or apt-get install libdnnl-dev))$(if $(HAVE_LAPACKE),,$(error LAPACKE not found: run 'bash scripts/setup.sh' or apt-get install liblapacke-dev))
+
 $(BIN)/loralab: $(OBJ) $(CU_OBJ)
-	@mkdir -p $(BIN)
+	@mkdir -p $(BIN)$(NEED_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: %.c
@@ -96,12 +100,19 @@ setup:
 test: setup data
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory unit-avx2
 	@$(MAKE) --no-print-directory cli
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory fuzz-smoke
 
 unit: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
+
+# The tests of everything that multiplies matrices again with oneDNN capped at AVX2: what a
+# machine without AVX-512 runs (fp32 kernels for AVX2, bf16 operands widened to fp32).
+AVX2_TESTS := $(filter %/test_matmul %/test_ops %/test_model %/test_parity %/test_analysis %/test_decode,$(TESTS))
+unit-avx2: $(AVX2_TESTS)
+	@set -e; for t in $(AVX2_TESTS); do echo "== ONEDNN_MAX_CPU_ISA=AVX2 $$t"; ONEDNN_MAX_CPU_ISA=AVX2 $$t; done
 
 cli: $(BIN)/loralab
 	@bash tests/cli/run.sh $(BIN)/loralab

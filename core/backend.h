@@ -86,6 +86,14 @@ typedef struct Backend {
                              const int *positions, int B, int Tmax, int C, int NH);
     // GELU, tanh approximation (GPT-2's "gelu_new").
     void (*gelu_forward)(float *out, const float *inp, size_t n);
+    // Fused bias + GELU over N rows of OC (contiguous): inp[n, :] += bias (NULL: none), then
+    // out = GELU(inp). inp keeps the pre-activation for gelu_backward.
+    void (*bias_gelu_forward)(float *out, float *inp, const float *bias, int N, int OC);
+    // Fused residual + LayerNorm: sum = a + b (sum may alias a or b), then
+    // layernorm_forward(out, mean, rstd, sum, weight, bias, N, C, eps).
+    void (*residual_layernorm_forward)(float *sum, float *out, float *mean, float *rstd,
+                                       const float *a, const float *b, const float *weight,
+                                       const float *bias, int N, int C, float eps);
     void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n); // dinp =
     // out = inp * keep / (1 - p) (out may alias inp); p = 0 copies.
     void (*dropout_forward)(float *out, const float *inp, size_t n, float p, uint64_t seed);
@@ -116,6 +124,16 @@ typedef struct Backend {
     // Thin SVD of the row-major M x N matrix A: A = U diag(S) Vt with K = min(M, N),
     // U (M, K), S (K) descending, Vt (K, N). Returns 0, or -1 if the solver failed.
     int (*svd)(const float *A, int M, int N, float *U, float *S, float *Vt);
+
+    // ---- description and counters ----
+    // Host threads for the backend's work (the CPU backend: its OpenMP team; <= 0: all cores).
+    void (*set_threads)(int threads);
+    int (*threads)(void);
+    // What runs the products, e.g. "oneDNN 2.6.3, AVX512-BF16 (avx512_core_bf16)".
+    const char *(*kernels)(void);
+    // Since the process started: GEMM flops (2 M N K per product) and seconds inside GEMMs
+    // (0 where the backend does not count).
+    void (*gemm_counters)(double *flops, double *seconds);
 } Backend;
 
 // Helpers below compile for the host and, under nvcc, for CUDA kernels too: one definition.
@@ -147,11 +165,19 @@ static inline float bf16_to_float(uint16_t h) {
     return x.f;
 }
 
-// The CPU backend (core/cpu): OpenBLAS sgemm + OpenMP.
-const Backend *backend_cpu(void);
-void backend_cpu_set_threads(int threads);   // <= 0: all cores
-int backend_cpu_threads(void);
-const char *backend_cpu_blas_core(void);    // OpenBLAS's kernel family in use, e.g. "Haswell"
-double backend_cpu_gemm_flops(void);        // flops of every sgemm run so far (2*M*N*K each)
+// ---- the registry ----
+// The one way above core/ to get a backend. device: "cpu", "cuda" or "cuda:N". opt may be
+// NULL (defaults). Returns NULL with err_set() (the message names the device) when the device
+// is malformed or cannot be used. Every table it returns has all members above set.
+typedef struct {
+    int threads;   // host threads (the CPU backend's OpenMP team): > 0 that many, < 0 all
+                   // cores, 0 leaves the count as it is (at start: all cores)
+} BackendOptions;
+const Backend *backend_open(const char *device, const BackendOptions *opt);
+// How many devices of a kind ("cpu": 1, "cuda": the GPUs this process can see; 0 without a
+// CUDA build or an unknown kind), without opening any.
+int backend_device_count(const char *kind);
+// One line about device "cuda:N" (its name and memory) into buf; 0, or -1 if there is none.
+int backend_describe(const char *device, char *buf, size_t cap);
 
 #endif

@@ -148,6 +148,12 @@ struct Model {
     int kv_rows;
     int *kv_pos;               // host: (kv_rows) position of each row's next token
     int *slot_rows, *slot_index, n_slots;   // host: prefix/infix rows of the last batch
+    // host staging of one batch, sized by model_reserve so that a step allocates nothing:
+    // tokens, targets (B*Tx ints each), per-row losses (B*Tx floats), last rows (B ints),
+    // key mask (B*Tx bytes)
+    int *stage_tok, *stage_tgt, *stage_last;
+    float *stage_loss;
+    uint8_t *stage_mask;
 };
 
 // ----------------------------------------------------------------------------
@@ -388,6 +394,7 @@ void model_free(Model *m) {
     free(m->reg_dlogits_host);
     free(m->slot_rows);
     free(m->slot_index);
+    free(m->stage_tok);
     free(m);
 }
 
@@ -637,6 +644,13 @@ void model_reserve(Model *m, int B, int T) {
     free(m->slot_index);
     m->slot_rows = xmalloc(sizeof(int) * (size_t)B * (m->n_prefix + 1));
     m->slot_index = xmalloc(sizeof(int) * (size_t)B * (m->n_prefix + 1));
+    size_t BTx = (size_t)B * Tx;
+    free(m->stage_tok);   // one block: tok | tgt | loss | last | mask
+    m->stage_tok = xmalloc(BTx * (2 * sizeof(int) + sizeof(float) + 1) + (size_t)B * sizeof(int));
+    m->stage_tgt = m->stage_tok + BTx;
+    m->stage_loss = (float *)(m->stage_tgt + BTx);
+    m->stage_last = (int *)(m->stage_loss + BTx);
+    m->stage_mask = (uint8_t *)(m->stage_last + B);
 }
 
 MemoryReport model_memory(const Model *m) {
@@ -857,8 +871,10 @@ static void stage_batch(Model *m, const Batch *bt) {
     int B = bt->B, T = bt->T, Tx = T + m->n_prefix, lp = m->mc.prefix_lp, li = m->n_prefix ? m->mc.prefix_li : 0;
     if (!m->n_prefix) lp = 0;
     size_t BTx = (size_t)B * Tx;
-    int *tok = xcalloc(BTx, sizeof(int)), *tgt = xmalloc(BTx * sizeof(int)), *last = xmalloc(B * sizeof(int));
-    uint8_t *mask = xcalloc(BTx, 1);
+    int *tok = m->stage_tok, *tgt = m->stage_tgt, *last = m->stage_last;
+    uint8_t *mask = m->stage_mask;
+    memset(tok, 0, BTx * sizeof(int));
+    memset(mask, 0, BTx);
     m->n_slots = 0;
     m->loss_count = 0;
     for (size_t i = 0; i < BTx; i++) tgt[i] = -1;
@@ -897,7 +913,6 @@ static void stage_batch(Model *m, const Batch *bt) {
         for (int b = 0; b < B; b++) m->loss_count += bt->labels[b] >= 0;
     }
     if (m->mc.head == HEAD_REG) m->loss_count = bt->values ? B : 0;
-    free(tok); free(tgt); free(last); free(mask);
 }
 
 // Transformer block l over the B x Tx rows of the residual stream: x[l] -> x[l+1].
@@ -933,13 +948,13 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
     lora_forward(m, l, 3, o, C, atty, N);
     if (has_adapter(m, l, SITE_ATTN)) { adapter_forward(m, l, SITE_ATTN, a->dsub, o, N); o = a->dsub; }
     if (pd > 0) be->dropout_forward(o, o, NC, pd, site_seed(m, l, DROP_RESID_ATTN));
-    be->add(xmid, x, o, NC);
-    // MLP
-    be->layernorm_forward(ln2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, xmid,
-                          P(m, m->p_ln2w) + (size_t)l * C, P(m, m->p_ln2b) + (size_t)l * C, N, C, c->ln_eps);
-    block_linear_forward(m, m->p_fcw, l, fch, 4 * C, ln2, P(m, m->p_fcb) + (size_t)l * 4 * C, N, C, 4 * C);
+    // MLP: xmid = x + o and ln2 = LN(xmid) in one pass; c_fc's bias joins its GELU
+    be->residual_layernorm_forward(xmid, ln2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N,
+                                   x, o, P(m, m->p_ln2w) + (size_t)l * C, P(m, m->p_ln2b) + (size_t)l * C,
+                                   N, C, c->ln_eps);
+    block_linear_forward(m, m->p_fcw, l, fch, 4 * C, ln2, NULL, N, C, 4 * C);
     lora_forward(m, l, 4, fch, 4 * C, ln2, N);
-    be->gelu_forward(fchg, fch, (size_t)N * 4 * C);
+    be->bias_gelu_forward(fchg, fch, P(m, m->p_fcb) + (size_t)l * 4 * C, N, 4 * C);
     o = has_adapter(m, l, SITE_MLP) ? a->sub_out + ((size_t)l * 2 + SITE_MLP) * NC : a->dsub;
     block_linear_forward(m, m->p_fcprojw, l, o, C, fchg, P(m, m->p_fcprojb) + (size_t)l * C, N, 4 * C, C);
     lora_forward(m, l, 5, o, C, fchg, N);
@@ -978,10 +993,9 @@ float model_forward(Model *m, const Batch *bt, const ForwardOptions *opt) {
         linear_forward(be, a->logits, V, a->lnf, P(m, m->p_wte), NULL, N, C, V, 0.0f);
         if (!m->has_loss) return 0.0f;
         be->crossentropy_forward(a->losses, a->probs, a->logits, V, a->targets, N, V, opt->label_smoothing);
-        float *h = xmalloc((size_t)N * sizeof(float));
+        float *h = m->stage_loss;
         be->to_host(h, a->losses, (size_t)N * sizeof(float));
         for (int i = 0; i < N; i++) loss += h[i];
-        free(h);
     } else {
         int K = m->mc.n_classes;
         be->gather_rows(a->pooled, a->lnf, a->last_index, B, C);
@@ -1233,11 +1247,21 @@ float model_update(Model *m, const OptimConfig *oc, int step) {
     if (oc->grad_clip > 0 && norm > oc->grad_clip && m->n_grads)
         m->be->scale(m->grads_mem, oc->grad_clip / norm, m->n_grads);
     float lr = optim_lr(oc, step);
+    // One AdamW pass per run of trainable tensors that lie back to back in the weights and
+    // gradient blocks with the same weight decay (FT: a handful of passes, not one per tensor).
     for (int i = 0; i < m->nparams; i++) {
         Param *p = &m->params[i];
         if (!p->trainable) continue;
-        m->be->adamw_update(p->data, p->grad, p->m, p->v, p->numel, lr, oc->beta1, oc->beta2, oc->eps,
+        size_t n = p->numel;
+        int j = i + 1;
+        for (; j < m->nparams; j++) {
+            const Param *q = &m->params[j];
+            if (!q->trainable || q->decay != p->decay || q->data != p->data + n || q->grad != p->grad + n) break;
+            n += q->numel;
+        }
+        m->be->adamw_update(p->data, p->grad, p->m, p->v, n, lr, oc->beta1, oc->beta2, oc->eps,
                             p->decay ? oc->weight_decay : 0.0f, step + 1);
+        i = j - 1;
     }
     return norm;
 }

@@ -584,7 +584,7 @@ static int rundata_load(RunData *r, int with_base, int want, const char *base_ov
     } else if (config_to_model(&r->rc, &r->cfg)) {
         return err_prefix("%s", r->label);
     }
-    r->m = model_create(backend_cpu(), &r->cfg, &r->mc);
+    r->m = model_create(backend_open("cpu", NULL), &r->cfg, &r->mc);
     if (!r->m) return err_prefix("%s: adapter %s", r->label, r->adapter);
     if (with_base) {
         if (checkpoint_load(r->m, r->base)) return err_prefix("%s", r->label);
@@ -780,7 +780,7 @@ static int do_subspace(Store *st, int64_t ida, int64_t idb, const Options *o) {
     char fallback[160];
     snprintf(fallback, sizeof fallback, "runs-%s-%s", a.tag, b.tag);
     char *dir = o->plot ? plots_dir(o, sweep[0] ? sweep : fallback) : NULL;
-    const Backend *be = backend_cpu();
+    const Backend *be = backend_open("cpu", NULL);
     rc = AN_OK;
     for (int t = 0; t < NUM_TARGETS && rc == AN_OK; t++) {
         if (!(mask & (1 << t))) continue;
@@ -880,7 +880,7 @@ static int do_amplification(Store *st, int64_t id, const Options *o) {
     if (rundata_open_ref(st, id, o->dir_a, o, 1, want, &r)) { rundata_free(&r); return AN_INPUT; }
     RunData *one[1] = {&r};
     if (pick_matrices(o, one, 1, &mask) || check_layers(o, &r, &layers, &nl)) goto done;
-    const Backend *be = backend_cpu();
+    const Backend *be = backend_open("cpu", NULL);
     float scale = r.mc.lora_alpha / (float)r.mc.lora_rank;
     printf("Table 7, %s%s%.8s%s: ΔW = (alpha/r) B A with alpha %g, r %d; U, V = top-%d singular "
            "vectors of ΔW, W or a Gaussian matrix (seed %d)\n\n", r.label, r.hash[0] ? " (" : "", r.hash,
@@ -1308,7 +1308,7 @@ int cmd_analyze(int argc, char **argv) {
     if (bad) { free(o.layers); args_result_free(&args); err_exit(); }
     // The matrices are small (d_model at most 1280): one thread avoids OpenMP barriers that
     // spin against other processes on a busy machine (seconds instead of a fraction of one).
-    backend_cpu_set_threads(threads);
+    backend_open("cpu", &(BackendOptions){.threads = threads > 0 ? threads : -1});
     Store *st = NULL;
     if (need_db && store_open(&st, db, 0)) { free(o.layers); args_result_free(&args); err_exit(); }
     int rc;

@@ -54,7 +54,7 @@ int cmd_init(int argc, char **argv) {
     MethodConfig mc;
     method_defaults(&mc);
     mc.kind = METHOD_NONE;
-    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    Model *m = model_create(backend_open("cpu", NULL), &cfg, &mc);
     if (!m) err_exit();
     model_init_random(m, (uint64_t)seed);
     if (checkpoint_save(m, out)) { model_free(m); err_exit(); }
@@ -80,7 +80,7 @@ Model *load_model_for_eval(const char *checkpoint, const char *adapter, HeadKind
     if (adapter && mc.head != head)
         return err_set("%s: a %s adapter (head %s); this needs a %s adapter", adapter,
                        head_names[mc.head], mc.head == HEAD_CLS ? "cls" : "reg", head_names[head]), NULL;
-    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    Model *m = model_create(backend_open("cpu", NULL), &cfg, &mc);
     if (!m) return NULL;
     if (checkpoint_load(m, checkpoint) || (adapter && adapter_load(m, adapter))) { model_free(m); return NULL; }
     return m;
@@ -178,8 +178,9 @@ int cmd_eval_lm(int argc, char **argv) {
 // bench
 
 // Mean seconds of one forward (and, when train, backward + AdamW) step over `steps` steps,
-// after one warm-up step.
-static double time_steps(Model *m, int B, int T, int steps, int train, uint64_t seed) {
+// after one warm-up step. gemm (may be NULL) gets the mean GEMM seconds and flops of a timed
+// step, from the backend's counters.
+static double time_steps(Model *m, int B, int T, int steps, int train, uint64_t seed, double gemm[2]) {
     int V = model_config(m)->vocab_size;
     int *tok = xmalloc(sizeof(int) * B * T), *tgt = xmalloc(sizeof(int) * B * T);
     Rng rng = rng_seeded(seed);
@@ -190,9 +191,14 @@ static double time_steps(Model *m, int B, int T, int steps, int train, uint64_t 
     OptimConfig oc;
     optim_defaults(&oc);
     oc.total_steps = steps + 1;
-    double t0 = 0;
+    const Backend *be = model_backend(m);
+    double t0 = 0, f0 = 0, g0 = 0;
     for (int s = 0; s <= steps; s++) {
-        if (s == 1) t0 = now_seconds();
+        if (s == 1) {
+            be->synchronize();
+            be->gemm_counters(&f0, &g0);
+            t0 = now_seconds();
+        }
         model_forward(m, &bt, &fo);
         if (train) {
             model_zero_grad(m);
@@ -200,8 +206,14 @@ static double time_steps(Model *m, int B, int T, int steps, int train, uint64_t 
             model_update(m, &oc, s);
         }
     }
-    model_backend(m)->synchronize();
+    be->synchronize();
     double dt = (now_seconds() - t0) / steps;
+    if (gemm) {
+        double f1, g1;
+        be->gemm_counters(&f1, &g1);
+        gemm[0] = (g1 - g0) / steps;
+        gemm[1] = (f1 - f0) / steps;
+    }
     free(tok); free(tgt);
     return dt;
 }
@@ -248,11 +260,11 @@ static int bench_inference(const ModelConfig *cfg, int steps) {
             MethodConfig mc;
             method_defaults(&mc);
             mc.kind = kinds[k];
-            Model *m = model_create(backend_cpu(), cfg, &mc);
+            Model *m = model_create(backend_open("cpu", NULL), cfg, &mc);
             if (!m) return -1;
             model_init_random(m, 1);
             if (kinds[k] == METHOD_LORA && model_lora_merge(m)) { model_free(m); return -1; }
-            double dt = time_steps(m, B, T, steps, 0, 1);
+            double dt = time_steps(m, B, T, steps, 0, 1, NULL);
             if (k == 0) base = dt;
             printf("%-8d %-8d %-16s %12.3f %9.1f%%\n", B, T, labels[k], dt * 1e3, 100.0 * (dt - base) / base);
             model_free(m);
@@ -293,7 +305,7 @@ int cmd_bench(int argc, char **argv) {
     args_result_free(&ar);
     MethodConfig mc;
     if (config_to_method(&rc, &mc)) err_exit();
-    backend_cpu_set_threads(threads);
+    const Backend *be = backend_open("cpu", &(BackendOptions){.threads = threads > 0 ? threads : -1});
     ModelConfig cfg;
     if (model_preset(preset, &cfg)) err_exit();
     if (ctx) cfg.n_ctx = ctx;
@@ -304,19 +316,24 @@ int cmd_bench(int argc, char **argv) {
     char what[160];
     snprintf(what, sizeof what, "bench: preset %s, method %s, batch %d x seq %d", preset, METHOD_NAMES[mc.kind], batch, seq);
     if (model_memory_need(&cfg, &mc, batch, seq, &need) || memcheck_fits(what, &need)) err_exit();
-    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    Model *m = model_create(be, &cfg, &mc);
     if (!m) err_exit();
     model_init_random(m, 1);
-    double flops0 = backend_cpu_gemm_flops();
-    double dt = time_steps(m, batch, seq, steps, 1, 1);
-    double gemm_flops = (backend_cpu_gemm_flops() - flops0) / (steps + 1);   // + the warm-up step
-    double sgemm = sgemm_best_gflops(backend_cpu(), batch * seq, cfg.n_embd);
+    double gemm[2];   // seconds, flops
+    double dt = time_steps(m, batch, seq, steps, 1, 1, gemm);
+    double gemm_flops = gemm[1], gemm_ms = gemm[0] * 1e3;
+    double sgemm = sgemm_best_gflops(be, batch * seq, cfg.n_embd);
     ParamCounts pc = model_param_counts(m);
-    printf("preset=%s method=%s batch=%d seq=%d threads=%d blas=%s trainable=%zu total=%zu\n", preset,
-           METHOD_NAMES[mc.kind], batch, seq, backend_cpu_threads(), backend_cpu_blas_core(),
-           pc.trainable, pc.total);
+    printf("preset=%s method=%s precision=%s batch=%d seq=%d threads=%d trainable=%zu total=%zu\n", preset,
+           METHOD_NAMES[mc.kind], PRECISION_NAMES[mc.precision], batch, seq, be->threads(), pc.trainable, pc.total);
+    printf("kernels: %s\n", be->kernels());
     printf("step_ms=%.3f\n", dt * 1e3);
     printf("tokens_per_s=%.1f\n", batch * seq / dt);
+    // Where a step goes: inside the GEMMs, and everything else (element-wise ops, softmax,
+    // layernorm, AdamW), as means over the timed steps.
+    double step_all_ms = dt * 1e3;
+    printf("gemm_ms=%.3f other_ms=%.3f other_share=%.3f\n", gemm_ms, step_all_ms - gemm_ms,
+           (step_all_ms - gemm_ms) / step_all_ms);
     // Upper bound: every GEMM at sgemm's best measured rate and every other op free.
     printf("gemm_flops_per_step=%.0f sgemm_gflops=%.1f gemm_bound_tokens_per_s=%.1f\n",
            gemm_flops, sgemm, batch * seq / (gemm_flops / (sgemm * 1e9)));

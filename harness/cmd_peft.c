@@ -150,7 +150,7 @@ int cmd_merge_adapter(int argc, char **argv) {
     }
     const char *why = merge_refusal(&mc);
     if (why) { err_set("merge-adapter: %s: method %s %s", adapter, METHOD_NAMES[mc.kind], why); err_exit(); }
-    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    Model *m = model_create(backend_open("cpu", NULL), &cfg, &mc);
     if (!m) { err_prefix("merge-adapter: %s", adapter); err_exit(); }
     if (checkpoint_load(m, base) || adapter_load(m, adapter) || model_lora_merge(m) ||
         checkpoint_save(m, out)) {

@@ -354,7 +354,7 @@ int cmd_pretrain(int argc, char **argv) {
     MethodConfig mc;
     method_defaults(&mc);
     mc.kind = METHOD_FT;
-    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    Model *m = model_create(backend_open("cpu", NULL), &cfg, &mc);
     if (!m) err_exit();
     model_init_random(m, (uint64_t)o.seed);
     PretrainState s = {0, rng_seeded((uint64_t)o.seed * 7919 + 1).state, -1, 0, INFINITY, 0, 0, NULL, json_array()};

@@ -116,9 +116,9 @@ static int run_worker(int64_t run_id, int slot, int progress_fd, void *ctx_) {
     int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) { dup2(fd, STDOUT_FILENO); dup2(fd, STDERR_FILENO); close(fd); }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    backend_cpu_set_threads(ctx->threads_per_run);
+    const Backend *cpu = backend_open("cpu", &(BackendOptions){.threads = ctx->threads_per_run > 0 ? ctx->threads_per_run : -1});
     // `loralab status` shows it beside the running run
-    if (store_add_metric(st, run_id, 0, "train", "threads", backend_cpu_threads())) goto fail;
+    if (store_add_metric(st, run_id, 0, "train", "threads", cpu->threads())) goto fail;
     // one run per GPU: a plain "cuda" run takes this worker slot's device
     const char *device = !strcmp(rc.device, "cuda") && ctx->n_devices ? ctx->devices[slot % ctx->n_devices] : NULL;
     RunnerOptions ro = {ctx->results_dir, NULL, progress_fd, device};
@@ -146,7 +146,7 @@ out:
 // hand a usable GPU to the workers it forks.
 static int cuda_devices_in_child(void) {
     pid_t pid = fork();
-    if (pid == 0) _exit(backend_cuda_device_count() & 0x7f);
+    if (pid == 0) _exit(backend_device_count("cuda") & 0x7f);
     int ws = 0;
     if (pid < 0 || waitpid(pid, &ws, 0) < 0 || !WIFEXITED(ws)) return 0;
     return WEXITSTATUS(ws);
@@ -171,7 +171,8 @@ static int check_devices(const Sweep *sw, const char *devices, WorkerContext *ct
     int count = cuda_devices_in_child();
     if (count == 0) {
         char why[256];
-        backend_cuda(0, why, sizeof why);   // for its message; the sweep stops here
+        backend_open("cuda:0", NULL);   // for its message; the sweep stops here
+        snprintf(why, sizeof why, "%s", err_msg());
         return err_set("this sweep asks for a GPU: %s; use device: cpu", why);
     }
     for (int i = 0; i < ctx->n_devices; i++)

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "core/backend.h"
-#include "core/backend_cuda.h"
 #include "harness/commands.h"
 
 // OpenMP threads must sleep, not spin, while they wait: two loralab processes (two sweeps, or
@@ -52,16 +51,18 @@ static void usage(FILE *out) {
 }
 
 static void version(void) {
-    printf("loralab %s\nbuild: %s\nbackends: cpu (OpenBLAS %s kernels, %d threads)", LORALAB_VERSION,
-           LORALAB_BUILD, backend_cpu_blas_core(), backend_cpu_threads());
+    const Backend *cpu = backend_open("cpu", NULL);
+    printf("loralab %s\nbuild: %s\nbackends: cpu (%s, %d threads)", LORALAB_VERSION,
+           LORALAB_BUILD, cpu->kernels(), cpu->threads());
 #ifdef LORALAB_CUDA
     printf(", cuda (cuBLAS, cuSOLVER)");
 #endif
     printf("\n");
-    int n = backend_cuda_device_count();
+    int n = backend_device_count("cuda");
     for (int i = 0; i < n; i++) {
-        char line[256];
-        if (!backend_cuda_describe(i, line, sizeof line)) printf("gpu: %s\n", line);
+        char line[256], device[32];
+        snprintf(device, sizeof device, "cuda:%d", i);
+        if (!backend_describe(device, line, sizeof line)) printf("gpu: %s\n", line);
     }
     if (!n) printf("gpus: none visible\n");
 }

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/backend_cuda.h"
+#include "core/backend.h"
 #include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/files.h"
@@ -70,18 +70,7 @@ static Tokenizer *tokenizer_for(const ModelConfig *cfg, const RunnerOptions *o) 
     return tokenizer_open("byte", NULL);
 }
 
-const Backend *runner_backend(const char *device) {
-    if (!strcmp(device, "cpu")) return backend_cpu();
-    int index = 0;
-    if (strncmp(device, "cuda", 4) || (device[4] && (device[4] != ':' || sscanf(device + 5, "%d", &index) != 1))) {
-        err_set("device '%s': expected cpu, cuda or cuda:N", device);
-        return NULL;
-    }
-    char why[256];
-    const Backend *be = backend_cuda(index, why, sizeof why);
-    if (!be) err_set("%s", why);
-    return be;
-}
+const Backend *runner_backend(const char *device) { return backend_open(device, NULL); }
 
 // ----------------------------------------------------------------------------
 // language-model training shared by pretraining (LM tasks)
@@ -236,10 +225,10 @@ int runner_resolve_base(const Backend *be, const RunConfig *rc, const RunnerOpti
         char tmp[1100];
         snprintf(tmp, sizeof tmp, "%s.tmp%d", dir, (int)getpid());
         // the other workers wait on the lock meanwhile: pretrain on every core
-        int threads = backend_cpu_threads();
-        backend_cpu_set_threads(0);
+        int threads = be->threads();
+        be->set_threads(-1);
         status = pretrain(be, rc, o, tmp);
-        backend_cpu_set_threads(threads);
+        be->set_threads(threads);
         if (!status && rename(tmp, dir)) status = err_set("%s: cannot rename to %s: %s", tmp, dir, strerror(errno));
         // a failed pretraining (a full disk) leaves no partial checkpoint behind
         if (status) {

@@ -907,7 +907,7 @@ static int worker_pretrain(const Plan *p, int threads) {
         if (runner_base_cached(&rc, p->results)) continue;
         const Backend *be = runner_backend(rc.device);
         if (!be) return -1;
-        backend_cpu_set_threads(threads);
+        backend_open("cpu", &(BackendOptions){.threads = threads > 0 ? threads : -1});
         RunnerOptions ro = {p->results, NULL, -1, NULL};
         char dir[PATH_MAX];
         if (runner_resolve_base(be, &rc, &ro, dir, sizeof dir)) return -1;

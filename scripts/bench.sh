@@ -2,26 +2,27 @@
 # scripts/bench.sh — `make bench`: loralab against PyTorch on the same GPT-2 training step.
 #
 # For each case (micro FT, micro LoRA, small FT, small LoRA; LoRA = q,v, r 8, alpha 8) it runs
-# `bin/loralab bench` and scripts/bench_torch.py (Debian's python3-torch on OpenBLAS) with the
-# same thread count, and prints one table: step time, tokens/s, tensor memory (the `memory:`
-# line's total: weights + grads + AdamW moments + saved activations) and peak RSS of each
-# process, measured the same way for both (/usr/bin/time %M, else python's getrusage), with
-# the RSS above an idle process (loralab: `bench --help`; PyTorch: right after `import torch`).
-# Then the ratios: loralab / PyTorch tokens/s (the target: >= 3x on micro FT), and LoRA
-# vs FT for both (the paper's anchor on GPT-3: LoRA trains 25% faster and needs 3x less
-# memory). Last, `loralab bench --inference` (the paper's Table 1 latencies).
+# four programs with the same thread count: `bin/loralab bench` in fp32 and in bf16
+# (train.precision=bf16), and scripts/bench_torch.py (Debian's python3-torch) in fp32 and under
+# torch.autocast("cpu", dtype=torch.bfloat16). Each runs BENCH_REPEAT times, the four
+# alternating so that all see the same load, and each keeps its best tokens/s. One table: step
+# time, tokens/s, tensor memory (the `memory:` line's total: weights + grads + AdamW moments +
+# saved activations), peak RSS (/usr/bin/time %M, else python's getrusage) and the RSS above an
+# idle process, then loralab's GEMM time and other time per step, the ratios loralab / PyTorch
+# (fp32 vs fp32, bf16 vs bf16 autocast) against the targets, and LoRA vs FT. Last,
+# `loralab bench --inference` (the paper's Table 1 latencies).
 #
-# Builds nothing (make does). Environment: BENCH_THREADS (default 2), BENCH_REPEAT (default 1:
-# each case runs loralab and PyTorch that many times, alternately, and keeps each side's best
-# tokens/s — use 3 on a shared machine), BENCH_PYTHON (default /usr/bin/python3), LORALAB
-# (default bin/loralab), OMP_WAIT_POLICY (default passive, see below). Without torch it
-# prints loralab's numbers only and exits 0; a failing run exits 1. Takes about 2-3 minutes
-# on 2 cores with other jobs on them (more with BENCH_REPEAT).
+# Builds nothing (make does). When /usr/bin/python3 cannot import torch it installs Debian's
+# python3-torch (apt-get, sudo when not root); if that fails it prints loralab's numbers only.
+# Environment: BENCH_THREADS (default 2), BENCH_REPEAT (default 3), BENCH_PYTHON (default
+# /usr/bin/python3), LORALAB (default bin/loralab), OMP_WAIT_POLICY (default passive, see
+# below). A failing run exits 1. The machine's load changes the numbers: the host line prints
+# the load average before and the last line after.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 
 K=${BENCH_THREADS:-2}
-REPEAT=${BENCH_REPEAT:-1}
+REPEAT=${BENCH_REPEAT:-3}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
 # Idle OpenMP threads sleep instead of spinning, for both programs: with spinning (libgomp's
 # default) a machine with other jobs on its cores made both 4-8x slower and the ratio noise
@@ -42,6 +43,14 @@ BIN=$TMP/loralab
 
 have_torch=0
 if "$PY" -c 'import torch' 2>/dev/null; then have_torch=1; fi
+if [ $have_torch = 0 ] && [ "$PY" = /usr/bin/python3 ] && command -v apt-get >/dev/null; then
+    echo "bench.sh: $PY cannot import torch: installing python3-torch (Debian) for the comparison"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    if $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-torch; then
+        "$PY" -c 'import torch' 2>/dev/null && have_torch=1
+    fi
+    [ $have_torch = 1 ] || echo "bench.sh: python3-torch could not be installed: loralab's numbers only" >&2
+fi
 
 # run_rss OUT CMD... : runs CMD with stdout to OUT.out, stderr to OUT.err, its peak RSS in KiB
 # to OUT.rss ("n/a" when neither /usr/bin/time nor python3 is there). Returns CMD's status.
@@ -76,20 +85,20 @@ minus() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || a == 
 run_rss "$TMP/idle" "$BIN" bench --help
 idle_mib=$(mib "$(tail -n 1 "$TMP/idle.rss")")
 
-echo "make bench: loralab vs PyTorch, $K threads, best of $REPEAT, random tokens, full training steps (forward,"
-echo "cross-entropy, backward, grad clip 1.0, AdamW); LoRA = q,v r=8 alpha=8, base frozen."
-echo "host: $(uname -m), $(nproc) cores, load average$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null | sed 's/^/ /'), OMP_WAIT_POLICY=$OMP_WAIT_POLICY," \
-     "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} (both programs load OpenBLAS 0.3.21 and pick kernels by it)"
+echo "make bench: loralab vs PyTorch, $K threads, best of $REPEAT alternating passes, random tokens, full training"
+echo "steps (forward, cross-entropy, backward, grad clip 1.0, AdamW); LoRA = q,v r=8 alpha=8, base frozen."
+echo "host: $(uname -m), $(nproc) cores, load average$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null | sed 's/^/ /'), OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
+echo "loralab: $("$BIN" --version | sed -n 's/^backends: cpu (\(.*\)), *.*/\1/p; s/^backends: cpu (\(.*\))$/\1/p' | head -n 1)"
 if [ $have_torch = 1 ]; then
-    echo "pytorch: $("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null) ($PY)"
+    echo "pytorch: $("$PY" -c 'import torch; print(torch.__version__, "mkldnn" if torch.backends.mkldnn.is_available() else "no mkldnn")' 2>/dev/null) ($PY);" \
+         "bf16 = torch.autocast(\"cpu\", dtype=torch.bfloat16) around forward and loss"
 else
-    echo "pytorch: not found ($PY cannot import torch; apt-get install python3-torch) — loralab's numbers only"
+    echo "pytorch: not found ($PY cannot import torch) — loralab's numbers only"
 fi
-echo "tensors = the memory line's total (weights+grads+optimizer+saved activations); RSS = process peak"
-echo "(PyTorch's CPU allocator keeps no statistics); +RSS = peak minus an idle process ($idle_mib MiB"
-echo "for loralab, the RSS after 'import torch' for PyTorch)."
+echo "tensors = the memory line's total (weights+grads+optimizer+saved activations); RSS = process peak;"
+echo "+RSS = peak minus an idle process ($idle_mib MiB for loralab, the RSS after 'import torch' for PyTorch)."
 echo
-printf '%-22s %-8s %10s %10s %10s %9s %9s\n' case impl step_ms tokens/s tensorsMiB RSS_MiB +RSS_MiB
+printf '%-22s %-14s %10s %10s %10s %9s %9s\n' case impl step_ms tokens/s tensorsMiB RSS_MiB +RSS_MiB
 
 # keep_best OUT TRY : TRY.{out,err,rss} become OUT.* when OUT has none yet or TRY has more tokens/s.
 keep_best() {
@@ -99,38 +108,45 @@ keep_best() {
     fi
 }
 
+# row LABEL IMPL OUT [torch] : one table row from OUT.{out,rss}.
+row() {
+    local rss; rss=$(mib "$(rss_kib "$3")")
+    local plus; if [ "${4:-}" = torch ]; then plus=$(field "$3.out" delta); else plus=$(minus "$rss" "$idle_mib"); fi
+    printf '%-22s %-14s %10s %10s %10s %9s %9s\n' "$1" "$2" "$(field "$3.out" step_ms)" \
+        "$(field "$3.out" tokens_per_s)" "$(memtotal "$3.out")" "$rss" "$plus"
+}
+
 # bench_case NAME PRESET BATCH SEQ LORALAB_STEPS TORCH_WARMUP TORCH_STEPS METHOD
-# Runs loralab then PyTorch, BENCH_REPEAT times alternately (so both see the same load), keeps
-# each side's best run in $TMP/NAME.{c,t}.{out,err,rss} and prints three table rows.
+# Runs loralab fp32, loralab bf16, PyTorch fp32, PyTorch bf16 autocast, BENCH_REPEAT times in
+# turn, keeps each one's best run in $TMP/NAME.{c32,c16,t32,t16}.{out,err,rss}, prints its rows.
 bench_case() {
     local name=$1 preset=$2 b=$3 t=$4 steps=$5 warm=$6 tsteps=$7 method=$8 margs="" r
     [ "$method" = lora ] && margs=$LORA
     for ((r = 1; r <= REPEAT; r++)); do
-        # shellcheck disable=SC2086
-        if ! run_rss "$TMP/try" "$BIN" bench --preset "$preset" --batch "$b" --seq "$t" --threads "$K" \
-                --steps "$steps" $margs; then
-            echo "bench.sh: loralab bench failed for $name:" >&2; cat "$TMP/try.err" >&2; status=1
-        fi
-        keep_best "$TMP/$name.c" "$TMP/try"
+        for prec in fp32 bf16; do
+            # shellcheck disable=SC2086
+            if ! run_rss "$TMP/try" "$BIN" bench --preset "$preset" --batch "$b" --seq "$t" --threads "$K" \
+                    --steps "$steps" $margs train.precision=$prec; then
+                echo "bench.sh: loralab bench ($prec) failed for $name:" >&2; cat "$TMP/try.err" >&2; status=1
+            fi
+            keep_best "$TMP/$name.c${prec: -2}" "$TMP/try"
+        done
         [ $have_torch = 1 ] || continue
-        if ! run_rss "$TMP/try" "$PY" scripts/bench_torch.py --preset "$preset" --batch "$b" --seq "$t" \
-                --threads "$K" --method "$method" --rank 8 --alpha 8 --targets q,v --warmup "$warm" --steps "$tsteps"; then
-            echo "bench.sh: bench_torch.py failed for $name:" >&2; cat "$TMP/try.err" >&2; status=1
-        fi
-        keep_best "$TMP/$name.t" "$TMP/try"
+        for cast in none bf16; do
+            if ! run_rss "$TMP/try" "$PY" scripts/bench_torch.py --preset "$preset" --batch "$b" --seq "$t" \
+                    --threads "$K" --method "$method" --rank 8 --alpha 8 --targets q,v --warmup "$warm" \
+                    --steps "$tsteps" --autocast $cast; then
+                echo "bench.sh: bench_torch.py ($cast) failed for $name:" >&2; cat "$TMP/try.err" >&2; status=1
+            fi
+            [ $cast = none ] && keep_best "$TMP/$name.t32" "$TMP/try" || keep_best "$TMP/$name.t16" "$TMP/try"
+        done
     done
     local label="$preset $method ${b}x$t"
-    local c_rss; c_rss=$(mib "$(rss_kib "$TMP/$name.c")")
-    printf '%-22s %-8s %10s %10s %10s %9s %9s\n' "$label" loralab \
-        "$(field "$TMP/$name.c.out" step_ms)" "$(field "$TMP/$name.c.out" tokens_per_s)" \
-        "$(memtotal "$TMP/$name.c.out")" "$c_rss" "$(minus "$c_rss" "$idle_mib")"
+    row "$label" "loralab fp32" "$TMP/$name.c32"
+    row "" "loralab bf16" "$TMP/$name.c16"
     [ $have_torch = 1 ] || return 0
-    local t_rss; t_rss=$(mib "$(rss_kib "$TMP/$name.t")")
-    printf '%-22s %-8s %10s %10s %10s %9s %9s\n' "" pytorch \
-        "$(field "$TMP/$name.t.out" step_ms)" "$(field "$TMP/$name.t.out" tokens_per_s)" \
-        "$(memtotal "$TMP/$name.t.out")" "$t_rss" "$(field "$TMP/$name.t.out" delta)"
-    printf '%-22s %-8s %21s\n' "" ratio \
-        "$(ratiox "$(field "$TMP/$name.c.out" tokens_per_s)" "$(field "$TMP/$name.t.out" tokens_per_s)")"
+    row "" "pytorch fp32" "$TMP/$name.t32" torch
+    row "" "pytorch bf16ac" "$TMP/$name.t16" torch
 }
 
 #          name        preset B  T   loralab-steps torch-warmup torch-steps method
@@ -139,39 +155,48 @@ bench_case micro_lora  micro  16 128 10 2 5 lora
 bench_case small_ft    small  8  256 3  1 3 ft
 bench_case small_lora  small  8  256 3  1 3 lora
 
-# lora_vs_ft LABEL FT_FILE LORA_FILE [RSS_DELTA_FT RSS_DELTA_LORA]
-lora_vs_ft() {
-    local f=$2 l=$3
-    printf '%-22s %12s %12s %12s\n' "$1" \
-        "$(ratiox "$(field "$l" tokens_per_s)" "$(field "$f" tokens_per_s)")" \
-        "$(ratiox "$(memtotal "$f")" "$(memtotal "$l")")" \
-        "$(ratiox "$4" "$5")"
-}
 echo
-echo "LoRA vs FT (paper, GPT-3 175B: 1.25x throughput, 3x less memory):"
-printf '%-22s %12s %12s %12s\n' "" "tokens/s" "tensors" "+RSS"
-printf '%-22s %12s %12s %12s\n' "" "LoRA/FT" "FT/LoRA" "FT/LoRA"
-for p in micro small; do
-    f="$TMP/${p}_ft.c" l="$TMP/${p}_lora.c"
-    lora_vs_ft "$p loralab" "$f.out" "$l.out" \
-        "$(minus "$(mib "$(rss_kib "$f")")" "$idle_mib")" "$(minus "$(mib "$(rss_kib "$l")")" "$idle_mib")"
-    if [ $have_torch = 1 ]; then
-        f="$TMP/${p}_ft.t.out" l="$TMP/${p}_lora.t.out"
-        lora_vs_ft "$p pytorch" "$f" "$l" "$(field "$f" delta)" "$(field "$l" delta)"
-    fi
+echo "loralab per step: GEMM time (oneDNN, counted inside every product) and everything else"
+echo "(target: other <= 25 % of the step on micro and small)"
+printf '%-22s %-8s %10s %10s %8s\n' case prec gemm_ms other_ms other
+for name in micro_ft micro_lora small_ft small_lora; do
+    for p in 32 16; do
+        f="$TMP/$name.c$p.out"
+        printf '%-22s %-8s %10s %10s %7s%%\n' "$name" "$([ $p = 32 ] && echo fp32 || echo bf16)" \
+            "$(field "$f" gemm_ms)" "$(field "$f" other_ms)" \
+            "$(awk -v s="$(field "$f" other_share)" 'BEGIN { if (s == "") print "n/a"; else printf "%.1f", 100 * s }')"
+    done
 done
 
+# target NAME LABEL A B MIN : prints A/B against MIN, met or NOT met.
+target() {
+    local r; r=$(ratio "$3" "$4")
+    printf '%-44s %8s  (target >= %s: %s)\n' "$1" "$(ratiox "$3" "$4")" "$5" \
+        "$(awk -v r="$r" -v m="$5" 'BEGIN { print (r != "n/a" && r + 0 >= m + 0) ? "met" : "NOT met" }')"
+}
+tps() { field "$TMP/$1.out" tokens_per_s; }
 if [ $have_torch = 1 ]; then
-    r=$(ratiox "$(field "$TMP/micro_ft.c.out" tokens_per_s)" "$(field "$TMP/micro_ft.t.out" tokens_per_s)")
-    met=$(awk -v r="$r" 'BEGIN { print (r != "n/a" && r + 0 >= 3) ? "met" : "NOT met" }')
     echo
-    echo "target, micro FT 16x128: loralab >= 3x PyTorch tokens/s: $r ($met)"
-    # The ceiling any program on this sgemm has: the step's GEMM flops at sgemm's best rate.
-    f="$TMP/micro_ft.c.out"
-    echo "sgemm bound: $(awk -v f="$(field "$f" gemm_flops_per_step)" 'BEGIN { printf "%.3f", f / 1e9 }') GFLOP of GEMMs per step at $(field "$f" sgemm_gflops) GFLOP/s" \
-         "(best measured, OpenBLAS $(field "$f" blas) kernels) allow at most $(field "$f" gemm_bound_tokens_per_s) tokens/s" \
-         "even if every other op took no time: $(ratiox "$(field "$f" gemm_bound_tokens_per_s)" "$(field "$TMP/micro_ft.t.out" tokens_per_s)") PyTorch"
+    echo "loralab / PyTorch tokens/s:"
+    target "micro FT, fp32 vs fp32" micro_ft "$(tps micro_ft.c32)" "$(tps micro_ft.t32)" 3
+    target "small FT, fp32 vs fp32" small_ft "$(tps small_ft.c32)" "$(tps small_ft.t32)" 3
+    target "micro FT, bf16 vs bf16 autocast" micro_ft "$(tps micro_ft.c16)" "$(tps micro_ft.t16)" 1.5
+    target "micro LoRA, bf16 vs bf16 autocast" micro_lora "$(tps micro_lora.c16)" "$(tps micro_lora.t16)" 1.5
+    target "small FT, bf16 vs bf16 autocast" small_ft "$(tps small_ft.c16)" "$(tps small_ft.t16)" 1.2
+    target "small LoRA, bf16 vs bf16 autocast" small_lora "$(tps small_lora.c16)" "$(tps small_lora.t16)" 1.2
 fi
+
+echo
+echo "LoRA vs FT, loralab (paper, GPT-3 175B: 1.25x throughput, 3x less memory; targets on small:"
+echo "LoRA step <= 0.75x FT's, LoRA tensors in bf16 <= 0.6x FT's):"
+printf '%-22s %14s %14s\n' "" "LoRA/FT step" "LoRA/FT tensors"
+for p in micro small; do
+    for q in 32 16; do
+        f="$TMP/${p}_ft.c$q.out" l="$TMP/${p}_lora.c$q.out"
+        printf '%-22s %14s %14s\n' "$p $([ $q = 32 ] && echo fp32 || echo bf16)" \
+            "$(ratiox "$(field "$l" step_ms)" "$(field "$f" step_ms)")" "$(ratiox "$(memtotal "$l")" "$(memtotal "$f")")"
+    done
+done
 
 echo
 echo "inference latency (the paper's Table 1), loralab bench --inference:"

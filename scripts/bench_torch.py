@@ -3,9 +3,10 @@
 
     /usr/bin/python3 scripts/bench_torch.py --preset micro --batch 16 --seq 128 --threads 2 \
         [--method ft|lora] [--rank 8] [--alpha 8] [--targets q,v] [--warmup 2] [--steps 5]
+        [--autocast none|bf16]
 
-Times the same GPT-2 and training step as `loralab bench` with Debian's python3-torch
-(OpenBLAS): random tokens, next-token targets (the last position ignored, as loralab does),
+Times the same GPT-2 and training step as `loralab bench` with Debian's python3-torch:
+random tokens, next-token targets (the last position ignored, as loralab does),
 forward, cross-entropy, backward, gradient clipping at norm 1.0, torch.optim.AdamW (lr 2e-4,
 weight decay 0.01 on the tensors loralab decays), zero_grad(set_to_none=True). `--method lora`
 freezes every base tensor (requires_grad False) and trains LoRA A/B on the q and v slices of
@@ -59,6 +60,9 @@ def parse_args():
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     ap.add_argument("--steps", type=int, default=5, help="timed steps (default 5)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--autocast", default="none", choices=["none", "bf16"],
+                    help="bf16: torch.autocast('cpu', dtype=torch.bfloat16) around forward and loss, "
+                         "the way PyTorch users train in bf16 on a CPU (default none: fp32)")
     ap.add_argument("--reference-gelu", action="store_true",
                     help="keep make_reference.py's hand-written GELU (several ops) instead of F.gelu")
     a = ap.parse_args()
@@ -74,7 +78,7 @@ def parse_args():
 
 def main():
     a = parse_args()
-    # OpenMP (ATen) and a pthread OpenBLAS both read these at load time: same K as loralab.
+    # OpenMP (ATen) and a pthread BLAS both read these at load time: same K as loralab.
     os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = str(a.threads)
     import torch
     import torch.nn as nn
@@ -121,9 +125,13 @@ def main():
     targets[:, :-1] = tokens[:, 1:]
     lengths = torch.full((a.batch,), a.seq, dtype=torch.long)
 
+    import contextlib
+    cast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.autocast == "bf16" else contextlib.nullcontext
+
     def step():
-        logits = model(tokens, lengths)
-        loss = F.cross_entropy(logits.view(-1, ref.V), targets.view(-1), ignore_index=-1)
+        with cast():
+            logits = model(tokens, lengths)
+            loss = F.cross_entropy(logits.view(-1, ref.V), targets.view(-1), ignore_index=-1)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -152,7 +160,7 @@ def main():
         if st.data_ptr() not in param_ptrs: saved[st.data_ptr()] = st.nbytes()
         return t
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), cast():
         logits = model(tokens, lengths)
         F.cross_entropy(logits.view(-1, ref.V), targets.view(-1), ignore_index=-1).backward()
     opt.zero_grad(set_to_none=True)
@@ -161,8 +169,9 @@ def main():
     n_total = sum(p.numel() for p in model.parameters())
     n_train = sum(p.numel() for p in params)
     mean = sum(times) / len(times)
-    print("preset=%s method=%s batch=%d seq=%d threads=%d trainable=%d total=%d torch=%s loss=%.4f"
-          % (a.preset, a.method, a.batch, a.seq, torch.get_num_threads(), n_train, n_total, torch.__version__, loss))
+    print("preset=%s method=%s precision=%s batch=%d seq=%d threads=%d trainable=%d total=%d torch=%s loss=%.4f"
+          % (a.preset, a.method, "bf16-autocast" if a.autocast == "bf16" else "fp32", a.batch, a.seq,
+             torch.get_num_threads(), n_train, n_total, torch.__version__, loss))
     print("step_ms=%.3f min_step_ms=%.3f" % (mean * 1e3, min(times) * 1e3))
     print("tokens_per_s=%.1f" % (a.batch * a.seq / mean))
     print("memory: weights=%.2f MiB grads=%.2f MiB optimizer=%.2f MiB activations=%.2f MiB total=%.2f MiB"

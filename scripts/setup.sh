@@ -2,7 +2,7 @@
 # scripts/setup.sh — install the Debian packages loralab's build and tests need, if missing.
 # Prints what it installs; does nothing (quietly) when everything is present.
 set -euo pipefail
-need=(build-essential libopenblas-dev libopenblas-openmp-dev liblapacke-dev libyaml-dev libsqlite3-dev sqlite3
+need=(build-essential libdnnl-dev liblapacke-dev libyaml-dev libsqlite3-dev sqlite3
       libjansson-dev gnuplot-nox libcmocka-dev nodejs npm clang-14 libclang-rt-14-dev python3
       slurmctld slurmd slurm-client munge)   # the Slurm executor's tests start a one-node cluster
 missing=()

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/analysis.h"
+#include "core/cpu/backend_cpu.h"
 #include "core/backend.h"
 #include "core/errors.h"
 

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "core/backend.h"
+#include "core/cpu/backend_cpu.h"
 #include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/model.h"

@@ -40,6 +40,7 @@
 #include <cmocka.h>
 
 #include "core/analysis.h"
+#include "core/cpu/backend_cpu.h"
 #include "core/backend.h"
 #include "core/backend_cuda.h"
 #include "core/errors.h"
@@ -1064,7 +1065,7 @@ static int bench_svd(int L, int C, int R) {
     }
     printf("bench-svd matrices=%d shape=%dx%d rank=%d gpu_total_s=%.3f gpu_per_matrix_ms=%.1f "
            "cpu_total_s=%.3f cpu_threads=%d\n", n, C, C, R, times[0], times[0] / n * 1e3, times[1],
-           backend_cpu_threads());
+           backend_cpu()->threads());
     free(A); free(Bm); free(dW); free(U); free(S); free(Vt);
     return 0;
 }

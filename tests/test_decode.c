@@ -13,6 +13,7 @@
 
 #include "core/errors.h"
 #include "core/model.h"
+#include "core/cpu/backend_cpu.h"
 #include "core/rng.h"
 #include "tasks/decode.h"
 

@@ -1,34 +1,33 @@
-// core/cpu/backend_cpu.c — the CPU backend: OpenBLAS sgemm, LAPACKE, OpenMP.
+// core/cpu/backend_cpu.c — the CPU backend: oneDNN matmul (core/cpu/matmul.c), OpenMP,
+// LAPACKE for the SVD only.
 //
 // Implements every function of the Backend table (core/backend.h) on plain host memory.
 // Contracts are those of backend.h; in short:
 // - parameter gradients +=, activation gradients = (layernorm_backward's dinp +=);
 //   a NULL parameter-gradient pointer skips that gradient.
-// - One thread pool: OpenMP's. gemm splits C into blocks of rows (or columns), one
-//   single-threaded cblas_sgemm per OpenMP thread. OpenBLAS's OpenMP build (what the
-//   Makefile links) runs single-threaded inside an OpenMP region by itself; its pthread
-//   build is kept at one thread, because its own pool spinning next to OpenMP's made a
-//   micro training step 8x slower on 2 cores.
+// - One thread pool: OpenMP's, which oneDNN (built on OpenMP) threads its products with too.
+// - Every matrix product, the attention's included, is a cached oneDNN primitive
+//   (core/cpu/matmul.h): fp32, or bf16 operands with fp32 accumulation for gemm_bf16.
+//   Attention runs each product as one batched matmul over all (batch, head) pairs.
 // - Element-wise and per-row ops run under OpenMP (serially below PAR_MIN elements).
-// - Attention runs one OpenMP iteration per (batch, head) pair, each doing its products with
-//   sgemm calls.
 // - Attention dropout draws element (b, h, i, j) of att as dropout_keep_u01(seed,
 //   ((b*NH + h)*T + i)*T + j): the flat index into att. Other backends must do the same.
 //
 // Scratch: the backend keeps one static buffer (cpu_scratch), grown on demand and never
 // freed, for per-thread partial sums (layernorm_backward's dweight/dbias) and, with attention
-// dropout, one dropped T x T attention matrix per thread. It makes the backend
-// non-reentrant: one calling thread at a time (the training loop), which is how loralab uses
-// it (parallel runs are processes). Nothing else is allocated inside the ops, except the
-// copy of A that svd hands to LAPACK.
+// dropout, the dropped attention matrices. It makes the backend non-reentrant: one calling
+// thread at a time (the training loop), which is how loralab uses it (parallel runs are
+// processes). Once every shape has been seen (the first step), ops allocate nothing, except
+// the copy of A that svd hands to LAPACK and attention_decode's per-thread score rows.
 #include "core/backend.h"
+#include "core/cpu/backend_cpu.h"
+#include "core/cpu/matmul.h"
 #include "core/errors.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
 #include <lapacke.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -39,27 +38,17 @@
 
 static int cpu_threads = 0;   // 0: not set yet (OpenMP's default: all cores)
 
-// OpenBLAS must run single-threaded inside our OpenMP threads. The OpenMP build does that
-// by itself (and its openblas_set_num_threads also sets OpenMP's thread count, so it must
-// not be told 1); the pthread build is pinned to one thread.
-static void blas_single(void) {
-    if (openblas_get_parallel() == OPENBLAS_THREAD && openblas_get_num_threads() != 1)
-        openblas_set_num_threads(1);
-}
-
-void backend_cpu_set_threads(int threads) {
+static void cpu_set_threads(int threads) {
 #ifdef _OPENMP
     if (threads <= 0) threads = omp_get_num_procs();
-    if (openblas_get_parallel() == OPENBLAS_OPENMP) openblas_set_num_threads(threads);
     omp_set_num_threads(threads);
 #else
     threads = 1;
 #endif
-    blas_single();
     cpu_threads = threads;
 }
 
-int backend_cpu_threads(void) {
+static int cpu_get_threads(void) {
     if (cpu_threads > 0) return cpu_threads;
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -113,7 +102,6 @@ static void chunk_range(int n, int nt, int id, int *lo, int *hi) {
 
 // Work below this many elements (or multiply-adds for gemm) is not worth waking the pool for.
 #define PAR_MIN 16384
-#define GEMM_PAR_MIN (64.0 * 64.0 * 64.0)
 
 // ----------------------------------------------------------------------------
 // fast vectorizable math
@@ -170,83 +158,34 @@ static void cpu_synchronize(void) {}
 // ----------------------------------------------------------------------------
 // dense algebra
 
-// Floating-point operations of every sgemm this backend ran (2*M*N*K each), for `bench`'s
-// bound on tokens/s from sgemm speed alone. Counted outside parallel regions only.
-static double gemm_flops_total;
-
-double backend_cpu_gemm_flops(void) { return gemm_flops_total; }
-
-// OpenBLAS picks its kernels when it loads, from the CPU or from OPENBLAS_CORETYPE.
-const char *backend_cpu_blas_core(void) { return openblas_get_corename(); }
-
 static void cpu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta,
                      float *C, int ldc) {
-    LAB_ASSERT(M >= 0 && N >= 0 && K >= 0);
-    LAB_ASSERT(lda >= (trans_a ? M : K) && lda >= 1);
-    LAB_ASSERT(ldb >= (trans_b ? K : N) && ldb >= 1);
-    LAB_ASSERT(ldc >= N && ldc >= 1);
-    if (M == 0 || N == 0) return;
-    gemm_flops_total += 2.0 * M * N * K;
-    blas_single();
-    CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
-    int nt = max_threads();
-    if ((double)M * N * K < GEMM_PAR_MIN || nt == 1) {
-        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    // Split the longer side of C into blocks of whole 16-row/column units, one per thread.
-    int split_rows = M >= N;
-    int units = ((split_rows ? M : N) + 15) / 16;
-    if (nt > units) nt = units;
-    #pragma omp parallel num_threads(nt)
-    {
-        int lo, hi;
-        chunk_range(units, team_size(), thread_id(), &lo, &hi);
-        int len = split_rows ? M : N;
-        lo *= 16;
-        hi = hi * 16 < len ? hi * 16 : len;
-        if (lo < hi) {
-            if (split_rows) {   // rows lo..hi of op(A) and of C
-                const float *a = trans_a ? A + lo : A + (size_t)lo * lda;
-                cblas_sgemm(CblasRowMajor, ta, tb, hi - lo, N, K, alpha, a, lda, B, ldb, beta,
-                            C + (size_t)lo * ldc, ldc);
-            } else {            // columns lo..hi of op(B) and of C
-                const float *b = trans_b ? B + (size_t)lo * ldb : B + lo;
-                cblas_sgemm(CblasRowMajor, ta, tb, M, hi - lo, K, alpha, A, lda, b, ldb, beta,
-                            C + lo, ldc);
-            }
-        }
-    }
+    cpu_matmul_2d(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-// Widens a stored rows x cols bf16 matrix (row stride ld) to fp32 with the same stride.
-static void bf16_widen(float *dst, const uint16_t *src, int rows, int cols, int ld) {
-    #pragma omp parallel for schedule(static) if ((size_t)rows * cols > PAR_MIN)
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) dst[(size_t)r * ld + c] = bf16_to_float(src[(size_t)r * ld + c]);
-}
-
-// Debian's OpenBLAS is built without its bf16 routines (no sbgemm), so the operands are
-// widened to fp32 (exactly) and multiplied by sgemm: products of bf16 values are exact in
-// fp32 and accumulate in fp32, which is what a bf16 tensor-core GEMM computes.
+// bf16 operands go to oneDNN's bf16 kernels as they are (fp32 accumulation and C).
 static void cpu_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha,
                           const uint16_t *A, int lda, const uint16_t *B, int ldb, float beta,
                           float *C, int ldc) {
-    if (M == 0 || N == 0) return;
-    int ra = trans_a ? K : M, ca = trans_a ? M : K, rb = trans_b ? N : K, cb = trans_b ? K : N;
-    size_t na = ra ? (size_t)(ra - 1) * lda + ca : 0, nb = rb ? (size_t)(rb - 1) * ldb + cb : 0;
-    float *wa = cpu_scratch(na + nb), *wb = wa + na;
-    bf16_widen(wa, A, ra, ca, lda);
-    bf16_widen(wb, B, rb, cb, ldb);
-    cpu_gemm(trans_a, trans_b, M, N, K, alpha, wa, lda, wb, ldb, beta, C, ldc);
+    cpu_matmul_2d(1, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 static void cpu_to_bf16(uint16_t *dst, const float *src, int rows, int cols, int ld) {
     LAB_ASSERT(rows >= 0 && cols >= 0 && ld >= cols);
     #pragma omp parallel for schedule(static) if ((size_t)rows * cols > PAR_MIN)
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) dst[(size_t)r * cols + c] = bf16_from_float(src[(size_t)r * ld + c]);
+    for (int r = 0; r < rows; r++) {
+        const uint32_t *x = (const uint32_t *)(src + (size_t)r * ld);
+        uint16_t *d = dst + (size_t)r * cols;
+        // bf16_from_float without a branch, so that it vectorizes: NaN (|x| above infinity's
+        // bits) keeps its top bits and becomes quiet, everything else rounds to nearest even
+        #pragma omp simd
+        for (int c = 0; c < cols; c++) {
+            uint32_t u = x[c];
+            uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16, quiet = (u >> 16) | 0x0040u;
+            d[c] = (uint16_t)((u & 0x7FFFFFFFu) > 0x7F800000u ? quiet : rounded);
+        }
+    }
 }
 
 static void cpu_bias_add(float *out, const float *bias, int N, int OC, int ldo) {
@@ -371,6 +310,35 @@ static void cpu_layernorm_forward(float *out, float *mean, float *rstd, const fl
     }
 }
 
+// The residual add and the LayerNorm after it in one pass: each row of the sum is normalized
+// while it is still in cache (add's pass plus layernorm_forward's, fused). Same arithmetic.
+static void cpu_residual_layernorm_forward(float *sum, float *out, float *mean, float *rstd,
+                                           const float *a, const float *b, const float *weight,
+                                           const float *bias, int N, int C, float eps) {
+    #pragma omp parallel for schedule(static) if ((size_t)N * C > PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        const float *ra = a + (size_t)n * C, *rb = b + (size_t)n * C;
+        float *x = sum + (size_t)n * C, *o = out + (size_t)n * C;
+        float m = 0.0f;
+        #pragma omp simd reduction(+:m)
+        for (int c = 0; c < C; c++) {
+            float v = ra[c] + rb[c];
+            x[c] = v;
+            m += v;
+        }
+        m /= C;
+        float v = 0.0f;
+        #pragma omp simd reduction(+:v)
+        for (int c = 0; c < C; c++) { float d = x[c] - m; v += d * d; }
+        v /= C;
+        float s = 1.0f / sqrtf(v + eps);
+        #pragma omp simd
+        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
 // dweight/dbias: each thread sums its rows into its own slice of the scratch buffer; the
 // slices are added into dweight/dbias afterwards (one writer per element).
 static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -438,8 +406,16 @@ static void softmax_causal_row(float *a, int i, const uint8_t *mask, int T) {
     }
     // (NaN scores are skipped by the max but reach the sum, so they propagate)
     float mx = -INFINITY;
-    for (int j = 0; j <= i; j++)
-        if ((!mask || mask[j]) && a[j] > mx) mx = a[j];
+    if (mask) {
+        #pragma omp simd reduction(max:mx)
+        for (int j = 0; j <= i; j++) {
+            float v = mask[j] && a[j] > mx ? a[j] : mx;
+            mx = v;
+        }
+    } else {
+        #pragma omp simd reduction(max:mx)
+        for (int j = 0; j <= i; j++) mx = a[j] > mx ? a[j] : mx;
+    }
     float sum = 0.0f;
     if (mask) {
         #pragma omp simd reduction(+:sum)
@@ -476,53 +452,85 @@ static void attention_dropout_apply(float *dst, const float *a, int T, float p, 
     }
 }
 
-// What attention forward and backward share: checks, head size and score scale, one T x T
-// dropout buffer per thread (p > 0), and the flops of its `products` per-head sgemms
-// (T x T x hs each); single-threaded BLAS, since the (batch, head) loop is the parallel one.
-typedef struct { int hs, nt; float scale; size_t TT; float *drop; } AttentionSetup;
+// What attention forward and backward share: checks, head size and score scale, and, with
+// dropout, the dropped probabilities of every (batch, head) in scratch (B, NH, T, T).
+typedef struct { int hs; float scale; size_t TT; float *drop; } AttentionSetup;
 
-static AttentionSetup attention_setup(int B, int T, int C, int NH, float dropout_p, int products) {
+static AttentionSetup attention_setup(const float *att, int B, int T, int C, int NH,
+                                      float dropout_p, uint64_t seed) {
     LAB_ASSERT(NH > 0 && C % NH == 0);
     LAB_ASSERT(dropout_p >= 0.0f && dropout_p < 1.0f);
     AttentionSetup as;
     as.hs = C / NH;
     as.scale = 1.0f / sqrtf((float)as.hs);
     as.TT = (size_t)T * T;
-    as.nt = max_threads();
-    as.drop = dropout_p > 0.0f ? cpu_scratch((size_t)as.nt * as.TT) : NULL;
-    gemm_flops_total += products * (double)B * NH * (2.0 * T * T * as.hs);
-    blas_single();
+    as.drop = NULL;
+    if (dropout_p > 0.0f) {
+        as.drop = cpu_scratch((size_t)B * NH * as.TT);
+        size_t TT = as.TT;
+        float *drop = as.drop;
+        #pragma omp parallel for schedule(static)
+        for (int bh = 0; bh < B * NH; bh++)
+            attention_dropout_apply(drop + (size_t)bh * TT, att + (size_t)bh * TT, T, dropout_p,
+                                    seed, (uint64_t)bh * TT);
+    }
     return as;
 }
 
+// A head's T x hs slice of a (B, T, ld) tensor, columns from h * hs: strides of the batched
+// product over (batch, head); trans views it as hs x T.
+static void head_view(int64_t *st, int T, int ld, int hs, int trans) {
+    st[0] = (int64_t)T * ld;
+    st[1] = hs;
+    st[2] = trans ? 1 : ld;
+    st[3] = trans ? ld : 1;
+}
+
+// A (B, NH, T, T) tensor of contiguous T x T matrices; trans views each transposed.
+static void square_view(int64_t *st, int T, int NH, int trans) {
+    st[0] = (int64_t)NH * T * T;
+    st[1] = (int64_t)T * T;
+    st[2] = trans ? 1 : T;
+    st[3] = trans ? T : 1;
+}
+
+static Matmul attention_product(int B, int NH, int M, int N, int K, float alpha) {
+    Matmul mm;
+    memset(&mm, 0, sizeof mm);
+    mm.batch[0] = B;
+    mm.batch[1] = NH;
+    mm.M = M; mm.N = N; mm.K = K;
+    mm.alpha = alpha;
+    mm.beta = 0.0f;
+    return mm;
+}
+
+// Every (batch, head) product is one batched oneDNN matmul over strided views of qkv; the
+// softmax between them runs under OpenMP over rows.
 static void cpu_attention_forward(float *out, float *att, const float *qkv,
                                   const uint8_t *key_mask, int B, int T, int C, int NH,
                                   float dropout_p, uint64_t seed) {
-    AttentionSetup as = attention_setup(B, T, C, NH, dropout_p, 2);   // scores, scores @ v
-    int hs = as.hs, C3 = 3 * C, nt = as.nt;
-    float scale = as.scale, *drop = as.drop;
-    size_t TT = as.TT;
-    #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int bh = 0; bh < B * NH; bh++) {
-        int b = bh / NH, h = bh % NH;
-        const float *q = qkv + (size_t)b * T * C3 + (size_t)h * hs;
-        const float *k = q + C, *v = q + 2 * C;
-        float *a = att + (size_t)bh * TT;
-        const uint8_t *mask = key_mask ? key_mask + (size_t)b * T : NULL;
-        // scores = scale * q k^T (the upper triangle is computed and then discarded: one
-        // sgemm is faster than T small ones)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3,
-                    0.0f, a, T);
-        for (int i = 0; i < T; i++) softmax_causal_row(a + (size_t)i * T, i, mask, T);
-        const float *use = a;
-        if (drop) {
-            float *d = drop + (size_t)thread_id() * TT;
-            attention_dropout_apply(d, a, T, dropout_p, seed, (uint64_t)bh * TT);
-            use = d;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, use, T, v, C3,
-                    0.0f, out + (size_t)b * T * C + (size_t)h * hs, C);
+    LAB_ASSERT(NH > 0 && C % NH == 0);
+    int hs = C / NH, C3 = 3 * C;
+    // scores = scale * q k^T (the upper triangle is computed and then discarded: one product
+    // is faster than T small ones)
+    Matmul mm = attention_product(B, NH, T, T, hs, 1.0f / sqrtf((float)hs));
+    head_view(mm.sa, T, C3, hs, 0);
+    head_view(mm.sb, T, C3, hs, 1);
+    square_view(mm.sc, T, NH, 0);
+    cpu_matmul(&mm, qkv, qkv + C, att);
+    #pragma omp parallel for schedule(static)
+    for (int row = 0; row < B * NH * T; row++) {
+        int i = row % T, b = row / (NH * T);
+        softmax_causal_row(att + (size_t)row * T, i, key_mask ? key_mask + (size_t)b * T : NULL, T);
     }
+    AttentionSetup as = attention_setup(att, B, T, C, NH, dropout_p, seed);
+    // out = dropped(att) v
+    mm = attention_product(B, NH, T, hs, T, 1.0f);
+    square_view(mm.sa, T, NH, 0);
+    head_view(mm.sb, T, C3, hs, 0);
+    head_view(mm.sc, T, C, hs, 0);
+    cpu_matmul(&mm, as.drop ? as.drop : att, qkv + 2 * C, out);
 }
 
 static void cpu_attention_decode(float *out, const float *qkv, float *kcache, float *vcache,
@@ -567,51 +575,46 @@ static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, 
                                    const float *att, const uint8_t *key_mask,
                                    int B, int T, int C, int NH, float dropout_p, uint64_t seed) {
     (void)key_mask;   // masked entries of att are 0, which zeroes their gradient below
-    AttentionSetup as = attention_setup(B, T, C, NH, dropout_p, 4);   // dv, datt, dq, dk
-    int hs = as.hs, C3 = 3 * C, nt = as.nt;
-    float scale = as.scale, *drop = as.drop;
-    size_t TT = as.TT;
-    #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int bh = 0; bh < B * NH; bh++) {
-        int b = bh / NH, h = bh % NH;
-        const float *q = qkv + (size_t)b * T * C3 + (size_t)h * hs;
-        const float *k = q + C, *v = q + 2 * C;
-        float *dq = dqkv + (size_t)b * T * C3 + (size_t)h * hs;
-        float *dk = dq + C, *dv = dq + 2 * C;
-        const float *a = att + (size_t)bh * TT;
-        const float *dy = dout + (size_t)b * T * C + (size_t)h * hs;
-        float *da = datt + (size_t)bh * TT;
-        // d = dropped(att) = att * keep / (1 - p), the matrix the forward multiplied v by
-        const float *d = a;
-        if (drop) {
-            float *dd = drop + (size_t)thread_id() * TT;
-            attention_dropout_apply(dd, a, T, dropout_p, seed, (uint64_t)bh * TT);
-            d = dd;
-        }
-        // dv = d^T dy; datt_d = dy v^T (gradient w.r.t. d)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, d, T, dy, C,
-                    0.0f, dv, C3);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dy, C, v, C3,
-                    0.0f, da, T);
-        // Through the dropout and the softmax: datt_j = datt_d_j keep_j / (1 - p), and
-        // dscore_j = a_j (datt_j - sum_k a_k datt_k); since a_j keep_j / (1 - p) = d_j,
-        // dscore_j = d_j datt_d_j - a_j sum_k d_k datt_d_k. The scale is folded in below.
-        for (int i = 0; i < T; i++) {
-            const float *ar = a + (size_t)i * T, *dr = d + (size_t)i * T;
-            float *g = da + (size_t)i * T;
-            float s = 0.0f;
-            #pragma omp simd reduction(+:s)
-            for (int j = 0; j <= i; j++) s += dr[j] * g[j];
-            #pragma omp simd
-            for (int j = 0; j <= i; j++) g[j] = dr[j] * g[j] - ar[j] * s;
-            if (i + 1 < T) memset(g + i + 1, 0, (size_t)(T - 1 - i) * sizeof(float));
-        }
-        // dq = scale * dscores k; dk = scale * dscores^T q
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, da, T, k, C3,
-                    0.0f, dq, C3);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, da, T, q, C3,
-                    0.0f, dk, C3);
+    // d = dropped(att) = att * keep / (1 - p), the matrix the forward multiplied v by
+    AttentionSetup as = attention_setup(att, B, T, C, NH, dropout_p, seed);
+    int hs = as.hs, C3 = 3 * C;
+    const float *d = as.drop ? as.drop : att;
+    // dv = d^T dy
+    Matmul mm = attention_product(B, NH, T, hs, T, 1.0f);
+    square_view(mm.sa, T, NH, 1);
+    head_view(mm.sb, T, C, hs, 0);
+    head_view(mm.sc, T, C3, hs, 0);
+    cpu_matmul(&mm, d, dout, dqkv + 2 * C);
+    // datt_d = dy v^T (gradient w.r.t. d)
+    mm = attention_product(B, NH, T, T, hs, 1.0f);
+    head_view(mm.sa, T, C, hs, 0);
+    head_view(mm.sb, T, C3, hs, 1);
+    square_view(mm.sc, T, NH, 0);
+    cpu_matmul(&mm, dout, qkv + 2 * C, datt);
+    // Through the dropout and the softmax: datt_j = datt_d_j keep_j / (1 - p), and
+    // dscore_j = a_j (datt_j - sum_k a_k datt_k); since a_j keep_j / (1 - p) = d_j,
+    // dscore_j = d_j datt_d_j - a_j sum_k d_k datt_d_k. The scale is folded in below.
+    #pragma omp parallel for schedule(static)
+    for (int row = 0; row < B * NH * T; row++) {
+        int i = row % T;
+        const float *ar = att + (size_t)row * T, *dr = d + (size_t)row * T;
+        float *g = datt + (size_t)row * T;
+        float s = 0.0f;
+        #pragma omp simd reduction(+:s)
+        for (int j = 0; j <= i; j++) s += dr[j] * g[j];
+        #pragma omp simd
+        for (int j = 0; j <= i; j++) g[j] = dr[j] * g[j] - ar[j] * s;
+        if (i + 1 < T) memset(g + i + 1, 0, (size_t)(T - 1 - i) * sizeof(float));
     }
+    // dq = scale * dscores k
+    mm = attention_product(B, NH, T, hs, T, as.scale);
+    square_view(mm.sa, T, NH, 0);
+    head_view(mm.sb, T, C3, hs, 0);
+    head_view(mm.sc, T, C3, hs, 0);
+    cpu_matmul(&mm, datt, qkv + C, dqkv);
+    // dk = scale * dscores^T q
+    square_view(mm.sa, T, NH, 1);
+    cpu_matmul(&mm, datt, qkv, dqkv + C);
 }
 
 // ----------------------------------------------------------------------------
@@ -624,6 +627,23 @@ static void cpu_gelu_forward(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         out[i] = 0.5f * x * (1.0f + fast_tanhf(GELU_S * (x + 0.044715f * x * x * x)));
+    }
+}
+
+// One pass instead of bias_add's and gelu_forward's two.
+static void cpu_bias_gelu_forward(float *out, float *inp, const float *bias, int N, int OC) {
+    #pragma omp parallel for schedule(static) if ((size_t)N * OC > PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        float *x = inp + (size_t)n * OC, *o = out + (size_t)n * OC;
+        if (bias) {
+            #pragma omp simd
+            for (int c = 0; c < OC; c++) x[c] += bias[c];
+        }
+        #pragma omp simd
+        for (int c = 0; c < OC; c++) {
+            float v = x[c];
+            o[c] = 0.5f * v * (1.0f + fast_tanhf(GELU_S * (v + 0.044715f * v * v * v)));
+        }
     }
 }
 
@@ -791,6 +811,8 @@ static const Backend cpu_backend = {
     .attention_backward = cpu_attention_backward,
     .attention_decode = cpu_attention_decode,
     .gelu_forward = cpu_gelu_forward,
+    .bias_gelu_forward = cpu_bias_gelu_forward,
+    .residual_layernorm_forward = cpu_residual_layernorm_forward,
     .gelu_backward = cpu_gelu_backward,
     .dropout_forward = cpu_dropout_forward,
     .dropout_backward = cpu_dropout_backward,
@@ -800,9 +822,10 @@ static const Backend cpu_backend = {
     .scatter_add_rows = cpu_scatter_add_rows,
     .adamw_update = cpu_adamw_update,
     .svd = cpu_svd,
+    .set_threads = cpu_set_threads,
+    .threads = cpu_get_threads,
+    .kernels = cpu_matmul_isa,
+    .gemm_counters = cpu_matmul_counters,
 };
 
-const Backend *backend_cpu(void) {
-    blas_single();
-    return &cpu_backend;
-}
+const Backend *backend_cpu(void) { return &cpu_backend; }

@@ -290,6 +290,19 @@ static void set_message(char *err, size_t cap, const char *fmt, ...) {
     va_end(ap);
 }
 
+// The fused ops as their two steps, on the GPU's own kernels.
+static void cuda_bias_gelu_forward(float *out, float *inp, const float *bias, int N, int OC) {
+    if (bias) cuda_bias_add(inp, bias, N, OC, OC);
+    cuda_gelu_forward(out, inp, (size_t)N * OC);
+}
+
+static void cuda_residual_layernorm_forward(float *sum, float *out, float *mean, float *rstd,
+                                            const float *a, const float *b, const float *weight,
+                                            const float *bias, int N, int C, float eps) {
+    cuda_add(sum, a, b, (size_t)N * C);
+    cuda_layernorm_forward(out, mean, rstd, sum, weight, bias, N, C, eps);
+}
+
 static void fill_table(Backend *t) {
     memset(t, 0, sizeof *t);
     t->name = "cuda";
@@ -317,6 +330,8 @@ static void fill_table(Backend *t) {
     t->attention_backward = cuda_attention_backward;
     t->attention_decode = cuda_attention_decode;
     t->gelu_forward = cuda_gelu_forward;
+    t->bias_gelu_forward = cuda_bias_gelu_forward;
+    t->residual_layernorm_forward = cuda_residual_layernorm_forward;
     t->gelu_backward = cuda_gelu_backward;
     t->dropout_forward = cuda_dropout_forward;
     t->dropout_backward = cuda_dropout_backward;

@@ -25,3 +25,19 @@ expect_fail 2 "unknown method 'x'" $LORALAB bench --preset nano method=x
 expect_out 'memory: weights=0.48 MiB' $LORALAB bench --preset nano --batch 2 --seq 16 --steps 1 --threads 1 method=lora
 expect_out 'memory: weights=0.29 MiB' $LORALAB bench --preset nano --batch 2 --seq 16 --steps 1 --threads 1 method=lora train.precision=bf16
 expect_fail 2 "unknown precision 'fp16'; valid choices: fp32, bf16" $LORALAB bench --preset nano method=lora train.precision=fp16
+
+# Where the step goes: GEMM time counted inside every oneDNN product, the rest is other time;
+# the two add up to the step (other_share = other / step, between 0 and 1).
+expect_out '^kernels: oneDNN [0-9.]+, (AVX2|AVX-512|AVX-512 VNNI|AVX512-BF16|AMX) \([a-z0-9_]+\)' \
+  $LORALAB bench --preset nano --batch 2 --seq 16 --steps 2 --threads 1
+out=$($LORALAB bench --preset nano --batch 2 --seq 16 --steps 2 --threads 1 train.precision=bf16)
+step=$(printf '%s\n' "$out" | sed -n 's/^step_ms=//p')
+split=$(printf '%s\n' "$out" | sed -n 's/^gemm_ms=\([0-9.]*\) other_ms=\([-0-9.]*\) other_share=\([-0-9.]*\)$/\1 \2 \3/p')
+if awk -v s="$step" -v l="$split" 'BEGIN { split(l, a, " "); d = a[1] + a[2] - s; exit !(l != "" && a[1] > 0 && d < 0.01 && d > -0.01 && a[3] >= 0 && a[3] <= 1) }'; then
+  _report ok
+else
+  _report fail "bench: expected gemm_ms + other_ms = step_ms, gemm_ms > 0, 0 <= other_share <= 1; got '$split', step_ms '$step' :: $out"
+fi
+# --version names the instruction set oneDNN runs; capped at AVX2 it says so, bf16 widened
+expect_out '^backends: cpu \(oneDNN [0-9.]+, [A-Z0-9 -]+ \([a-z0-9_]+\)' $LORALAB --version
+ONEDNN_MAX_CPU_ISA=AVX2 expect_out '^backends: cpu \(oneDNN [0-9.]+, AVX2 \(avx2\), bf16 widened to fp32, ' $LORALAB --version
