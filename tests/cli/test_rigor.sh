@@ -86,12 +86,13 @@ expect_out "^tune: 2 settings x 1 seeds on 3 variants: 6 tuning runs; then the 9
 [ $? -eq 0 ] && _report ok || _report fail "tuned sweep failed: $(cat "$TMP/t.err")"
 # the two LoRA variants tie at both rates: the smaller one wins though 1e-2 is listed first
 cat > "$TMP/want" <<'EOF2'
-sweep quick: tuning: 6 runs (0 done, 0 failed in the sweep), 6 to run now, 2 at a time
+sweep quick: tuning: 6 runs (0 done, 0 failed in the sweep), 6 to run now, 2 at a time, 1 thread each
 sweep quick: tune: lora q,v r=2: picked train.lr=0.001 (validation accuracy 0.5625 at the best step, mean over 1 seed)
 sweep quick: tune: lora q,k,v,o r=2: picked train.lr=0.001 (validation accuracy 0.5000 at the best step, mean over 1 seed)
 sweep quick: tune: bitfit: picked train.lr=0.01 (validation accuracy 0.6875 at the best step, mean over 1 seed)
-sweep quick: at the picked settings: 9 runs (6 done, 0 failed in the sweep), 6 to run now, 2 at a time
+sweep quick: at the picked settings: 9 runs (6 done, 0 failed in the sweep), 6 to run now, 2 at a time, 1 thread each
 sweep quick: 12 done, 0 failed, 0 interrupted this time; results in TDB (loralab status quick)
+sweep quick: the database holds 12 done, 0 failed, 0 interrupted, 0 running, 0 pending
 EOF2
 sed -i "s|TDB|$T|" "$TMP/want"
 grep -v ' settled ' "$TMP/t.err" > "$TMP/t.err2"
