@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/backend.h"
+#include "core/cpu/backend_cpu.h"
 #include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/files.h"
