@@ -37,9 +37,9 @@
 #define REPRO_SWEEP_TABLE6 "table6-rank"
 #define REPRO_SWEEP_METHODS "fig2-methods"
 
-// Writes RESULTS.md for the database s to out. db_label names the database in the text
-// (e.g. "results/reproduce.db"). 0, or -1 (err_set).
-int report_reproduction(FILE *out, Store *s, const char *db_label);
+// Writes RESULTS.md for the database s to out. The text names the database by db_path's file name
+// (e.g. "reproduce.db"), so the text does not depend on how the path is spelled. 0, or -1 (err_set).
+int report_reproduction(FILE *out, Store *s, const char *db_path);
 
 // Opens a private copy of the database at path, migrated to the current schema, so that the
 // report reads any older database and never writes the original. *tmp_path (malloc'ed) is

@@ -67,7 +67,7 @@ static char *report_text(const char *path) {
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    assert_int_equal(report_reproduction(f, s, "test.db"), 0);
+    assert_int_equal(report_reproduction(f, s, "dir/test.db"), 0);
     fclose(f);
     report_repro_close(s, tmp);
     return text;
