@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/errors.h"
 #include "core/checkpoint.h"
@@ -87,6 +88,7 @@ typedef struct {
 
 static int check_device(const char *s);
 static int check_preset(const char *s);
+static int check_sha256(const char *s);
 static int check_task(const char *s);
 
 #define F(field) offsetof(RunConfig, field)
@@ -101,6 +103,7 @@ static const Key KEYS[] = {
     STR("name", name, NULL, AP_NEVER, "sweep name (not part of the run's hash)"),
     STR("device", device, check_device, AP_ALWAYS, "cpu | cuda | cuda:N"),
     STR("base.checkpoint", base_checkpoint, NULL, AP_CHECKPOINT, "base checkpoint directory (HF-style); replaces preset + pretrain"),
+    STR("base.sha256", base_sha256, check_sha256, AP_NOT_DEFAULT, "sha256 that base.checkpoint's model.safetensors must have (pins the base by content)"),
     STR("base.preset", base_preset, check_preset, AP_PRESET, "model preset pretrained once and cached"),
     STR("base.pretrain.task", pretrain_task, check_task, AP_PRESET, "LM task the preset is pretrained on"),
     INT("base.pretrain.steps", pretrain_steps, 1, BIG, AP_PRESET, "pretraining steps"),
@@ -259,6 +262,12 @@ static int check_in_list(const char *s, const char *const *names, const char *no
 }
 
 static int check_preset(const char *s) { return check_in_list(s, MODEL_PRESET_NAMES, "preset"); }
+static int check_sha256(const char *s) {
+    size_t n = strlen(s);
+    if (n != 64 || strspn(s, "0123456789abcdef") != n)
+        return err_set("'%s' is not a sha256: expected 64 lowercase hex digits", s);
+    return 0;
+}
 static int check_task(const char *s) { return check_in_list(s, TASK_NAMES, "task"); }
 
 // ----------------------------------------------------------------------------
@@ -491,6 +500,29 @@ static int check_methods(const RunConfig *c) {
     return 0;
 }
 
+// base.sha256 against the checkpoint's weights. The hash of the last file checked is kept (by
+// path, size and mtime), so a sweep of hundreds of runs on one base reads it once.
+static int check_base_sha256(const RunConfig *c) {
+    static char cached_path[600], cached_hex[65];
+    static struct stat cached_st;
+    if (!c->base_sha256[0]) return 0;
+    char path[600];
+    snprintf(path, sizeof path, "%s/model.safetensors", c->base_checkpoint);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return key_error(c, "base.sha256", "%s: cannot open: %s", path, strerror(errno));
+    if (strcmp(path, cached_path) != 0 || st.st_size != cached_st.st_size ||
+        st.st_mtim.tv_sec != cached_st.st_mtim.tv_sec || st.st_mtim.tv_nsec != cached_st.st_mtim.tv_nsec) {
+        cached_path[0] = '\0';
+        if (sha256_file_hex(path, cached_hex)) return key_error(c, "base.sha256", "%s", err_msg());
+        snprintf(cached_path, sizeof cached_path, "%s", path);
+        cached_st = st;
+    }
+    if (strcmp(cached_hex, c->base_sha256) != 0)
+        return key_error(c, "base.sha256", "%s has sha256 %s, expected %s", path, cached_hex, c->base_sha256);
+    return 0;
+}
+
 int config_validate(const RunConfig *c) {
     if (check_methods(c)) return -1;
     if (c->patience > 0 && c->eval_every == 0)
@@ -509,7 +541,10 @@ int config_validate(const RunConfig *c) {
     } else {
         if (checkpoint_read_config(c->base_checkpoint, &mc))
             return key_error(c, "base.checkpoint", "%s", err_msg());
+        if (check_base_sha256(c)) return -1;
     }
+    if (c->base_sha256[0] && !c->base_checkpoint[0])
+        return key_error(c, "base.sha256", "pins a checkpoint's content: set base.checkpoint too");
     if (!task_is_builtin(c->task) && !c->task_path[0])
         return key_error(c, "task.name", "%s reads your copy of its data: set task.path (%s)", c->task,
                          task_path_hint(c->task));

@@ -51,6 +51,7 @@ typedef struct {
     char device[16];            // device: cpu | cuda | cuda:N
     // base: a checkpoint directory, or a preset + the spec that pretrains it once
     char base_checkpoint[512];  // base.checkpoint: HF-style directory; "" = use the preset
+    char base_sha256[65];       // base.sha256: the checkpoint's model.safetensors must hash to this; "" = any
     char base_preset[32];       // base.preset: MODEL_PRESET_NAMES
     char pretrain_task[32];     // base.pretrain.task: LM task the preset is pretrained on
     int pretrain_steps;         // base.pretrain.steps
