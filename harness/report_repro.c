@@ -135,6 +135,19 @@ static double validation_score(Store *s, const ReportRun *r) {
     return lower ? -v : v;
 }
 
+// Adds run r to cell c: one value per seed, the first run in sweep order. Its validation score
+// goes into *vsum / *vn (for the cell's mean). Returns 1 when added.
+static int cell_add(Store *s, Cell *c, const ReportRun *r, double *vsum, int *vn) {
+    for (int i = 0; i < c->n; i++)
+        if (c->seed[i] == r->seed) return 0;
+    if (c->n == MAX_SEEDS) return 0;
+    c->seed[c->n] = r->seed;
+    c->value[c->n++] = r->value;
+    double v = validation_score(s, r);
+    if (!isnan(v)) { *vsum += v; (*vn)++; }
+    return 1;
+}
+
 static void cell_collect(Store *s, const ReportData *d, const char *task, Select sel, Cell *c) {
     memset(c, 0, sizeof *c);
     double vsum = 0;
@@ -145,14 +158,7 @@ static void cell_collect(Store *s, const ReportData *d, const char *task, Select
         if (sel.method && !str_eq(r->method, sel.method)) continue;
         if (sel.targets && !str_eq(r->targets, sel.targets)) continue;
         if (sel.rank >= 0 && r->rank != sel.rank) continue;
-        int dup = 0;   // one value per seed: the first run in sweep order
-        for (int i = 0; i < c->n; i++) dup |= c->seed[i] == r->seed;
-        if (dup || c->n == MAX_SEEDS) continue;
-        c->seed[c->n] = r->seed;
-        c->value[c->n++] = r->value;
-        double v = validation_score(s, r);
-        if (!isnan(v)) { vsum += v; vn++; }
-        if (!c->label[0]) report_config_label(c->label, sizeof c->label, r);
+        if (cell_add(s, c, r, &vsum, &vn) && !c->label[0]) report_config_label(c->label, sizeof c->label, r);
     }
     c->validation = vn ? vsum / vn : NAN;
 }
@@ -383,14 +389,7 @@ static void configs_collect(Store *s, const ReportData *d, const char *task, Con
             char l2[140];
             if (!usable(o, task)) continue;
             full_label(o, l2, sizeof l2);
-            if (strcmp(l2, label)) continue;
-            int dup = 0;
-            for (int i = 0; i < c->n; i++) dup |= c->seed[i] == o->seed;
-            if (dup || c->n == MAX_SEEDS) continue;
-            c->seed[c->n] = o->seed;
-            c->value[c->n++] = o->value;
-            double v = validation_score(s, o);
-            if (!isnan(v)) { vsum += v; vn++; }
+            if (!strcmp(l2, label)) cell_add(s, c, o, &vsum, &vn);
         }
         c->validation = vn ? vsum / vn : NAN;
         snprintf(c->label, sizeof c->label, "%s", label);
