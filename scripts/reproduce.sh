@@ -17,7 +17,8 @@ db=${REPRO_DB:-results/reproduce.db}
 jobs=${JOBS:-2}
 base=results/bases/micro-v2
 init=results/bases/micro-init
-SWEEPS="table5_budget table6_rank fig2_methods fig3_subspace fig4_seeds table7_amplification task_sotu_era control_random_init"
+# cheapest first, so a stopped reproduction has the most findings covered
+SWEEPS="table5_budget fig3_subspace fig4_seeds table7_amplification control_random_init task_sotu_era table6_rank fig2_methods"
 
 if [ "${1:-}" = "--dry-run" ]; then
   over=()
