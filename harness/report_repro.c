@@ -851,7 +851,46 @@ static void print_deviations(FILE *out, const ReportData *ds, int nd) {
     distinct_str(&lp_embed, e, sizeof e);
     distinct_str(&lp_layer, l, sizeof l);
     fprintf(out, "- prefix lengths: PreEmbed lp %s, PreLayer lp %s (the paper's Figure 2 reaches lp 256 and beyond)\n", e, l);
-    fprintf(out, "- metric: each task's main metric on its test split, from the best-validation state (the paper reports validation accuracy)\n\n");
+    fprintf(out, "- metric: each task's main metric on its test split, from the best-validation state (the paper reports validation accuracy)\n");
+}
+
+// Per sweep with a tune: block, how many variants' picked values are the first or the last of
+// their tuning list: there the best value may lie outside the list.
+static int print_tune_edges(FILE *out, Store *s, const ReportData *ds, int nd) {
+    sqlite3 *db = store_db(s);
+    const char *sql =
+        "WITH v AS (SELECT sweep_id, variant, min(position) lo, max(position) hi FROM sweep_tune GROUP BY 1, 2),"
+        " e AS (SELECT v.sweep_id, v.variant, a.setting first, b.setting last FROM v"
+        "  JOIN sweep_tune a ON a.sweep_id = v.sweep_id AND a.position = v.lo"
+        "  JOIN sweep_tune b ON b.sweep_id = v.sweep_id AND b.position = v.hi),"
+        " p AS (SELECT DISTINCT sweep_id, variant, setting FROM sweep_tune WHERE picked)"
+        " SELECT s.name, count(*), sum(p.setting = e.first AND e.first != e.last),"
+        "  sum(p.setting = e.last AND e.first != e.last)"
+        " FROM p JOIN e USING (sweep_id, variant) JOIN sweeps s ON s.id = p.sweep_id GROUP BY s.name ORDER BY s.name";
+    sqlite3_stmt *st = NULL;
+    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &st, NULL), sql);
+    char line[1024] = "";
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        int ours = 0;
+        for (int i = 0; i < nd; i++) ours |= str_eq(ds[i].sweep, name);
+        if (!ours) continue;
+        char item[256];
+        snprintf(item, sizeof item, "%s %d of %d variants (%d at the first value, %d at the last)", name,
+                 sqlite3_column_int(st, 2) + sqlite3_column_int(st, 3), sqlite3_column_int(st, 1),
+                 sqlite3_column_int(st, 2), sqlite3_column_int(st, 3));
+        append(line, sizeof line, "; ", item);
+    }
+    SQL_CHECK(db, rc, sql);
+    sqlite3_finalize(st);
+    if (line[0])
+        fprintf(out, "- tuned values that are the first or the last of their tuning list, where the best value may "
+                     "lie outside the list: %s\n", line);
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    return -1;
 }
 
 // Compute time: wall seconds of the done runs linked to the sweeps (grid and tuning runs).
@@ -1036,6 +1075,8 @@ int report_reproduction(FILE *out, Store *s, const char *db_path) {
     ReportData dl[NUM_SWEEPS];
     for (int i = 0; i < NUM_SETUP_SWEEPS; i++) if (loaded[i]) dl[nd++] = ds[i];
     print_deviations(out, dl, nd);
+    if (print_tune_edges(out, s, dl, nd)) goto done;
+    fprintf(out, "\n");
     if (print_compute(out, s)) goto done;
     status = 0;
 done:

@@ -168,6 +168,40 @@ static void test_analysis_verdicts(void **state) {
 }
 
 // An old-schema database: read through a migrated copy, the file itself untouched.
+// Tuned values at an end of their list are counted per sweep: of three variants tuned over
+// three learning rates, one picked the first value, one the middle and one the last.
+static void test_tune_edges(void **state) {
+    (void)state;
+    const char *path = tmp_path("tune.db");
+    build_table5(path, 0.92, 0.002);
+    Store *s;
+    assert_int_equal(store_open(&s, path, 0), 0);
+    int64_t sweep = 1;   // table5-budget, the only sweep
+    static const char *const VARIANT[3] = {"v-first", "v-middle", "v-last"};
+    static const char *const SETTING[3] = {"train.lr=0.0003", "train.lr=0.001", "train.lr=0.003"};
+    int position = 0;
+    for (int v = 0; v < 3; v++) {
+        for (int k = 0; k < 3; k++) {
+            char targets[32];
+            snprintf(targets, sizeof targets, "tune-%d-%d", v, k);
+            int64_t id = add_run(s, sweep, targets, 8, 1, 0.9);
+            assert_int_equal(store_add_tune(s, sweep, id, VARIANT[v], SETTING[k], position++), 0);
+        }
+        assert_int_equal(store_pick_tune(s, sweep, VARIANT[v], SETTING[v]), 0);
+    }
+    store_close(s);
+    char *text = report_text(path);
+    assert_non_null(strstr(text, "- tuned values that are the first or the last of their tuning list, where the best "
+                                 "value may lie outside the list: table5-budget 2 of 3 variants (1 at the first value, "
+                                 "1 at the last)\n"));
+    free(text);
+    // without tuning runs there is no such line
+    build_table5(path, 0.92, 0.002);
+    text = report_text(path);
+    assert_null(strstr(text, "tuned values that are"));
+    free(text);
+}
+
 static void test_old_schema_untouched(void **state) {
     (void)state;
     const char *path = tmp_path("v2.db");
@@ -199,6 +233,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table5_verdicts),
         cmocka_unit_test(test_analysis_verdicts),
+        cmocka_unit_test(test_tune_edges),
         cmocka_unit_test(test_old_schema_untouched),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
