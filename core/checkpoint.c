@@ -569,12 +569,9 @@ int checkpoint_save(const Model *cm, const char *dir) {
 // ----------------------------------------------------------------------------
 // adapters
 
-static const char *const HEAD_NAMES[] = {"lm", "cls", "reg"};
-static const char *const LORA_INIT_NAMES[] = {"kaiming", "gaussian"};
-
 static int adapter_skip(const Model *m) {
     const MethodConfig *mc = model_method(m);
-    return mc->kind == METHOD_ADAPTER_D ? mc->adapter_skip : 0;
+    return (method_reads(mc) & READS_ADAPTER_SKIP) ? mc->adapter_skip : 0;
 }
 
 static int adapter_wanted(const Param *p) {
@@ -586,8 +583,6 @@ static int lookup_name(const char *const *names, int n, const char *s) {
         if (!strcmp(names[i], s)) return i;
     return -1;
 }
-
-static int num_methods(void) { return (int)METHOD_NONE + 1; }
 
 static json_t *adapter_config_json(const MethodConfig *mc, const char *base_desc) {
     json_t *o = json_object();
@@ -607,7 +602,7 @@ static json_t *adapter_config_json(const MethodConfig *mc, const char *base_desc
     json_object_set_new(o, "target_modules", targets);
     json_object_set_new(o, "lora_init", json_string(LORA_INIT_NAMES[mc->lora_init]));
     json_object_set_new(o, "fan_in_fan_out", json_false());   // lora_A [r, in], lora_B [out, r]
-    json_object_set_new(o, "bias", json_string(mc->kind == METHOD_BITFIT || mc->also_bitfit ? "all" : "none"));
+    json_object_set_new(o, "bias", json_string(method_adds(mc) & TRAINS_BIASES ? "all" : "none"));
     json_object_set_new(o, "adapter_r", json_integer(mc->adapter_rank));
     json_object_set_new(o, "adapter_skip", json_integer(mc->adapter_skip));
     json_object_set_new(o, "prefix_lp", json_integer(mc->prefix_lp));
@@ -638,12 +633,12 @@ int adapter_read_config(const char *dir, MethodConfig *out) {
     // Only the fields that shape the model or its outputs are needed; training-time fields
     // (lora_dropout, lora_init, ...) are read when present.
     if (get_str(root, path, "method", &s)) goto done;
-    if ((k = lookup_name(METHOD_NAMES, num_methods(), s)) < 0) {
+    if ((k = lookup_name(METHOD_NAMES, METHOD_COUNT, s)) < 0) {
         err_set("%s: field 'method' is \"%s\", not a loralab method", path, s);
         goto done;
     }
     mc.kind = (MethodKind)k;
-    int lora = mc.kind == METHOD_LORA;
+    int lora = (METHODS[mc.kind].reads & READS_LORA) != 0;
     if (((lora || has(root, "r")) && get_int(root, path, "r", 0, &mc.lora_rank)) ||
         ((lora || has(root, "lora_alpha")) && get_float(root, path, "lora_alpha", 0.0, &mc.lora_alpha)) ||
         (has(root, "lora_dropout") && get_float(root, path, "lora_dropout", 0.0, &mc.lora_dropout)))
@@ -656,7 +651,7 @@ int adapter_read_config(const char *dir, MethodConfig *out) {
     if (targets) mc.lora_targets = 0;
     for (size_t i = 0; i < json_array_size(targets); i++) {
         const json_t *t = json_array_get(targets, i);
-        int ti = json_is_string(t) ? lookup_name(TARGET_NAMES, NUM_TARGETS, json_string_value(t)) : -1;
+        int ti = json_is_string(t) ? lookup_name(TARGET_NAMES, SITE_COUNT, json_string_value(t)) : -1;
         if (ti < 0) {
             err_set("%s: target_modules[%zu] must be one of q, k, v, o, c_fc, c_proj", path, i);
             goto done;
@@ -665,7 +660,7 @@ int adapter_read_config(const char *dir, MethodConfig *out) {
     }
     if (has(root, "lora_init")) {
         if (get_str(root, path, "lora_init", &s)) goto done;
-        if ((k = lookup_name(LORA_INIT_NAMES, 2, s)) < 0) {
+        if ((k = lookup_name(LORA_INIT_NAMES, LORA_INIT_COUNT, s)) < 0) {
             err_set("%s: field 'lora_init' must be \"kaiming\" or \"gaussian\", got \"%s\"", path, s);
             goto done;
         }
@@ -684,24 +679,24 @@ int adapter_read_config(const char *dir, MethodConfig *out) {
         goto done;
     }
     if (json_is_string(ap)) {
-        k = lookup_name(METHOD_NAMES, num_methods(), json_string_value(ap));
-        if (k != METHOD_PREFIX_EMBED && k != METHOD_PREFIX_LAYER) {
+        k = lookup_name(METHOD_NAMES, METHOD_COUNT, json_string_value(ap));
+        if (k < 0 || !(METHODS[k].adds & ADDS_PREFIX)) {
             err_set("%s: field 'also_prefix' must be null, \"prefix_embed\" or \"prefix_layer\"", path);
             goto done;
         }
         mc.also_prefix = k;
     }
-    int adapter = mc.kind >= METHOD_ADAPTER_H && mc.kind <= METHOD_ADAPTER_D;
-    int prefix = mc.kind == METHOD_PREFIX_EMBED || mc.kind == METHOD_PREFIX_LAYER || mc.also_prefix;
+    unsigned reads = method_reads(&mc);
+    int adapter = (reads & READS_ADAPTER) != 0, prefix = (reads & READS_PREFIX) != 0;
     if (((adapter || has(root, "adapter_r")) && get_int(root, path, "adapter_r", 0, &mc.adapter_rank)) ||
-        ((mc.kind == METHOD_ADAPTER_D || has(root, "adapter_skip")) &&
+        (((reads & READS_ADAPTER_SKIP) || has(root, "adapter_skip")) &&
          get_int(root, path, "adapter_skip", 0, &mc.adapter_skip)) ||
         ((prefix || has(root, "prefix_lp")) && get_int(root, path, "prefix_lp", 0, &mc.prefix_lp)) ||
         ((prefix || has(root, "prefix_li")) && get_int(root, path, "prefix_li", 0, &mc.prefix_li)))
         goto done;
     if (has(root, "head")) {
         if (get_str(root, path, "head", &s)) goto done;
-        if ((k = lookup_name(HEAD_NAMES, 3, s)) < 0) {
+        if ((k = lookup_name(HEAD_NAMES, HEAD_COUNT, s)) < 0) {
             err_set("%s: field 'head' must be \"lm\", \"cls\" or \"reg\", got \"%s\"", path, s);
             goto done;
         }

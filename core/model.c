@@ -26,12 +26,8 @@ static const ModelConfig PRESETS[] = {
     {24, 16, 1024, 1024, 50257, 1e-5f}, // gpt2-medium
     {36, 20, 1280, 1024, 50257, 1e-5f}, // gpt2-large
 };
-
-const char *const TARGET_NAMES[NUM_TARGETS] = {"q", "k", "v", "o", "c_fc", "c_proj"};
-const char *const PRECISION_NAMES[2] = {"fp32", "bf16"};
-const char *const METHOD_NAMES[] = {"ft", "bitfit", "lora", "prefix_embed", "prefix_layer",
-                                    "adapter_h", "adapter_l", "adapter_p", "adapter_d", "none",
-                                    NULL};
+_Static_assert(sizeof PRESETS / sizeof PRESETS[0] + 1 == sizeof MODEL_PRESET_NAMES / sizeof MODEL_PRESET_NAMES[0],
+               "PRESETS: one per name of MODEL_PRESET_NAMES");
 
 int model_preset(const char *name, ModelConfig *cfg) {
     for (int i = 0; MODEL_PRESET_NAMES[i]; i++)
@@ -40,24 +36,11 @@ int model_preset(const char *name, ModelConfig *cfg) {
                    "gpt2-large)", name);
 }
 
-void method_defaults(MethodConfig *mc) {
-    memset(mc, 0, sizeof *mc);
-    mc->kind = METHOD_FT;
-    mc->lora_targets = TARGET_Q | TARGET_V;
-    mc->lora_rank = 8;
-    mc->lora_alpha = 8.0f;
-    mc->lora_init = LORA_INIT_KAIMING;
-    mc->adapter_rank = 8;
-    mc->prefix_lp = 16;
-    mc->head = HEAD_LM;
-    mc->n_classes = 0;
-}
-
 // ----------------------------------------------------------------------------
 // the model struct
 
 enum { MAX_PARAMS = 64 };
-enum { SITE_ATTN = 0, SITE_MLP = 1 };   // adapter sites
+typedef enum { ADAPTER_ATTN, ADAPTER_MLP, ADAPTER_SITES } AdapterSite;   // after the sublayer
 
 typedef struct {
     // (L+1, BT, C) residual stream: x[0] embeddings, x[l+1] the output of layer l
@@ -73,7 +56,7 @@ typedef struct {
     float *fch;           // (L, BT, 4C)
     float *fch_gelu;      // (L, BT, 4C)
     float *sub_out;       // (L, 2, BT, C) sublayer outputs before adapters (adapter inputs)
-    float *lora_h;        // (L, NUM_TARGETS, BT, r) A x for each target (0 if not targeted)
+    float *lora_h;        // (L, SITE_COUNT, BT, r) A x for each target (0 if not targeted)
     float *ad_ln;         // (L, BT, C) adapter_l LayerNorm output
     float *ad_ln_mean, *ad_ln_rstd;   // (L, BT)
     float *ad_down;       // (L, 2, BT, r) adapter down-projection before the nonlinearity
@@ -119,18 +102,20 @@ struct Model {
     uint16_t *bf16_mem;    // PRECISION_BF16: the block linears' bf16 weights
     size_t n_weights, n_grads, n_bf16;
     // base tensors
-    int p_wte, p_wpe, p_ln1w, p_ln1b, p_qkvw, p_qkvb, p_attprojw, p_attprojb, p_ln2w, p_ln2b,
-        p_fcw, p_fcb, p_fcprojw, p_fcprojb, p_lnfw, p_lnfb;
+    int p_wte, p_wpe, p_ln1w, p_ln1b, p_ln2w, p_ln2b, p_lnfw, p_lnfb;
+    int p_linw[LINEAR_COUNT], p_linb[LINEAR_COUNT];   // block linears, by BlockLinear
     // method tensors (-1 when absent)
-    int p_lora_a[NUM_TARGETS], p_lora_b[NUM_TARGETS];
-    int p_ad_down_w[2], p_ad_down_b[2], p_ad_up_w[2], p_ad_up_b[2], p_ad_ln_w, p_ad_ln_b;
+    int p_lora_a[SITE_COUNT], p_lora_b[SITE_COUNT];
+    int p_ad_down_w[ADAPTER_SITES], p_ad_down_b[ADAPTER_SITES], p_ad_up_w[ADAPTER_SITES], p_ad_up_b[ADAPTER_SITES];
+    int p_ad_ln_w, p_ad_ln_b;
     int p_prefix;
     int p_score;
     int lora_on, merged, adapter_sites, adapter_first_layer, prefix_kind, n_prefix;
     // Linear inputs that only a weight gradient (or a LoRA branch) reads in backward are kept
     // per layer only when that gradient exists; otherwise one layer's buffer is reused, so a
     // LoRA run keeps far fewer activations than FT (as PyTorch's autograd does).
-    int keep_ln1, keep_atty, keep_ln2, keep_fchg;
+    // keep_in[k]: block linear k's input (ln1, atty, ln2, fch_gelu) is kept per layer.
+    int keep_in[LINEAR_COUNT];
     // activations for up to B x T (T including prefix/infix positions)
     int cap_B, cap_T;
     void *act_mem;
@@ -177,15 +162,6 @@ static int add_param(Model *m, const char *name, int ndim, const int *shape, Par
 #define NDIM(...) ((int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)))
 #define ADD(m, name, g, tr, dec, ...) add_param(m, name, NDIM(__VA_ARGS__), SHAPE(__VA_ARGS__), g, tr, dec)
 
-static int target_dims(const ModelConfig *c, int t, int *d_in, int *d_out) {
-    int C = c->n_embd;
-    switch (t) {
-    case 0: case 1: case 2: case 3: *d_in = C; *d_out = C; return 0;
-    case 4: *d_in = C; *d_out = 4 * C; return 0;
-    default: *d_in = 4 * C; *d_out = C; return 0;
-    }
-}
-
 static int validate(const ModelConfig *c, const MethodConfig *mc) {
     if (c->n_layer <= 0 || c->n_head <= 0 || c->n_embd <= 0 || c->n_ctx <= 0 || c->vocab_size <= 0)
         return err_set("model dimensions must be positive (n_layer %d, n_head %d, n_embd %d, "
@@ -199,27 +175,25 @@ static int validate(const ModelConfig *c, const MethodConfig *mc) {
                        "%d of %d, n_positions %d of %d, vocab_size %d of %d)", c->n_layer, MODEL_MAX_LAYERS,
                        c->n_head, MODEL_MAX_HEADS, c->n_embd, MODEL_MAX_EMBD, c->n_ctx, MODEL_MAX_CTX,
                        c->vocab_size, MODEL_MAX_VOCAB);
-    int lora = mc->kind == METHOD_LORA || mc->also_lora;
+    int lora = method_uses_lora(mc);
     if (lora && mc->lora_rank <= 0)
         return err_set("lora.rank must be > 0, got %d", mc->lora_rank);
     if (lora) {
         if (!mc->lora_targets) return err_set("lora.targets is empty (expected some of q, k, v, o, c_fc, c_proj)");
-        for (int t = 0; t < NUM_TARGETS; t++) {
-            int din, dout;
-            target_dims(c, t, &din, &dout);
-            int maxr = din < dout ? din : dout;
+        for (int t = 0; t < SITE_COUNT; t++) {
+            LoraSlice w = lora_site_slice(c, (LoraSite)t, 0);
+            int maxr = w.d_in < w.d_out ? w.d_in : w.d_out;
             if ((mc->lora_targets & (1 << t)) && mc->lora_rank > maxr)
                 return err_set("lora.rank %d is larger than the %s matrix allows (at most %d)",
                                mc->lora_rank, TARGET_NAMES[t], maxr);
         }
     }
-    int adapter = mc->kind >= METHOD_ADAPTER_H && mc->kind <= METHOD_ADAPTER_D;
+    int adapter = method_is_adapter(mc);
     if (adapter && (mc->adapter_rank <= 0 || mc->adapter_rank > c->n_embd))
         return err_set("adapter.rank must be in [1, %d], got %d", c->n_embd, mc->adapter_rank);
-    if (mc->kind == METHOD_ADAPTER_D && (mc->adapter_skip < 0 || mc->adapter_skip >= c->n_layer))
+    if ((METHODS[mc->kind].reads & READS_ADAPTER_SKIP) && (mc->adapter_skip < 0 || mc->adapter_skip >= c->n_layer))
         return err_set("adapter.skip_layers must be in [0, %d), got %d", c->n_layer, mc->adapter_skip);
-    int prefix = mc->kind == METHOD_PREFIX_EMBED || mc->kind == METHOD_PREFIX_LAYER || mc->also_prefix;
-    if (prefix) {
+    if (method_prefix_kind(mc)) {
         if (mc->prefix_lp < 0 || mc->prefix_li < 0 || mc->prefix_lp + mc->prefix_li == 0)
             return err_set("prefix.lp and prefix.li must be >= 0 with lp + li > 0, got %d and %d",
                            mc->prefix_lp, mc->prefix_li);
@@ -236,54 +210,55 @@ static void build_registry(Model *m) {
     const ModelConfig *c = &m->cfg;
     const MethodConfig *mc = &m->mc;
     int L = c->n_layer, C = c->n_embd, V = c->vocab_size, N = c->n_ctx;
-    int ft = mc->kind == METHOD_FT;
-    int bias = ft || mc->kind == METHOD_BITFIT || mc->also_bitfit;
-    int houlsby = mc->kind == METHOD_ADAPTER_H || mc->kind == METHOD_ADAPTER_D;
-    int ln = ft || houlsby;   // Houlsby adapters also train the LayerNorms
+    unsigned adds = method_adds(mc);
+    int ft = (adds & TRAINS_ALL) != 0;
+    int bias = ft || (adds & TRAINS_BIASES);
+    int ln = ft || (adds & TRAINS_LAYERNORMS);   // Houlsby adapters also train the LayerNorms
     m->p_wte = ADD(m, "wte", PARAM_BASE, ft, 1, V, C);
     m->p_wpe = ADD(m, "wpe", PARAM_BASE, ft, 1, N, C);
     m->p_ln1w = ADD(m, "h.ln_1.weight", PARAM_BASE, ln, 0, L, C);
     m->p_ln1b = ADD(m, "h.ln_1.bias", PARAM_BASE, ln || bias, 0, L, C);
-    m->p_qkvw = ADD(m, "h.attn.c_attn.weight", PARAM_BASE, ft, 1, L, 3 * C, C);
-    m->p_qkvb = ADD(m, "h.attn.c_attn.bias", PARAM_BASE, bias, 0, L, 3 * C);
-    m->p_attprojw = ADD(m, "h.attn.c_proj.weight", PARAM_BASE, ft, 1, L, C, C);
-    m->p_attprojb = ADD(m, "h.attn.c_proj.bias", PARAM_BASE, bias, 0, L, C);
+    m->p_linw[LINEAR_QKV] = ADD(m, BLOCK_LINEAR_NAMES[LINEAR_QKV], PARAM_BASE, ft, 1, L, 3 * C, C);
+    m->p_linb[LINEAR_QKV] = ADD(m, "h.attn.c_attn.bias", PARAM_BASE, bias, 0, L, 3 * C);
+    m->p_linw[LINEAR_ATTN_PROJ] = ADD(m, BLOCK_LINEAR_NAMES[LINEAR_ATTN_PROJ], PARAM_BASE, ft, 1, L, C, C);
+    m->p_linb[LINEAR_ATTN_PROJ] = ADD(m, "h.attn.c_proj.bias", PARAM_BASE, bias, 0, L, C);
     m->p_ln2w = ADD(m, "h.ln_2.weight", PARAM_BASE, ln, 0, L, C);
     m->p_ln2b = ADD(m, "h.ln_2.bias", PARAM_BASE, ln || bias, 0, L, C);
-    m->p_fcw = ADD(m, "h.mlp.c_fc.weight", PARAM_BASE, ft, 1, L, 4 * C, C);
-    m->p_fcb = ADD(m, "h.mlp.c_fc.bias", PARAM_BASE, bias, 0, L, 4 * C);
-    m->p_fcprojw = ADD(m, "h.mlp.c_proj.weight", PARAM_BASE, ft, 1, L, C, 4 * C);
-    m->p_fcprojb = ADD(m, "h.mlp.c_proj.bias", PARAM_BASE, bias, 0, L, C);
+    m->p_linw[LINEAR_FC] = ADD(m, BLOCK_LINEAR_NAMES[LINEAR_FC], PARAM_BASE, ft, 1, L, 4 * C, C);
+    m->p_linb[LINEAR_FC] = ADD(m, "h.mlp.c_fc.bias", PARAM_BASE, bias, 0, L, 4 * C);
+    m->p_linw[LINEAR_MLP_PROJ] = ADD(m, BLOCK_LINEAR_NAMES[LINEAR_MLP_PROJ], PARAM_BASE, ft, 1, L, C, 4 * C);
+    m->p_linb[LINEAR_MLP_PROJ] = ADD(m, "h.mlp.c_proj.bias", PARAM_BASE, bias, 0, L, C);
     m->p_lnfw = ADD(m, "ln_f.weight", PARAM_BASE, ft, 0, C);
     m->p_lnfb = ADD(m, "ln_f.bias", PARAM_BASE, ft || bias, 0, C);
 
-    for (int t = 0; t < NUM_TARGETS; t++) m->p_lora_a[t] = m->p_lora_b[t] = -1;
-    m->lora_on = mc->kind == METHOD_LORA || mc->also_lora;
+    for (int t = 0; t < SITE_COUNT; t++) m->p_lora_a[t] = m->p_lora_b[t] = -1;
+    m->lora_on = (adds & ADDS_LORA) != 0;
     if (m->lora_on) {
         int r = mc->lora_rank;
-        for (int t = 0; t < NUM_TARGETS; t++) {
+        for (int t = 0; t < SITE_COUNT; t++) {
             if (!(mc->lora_targets & (1 << t))) continue;
-            int din, dout;
-            target_dims(c, t, &din, &dout);
+            LoraSlice w = lora_site_slice(c, (LoraSite)t, 0);
             char name[64];
             snprintf(name, sizeof name, "lora.%s.A", TARGET_NAMES[t]);
-            m->p_lora_a[t] = ADD(m, name, PARAM_METHOD, 1, 1, L, r, din);
+            m->p_lora_a[t] = ADD(m, name, PARAM_METHOD, 1, 1, L, r, w.d_in);
             snprintf(name, sizeof name, "lora.%s.B", TARGET_NAMES[t]);
-            m->p_lora_b[t] = ADD(m, name, PARAM_METHOD, 1, 1, L, dout, r);
+            m->p_lora_b[t] = ADD(m, name, PARAM_METHOD, 1, 1, L, w.d_out, r);
         }
     }
 
-    for (int s = 0; s < 2; s++) m->p_ad_down_w[s] = m->p_ad_down_b[s] = m->p_ad_up_w[s] = m->p_ad_up_b[s] = -1;
+    for (int s = 0; s < ADAPTER_SITES; s++) m->p_ad_down_w[s] = m->p_ad_down_b[s] = m->p_ad_up_w[s] = m->p_ad_up_b[s] = -1;
     m->p_ad_ln_w = m->p_ad_ln_b = -1;
     m->adapter_sites = 0;
     m->adapter_first_layer = 0;
-    if (mc->kind >= METHOD_ADAPTER_H && mc->kind <= METHOD_ADAPTER_D) {
+    if (adds & ADDS_ADAPTER) {
         int r = mc->adapter_rank;
-        m->adapter_first_layer = mc->kind == METHOD_ADAPTER_D ? mc->adapter_skip : 0;
+        m->adapter_first_layer = (method_reads(mc) & READS_ADAPTER_SKIP) ? mc->adapter_skip : 0;
         int La = L - m->adapter_first_layer;
-        m->adapter_sites = houlsby ? 3 : 2;   // bit 0: attention site, bit 1: MLP site
-        static const char *site_name[2] = {"attn", "mlp"};
-        for (int s = 0; s < 2; s++) {
+        // bit s: an adapter at AdapterSite s
+        m->adapter_sites = ((adds & ADDS_ADAPTER_ATTN) ? 1 << ADAPTER_ATTN : 0) |
+                           ((adds & ADDS_ADAPTER_MLP) ? 1 << ADAPTER_MLP : 0);
+        static const char *site_name[ADAPTER_SITES] = {"attn", "mlp"};
+        for (int s = 0; s < ADAPTER_SITES; s++) {
             if (!(m->adapter_sites & (1 << s))) continue;
             char name[64];
             snprintf(name, sizeof name, "adapter.%s.down.weight", site_name[s]);
@@ -295,16 +270,15 @@ static void build_registry(Model *m) {
             snprintf(name, sizeof name, "adapter.%s.up.bias", site_name[s]);
             m->p_ad_up_b[s] = ADD(m, name, PARAM_METHOD, 1, 0, La, C);
         }
-        if (mc->kind == METHOD_ADAPTER_L) {
+        if (adds & ADDS_ADAPTER_LN) {
             m->p_ad_ln_w = ADD(m, "adapter.mlp.ln.weight", PARAM_METHOD, 1, 0, La, C);
             m->p_ad_ln_b = ADD(m, "adapter.mlp.ln.bias", PARAM_METHOD, 1, 0, La, C);
         }
     }
 
     m->p_prefix = -1;
-    m->prefix_kind = mc->kind == METHOD_PREFIX_EMBED || mc->kind == METHOD_PREFIX_LAYER ? (int)mc->kind
-                     : mc->also_prefix;
-    m->n_prefix = m->prefix_kind ? mc->prefix_lp + mc->prefix_li : 0;
+    m->prefix_kind = method_prefix_kind(mc);
+    m->n_prefix = method_prefix_len(mc);
     if (m->prefix_kind == METHOD_PREFIX_EMBED)
         m->p_prefix = ADD(m, "prefix.embed", PARAM_METHOD, 1, 0, m->n_prefix, C);
     else if (m->prefix_kind == METHOD_PREFIX_LAYER)
@@ -312,8 +286,8 @@ static void build_registry(Model *m) {
 
     m->p_score = -1;
     if (mc->head != HEAD_LM)
-        m->p_score = ADD(m, "score.weight", PARAM_HEAD, mc->kind != METHOD_NONE, 1, mc->n_classes, C);
-    if (mc->kind == METHOD_NONE)
+        m->p_score = ADD(m, "score.weight", PARAM_HEAD, !(adds & TRAINS_NOTHING), 1, mc->n_classes, C);
+    if (adds & TRAINS_NOTHING)
         for (int i = 0; i < m->nparams; i++) m->params[i].trainable = 0;
 }
 
@@ -333,14 +307,14 @@ static int has_lora(const Model *m, int t) { return m->p_lora_a[t] >= 0; }
 // Whether parameter i is a block linear's weight stored in bf16 (PRECISION_BF16).
 static int is_bf16(const Model *m, int i) {
     return m->mc.precision == PRECISION_BF16 &&
-           (i == m->p_qkvw || i == m->p_attprojw || i == m->p_fcw || i == m->p_fcprojw);
+           (i == m->p_linw[LINEAR_QKV] || i == m->p_linw[LINEAR_ATTN_PROJ] || i == m->p_linw[LINEAR_FC] ||
+            i == m->p_linw[LINEAR_MLP_PROJ]);
 }
 
 static void decide_kept_inputs(Model *m) {
-    m->keep_ln1 = m->params[m->p_qkvw].trainable || has_lora(m, 0) || has_lora(m, 1) || has_lora(m, 2);
-    m->keep_atty = m->params[m->p_attprojw].trainable || has_lora(m, 3);
-    m->keep_ln2 = m->params[m->p_fcw].trainable || has_lora(m, 4);
-    m->keep_fchg = m->params[m->p_fcprojw].trainable || has_lora(m, 5);
+    for (int k = 0; k < LINEAR_COUNT; k++) m->keep_in[k] = m->params[m->p_linw[k]].trainable;
+    for (int t = 0; t < SITE_COUNT; t++)
+        if (has_lora(m, t)) m->keep_in[lora_site_slice(&m->cfg, (LoraSite)t, 0).linear] = 1;
 }
 
 Model *model_create(const Backend *be, const ModelConfig *cfg, const MethodConfig *mc) {
@@ -428,6 +402,14 @@ void model_param_download(Model *m, const Param *p, size_t offset, float *host, 
     free(h);
 }
 
+float *model_site_weight(Model *m, LoraSite s, int layer, LoraSlice *slice) {
+    LAB_ASSERT(layer >= 0 && layer < m->cfg.n_layer);
+    LoraSlice w = lora_site_slice(&m->cfg, s, layer);
+    if (slice) *slice = w;
+    const Param *p = &m->params[m->p_linw[w.linear]];
+    return p->data ? p->data + w.offset : NULL;
+}
+
 // The bf16 copies of trainable block linears, from their fp32 masters (each forward: the
 // masters change at every update, and a snapshot restore or a load writes them directly).
 static void refresh_bf16(Model *m) {
@@ -472,7 +454,7 @@ static void init_param(Model *m, int idx, Rng *rng, int kind, double scale) {
 void model_init_method(Model *m, uint64_t seed) {
     Rng rng = rng_seeded(seed ^ 0xA5A5A5A5ull);
     const MethodConfig *mc = &m->mc;
-    for (int t = 0; t < NUM_TARGETS; t++) {
+    for (int t = 0; t < SITE_COUNT; t++) {
         if (m->p_lora_a[t] < 0) continue;
         int din = m->params[m->p_lora_a[t]].shape[2];
         if (mc->lora_init == LORA_INIT_KAIMING)   // loralib: kaiming_uniform_(a=sqrt(5)): bound 1/sqrt(fan_in)
@@ -481,7 +463,7 @@ void model_init_method(Model *m, uint64_t seed) {
             init_param(m, m->p_lora_a[t], &rng, 2, 1.0 / mc->lora_rank);
         init_param(m, m->p_lora_b[t], &rng, 0, 0);   // B = 0: the update starts at zero
     }
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < ADAPTER_SITES; s++) {
         init_param(m, m->p_ad_down_w[s], &rng, 2, 0.02);
         init_param(m, m->p_ad_down_b[s], &rng, 0, 0);
         init_param(m, m->p_ad_up_w[s], &rng, 0, 0);    // up = 0: the adapter starts as identity
@@ -501,16 +483,16 @@ void model_init_random(Model *m, uint64_t seed) {
     init_param(m, m->p_wpe, &rng, 2, 0.01);
     init_param(m, m->p_ln1w, &rng, 1, 0);
     init_param(m, m->p_ln1b, &rng, 0, 0);
-    init_param(m, m->p_qkvw, &rng, 2, 0.02);
-    init_param(m, m->p_qkvb, &rng, 0, 0);
-    init_param(m, m->p_attprojw, &rng, 2, resid);
-    init_param(m, m->p_attprojb, &rng, 0, 0);
+    init_param(m, m->p_linw[LINEAR_QKV], &rng, 2, 0.02);
+    init_param(m, m->p_linb[LINEAR_QKV], &rng, 0, 0);
+    init_param(m, m->p_linw[LINEAR_ATTN_PROJ], &rng, 2, resid);
+    init_param(m, m->p_linb[LINEAR_ATTN_PROJ], &rng, 0, 0);
     init_param(m, m->p_ln2w, &rng, 1, 0);
     init_param(m, m->p_ln2b, &rng, 0, 0);
-    init_param(m, m->p_fcw, &rng, 2, 0.02);
-    init_param(m, m->p_fcb, &rng, 0, 0);
-    init_param(m, m->p_fcprojw, &rng, 2, resid);
-    init_param(m, m->p_fcprojb, &rng, 0, 0);
+    init_param(m, m->p_linw[LINEAR_FC], &rng, 2, 0.02);
+    init_param(m, m->p_linb[LINEAR_FC], &rng, 0, 0);
+    init_param(m, m->p_linw[LINEAR_MLP_PROJ], &rng, 2, resid);
+    init_param(m, m->p_linb[LINEAR_MLP_PROJ], &rng, 0, 0);
     init_param(m, m->p_lnfw, &rng, 1, 0);
     init_param(m, m->p_lnfb, &rng, 0, 0);
     model_init_method(m, seed);
@@ -544,19 +526,19 @@ static size_t layout_activations(Model *m, char *base, int B, int T) {
     } while (0)
     TAKE(residual, (L + 1) * BT * C, float);
     TAKE(residual_mid, L * BT * C, float);
-    TAKE(ln1, (m->keep_ln1 ? L : 1) * BT * C, float);
+    TAKE(ln1, (m->keep_in[LINEAR_QKV] ? L : 1) * BT * C, float);
     TAKE(ln1_mean, L * BT, float);
     TAKE(ln1_rstd, L * BT, float);
     TAKE(qkv, L * BT * 3 * C, float);
     TAKE(att, L * B * NH * TT, float);
-    TAKE(atty, (m->keep_atty ? L : 1) * BT * C, float);
-    TAKE(ln2, (m->keep_ln2 ? L : 1) * BT * C, float);
+    TAKE(atty, (m->keep_in[LINEAR_ATTN_PROJ] ? L : 1) * BT * C, float);
+    TAKE(ln2, (m->keep_in[LINEAR_FC] ? L : 1) * BT * C, float);
     TAKE(ln2_mean, L * BT, float);
     TAKE(ln2_rstd, L * BT, float);
     TAKE(fch, L * BT * 4 * C, float);
-    TAKE(fch_gelu, (m->keep_fchg ? L : 1) * BT * 4 * C, float);
+    TAKE(fch_gelu, (m->keep_in[LINEAR_MLP_PROJ] ? L : 1) * BT * 4 * C, float);
     TAKE(sub_out, m->adapter_sites ? L * 2 * BT * C : 0, float);
-    TAKE(lora_h, L * NUM_TARGETS * BT * r, float);   // r = 0 without LoRA
+    TAKE(lora_h, L * SITE_COUNT * BT * r, float);   // r = 0 without LoRA
     TAKE(ad_ln, m->p_ad_ln_w >= 0 ? L * BT * C : 0, float);
     TAKE(ad_ln_mean, m->p_ad_ln_w >= 0 ? L * BT : 0, float);
     TAKE(ad_ln_rstd, m->p_ad_ln_w >= 0 ? L * BT : 0, float);
@@ -580,7 +562,7 @@ static size_t layout_activations(Model *m, char *base, int B, int T) {
     TAKE(dfch_gelu, BT * 4 * C, float);
     TAKE(dlora, BT * rmax, float);
     TAKE(dlora2, BT * rmax, float);
-    TAKE(lora_x, !m->lora_on ? 0 : has_lora(m, 5) ? BT * 4 * C : BT * C, float);   // the widest LoRA input
+    TAKE(lora_x, !m->lora_on ? 0 : has_lora(m, SITE_PROJ) ? BT * 4 * C : BT * C, float);   // the widest LoRA input
     TAKE(dpooled, head ? (size_t)B * C : 0, float);
     TAKE(tokens, BT, int);
     TAKE(targets, BT, int);
@@ -667,6 +649,7 @@ MemoryReport model_memory(const Model *m) {
 
 static float *P(Model *m, int idx) { return idx >= 0 ? m->params[idx].data : NULL; }
 static float *G(Model *m, int idx) { return idx >= 0 ? m->params[idx].grad : NULL; }
+static float *offset_or_null(float *p, size_t off) { return p ? p + off : NULL; }
 
 // out (N, OC, row stride ldo) = inp (N, IC) @ W^T (W: OC x IC) [+ bias]; beta 1 accumulates.
 static void linear_forward(const Backend *be, float *out, int ldo, const float *inp, const float *w,
@@ -686,9 +669,9 @@ static void linear_backward(const Backend *be, float *dinp, float *dw, float *db
 
 // Block linear w (a stacked [L, OC, IC] weight) at layer l: out = inp @ W_l^T + bias, in
 // fp32 or, for a bf16 weight, with bf16 operands and fp32 accumulation.
-static void block_linear_forward(Model *m, int w, int l, float *out, int ldo, const float *inp,
+static void block_linear_forward(Model *m, BlockLinear k, int l, float *out, int ldo, const float *inp,
                                  const float *bias, int N, int IC, int OC) {
-    const Param *p = &m->params[w];
+    const Param *p = &m->params[m->p_linw[k]];
     size_t at = (size_t)l * OC * IC;
     if (!p->bf16) { linear_forward(m->be, out, ldo, inp, p->data + at, bias, N, IC, OC, 0.0f); return; }
     m->be->to_bf16(m->a.bf16_x, inp, N, IC, IC);
@@ -697,9 +680,9 @@ static void block_linear_forward(Model *m, int w, int l, float *out, int ldo, co
 }
 
 // Its backward: dinp = dout @ W_l; dW_l += dout^T @ inp (trainable W); dbias += colsum(dout).
-static void block_linear_backward(Model *m, int w, int l, float *dinp, float *dbias,
+static void block_linear_backward(Model *m, BlockLinear k, int l, float *dinp, float *dbias,
                                   const float *dout, int ldd, const float *inp, int N, int IC, int OC) {
-    const Param *p = &m->params[w];
+    const Param *p = &m->params[m->p_linw[k]];
     size_t at = (size_t)l * OC * IC;
     float *dw = p->grad ? p->grad + at : NULL;
     if (!p->bf16) { linear_backward(m->be, dinp, dw, dbias, dout, ldd, inp, p->data + at, N, IC, OC, 0); return; }
@@ -713,46 +696,44 @@ static void block_linear_backward(Model *m, int w, int l, float *dinp, float *db
     if (dbias) be->bias_backward(dbias, dout, N, OC, ldd);
 }
 
-// Column offset of a LoRA target's output within the output of its base linear.
-static int target_col(int t, int C) { return t < 3 ? t * C : 0; }
-
 static uint64_t site_seed(const Model *m, int layer, int site) {
     return rng_mix(m->fopt.seed, (uint64_t)layer * 64 + (uint64_t)site);
 }
 enum { DROP_EMBED = 1, DROP_ATTN, DROP_RESID_ATTN, DROP_RESID_MLP, DROP_LORA /* + target */ };
 
-// LoRA branch of target t at layer l: out[:, col:col+dout] += s * B (A drop(x)).
-static void lora_forward(Model *m, int l, int t, float *out, int ldo, const float *x, int N) {
+// LoRA branch of site t at layer l: out[:, row:row+dout] += s * B (A drop(x)), where out is
+// the output of the site's block linear.
+static void lora_forward(Model *m, int l, LoraSite t, float *out, int ldo, const float *x, int N) {
     if (m->p_lora_a[t] < 0 || m->merged) return;
     const Backend *be = m->be;
-    int r = m->mc.lora_rank, din, dout;
-    target_dims(&m->cfg, t, &din, &dout);
+    LoraSlice w = lora_site_slice(&m->cfg, t, l);
+    int r = m->mc.lora_rank, din = w.d_in, dout = w.d_out;
     float s = m->mc.lora_alpha / r, p = m->fopt.training ? m->mc.lora_dropout : 0.0f;
     const float *A = P(m, m->p_lora_a[t]) + (size_t)l * r * din;
     const float *Bm = P(m, m->p_lora_b[t]) + (size_t)l * dout * r;
-    float *h = m->a.lora_h + ((size_t)l * NUM_TARGETS + t) * N * r;
+    float *h = m->a.lora_h + ((size_t)l * SITE_COUNT + t) * N * r;
     const float *xin = x;
     if (p > 0) {
         be->dropout_forward(m->a.lora_x, x, (size_t)N * din, p, site_seed(m, l, DROP_LORA + t));
         xin = m->a.lora_x;
     }
     linear_forward(be, h, r, xin, A, NULL, N, din, r, 0.0f);
-    be->gemm(0, 1, N, dout, r, s, h, r, Bm, r, 1.0f, out + target_col(t, m->cfg.n_embd), ldo);
+    be->gemm(0, 1, N, dout, r, s, h, r, Bm, r, 1.0f, out + w.row, ldo);
 }
 
-// dx (+=) and dA, dB for the LoRA branch of target t given dout (the base linear's output grad).
-static void lora_backward(Model *m, int l, int t, float *dx, const float *dout, int ldd,
+// dx (+=) and dA, dB for the LoRA branch of site t given dout (the block linear's output grad).
+static void lora_backward(Model *m, int l, LoraSite t, float *dx, const float *dout, int ldd,
                           const float *x, int N) {
     if (m->p_lora_a[t] < 0) return;
     const Backend *be = m->be;
-    int r = m->mc.lora_rank, din, dout_dim;
-    target_dims(&m->cfg, t, &din, &dout_dim);
+    LoraSlice w = lora_site_slice(&m->cfg, t, l);
+    int r = m->mc.lora_rank, din = w.d_in, dout_dim = w.d_out;
     float s = m->mc.lora_alpha / r, p = m->fopt.training ? m->mc.lora_dropout : 0.0f;
     size_t a_off = (size_t)l * r * din, b_off = (size_t)l * dout_dim * r;
     const float *A = P(m, m->p_lora_a[t]) + a_off, *Bm = P(m, m->p_lora_b[t]) + b_off;
     float *dA = G(m, m->p_lora_a[t]), *dB = G(m, m->p_lora_b[t]);
-    const float *h = m->a.lora_h + ((size_t)l * NUM_TARGETS + t) * N * r;
-    const float *d = dout + target_col(t, m->cfg.n_embd);
+    const float *h = m->a.lora_h + ((size_t)l * SITE_COUNT + t) * N * r;
+    const float *d = dout + w.row;
     const float *xin = x;
     if (p > 0) {   // recompute the dropped input from its stateless mask
         be->dropout_forward(m->a.lora_x, x, (size_t)N * din, p, site_seed(m, l, DROP_LORA + t));
@@ -771,57 +752,71 @@ static void lora_backward(Model *m, int l, int t, float *dx, const float *dout, 
     }
 }
 
+// The adapter at `site` of layer l, named once: its weights at the layer (stored from
+// adapter_first_layer up), their gradients (NULL where frozen) and its activations.
+typedef struct {
+    const float *down_w, *down_b, *up_w, *up_b;   // (r, C), (r), (C, r), (C)
+    const float *ln_w, *ln_b;                     // (C) adapter_l's LayerNorm at the MLP site, else NULL
+    float *gdown_w, *gdown_b, *gup_w, *gup_b, *gln_w, *gln_b;
+    float *down, *act;                            // (N, r) before and after the nonlinearity
+    float *ln, *ln_mean, *ln_rstd;                // (N, C), (N), (N) when ln_w
+} AdapterView;
+
+static AdapterView adapter_view(Model *m, int l, AdapterSite site, int N) {
+    size_t C = (size_t)m->cfg.n_embd, r = (size_t)m->mc.adapter_rank;
+    size_t la = (size_t)(l - m->adapter_first_layer), at = ((size_t)l * ADAPTER_SITES + site) * N * r;
+    AdapterView v;
+    v.down_w = P(m, m->p_ad_down_w[site]) + la * r * C;
+    v.down_b = P(m, m->p_ad_down_b[site]) + la * r;
+    v.up_w = P(m, m->p_ad_up_w[site]) + la * C * r;
+    v.up_b = P(m, m->p_ad_up_b[site]) + la * C;
+    v.gdown_w = offset_or_null(G(m, m->p_ad_down_w[site]), la * r * C);
+    v.gdown_b = offset_or_null(G(m, m->p_ad_down_b[site]), la * r);
+    v.gup_w = offset_or_null(G(m, m->p_ad_up_w[site]), la * C * r);
+    v.gup_b = offset_or_null(G(m, m->p_ad_up_b[site]), la * C);
+    v.down = m->a.ad_down + at;
+    v.act = m->a.ad_act + at;
+    int has_ln = site == ADAPTER_MLP && m->p_ad_ln_w >= 0;
+    v.ln_w = has_ln ? P(m, m->p_ad_ln_w) + la * C : NULL;
+    v.ln_b = has_ln ? P(m, m->p_ad_ln_b) + la * C : NULL;
+    v.gln_w = has_ln ? offset_or_null(G(m, m->p_ad_ln_w), la * C) : NULL;
+    v.gln_b = has_ln ? offset_or_null(G(m, m->p_ad_ln_b), la * C) : NULL;
+    v.ln = has_ln ? m->a.ad_ln + (size_t)l * N * C : NULL;
+    v.ln_mean = has_ln ? m->a.ad_ln_mean + (size_t)l * N : NULL;
+    v.ln_rstd = has_ln ? m->a.ad_ln_rstd + (size_t)l * N : NULL;
+    return v;
+}
+
 // Adapter at `site` of layer l: y = a + up(gelu(down(a'))) with a' = a, or LN(a) for adapter_l.
 // Writes y into `out` (may not alias a).
-static void adapter_forward(Model *m, int l, int site, float *out, const float *a_in, int N) {
+static void adapter_forward(Model *m, int l, AdapterSite site, float *out, const float *a_in, int N) {
     const Backend *be = m->be;
-    int C = m->cfg.n_embd, r = m->mc.adapter_rank, la = l - m->adapter_first_layer;
-    size_t NC = (size_t)N * C;
-    float *down = m->a.ad_down + ((size_t)l * 2 + site) * N * r;
-    float *act = m->a.ad_act + ((size_t)l * 2 + site) * N * r;
+    int C = m->cfg.n_embd, r = m->mc.adapter_rank;
+    AdapterView v = adapter_view(m, l, site, N);
     const float *x = a_in;
-    if (site == SITE_MLP && m->p_ad_ln_w >= 0) {
-        float *ln = m->a.ad_ln + (size_t)l * NC;
-        be->layernorm_forward(ln, m->a.ad_ln_mean + (size_t)l * N, m->a.ad_ln_rstd + (size_t)l * N, a_in,
-                              P(m, m->p_ad_ln_w) + (size_t)la * C, P(m, m->p_ad_ln_b) + (size_t)la * C,
-                              N, C, m->cfg.ln_eps);
-        x = ln;
+    if (v.ln_w) {
+        be->layernorm_forward(v.ln, v.ln_mean, v.ln_rstd, a_in, v.ln_w, v.ln_b, N, C, m->cfg.ln_eps);
+        x = v.ln;
     }
-    linear_forward(be, down, r, x, P(m, m->p_ad_down_w[site]) + (size_t)la * r * C,
-                   P(m, m->p_ad_down_b[site]) + (size_t)la * r, N, C, r, 0.0f);
-    be->gelu_forward(act, down, (size_t)N * r);
-    be->copy(out, a_in, NC * sizeof(float));
-    linear_forward(be, out, C, act, P(m, m->p_ad_up_w[site]) + (size_t)la * C * r,
-                   P(m, m->p_ad_up_b[site]) + (size_t)la * C, N, r, C, 1.0f);
+    linear_forward(be, v.down, r, x, v.down_w, v.down_b, N, C, r, 0.0f);
+    be->gelu_forward(v.act, v.down, (size_t)N * r);
+    be->copy(out, a_in, (size_t)N * C * sizeof(float));
+    linear_forward(be, out, C, v.act, v.up_w, v.up_b, N, r, C, 1.0f);
 }
 
 // da (=) from dy through the adapter; parameter grads +=.
-static void adapter_backward(Model *m, int l, int site, float *da, const float *dy, const float *a_in, int N) {
+static void adapter_backward(Model *m, int l, AdapterSite site, float *da, const float *dy, const float *a_in, int N) {
     const Backend *be = m->be;
-    int C = m->cfg.n_embd, r = m->mc.adapter_rank, la = l - m->adapter_first_layer;
-    size_t NC = (size_t)N * C;
-    const float *down = m->a.ad_down + ((size_t)l * 2 + site) * N * r;
-    const float *act = m->a.ad_act + ((size_t)l * 2 + site) * N * r;
-    int has_ln = site == SITE_MLP && m->p_ad_ln_w >= 0;
-    const float *x = has_ln ? m->a.ad_ln + (size_t)l * NC : a_in;
-    int dw = m->p_ad_up_w[site], db = m->p_ad_up_b[site];
-    linear_backward(be, m->a.dlora, G(m, dw) ? G(m, dw) + (size_t)la * C * r : NULL,
-                    G(m, db) ? G(m, db) + (size_t)la * C : NULL, dy, C, act,
-                    P(m, dw) + (size_t)la * C * r, N, r, C, 0);
-    be->gelu_backward(m->a.dlora2, down, m->a.dlora, (size_t)N * r);
-    dw = m->p_ad_down_w[site];
-    db = m->p_ad_down_b[site];
-    be->copy(da, dy, NC * sizeof(float));   // the adapter's skip connection
-    float *dx = has_ln ? m->a.dln : da;
-    linear_backward(be, dx, G(m, dw) ? G(m, dw) + (size_t)la * r * C : NULL,
-                    G(m, db) ? G(m, db) + (size_t)la * r : NULL, m->a.dlora2, r, x,
-                    P(m, dw) + (size_t)la * r * C, N, C, r, !has_ln);
-    if (has_ln) {   // layernorm_backward accumulates into da
-        float *gw = G(m, m->p_ad_ln_w), *gb = G(m, m->p_ad_ln_b);
-        be->layernorm_backward(da, gw ? gw + (size_t)la * C : NULL, gb ? gb + (size_t)la * C : NULL,
-                               m->a.dln, a_in, P(m, m->p_ad_ln_w) + (size_t)la * C,
-                               m->a.ad_ln_mean + (size_t)l * N, m->a.ad_ln_rstd + (size_t)l * N, N, C);
-    }
+    int C = m->cfg.n_embd, r = m->mc.adapter_rank;
+    AdapterView v = adapter_view(m, l, site, N);
+    const float *x = v.ln_w ? v.ln : a_in;
+    linear_backward(be, m->a.dlora, v.gup_w, v.gup_b, dy, C, v.act, v.up_w, N, r, C, 0);
+    be->gelu_backward(m->a.dlora2, v.down, m->a.dlora, (size_t)N * r);
+    be->copy(da, dy, (size_t)N * C * sizeof(float));   // the adapter's skip connection
+    float *dx = v.ln_w ? m->a.dln : da;
+    linear_backward(be, dx, v.gdown_w, v.gdown_b, m->a.dlora2, r, x, v.down_w, N, C, r, !v.ln_w);
+    if (v.ln_w)   // layernorm_backward accumulates into da
+        be->layernorm_backward(da, v.gln_w, v.gln_b, m->a.dln, a_in, v.ln_w, v.ln_mean, v.ln_rstd, N, C);
 }
 
 static int has_adapter(const Model *m, int l, int site) {
@@ -915,6 +910,60 @@ static void stage_batch(Model *m, const Batch *bt) {
     if (m->mc.head == HEAD_REG) m->loss_count = bt->values ? B : 0;
 }
 
+// One layer's slices, named once: its LayerNorm and bias vectors, their gradients (NULL where
+// frozen), and the activations of a forward over B x Tx rows. Inputs that only a weight
+// gradient reads live in one shared buffer unless kept per layer (Model.keep_in).
+typedef struct {
+    const float *ln1w, *ln1b, *ln2w, *ln2b;   // (C)
+    const float *bias[LINEAR_COUNT];          // block linear biases: (3C), (C), (4C), (C)
+    float *gln1w, *gln1b, *gln2w, *gln2b, *gbias[LINEAR_COUNT];
+    float *x, *xmid, *xout;                   // (N, C) residual stream: in, after attention, out
+    float *ln1, *ln1_mean, *ln1_rstd;         // (N, C), (N), (N)
+    float *qkv;                               // (N, 3C)
+    float *att;                               // (B, NH, Tx, Tx)
+    float *atty;                              // (N, C)
+    float *ln2, *ln2_mean, *ln2_rstd;         // (N, C), (N), (N)
+    float *fch, *fchg;                        // (N, 4C) before and after GELU
+    float *sub_out[ADAPTER_SITES];            // (N, C) an adapter's input, NULL where none
+} LayerView;
+
+static LayerView layer_view(Model *m, int l, int B, int Tx) {
+    const ModelConfig *c = &m->cfg;
+    size_t C = (size_t)c->n_embd, N = (size_t)B * Tx, NC = N * C, L = (size_t)l;
+    Activations *a = &m->a;
+    LayerView v;
+    v.ln1w = P(m, m->p_ln1w) + L * C;
+    v.ln1b = P(m, m->p_ln1b) + L * C;
+    v.ln2w = P(m, m->p_ln2w) + L * C;
+    v.ln2b = P(m, m->p_ln2b) + L * C;
+    v.gln1w = offset_or_null(G(m, m->p_ln1w), L * C);
+    v.gln1b = offset_or_null(G(m, m->p_ln1b), L * C);
+    v.gln2w = offset_or_null(G(m, m->p_ln2w), L * C);
+    v.gln2b = offset_or_null(G(m, m->p_ln2b), L * C);
+    for (int k = 0; k < LINEAR_COUNT; k++) {
+        size_t out = (size_t)m->params[m->p_linb[k]].shape[1];   // (L, out)
+        v.bias[k] = P(m, m->p_linb[k]) + L * out;
+        v.gbias[k] = offset_or_null(G(m, m->p_linb[k]), L * out);
+    }
+    v.x = a->residual + L * NC;
+    v.xmid = a->residual_mid + L * NC;
+    v.xout = a->residual + (L + 1) * NC;
+    v.ln1 = a->ln1 + (m->keep_in[LINEAR_QKV] ? L : 0) * NC;
+    v.ln1_mean = a->ln1_mean + L * N;
+    v.ln1_rstd = a->ln1_rstd + L * N;
+    v.qkv = a->qkv + L * N * 3 * C;
+    v.att = a->att + L * B * c->n_head * Tx * Tx;
+    v.atty = a->atty + (m->keep_in[LINEAR_ATTN_PROJ] ? L : 0) * NC;
+    v.ln2 = a->ln2 + (m->keep_in[LINEAR_FC] ? L : 0) * NC;
+    v.ln2_mean = a->ln2_mean + L * N;
+    v.ln2_rstd = a->ln2_rstd + L * N;
+    v.fch = a->fch + L * N * 4 * C;
+    v.fchg = a->fch_gelu + (m->keep_in[LINEAR_MLP_PROJ] ? L : 0) * N * 4 * C;
+    for (int s = 0; s < ADAPTER_SITES; s++)
+        v.sub_out[s] = has_adapter(m, l, s) ? a->sub_out + (L * ADAPTER_SITES + s) * NC : NULL;
+    return v;
+}
+
 // Transformer block l over the B x Tx rows of the residual stream: x[l] -> x[l+1].
 // decode: each row is one new token attending to its row of the key/value cache.
 static void block_forward(Model *m, int l, int B, int Tx, int decode) {
@@ -924,43 +973,35 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
     size_t NC = (size_t)N * C;
     float pd = m->fopt.dropout;
     Activations *a = &m->a;
-    float *x = a->residual + (size_t)l * NC, *xmid = a->residual_mid + (size_t)l * NC;
-    float *xout = a->residual + (size_t)(l + 1) * NC;
-    if (m->prefix_kind == METHOD_PREFIX_LAYER && !decode) prefix_write(m, x, l);
-    float *ln1 = a->ln1 + (size_t)(m->keep_ln1 ? l : 0) * NC, *qkv = a->qkv + (size_t)l * N * 3 * C;
-    float *atty = a->atty + (size_t)(m->keep_atty ? l : 0) * NC, *ln2 = a->ln2 + (size_t)(m->keep_ln2 ? l : 0) * NC;
-    float *fch = a->fch + (size_t)l * N * 4 * C, *fchg = a->fch_gelu + (size_t)(m->keep_fchg ? l : 0) * N * 4 * C;
-    be->layernorm_forward(ln1, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, x,
-                          P(m, m->p_ln1w) + (size_t)l * C, P(m, m->p_ln1b) + (size_t)l * C, N, C, c->ln_eps);
-    block_linear_forward(m, m->p_qkvw, l, qkv, 3 * C, ln1, P(m, m->p_qkvb) + (size_t)l * 3 * C, N, C, 3 * C);
-    for (int t = 0; t < 3; t++) lora_forward(m, l, t, qkv, 3 * C, ln1, N);
+    LayerView v = layer_view(m, l, B, Tx);
+    if (m->prefix_kind == METHOD_PREFIX_LAYER && !decode) prefix_write(m, v.x, l);
+    be->layernorm_forward(v.ln1, v.ln1_mean, v.ln1_rstd, v.x, v.ln1w, v.ln1b, N, C, c->ln_eps);
+    block_linear_forward(m, LINEAR_QKV, l, v.qkv, 3 * C, v.ln1, v.bias[LINEAR_QKV], N, C, 3 * C);
+    for (LoraSite t = SITE_Q; t <= SITE_V; t++) lora_forward(m, l, t, v.qkv, 3 * C, v.ln1, N);
     if (decode) {
         size_t layer = (size_t)m->kv_rows * c->n_ctx * C;
         float *kc = m->kv_cache + (size_t)l * 2 * layer;
-        be->attention_decode(atty, qkv, kc, kc + layer, a->last_index, B, c->n_ctx, C, NH);
+        be->attention_decode(v.atty, v.qkv, kc, kc + layer, a->last_index, B, c->n_ctx, C, NH);
     } else {
-        be->attention_forward(atty, a->att + (size_t)l * B * NH * Tx * Tx, qkv, a->key_mask, B, Tx, C, NH,
-                              pd, site_seed(m, l, DROP_ATTN));
+        be->attention_forward(v.atty, v.att, v.qkv, a->key_mask, B, Tx, C, NH, pd, site_seed(m, l, DROP_ATTN));
     }
     // attention output projection (o) into dsub, then adapter, dropout, residual add
-    float *o = has_adapter(m, l, SITE_ATTN) ? a->sub_out + ((size_t)l * 2 + SITE_ATTN) * NC : a->dsub;
-    block_linear_forward(m, m->p_attprojw, l, o, C, atty, P(m, m->p_attprojb) + (size_t)l * C, N, C, C);
-    lora_forward(m, l, 3, o, C, atty, N);
-    if (has_adapter(m, l, SITE_ATTN)) { adapter_forward(m, l, SITE_ATTN, a->dsub, o, N); o = a->dsub; }
+    float *o = v.sub_out[ADAPTER_ATTN] ? v.sub_out[ADAPTER_ATTN] : a->dsub;
+    block_linear_forward(m, LINEAR_ATTN_PROJ, l, o, C, v.atty, v.bias[LINEAR_ATTN_PROJ], N, C, C);
+    lora_forward(m, l, SITE_O, o, C, v.atty, N);
+    if (v.sub_out[ADAPTER_ATTN]) { adapter_forward(m, l, ADAPTER_ATTN, a->dsub, o, N); o = a->dsub; }
     if (pd > 0) be->dropout_forward(o, o, NC, pd, site_seed(m, l, DROP_RESID_ATTN));
     // MLP: xmid = x + o and ln2 = LN(xmid) in one pass; c_fc's bias joins its GELU
-    be->residual_layernorm_forward(xmid, ln2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N,
-                                   x, o, P(m, m->p_ln2w) + (size_t)l * C, P(m, m->p_ln2b) + (size_t)l * C,
-                                   N, C, c->ln_eps);
-    block_linear_forward(m, m->p_fcw, l, fch, 4 * C, ln2, NULL, N, C, 4 * C);
-    lora_forward(m, l, 4, fch, 4 * C, ln2, N);
-    be->bias_gelu_forward(fchg, fch, P(m, m->p_fcb) + (size_t)l * 4 * C, N, 4 * C);
-    o = has_adapter(m, l, SITE_MLP) ? a->sub_out + ((size_t)l * 2 + SITE_MLP) * NC : a->dsub;
-    block_linear_forward(m, m->p_fcprojw, l, o, C, fchg, P(m, m->p_fcprojb) + (size_t)l * C, N, 4 * C, C);
-    lora_forward(m, l, 5, o, C, fchg, N);
-    if (has_adapter(m, l, SITE_MLP)) { adapter_forward(m, l, SITE_MLP, a->dsub, o, N); o = a->dsub; }
+    be->residual_layernorm_forward(v.xmid, v.ln2, v.ln2_mean, v.ln2_rstd, v.x, o, v.ln2w, v.ln2b, N, C, c->ln_eps);
+    block_linear_forward(m, LINEAR_FC, l, v.fch, 4 * C, v.ln2, NULL, N, C, 4 * C);
+    lora_forward(m, l, SITE_FC, v.fch, 4 * C, v.ln2, N);
+    be->bias_gelu_forward(v.fchg, v.fch, v.bias[LINEAR_FC], N, 4 * C);
+    o = v.sub_out[ADAPTER_MLP] ? v.sub_out[ADAPTER_MLP] : a->dsub;
+    block_linear_forward(m, LINEAR_MLP_PROJ, l, o, C, v.fchg, v.bias[LINEAR_MLP_PROJ], N, 4 * C, C);
+    lora_forward(m, l, SITE_PROJ, o, C, v.fchg, N);
+    if (v.sub_out[ADAPTER_MLP]) { adapter_forward(m, l, ADAPTER_MLP, a->dsub, o, N); o = a->dsub; }
     if (pd > 0) be->dropout_forward(o, o, NC, pd, site_seed(m, l, DROP_RESID_MLP));
-    be->add(xout, xmid, o, NC);
+    be->add(v.xout, v.xmid, o, NC);
 }
 
 float model_forward(Model *m, const Batch *bt, const ForwardOptions *opt) {
@@ -1130,11 +1171,51 @@ void model_zero_grad(Model *m) {
     if (m->n_grads) m->be->zero(m->grads_mem, m->n_grads * sizeof(float));
 }
 
+// The backward of block_forward at layer l over the last forward's B x Tx rows: takes the
+// gradient of x[l+1] in dresidual and leaves that of x[l] there; parameter gradients +=.
+static void block_backward(Model *m, int l) {
+    const Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    int C = c->n_embd, NH = c->n_head, B = m->B, Tx = m->Tx, N = B * Tx;
+    size_t NC = (size_t)N * C;
+    float pd = m->fopt.dropout;
+    Activations *a = &m->a;
+    LayerView v = layer_view(m, l, B, Tx);
+    // ---- MLP sublayer: xout = xmid + drop(adapter(c_proj(gelu(c_fc(ln2(xmid)))))) ----
+    const float *d = a->dresidual;
+    if (pd > 0) { be->dropout_backward(a->dsub, d, NC, pd, site_seed(m, l, DROP_RESID_MLP)); d = a->dsub; }
+    if (v.sub_out[ADAPTER_MLP]) {
+        adapter_backward(m, l, ADAPTER_MLP, a->dsub2, d, v.sub_out[ADAPTER_MLP], N);
+        d = a->dsub2;
+    }
+    block_linear_backward(m, LINEAR_MLP_PROJ, l, a->dfch_gelu, v.gbias[LINEAR_MLP_PROJ], d, C, v.fchg, N, 4 * C, C);
+    lora_backward(m, l, SITE_PROJ, a->dfch_gelu, d, C, v.fchg, N);
+    be->gelu_backward(a->dfch, v.fch, a->dfch_gelu, (size_t)N * 4 * C);
+    block_linear_backward(m, LINEAR_FC, l, a->dln, v.gbias[LINEAR_FC], a->dfch, 4 * C, v.ln2, N, C, 4 * C);
+    lora_backward(m, l, SITE_FC, a->dln, a->dfch, 4 * C, v.ln2, N);
+    be->layernorm_backward(a->dresidual, v.gln2w, v.gln2b, a->dln, v.xmid, v.ln2w, v.ln2_mean, v.ln2_rstd, N, C);
+    // ---- attention sublayer: xmid = x + drop(adapter(c_proj(attn(c_attn(ln1(x)))))) ----
+    d = a->dresidual;
+    if (pd > 0) { be->dropout_backward(a->dsub, d, NC, pd, site_seed(m, l, DROP_RESID_ATTN)); d = a->dsub; }
+    if (v.sub_out[ADAPTER_ATTN]) {
+        adapter_backward(m, l, ADAPTER_ATTN, a->dsub2, d, v.sub_out[ADAPTER_ATTN], N);
+        d = a->dsub2;
+    }
+    block_linear_backward(m, LINEAR_ATTN_PROJ, l, a->datty, v.gbias[LINEAR_ATTN_PROJ], d, C, v.atty, N, C, C);
+    lora_backward(m, l, SITE_O, a->datty, d, C, v.atty, N);
+    be->attention_backward(a->dqkv, a->datt, a->datty, v.qkv, v.att, a->key_mask, B, Tx, C, NH, pd,
+                           site_seed(m, l, DROP_ATTN));
+    block_linear_backward(m, LINEAR_QKV, l, a->dln, v.gbias[LINEAR_QKV], a->dqkv, 3 * C, v.ln1, N, C, 3 * C);
+    for (LoraSite t = SITE_Q; t <= SITE_V; t++) lora_backward(m, l, t, a->dln, a->dqkv, 3 * C, v.ln1, N);
+    be->layernorm_backward(a->dresidual, v.gln1w, v.gln1b, a->dln, v.x, v.ln1w, v.ln1_mean, v.ln1_rstd, N, C);
+    if (m->prefix_kind == METHOD_PREFIX_LAYER) prefix_backward(m, a->dresidual, l);
+}
+
 void model_backward(Model *m) {
     LAB_ASSERT(m->has_loss);
     const Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
-    int L = c->n_layer, C = c->n_embd, NH = c->n_head, V = c->vocab_size, B = m->B, Tx = m->Tx;
+    int L = c->n_layer, C = c->n_embd, V = c->vocab_size, B = m->B, Tx = m->Tx;
     int N = B * Tx;
     size_t NC = (size_t)N * C;
     float pd = m->fopt.dropout, ls = m->fopt.label_smoothing;
@@ -1159,51 +1240,7 @@ void model_backward(Model *m) {
     be->layernorm_backward(a->dresidual, G(m, m->p_lnfw), G(m, m->p_lnfb), a->dln, a->residual + (size_t)L * NC,
                            P(m, m->p_lnfw), a->lnf_mean, a->lnf_rstd, N, C);
 
-    for (int l = L - 1; l >= 0; l--) {
-        float *x = a->residual + (size_t)l * NC, *xmid = a->residual_mid + (size_t)l * NC;
-        float *ln1 = a->ln1 + (size_t)(m->keep_ln1 ? l : 0) * NC, *qkv = a->qkv + (size_t)l * N * 3 * C;
-        float *atty = a->atty + (size_t)(m->keep_atty ? l : 0) * NC, *ln2 = a->ln2 + (size_t)(m->keep_ln2 ? l : 0) * NC;
-        float *fch = a->fch + (size_t)l * N * 4 * C, *fchg = a->fch_gelu + (size_t)(m->keep_fchg ? l : 0) * N * 4 * C;
-        float *gw, *gb;
-        // ---- MLP sublayer: xout = xmid + drop(adapter(c_proj(gelu(c_fc(ln2(xmid)))))) ----
-        const float *d = a->dresidual;
-        if (pd > 0) { be->dropout_backward(a->dsub, d, NC, pd, site_seed(m, l, DROP_RESID_MLP)); d = a->dsub; }
-        if (has_adapter(m, l, SITE_MLP)) {
-            adapter_backward(m, l, SITE_MLP, a->dsub2, d, a->sub_out + ((size_t)l * 2 + SITE_MLP) * NC, N);
-            d = a->dsub2;
-        }
-        gb = G(m, m->p_fcprojb);
-        block_linear_backward(m, m->p_fcprojw, l, a->dfch_gelu, gb ? gb + (size_t)l * C : NULL, d, C, fchg, N, 4 * C, C);
-        lora_backward(m, l, 5, a->dfch_gelu, d, C, fchg, N);
-        be->gelu_backward(a->dfch, fch, a->dfch_gelu, (size_t)N * 4 * C);
-        gb = G(m, m->p_fcb);
-        block_linear_backward(m, m->p_fcw, l, a->dln, gb ? gb + (size_t)l * 4 * C : NULL, a->dfch, 4 * C, ln2, N, C, 4 * C);
-        lora_backward(m, l, 4, a->dln, a->dfch, 4 * C, ln2, N);
-        gw = G(m, m->p_ln2w); gb = G(m, m->p_ln2b);
-        be->layernorm_backward(a->dresidual, gw ? gw + (size_t)l * C : NULL, gb ? gb + (size_t)l * C : NULL,
-                               a->dln, xmid, P(m, m->p_ln2w) + (size_t)l * C, a->ln2_mean + (size_t)l * N,
-                               a->ln2_rstd + (size_t)l * N, N, C);
-        // ---- attention sublayer: xmid = x + drop(adapter(c_proj(attn(c_attn(ln1(x)))))) ----
-        d = a->dresidual;
-        if (pd > 0) { be->dropout_backward(a->dsub, d, NC, pd, site_seed(m, l, DROP_RESID_ATTN)); d = a->dsub; }
-        if (has_adapter(m, l, SITE_ATTN)) {
-            adapter_backward(m, l, SITE_ATTN, a->dsub2, d, a->sub_out + ((size_t)l * 2 + SITE_ATTN) * NC, N);
-            d = a->dsub2;
-        }
-        gb = G(m, m->p_attprojb);
-        block_linear_backward(m, m->p_attprojw, l, a->datty, gb ? gb + (size_t)l * C : NULL, d, C, atty, N, C, C);
-        lora_backward(m, l, 3, a->datty, d, C, atty, N);
-        be->attention_backward(a->dqkv, a->datt, a->datty, qkv, a->att + (size_t)l * B * NH * Tx * Tx,
-                               a->key_mask, B, Tx, C, NH, pd, site_seed(m, l, DROP_ATTN));
-        gb = G(m, m->p_qkvb);
-        block_linear_backward(m, m->p_qkvw, l, a->dln, gb ? gb + (size_t)l * 3 * C : NULL, a->dqkv, 3 * C, ln1, N, C, 3 * C);
-        for (int t = 0; t < 3; t++) lora_backward(m, l, t, a->dln, a->dqkv, 3 * C, ln1, N);
-        gw = G(m, m->p_ln1w); gb = G(m, m->p_ln1b);
-        be->layernorm_backward(a->dresidual, gw ? gw + (size_t)l * C : NULL, gb ? gb + (size_t)l * C : NULL,
-                               a->dln, x, P(m, m->p_ln1w) + (size_t)l * C, a->ln1_mean + (size_t)l * N,
-                               a->ln1_rstd + (size_t)l * N, N, C);
-        if (m->prefix_kind == METHOD_PREFIX_LAYER) prefix_backward(m, a->dresidual, l);
-    }
+    for (int l = L - 1; l >= 0; l--) block_backward(m, l);
     if (pd > 0) be->dropout_backward(a->dresidual, a->dresidual, NC, pd, site_seed(m, 0, DROP_EMBED));
     if (m->prefix_kind == METHOD_PREFIX_EMBED) prefix_backward(m, a->dresidual, -1);
     if (G(m, m->p_wte) || G(m, m->p_wpe))
@@ -1212,6 +1249,9 @@ void model_backward(Model *m) {
 
 // ----------------------------------------------------------------------------
 // optimisation
+
+const char *const SCHEDULE_NAMES[] = {"constant", "linear", "cosine"};
+_Static_assert(sizeof SCHEDULE_NAMES / sizeof SCHEDULE_NAMES[0] == SCHEDULE_COUNT, "SCHEDULE_NAMES: one per Schedule");
 
 void optim_defaults(OptimConfig *oc) {
     oc->lr = 2e-4f;
@@ -1271,20 +1311,16 @@ float model_update(Model *m, const OptimConfig *oc, int step) {
 
 static void lora_fold(Model *m, float sign) {
     const Backend *be = m->be;
-    int C = m->cfg.n_embd, r = m->mc.lora_rank;
-    for (int t = 0; t < NUM_TARGETS; t++) {
+    int r = m->mc.lora_rank;
+    for (int t = 0; t < SITE_COUNT; t++) {
         if (m->p_lora_a[t] < 0) continue;
-        int din, dout;
-        target_dims(&m->cfg, t, &din, &dout);
         float s = sign * m->mc.lora_alpha / r;
         for (int l = 0; l < m->cfg.n_layer; l++) {
+            LoraSlice w;
+            float *W = model_site_weight(m, (LoraSite)t, l, &w);
+            int din = w.d_in, dout = w.d_out;
             const float *A = P(m, m->p_lora_a[t]) + (size_t)l * r * din;
             const float *Bm = P(m, m->p_lora_b[t]) + (size_t)l * dout * r;
-            float *W;
-            if (t < 3) W = P(m, m->p_qkvw) + (size_t)l * 3 * C * C + (size_t)t * C * C;
-            else if (t == 3) W = P(m, m->p_attprojw) + (size_t)l * C * C;
-            else if (t == 4) W = P(m, m->p_fcw) + (size_t)l * 4 * C * C;
-            else W = P(m, m->p_fcprojw) + (size_t)l * C * 4 * C;
             be->gemm(0, 0, dout, din, r, s, Bm, r, A, din, 1.0f, W, din);
         }
     }

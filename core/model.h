@@ -36,25 +36,34 @@ typedef struct {
 int model_preset(const char *name, ModelConfig *cfg);
 extern const char *const MODEL_PRESET_NAMES[];   // NULL-terminated
 
-// LoRA targets, a bitmask.
-enum { TARGET_Q = 1, TARGET_K = 2, TARGET_V = 4, TARGET_O = 8, TARGET_FC = 16, TARGET_PROJ = 32 };
-enum { NUM_TARGETS = 6 };
-extern const char *const TARGET_NAMES[NUM_TARGETS];   // "q","k","v","o","c_fc","c_proj"
+// LoRA sites: the matrices of a block that LoRA can adapt. A set of sites (lora.targets) is
+// a bitmask of TARGET_* bits, bit s for site s.
+typedef enum { SITE_Q, SITE_K, SITE_V, SITE_O, SITE_FC, SITE_PROJ, SITE_COUNT } LoraSite;
+enum { TARGET_Q = 1 << SITE_Q, TARGET_K = 1 << SITE_K, TARGET_V = 1 << SITE_V, TARGET_O = 1 << SITE_O,
+       TARGET_FC = 1 << SITE_FC, TARGET_PROJ = 1 << SITE_PROJ };
+enum { NUM_TARGETS = SITE_COUNT };
+extern const char *const TARGET_NAMES[];   // indexed by LoraSite: "q","k","v","o","c_fc","c_proj"
+
+// The four linears of a block, each stacked over layers as (L, out, in).
+typedef enum { LINEAR_QKV, LINEAR_ATTN_PROJ, LINEAR_FC, LINEAR_MLP_PROJ, LINEAR_COUNT } BlockLinear;
+extern const char *const BLOCK_LINEAR_NAMES[];   // registry names: "h.attn.c_attn.weight", ...
 
 typedef enum { METHOD_FT, METHOD_BITFIT, METHOD_LORA, METHOD_PREFIX_EMBED, METHOD_PREFIX_LAYER,
                METHOD_ADAPTER_H, METHOD_ADAPTER_L, METHOD_ADAPTER_P, METHOD_ADAPTER_D,
-               METHOD_NONE /* everything frozen: evaluation only */ } MethodKind;
-extern const char *const METHOD_NAMES[];   // indexed by MethodKind, "ft", "bitfit", ...
+               METHOD_NONE /* everything frozen: evaluation only */, METHOD_COUNT } MethodKind;
+extern const char *const METHOD_NAMES[];   // indexed by MethodKind, "ft", "bitfit", ...; NULL-terminated
 
-typedef enum { LORA_INIT_KAIMING, LORA_INIT_GAUSSIAN } LoraInit;
+typedef enum { LORA_INIT_KAIMING, LORA_INIT_GAUSSIAN, LORA_INIT_COUNT } LoraInit;
+extern const char *const LORA_INIT_NAMES[];   // "kaiming", "gaussian"
 // PRECISION_BF16 (mixed precision): the four linears of every block (c_attn, attn.c_proj,
 // c_fc, mlp.c_proj) multiply bf16 operands with fp32 accumulation; their frozen weights are
 // stored in bf16 only, trainable ones as fp32 masters with a bf16 copy made each forward.
 // Everything else (embeddings and LM head, LayerNorms, attention, LoRA and adapter branches,
 // activations, gradients, AdamW) stays fp32.
-typedef enum { PRECISION_FP32, PRECISION_BF16 } Precision;
-extern const char *const PRECISION_NAMES[2];   // "fp32", "bf16"
-typedef enum { HEAD_LM, HEAD_CLS, HEAD_REG } HeadKind;
+typedef enum { PRECISION_FP32, PRECISION_BF16, PRECISION_COUNT } Precision;
+extern const char *const PRECISION_NAMES[];   // "fp32", "bf16"
+typedef enum { HEAD_LM, HEAD_CLS, HEAD_REG, HEAD_COUNT } HeadKind;
+extern const char *const HEAD_NAMES[];        // "lm", "cls", "reg"
 
 // What is trained: the primary method `kind`, plus combinations such as the paper's
 // lora + prefix_embed, lora + prefix_layer, lora + bitfit through also_lora / also_prefix /
@@ -81,8 +90,79 @@ typedef struct {
     Precision precision;   // how the block linears compute and store weights (not what trains)
 } MethodConfig;
 
-// Defaults: ft, lora r=8 alpha=8 targets q,v kaiming, adapter r=8, prefix lp=16 li=0, LM head.
+// The defaults of the method settings, for method_defaults and the run configuration's keys.
+enum { DEFAULT_LORA_TARGETS = TARGET_Q | TARGET_V, DEFAULT_LORA_RANK = 8, DEFAULT_ADAPTER_RANK = 8,
+       DEFAULT_PREFIX_LP = 16, DEFAULT_PREFIX_LI = 0 };
+#define DEFAULT_LORA_ALPHA 8.0f   // scale alpha / r = 1 at r = 8
+
+// Defaults: ft, the DEFAULT_* settings above, kaiming init, LM head.
 void method_defaults(MethodConfig *mc);
+
+// ----------------------------------------------------------------------------
+// the methods: one table (METHODS, core/method.c) says what each method is; every question
+// about a method or a combination is answered from it.
+
+typedef enum { FAMILY_FULL, FAMILY_BIAS, FAMILY_LORA, FAMILY_PREFIX, FAMILY_ADAPTER, FAMILY_NONE,
+               FAMILY_COUNT } MethodFamily;
+
+// What a method adds to the model or trains in it (MethodInfo.adds).
+enum {
+    ADDS_LORA = 1 << 0,           // LoRA branches on the lora_targets sites
+    ADDS_PREFIX_EMBED = 1 << 1,   // trained vectors at the input embeddings (PreEmbed)
+    ADDS_PREFIX_LAYER = 1 << 2,   // trained vectors at every layer's input (PreLayer)
+    ADDS_ADAPTER_ATTN = 1 << 3,   // a bottleneck adapter after the attention sublayer
+    ADDS_ADAPTER_MLP = 1 << 4,    // a bottleneck adapter after the MLP sublayer
+    ADDS_ADAPTER_LN = 1 << 5,     // a LayerNorm before the MLP adapter (adapter_l)
+    TRAINS_ALL = 1 << 6,          // every base weight
+    TRAINS_BIASES = 1 << 7,       // the base model's biases
+    TRAINS_LAYERNORMS = 1 << 8,   // the base model's LayerNorms
+    TRAINS_NOTHING = 1 << 9,      // everything frozen, the head included (evaluation only)
+};
+enum { ADDS_PREFIX = ADDS_PREFIX_EMBED | ADDS_PREFIX_LAYER,
+       ADDS_ADAPTER = ADDS_ADAPTER_ATTN | ADDS_ADAPTER_MLP };
+// Settings a method reads (MethodInfo.reads): the run configuration's blocks lora.*,
+// adapter.* (adapter.skip_layers on its own), prefix.*.
+enum { READS_LORA = 1, READS_ADAPTER = 2, READS_ADAPTER_SKIP = 4, READS_PREFIX = 8 };
+
+typedef struct {
+    MethodKind kind;             // its own index (checked by the unit tests)
+    MethodFamily family;
+    unsigned adds;               // ADDS_* | TRAINS_*
+    unsigned reads;              // READS_*
+    // Trainable parameters of the method alone on model c (heads excluded), as the registry
+    // counts them: the paper's "# trainable parameters".
+    size_t (*trainable)(const ModelConfig *c, const MethodConfig *mc);
+    // What it exports: why its trained tensors cannot be written as a PEFT LoRA adapter, or
+    // merged into a GPT-2 checkpoint ("method X <reason>"); NULL where they can.
+    const char *peft_refusal;
+    const char *merge_refusal;
+} MethodInfo;
+extern const MethodInfo METHODS[];   // indexed by MethodKind
+
+// The union of METHODS[k].adds (or .reads) over the primary method and its combinations.
+unsigned method_adds(const MethodConfig *mc);
+unsigned method_reads(const MethodConfig *mc);
+int method_uses_lora(const MethodConfig *mc);      // LoRA branches (lora or also_lora)
+int method_is_adapter(const MethodConfig *mc);     // one of the bottleneck adapter methods
+// The prefix method in use: METHOD_PREFIX_EMBED or METHOD_PREFIX_LAYER (the primary method,
+// else also_prefix), or 0.
+int method_prefix_kind(const MethodConfig *mc);
+// Positions the prefix method adds to every row: prefix_lp + prefix_li, or 0.
+int method_prefix_len(const MethodConfig *mc);
+// Why the trained tensors of mc cannot be merged into a GPT-2 checkpoint, or NULL.
+const char *method_merge_refusal(const MethodConfig *mc);
+
+// ----------------------------------------------------------------------------
+// LoRA sites and the base weights they adapt
+
+typedef struct {
+    BlockLinear linear;   // the block linear whose weight the site adapts
+    int d_out, d_in;      // the adapted matrix W (d_out, d_in)
+    int row;              // W's first row in the linear's weight, and first column of its output
+    size_t offset;        // W's first element in the stacked (L, out, in) weight, at the layer
+} LoraSlice;
+// Site s's matrix at `layer`: q, k, v are rows [0, C), [C, 2C), [2C, 3C) of c_attn.
+LoraSlice lora_site_slice(const ModelConfig *c, LoraSite s, int layer);
 
 // ----------------------------------------------------------------------------
 // parameter registry
@@ -140,6 +220,9 @@ Param *model_find_param(Model *m, const char *name);   // NULL if absent
 // bf16-only tensor is rounded to bf16 on the way in and widened (exactly) on the way out.
 void model_param_upload(Model *m, Param *p, size_t offset, const float *host, size_t n);
 void model_param_download(Model *m, const Param *p, size_t offset, float *host, size_t n);
+// Device pointer to the fp32 base matrix that LoRA site s adapts at `layer`, with its shape
+// in *slice (may be NULL); NULL when that weight is stored in bf16 only.
+float *model_site_weight(Model *m, LoraSite s, int layer, LoraSlice *slice);
 
 // Parameter counts: trainable excludes the head; head is the head's own count.
 typedef struct { size_t trainable, total, head; } ParamCounts;
@@ -216,7 +299,8 @@ void model_decode_step(Model *m, const int *tokens, int n, float *logits);
 // ----------------------------------------------------------------------------
 // optimisation
 
-typedef enum { SCHEDULE_CONSTANT, SCHEDULE_LINEAR, SCHEDULE_COSINE } Schedule;
+typedef enum { SCHEDULE_CONSTANT, SCHEDULE_LINEAR, SCHEDULE_COSINE, SCHEDULE_COUNT } Schedule;
+extern const char *const SCHEDULE_NAMES[];   // "constant", "linear", "cosine"
 typedef struct {
     float lr, beta1, beta2, eps, weight_decay, grad_clip;   // grad_clip <= 0: none
     Schedule schedule;

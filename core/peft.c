@@ -318,7 +318,7 @@ int peft_load(Model *m, const char *dir) {
     int rc = -1;
     float *host[NUM_TARGETS][2] = {{0}};
     float *tmp = NULL;
-    if (!(mmc->kind == METHOD_LORA || mmc->also_lora) || mmc->lora_rank != s.mc.lora_rank ||
+    if (!method_uses_lora(mmc) || mmc->lora_rank != s.mc.lora_rank ||
         mmc->lora_alpha != s.mc.lora_alpha || (mmc->lora_targets & s.mc.lora_targets) != s.mc.lora_targets ||
         mmc->head != s.mc.head) {
         err_set("%s: the model was not created for this adapter (lora rank %d, alpha %g, head %d)",
@@ -328,7 +328,8 @@ int peft_load(Model *m, const char *dir) {
     int L = cfg->n_layer, C = cfg->n_embd, R = mmc->lora_rank;
     for (int t = 0; t < NUM_TARGETS; t++) {
         if (!(mmc->lora_targets & (1 << t))) continue;
-        int din = t == 5 ? 4 * C : C, dout = t == 4 ? 4 * C : C;
+        LoraSlice w = lora_site_slice(cfg, (LoraSite)t, 0);
+        int din = w.d_in, dout = w.d_out;
         host[t][0] = xcalloc((size_t)L * R * din, sizeof(float));
         host[t][1] = xcalloc((size_t)L * dout * R, sizeof(float));
     }
@@ -358,7 +359,7 @@ int peft_load(Model *m, const char *dir) {
         // the fused c_attn updates q, k and v: rows [tC, (t+1)C) of B go to target t
         for (int t = 0; t < NUM_TARGETS; t++) {
             if (!(PM_TARGETS[pm->kind] & (1 << t))) continue;
-            int row0 = pm->kind == PM_ATTN ? t * C : 0, rows = pm->kind == PM_ATTN ? C : dout;
+            int row0 = lora_site_slice(cfg, (LoraSite)t, 0).row, rows = pm->kind == PM_ATTN ? C : dout;
             float *At = host[t][0] + (size_t)pm->layer * R * din;
             float *Bt = host[t][1] + (size_t)pm->layer * rows * R;
             memcpy(At, A, (size_t)r * din * sizeof(float));
@@ -399,26 +400,9 @@ done:
 // ----------------------------------------------------------------------------
 // writing: a loralab adapter as a PEFT adapter
 
-// Why a method cannot be written as a PEFT LoRA adapter; NULL when it can.
-static const char *refusal(const MethodConfig *mc) {
-    switch (mc->kind) {
-    case METHOD_FT:
-        return "method ft trains every weight of the model, which a PEFT LoRA adapter cannot hold; "
-               "write a full checkpoint with `loralab merge-adapter` instead";
-    case METHOD_BITFIT:
-        return "method bitfit trains the base model's biases, which a PEFT LoRA adapter cannot hold; "
-               "write a full checkpoint with `loralab merge-adapter` instead";
-    case METHOD_PREFIX_EMBED:
-        return "method prefix_embed trains prefix embeddings, which PEFT's LoRA cannot express";
-    case METHOD_PREFIX_LAYER:
-        return "method prefix_layer trains per-layer prefix activations, which PEFT's LoRA cannot express";
-    case METHOD_ADAPTER_H: case METHOD_ADAPTER_L: case METHOD_ADAPTER_P: case METHOD_ADAPTER_D:
-        return NULL;   // below, with the method's name
-    case METHOD_NONE:
-        return "method none has no trained tensors";
-    case METHOD_LORA:
-        break;
-    }
+// Why a combination cannot be written as a PEFT LoRA adapter; NULL when it can (the primary
+// method's own reason is METHODS[kind].peft_refusal).
+static const char *combination_refusal(const MethodConfig *mc) {
     if (mc->also_bitfit)
         return "the combination with bitfit trains the base model's biases, which a PEFT LoRA adapter "
                "cannot hold; write a full checkpoint with `loralab merge-adapter` instead";
@@ -450,10 +434,9 @@ int peft_export(const char *src, const char *out, const char **summary) {
     if (is_peft) return err_set("%s: already a PEFT adapter", src);
     MethodConfig mc;
     if (adapter_read_config(src, &mc)) return -1;
-    if (mc.kind >= METHOD_ADAPTER_H && mc.kind <= METHOD_ADAPTER_D)
-        return err_set("%s: method %s inserts bottleneck layers, which PEFT's LoRA cannot express; "
-                       "nothing written", src, METHOD_NAMES[mc.kind]);
-    const char *why = refusal(&mc);
+    if (METHODS[mc.kind].peft_refusal)
+        return err_set("%s: method %s %s; nothing written", src, METHOD_NAMES[mc.kind], METHODS[mc.kind].peft_refusal);
+    const char *why = combination_refusal(&mc);
     if (why) return err_set("%s: %s; nothing written", src, why);
 
     char cfg_path[4096], st_path[4096];

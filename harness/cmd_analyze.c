@@ -487,15 +487,12 @@ static int adapter_base(const char *adapter, char *out, size_t cap) {
 
 // Base weight matrix of target t in layer l, as [d_out, d_in], inside the stacked tensor.
 static const float *base_weight(Model *m, int t, int l, int *d_out, int *d_in) {
-    int C = model_config(m)->n_embd;
-    const char *name = t <= 2 ? "h.attn.c_attn.weight" : t == 3 ? "h.attn.c_proj.weight"
-                     : t == 4 ? "h.mlp.c_fc.weight" : "h.mlp.c_proj.weight";
-    Param *p = model_find_param(m, name);
-    LAB_ASSERT(p && p->ndim == 3);
-    size_t slice = (size_t)p->shape[1] * p->shape[2];
-    *d_in = p->shape[2];
-    *d_out = t <= 2 ? C : p->shape[1];
-    return p->data + (size_t)l * slice + (t <= 2 ? (size_t)t * C * C : 0);
+    LoraSlice w;
+    const float *W = model_site_weight(m, (LoraSite)t, l, &w);
+    LAB_ASSERT(W);
+    *d_out = w.d_out;
+    *d_in = w.d_in;
+    return W;
 }
 
 static int rundata_load(RunData *r, int with_base, int want, const char *base_override);
@@ -567,7 +564,7 @@ static int rundata_open_dir(const char *dir, const char *base, int with_base, in
 // The adapter of r (r->adapter set) and, with_base, the base weights of the targets in want.
 static int rundata_load(RunData *r, int with_base, int want, const char *base_override) {
     if (adapter_read_config(r->adapter, &r->mc)) return err_prefix("%s", r->label);
-    if (!(r->mc.kind == METHOD_LORA || r->mc.also_lora) || !r->mc.lora_targets)
+    if (!method_uses_lora(&r->mc) || !r->mc.lora_targets)
         return err_set("%s: adapter %s has no LoRA tensors (method %s)", r->label, r->adapter,
                        METHOD_NAMES[r->mc.kind]);
     if (base_override) snprintf(r->base, sizeof r->base, "%s", base_override);

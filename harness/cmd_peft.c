@@ -103,16 +103,6 @@ int cmd_export(int argc, char **argv) {
     return 0;
 }
 
-// Methods whose trained tensors a GPT-2 checkpoint cannot hold.
-static const char *merge_refusal(const MethodConfig *mc) {
-    if (mc->kind >= METHOD_ADAPTER_H && mc->kind <= METHOD_ADAPTER_D)
-        return "inserts bottleneck layers that a GPT-2 checkpoint cannot hold";
-    if (mc->kind == METHOD_PREFIX_EMBED || mc->kind == METHOD_PREFIX_LAYER || mc->also_prefix)
-        return "trains prefixes that a GPT-2 checkpoint cannot hold";
-    if (mc->kind == METHOD_NONE) return "has no trained tensors";
-    return NULL;
-}
-
 int cmd_merge_adapter(int argc, char **argv) {
     const char *out = NULL;
     ArgSpec specs[] = {
@@ -148,7 +138,7 @@ int cmd_merge_adapter(int argc, char **argv) {
         err_prefix("merge-adapter");
         err_exit();
     }
-    const char *why = merge_refusal(&mc);
+    const char *why = method_merge_refusal(&mc);
     if (why) { err_set("merge-adapter: %s: method %s %s", adapter, METHOD_NAMES[mc.kind], why); err_exit(); }
     Model *m = model_create(backend_open("cpu", NULL), &cfg, &mc);
     if (!m) { err_prefix("merge-adapter: %s", adapter); err_exit(); }

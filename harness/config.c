@@ -16,9 +16,10 @@
 #include "harness/sha256.h"
 #include "tasks/task.h"
 
-const char *const COMBINE_NAMES[NUM_COMBINE] = {"bitfit", "lora", "prefix_embed", "prefix_layer"};
-const char *const SCHEDULE_NAMES[3] = {"constant", "linear", "cosine"};
-const char *const LORA_INIT_NAMES[2] = {"kaiming", "gaussian"};
+const char *const COMBINE_NAMES[] = {"bitfit", "lora", "prefix_embed", "prefix_layer"};
+const MethodKind COMBINE_METHODS[] = {METHOD_BITFIT, METHOD_LORA, METHOD_PREFIX_EMBED, METHOD_PREFIX_LAYER};
+_Static_assert(sizeof COMBINE_NAMES / sizeof COMBINE_NAMES[0] == NUM_COMBINE, "COMBINE_NAMES: one per combine bit");
+_Static_assert(sizeof COMBINE_METHODS / sizeof COMBINE_METHODS[0] == NUM_COMBINE, "COMBINE_METHODS: one per combine bit");
 
 // ----------------------------------------------------------------------------
 // defaults: the one place every default lives
@@ -51,15 +52,15 @@ static const RunConfig DEFAULTS = {
     .eval_batches = 0,            // whole validation split
     .method = METHOD_LORA,        // the method this harness is about
     .combine = 0,                 // nothing combined
-    .lora_targets = TARGET_Q | TARGET_V,   // the paper's default {Wq, Wv}
-    .lora_rank = 8,
-    .lora_alpha = 8.0,            // scale alpha / r = 1 at r = 8
+    .lora_targets = DEFAULT_LORA_TARGETS,  // the paper's default {Wq, Wv}
+    .lora_rank = DEFAULT_LORA_RANK,
+    .lora_alpha = DEFAULT_LORA_ALPHA,
     .lora_dropout = 0.0,
     .lora_init = LORA_INIT_KAIMING,        // as loralib
-    .adapter_rank = 8,
+    .adapter_rank = DEFAULT_ADAPTER_RANK,
     .adapter_skip = 0,
-    .prefix_lp = 16,
-    .prefix_li = 0,
+    .prefix_lp = DEFAULT_PREFIX_LP,
+    .prefix_li = DEFAULT_PREFIX_LI,
     .seed = 1,
 };
 
@@ -119,7 +120,7 @@ static const Key KEYS[] = {
     INT("train.batch", batch, 1, BIG, AP_ALWAYS, "batch size"),
     FLT("train.lr", lr, 0, 10, AP_ALWAYS, "peak learning rate"),
     INT("train.warmup", warmup, 0, BIG, AP_ALWAYS, "linear warmup steps"),
-    ENUM("train.schedule", schedule, SCHEDULE_NAMES, 3, "schedule", AP_ALWAYS, "constant | linear | cosine"),
+    ENUM("train.schedule", schedule, SCHEDULE_NAMES, SCHEDULE_COUNT, "schedule", AP_ALWAYS, "constant | linear | cosine"),
     FLT("train.weight_decay", weight_decay, 0, 10, AP_ALWAYS, "AdamW weight decay"),
     FLT("train.grad_clip", grad_clip, 0, 1e9, AP_ALWAYS, "global gradient-norm clip; 0 = none"),
     FLT("train.label_smoothing", label_smoothing, 0, 0.999, AP_ALWAYS, "label smoothing"),
@@ -128,11 +129,11 @@ static const Key KEYS[] = {
     INT("train.eval_batches", eval_batches, 0, BIG, AP_ALWAYS, "batches per validation; 0 = whole split"),
     ENUM("method", method, METHOD_NAMES, METHOD_NONE, "method", AP_ALWAYS, "ft | bitfit | lora | prefix_embed | prefix_layer | adapter_h | adapter_l | adapter_p | adapter_d"),
     MASK("combine", combine, COMBINE_NAMES, NUM_COMBINE, "method to combine", AP_ALWAYS, "extra methods trained too: bitfit, lora, prefix_embed, prefix_layer"),
-    MASK("lora.targets", lora_targets, TARGET_NAMES, NUM_TARGETS, "target", AP_LORA, "adapted matrices: q, k, v, o, c_fc, c_proj"),
+    MASK("lora.targets", lora_targets, TARGET_NAMES, SITE_COUNT, "target", AP_LORA, "adapted matrices: q, k, v, o, c_fc, c_proj"),
     INT("lora.rank", lora_rank, 1, BIG, AP_LORA, "rank r (<= d_model)"),
     FLT("lora.alpha", lora_alpha, 1e-9, 1e9, AP_LORA, "scale alpha / r"),
     FLT("lora.dropout", lora_dropout, 0, 0.999, AP_LORA, "dropout on the LoRA input"),
-    ENUM("lora.init", lora_init, LORA_INIT_NAMES, 2, "init", AP_LORA, "A's init: kaiming | gaussian"),
+    ENUM("lora.init", lora_init, LORA_INIT_NAMES, LORA_INIT_COUNT, "init", AP_LORA, "A's init: kaiming | gaussian"),
     INT("adapter.rank", adapter_rank, 1, BIG, AP_ADAPTER, "adapter bottleneck r (<= d_model)"),
     INT("adapter.skip_layers", adapter_skip, 0, BIG, AP_ADAPTER_D, "adapter_d: lowest layers without adapters"),
     INT("prefix.lp", prefix_lp, 0, BIG, AP_PREFIX, "prefix length l_p"),
@@ -140,7 +141,7 @@ static const Key KEYS[] = {
     INT("seed", seed, 0, BIG, AP_ALWAYS, "seed of method init, data order and dropout"),
     // Keys added after the first release are hashed only away from their defaults, so the
     // runs of older databases keep their keys.
-    ENUM("train.precision", precision, PRECISION_NAMES, 2, "precision", AP_NOT_DEFAULT,
+    ENUM("train.precision", precision, PRECISION_NAMES, PRECISION_COUNT, "precision", AP_NOT_DEFAULT,
          "fp32 | bf16 (block linears in bf16 with fp32 accumulation; frozen ones stored in bf16)"),
     INT("train.patience", patience, 0, BIG, AP_NOT_DEFAULT,
         "early stopping: end after N validations without improvement (train.steps stays the cap); 0 = off"),
@@ -426,15 +427,23 @@ int config_key_equal(const RunConfig *a, const RunConfig *b, int key) {
 // ----------------------------------------------------------------------------
 // which methods a run uses
 
-int config_uses_lora(const RunConfig *c) { return c->method == METHOD_LORA || (c->combine & COMBINE_LORA); }
-int config_uses_adapter(const RunConfig *c) {
-    return c->method == METHOD_ADAPTER_H || c->method == METHOD_ADAPTER_L ||
-           c->method == METHOD_ADAPTER_P || c->method == METHOD_ADAPTER_D;
+// The union of METHODS[k].reads, or of .adds, over the method and the combined ones.
+static unsigned run_reads(const RunConfig *c) {
+    unsigned u = METHODS[c->method].reads;
+    for (int i = 0; i < NUM_COMBINE; i++)
+        if (c->combine & (1 << i)) u |= METHODS[COMBINE_METHODS[i]].reads;
+    return u;
 }
-int config_uses_prefix(const RunConfig *c) {
-    return c->method == METHOD_PREFIX_EMBED || c->method == METHOD_PREFIX_LAYER ||
-           (c->combine & (COMBINE_PREFIX_EMBED | COMBINE_PREFIX_LAYER));
+static int run_prefixes(const RunConfig *c) {   // how many prefix methods it names
+    int n = !!(METHODS[c->method].adds & ADDS_PREFIX);
+    for (int i = 0; i < NUM_COMBINE; i++)
+        if (c->combine & (1 << i)) n += !!(METHODS[COMBINE_METHODS[i]].adds & ADDS_PREFIX);
+    return n;
 }
+
+int config_uses_lora(const RunConfig *c) { return (run_reads(c) & READS_LORA) != 0; }
+int config_uses_adapter(const RunConfig *c) { return (run_reads(c) & READS_ADAPTER) != 0; }
+int config_uses_prefix(const RunConfig *c) { return (run_reads(c) & READS_PREFIX) != 0; }
 
 static int key_applies(const RunConfig *c, const Key *k) {
     switch (k->applies) {
@@ -442,7 +451,7 @@ static int key_applies(const RunConfig *c, const Key *k) {
     case AP_NEVER: return 0;
     case AP_LORA: return config_uses_lora(c);
     case AP_ADAPTER: return config_uses_adapter(c);
-    case AP_ADAPTER_D: return c->method == METHOD_ADAPTER_D;
+    case AP_ADAPTER_D: return (run_reads(c) & READS_ADAPTER_SKIP) != 0;
     case AP_PREFIX: return config_uses_prefix(c);
     case AP_CHECKPOINT: return c->base_checkpoint[0] != '\0';
     case AP_PRESET: return c->base_checkpoint[0] == '\0';
@@ -489,14 +498,12 @@ static const char *set_key(const RunConfig *c, const char *a, const char *b) {
 
 static int check_methods(const RunConfig *c) {
     const char *name = METHOD_NAMES[c->method];
-    if (c->combine && c->method == METHOD_FT)
-        return key_error(c, "combine", "ft already trains every parameter; nothing to combine");
+    if (c->combine && (METHODS[c->method].adds & TRAINS_ALL))
+        return key_error(c, "combine", "%s already trains every parameter; nothing to combine", name);
     for (int i = 0; i < NUM_COMBINE; i++)
-        if ((c->combine & (1 << i)) && !strcmp(COMBINE_NAMES[i], name))
+        if ((c->combine & (1 << i)) && COMBINE_METHODS[i] == (MethodKind)c->method)
             return key_error(c, "combine", "'%s' is already the method", name);
-    int prefixes = (c->method == METHOD_PREFIX_EMBED) + (c->method == METHOD_PREFIX_LAYER) +
-                   !!(c->combine & COMBINE_PREFIX_EMBED) + !!(c->combine & COMBINE_PREFIX_LAYER);
-    if (prefixes > 1) return key_error(c, "combine", "at most one of prefix_embed, prefix_layer");
+    if (run_prefixes(c) > 1) return key_error(c, "combine", "at most one of prefix_embed, prefix_layer");
     return 0;
 }
 
@@ -559,7 +566,7 @@ int config_validate(const RunConfig *c) {
     if (config_uses_adapter(c) && c->adapter_rank > mc.n_embd)
         return key_error(c, "adapter.rank", "%d is larger than d_model %d of %s; r must be in [1, %d]",
                          c->adapter_rank, mc.n_embd, model, mc.n_embd);
-    if (c->method == METHOD_ADAPTER_D && c->adapter_skip >= mc.n_layer)
+    if ((run_reads(c) & READS_ADAPTER_SKIP) && c->adapter_skip >= mc.n_layer)
         return key_error(c, "adapter.skip_layers", "%d leaves no adapter in a %d-layer model (%s)",
                          c->adapter_skip, mc.n_layer, model);
     if (config_uses_prefix(c)) {
@@ -593,7 +600,7 @@ int config_to_method(const RunConfig *c, MethodConfig *mc) {
     }
     if (config_uses_adapter(c)) {
         mc->adapter_rank = c->adapter_rank;
-        mc->adapter_skip = c->method == METHOD_ADAPTER_D ? c->adapter_skip : 0;
+        mc->adapter_skip = (run_reads(c) & READS_ADAPTER_SKIP) ? c->adapter_skip : 0;
     }
     if (config_uses_prefix(c)) {
         mc->prefix_lp = c->prefix_lp;

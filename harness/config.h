@@ -39,12 +39,11 @@ typedef struct {
     const char *override;   // "lora.rank=4" as given on the command line, or NULL
 } ConfigOrigin;
 
-// combine: extra methods, a bitmask over COMBINE_NAMES.
+// combine: extra methods, a bitmask over COMBINE_NAMES; bit i trains COMBINE_METHODS[i] too.
 enum { COMBINE_BITFIT = 1, COMBINE_LORA = 2, COMBINE_PREFIX_EMBED = 4, COMBINE_PREFIX_LAYER = 8 };
 enum { NUM_COMBINE = 4 };
-extern const char *const COMBINE_NAMES[NUM_COMBINE];   // "bitfit", "lora", "prefix_embed", "prefix_layer"
-extern const char *const SCHEDULE_NAMES[3];            // indexed by Schedule (core/model.h)
-extern const char *const LORA_INIT_NAMES[2];           // indexed by LoraInit
+extern const char *const COMBINE_NAMES[];        // "bitfit", "lora", "prefix_embed", "prefix_layer"
+extern const MethodKind COMBINE_METHODS[];       // METHOD_BITFIT, METHOD_LORA, ...
 
 typedef struct {
     char name[64];              // name: the sweep's name (not hashed)

@@ -68,8 +68,7 @@ int memcheck_run_need(const RunConfig *rc, MemoryReport *need) {
     MethodConfig mc;
     if (config_to_model(rc, &cfg) || config_to_method(rc, &mc)) return -1;
     // as the runner sizes it: task.max_len (or n_ctx) tokens, less the prefix
-    int n_prefix = mc.kind == METHOD_PREFIX_EMBED || mc.kind == METHOD_PREFIX_LAYER || mc.also_prefix
-                   ? mc.prefix_lp + mc.prefix_li : 0;
+    int n_prefix = method_prefix_len(&mc);
     int T = rc->task_max_len > 0 ? rc->task_max_len : cfg.n_ctx;
     if (T + n_prefix > cfg.n_ctx) T = cfg.n_ctx - n_prefix;
     if (T < 1) T = 1;

@@ -408,7 +408,7 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
     mc.head = task->kind == TASK_CLS ? HEAD_CLS : task->kind == TASK_REG ? HEAD_REG : HEAD_LM;
     mc.n_classes = task->kind == TASK_CLS ? task->n_labels : task->kind == TASK_REG ? 1 : 0;
     {   // the memory it will take, before taking it: a run that cannot fit fails with the figures
-        int np = mc.kind == METHOD_PREFIX_EMBED || mc.kind == METHOD_PREFIX_LAYER || mc.also_prefix ? mc.prefix_lp + mc.prefix_li : 0;
+        int np = method_prefix_len(&mc);
         int T = rc->task_max_len > 0 ? rc->task_max_len : cfg.n_ctx;
         if (T + np > cfg.n_ctx) T = cfg.n_ctx - np;
         MemoryReport need;
@@ -421,7 +421,7 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
 
     ParamCounts pc = model_param_counts(m);
     if (store_set_params(st, run_id, (int64_t)pc.trainable, (int64_t)pc.total, (int64_t)pc.head)) goto done;
-    int n_prefix = mc.kind == METHOD_PREFIX_EMBED || mc.kind == METHOD_PREFIX_LAYER || mc.also_prefix ? mc.prefix_lp + mc.prefix_li : 0;
+    int n_prefix = method_prefix_len(&mc);
     int max_len = rc->task_max_len > 0 ? rc->task_max_len : cfg.n_ctx;
     if (max_len + n_prefix > cfg.n_ctx) max_len = cfg.n_ctx - n_prefix;
     int B = rc->batch;

@@ -16,14 +16,14 @@ void decode_defaults(DecodeOptions *opt, int eos) {
 }
 
 // ----------------------------------------------------------------------------
-// the model scorer (recomputes every prefix; a key/value-cached scorer replaces this)
+// the model scorer (recomputes every prefix; the key/value-cached scorer below does not)
 
 // Prefix and infix positions the model adds to every row (core/model.c stage_batch: row b
 // holds lp prefix positions, the real tokens at lp + t, then li infix positions, then
 // padding). Mirrors model_create: only prefix methods (or also_prefix) add them.
 static void model_prefix(const Model *m, int *lp, int *li) {
     const MethodConfig *mc = model_method(m);
-    int on = mc->kind == METHOD_PREFIX_EMBED || mc->kind == METHOD_PREFIX_LAYER || mc->also_prefix;
+    int on = method_prefix_kind(mc) != 0;
     *lp = on ? mc->prefix_lp : 0;
     *li = on ? mc->prefix_li : 0;
 }
