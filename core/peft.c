@@ -23,6 +23,9 @@ static const int PM_TARGETS[PM_COUNT] = {TARGET_Q | TARGET_K | TARGET_V, TARGET_
 
 static const char PREFIX[] = "base_model.model.";
 
+// The sublayer a LoRA site is in, as in the adapter's tensor names: h.{i}.attn.q.lora_A, ...
+static const char *site_module(int t) { return t <= SITE_O ? "attn" : "mlp"; }
+
 static void join_path(char *buf, size_t cap, const char *dir, const char *file) {
     snprintf(buf, cap, "%s/%s", dir, file);
 }
@@ -463,7 +466,7 @@ int peft_export(const char *src, const char *out, const char **summary) {
         char which[8];
         for (t = 0; t < NUM_TARGETS; t++) {
             char fmt[64];
-            snprintf(fmt, sizeof fmt, "h.%%d.%s.%s.lora_%%1[AB]%%n", t < 4 ? "attn" : "mlp", TARGET_NAMES[t]);
+            snprintf(fmt, sizeof fmt, "h.%%d.%s.%s.lora_%%1[AB]%%n", site_module(t), TARGET_NAMES[t]);
             n = 0;
             if (sscanf(name, fmt, &layer, which, &n) == 2 && n > 0 && !name[n] && (mc.lora_targets & (1 << t))) break;
         }
@@ -475,7 +478,7 @@ int peft_export(const char *src, const char *out, const char **summary) {
         if (layer + 1 > L) L = layer + 1;
         if (which[0] == 'A' && st_ndim(st, i) == 2) {
             int din = (int)st_shape(st, i)[1];
-            int c = t == 5 ? din / 4 : din;
+            int c = t == SITE_PROJ ? din / 4 : din;
             if (C && c != C) { err_set("%s: tensor '%s': d_in %d does not fit n_embd %d", st_path, name, din, C); goto done; }
             C = c;
         }
@@ -484,7 +487,7 @@ int peft_export(const char *src, const char *out, const char **summary) {
 
     // the output tensors, layer by layer
     int nqkv = 0;
-    for (int t = 0; t < 3; t++) nqkv += !!(mc.lora_targets & (1 << t));
+    for (int t = SITE_Q; t <= SITE_V; t++) nqkv += !!(mc.lora_targets & (1 << t));
     ot = xcalloc((size_t)L * 8 + 1, sizeof *ot);
     for (int l = 0; l < L; l++) {
         for (int k = 0; k < PM_COUNT; k++) {
@@ -536,7 +539,7 @@ int peft_export(const char *src, const char *out, const char **summary) {
                 for (int t = 0; t < NUM_TARGETS; t++) {
                     if (!(PM_TARGETS[k] & mc.lora_targets & (1 << t))) continue;
                     char name[96];
-                    snprintf(name, sizeof name, "h.%d.%s.%s.lora_%c", l, t < 4 ? "attn" : "mlp",
+                    snprintf(name, sizeof name, "h.%d.%s.%s.lora_%c", l, site_module(t),
                              TARGET_NAMES[t], half ? 'B' : 'A');
                     int idx = st_find(st, name);
                     int rows = half ? (k == PM_ATTN ? C : dout) : r, cols = half ? r : din;
