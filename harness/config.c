@@ -263,8 +263,9 @@ static int check_in_list(const char *s, const char *const *names, const char *no
 }
 
 static int check_preset(const char *s) { return check_in_list(s, MODEL_PRESET_NAMES, "preset"); }
-static int check_sha256(const char *s) {
+static int check_sha256(const char *s) {   // "" (the default): no pin
     size_t n = strlen(s);
+    if (n == 0) return 0;
     if (n != 64 || strspn(s, "0123456789abcdef") != n)
         return err_set("'%s' is not a sha256: expected 64 lowercase hex digits", s);
     return 0;
