@@ -78,7 +78,7 @@ static size_t base_biases(const ModelConfig *c) {   // ln_1.b, c_attn.b, attn.c_
 static size_t trainable_ft(const ModelConfig *c, const MethodConfig *mc) {
     size_t L = (size_t)c->n_layer, C = (size_t)c->n_embd;
     size_t weights = (size_t)c->vocab_size * C + (size_t)c->n_ctx * C   // wte, wpe
-                   + L * (2 * C + 3 * C * C + C * C + 2 * C + 4 * C * C + 4 * C * C)   // ln_1.w, ln_2.w, linears
+                   + L * (2 * C + 3 * C * C + C * C + 4 * C * C + 4 * C * C)   // ln_1.w, ln_2.w, linears
                    + C;                                                // ln_f.w
     return weights + base_biases(c);
 }

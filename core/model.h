@@ -48,6 +48,8 @@ extern const char *const TARGET_NAMES[];   // indexed by LoraSite: "q","k","v","
 typedef enum { LINEAR_QKV, LINEAR_ATTN_PROJ, LINEAR_FC, LINEAR_MLP_PROJ, LINEAR_COUNT } BlockLinear;
 extern const char *const BLOCK_LINEAR_NAMES[];   // registry names: "h.attn.c_attn.weight", ...
 
+// The methods. What each one is lives in METHODS (below); a new method goes before
+// METHOD_NONE, since the run configuration offers the names before it.
 typedef enum { METHOD_FT, METHOD_BITFIT, METHOD_LORA, METHOD_PREFIX_EMBED, METHOD_PREFIX_LAYER,
                METHOD_ADAPTER_H, METHOD_ADAPTER_L, METHOD_ADAPTER_P, METHOD_ADAPTER_D,
                METHOD_NONE /* everything frozen: evaluation only */, METHOD_COUNT } MethodKind;

@@ -446,6 +446,82 @@ static void test_param_formulas(void **s) {
     assert_int_equal(pc.trainable, 124439808);
 }
 
+// The method table: each entry at its own index, and each method's parameter formula equal to
+// what the registry creates, on every preset (method alone, heads apart).
+static void test_method_table(void **s) {
+    (void)s;
+    for (int k = 0; k < METHOD_COUNT; k++) {
+        assert_int_equal(METHODS[k].kind, k);
+        assert_non_null(METHOD_NAMES[k]);
+        assert_non_null(METHODS[k].trainable);
+    }
+    assert_null(METHOD_NAMES[METHOD_COUNT]);
+    for (int p = 0; MODEL_PRESET_NAMES[p]; p++) {
+        ModelConfig cfg;
+        assert_int_equal(model_preset(MODEL_PRESET_NAMES[p], &cfg), 0);
+        for (int k = 0; k < METHOD_COUNT; k++) {
+            MethodConfig mc = method((MethodKind)k);
+            mc.lora_targets = TARGET_Q | TARGET_V | TARGET_FC | TARGET_PROJ;
+            mc.head = HEAD_CLS;
+            mc.n_classes = 2;
+            ParamCounts pc;
+            assert_int_equal(model_count_params(&cfg, &mc, &pc), 0);
+            size_t want = METHODS[k].trainable(&cfg, &mc);
+            if (pc.trainable != want)
+                fail_msg("%s on %s: the registry trains %zu parameters, METHODS says %zu", METHOD_NAMES[k],
+                         MODEL_PRESET_NAMES[p], pc.trainable, want);
+        }
+    }
+    // predicates over combinations
+    MethodConfig mc = method(METHOD_BITFIT);
+    assert_false(method_uses_lora(&mc));
+    assert_int_equal(method_prefix_len(&mc), 0);
+    mc.also_lora = 1;
+    mc.also_prefix = METHOD_PREFIX_LAYER;
+    assert_true(method_uses_lora(&mc));
+    assert_int_equal(method_prefix_kind(&mc), METHOD_PREFIX_LAYER);
+    assert_int_equal(method_prefix_len(&mc), 5);
+    assert_true(method_adds(&mc) & TRAINS_BIASES);
+    assert_false(method_is_adapter(&mc));
+    assert_string_equal(method_merge_refusal(&mc), METHODS[METHOD_PREFIX_LAYER].merge_refusal);
+    mc = method(METHOD_ADAPTER_D);
+    assert_true(method_is_adapter(&mc));
+    assert_true(method_reads(&mc) & READS_ADAPTER_SKIP);
+    assert_null(method_merge_refusal(&(MethodConfig){.kind = METHOD_LORA}));
+}
+
+// LoRA sites: each names its rows of the block linear it adapts, and model_site_weight points
+// there in the stacked weight.
+static void test_lora_sites(void **s) {
+    (void)s;
+    ModelConfig cfg = nano();
+    int C = cfg.n_embd;
+    assert_int_equal(TARGET_Q | TARGET_K | TARGET_V | TARGET_O | TARGET_FC | TARGET_PROJ, (1 << SITE_COUNT) - 1);
+    static const struct { LoraSite s; BlockLinear linear; int d_out, d_in, row; } want[SITE_COUNT] = {
+        {SITE_Q, LINEAR_QKV, 64, 64, 0},        {SITE_K, LINEAR_QKV, 64, 64, 64},
+        {SITE_V, LINEAR_QKV, 64, 64, 128},      {SITE_O, LINEAR_ATTN_PROJ, 64, 64, 0},
+        {SITE_FC, LINEAR_FC, 256, 64, 0},       {SITE_PROJ, LINEAR_MLP_PROJ, 64, 256, 0},
+    };
+    MethodConfig mc = method(METHOD_LORA);
+    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    assert_non_null(m);
+    for (int t = 0; t < SITE_COUNT; t++) {
+        LoraSlice w = lora_site_slice(&cfg, want[t].s, 1);
+        assert_int_equal(w.linear, want[t].linear);
+        assert_int_equal(w.d_out, want[t].d_out);
+        assert_int_equal(w.d_in, want[t].d_in);
+        assert_int_equal(w.row, want[t].row);
+        Param *p = model_find_param(m, BLOCK_LINEAR_NAMES[w.linear]);
+        assert_non_null(p);
+        size_t layer = (size_t)p->shape[1] * p->shape[2];
+        assert_int_equal(w.offset, layer + (size_t)w.row * p->shape[2]);
+        LoraSlice got;
+        assert_ptr_equal(model_site_weight(m, want[t].s, 1, &got), p->data + layer + (size_t)w.row * C);
+        assert_int_equal(got.offset, w.offset);
+    }
+    model_free(m);
+}
+
 static void test_bad_methods(void **s) {
     (void)s;
     ModelConfig cfg = nano();
@@ -756,6 +832,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_grad_prefix_embed), cmocka_unit_test(test_grad_prefix_layer),
         cmocka_unit_test(test_grad_adapters),     cmocka_unit_test(test_frozen),
         cmocka_unit_test(test_merge),             cmocka_unit_test(test_param_formulas),
+        cmocka_unit_test(test_method_table),      cmocka_unit_test(test_lora_sites),
         cmocka_unit_test(test_bad_methods),       cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_grad_clip),         cmocka_unit_test(test_overfit_text),
         cmocka_unit_test(test_gemm_flops),
