@@ -306,9 +306,10 @@ static int has_lora(const Model *m, int t) { return m->p_lora_a[t] >= 0; }
 
 // Whether parameter i is a block linear's weight stored in bf16 (PRECISION_BF16).
 static int is_bf16(const Model *m, int i) {
-    return m->mc.precision == PRECISION_BF16 &&
-           (i == m->p_linw[LINEAR_QKV] || i == m->p_linw[LINEAR_ATTN_PROJ] || i == m->p_linw[LINEAR_FC] ||
-            i == m->p_linw[LINEAR_MLP_PROJ]);
+    if (m->mc.precision != PRECISION_BF16) return 0;
+    for (int k = 0; k < LINEAR_COUNT; k++)
+        if (i == m->p_linw[k]) return 1;
+    return 0;
 }
 
 static void decide_kept_inputs(Model *m) {
