@@ -12,7 +12,7 @@ tq_exact() {
 
 DB=$TMP/q/results.db
 expect_out 'results.db: no sweeps yet$' "$LORALAB" status --db "$DB"
-expect_out '^3$' sqlite3 "$DB" "PRAGMA user_version"
+expect_out '^4$' sqlite3 "$DB" "PRAGMA user_version"
 
 sqlite3 "$DB" <<'EOF'
 INSERT INTO sweeps (name, file) VALUES ('t6', 't6.yaml');
