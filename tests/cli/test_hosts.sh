@@ -25,7 +25,7 @@ hosts_file hosts "1, 2" 20 > "$TMP/h.yaml"
 # other-host as pid 4242 (its first attempt, nothing recorded yet), its heartbeat AGE s old
 claim_foreign() {
   mkdir -p "$1" && cp "$TMP/seed/loralab.db" "$1/"
-  sqlite3 "$1/loralab.db" "UPDATE runs SET status = 'running', pid = 4242, pid_start = NULL, host = 'other-host',
+  sqlite3 -cmd ".timeout 10000" "$1/loralab.db" "UPDATE runs SET status = 'running', pid = 4242, pid_start = NULL, host = 'other-host',
     attempts = 1, error = NULL, finished = NULL, started = strftime('%Y-%m-%dT%H:%M:%fZ','now'),
     heartbeat = $NOW - $2 WHERE seed = 1; DELETE FROM metrics; DELETE FROM artifacts"
 }
@@ -46,16 +46,16 @@ expect_out "^0$" hq "$DB" "SELECT count(*) FROM (SELECT 1 FROM metrics GROUP BY 
 # trains only its own run, and counts the other's as done by another sweep once it is
 DB="$TMP/fresh/loralab.db"
 claim_foreign "$TMP/fresh" 0
-LORALAB_HEARTBEAT_SECONDS=1 "$LORALAB" sweep "$TMP/h.yaml" --db "$DB" >"$TMP/f.log" 2>&1 &
+LORALAB_HEARTBEAT_SECONDS=3 "$LORALAB" sweep "$TMP/h.yaml" --db "$DB" >"$TMP/f.log" 2>&1 &
 pa=$!
-for i in $(seq 1 100); do   # the other host's heartbeat, every 0.5 s (lease 3 s), for 5 s
-  sqlite3 "$DB" "UPDATE runs SET heartbeat = $NOW WHERE seed = 1 AND status = 'running'" 2>/dev/null
+for i in $(seq 1 100); do   # the other host's heartbeat, every 0.5 s (lease 9 s), for at least 5 s
+  sqlite3 -cmd ".timeout 10000" "$DB" "UPDATE runs SET heartbeat = $NOW WHERE seed = 1 AND status = 'running'" >/dev/null
   [ $i -ge 10 ] && [ "$(hq "$DB" "SELECT status FROM runs WHERE seed = 2")" = done ] && break
   sleep 0.5
 done
 kill -0 $pa 2>/dev/null && _report ok || _report fail "fresh foreign claim: the sweep did not wait :: $(cat "$TMP/f.log")"
 expect_out "^running,1,4242,other-host$" hq "$DB" "SELECT status, attempts, pid, host FROM runs WHERE seed = 1"
-sqlite3 "$DB" "UPDATE runs SET status = 'done', finished = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE seed = 1"
+sqlite3 -cmd ".timeout 10000" "$DB" "UPDATE runs SET status = 'done', finished = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE seed = 1"
 wait $pa; rc=$?
 [ $rc -eq 0 ] && _report ok || _report fail "fresh foreign claim: exit $rc :: $(cat "$TMP/f.log")"
 grep -Eq "^sweep: run 1 is running in another sweep \(pid 4242 on other-host, heartbeat [0-9] s ago\); waiting for it$" "$TMP/f.log" &&
