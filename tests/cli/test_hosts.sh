@@ -48,7 +48,7 @@ DB="$TMP/fresh/loralab.db"
 claim_foreign "$TMP/fresh" 0
 LORALAB_HEARTBEAT_SECONDS=3 "$LORALAB" sweep "$TMP/h.yaml" --db "$DB" >"$TMP/f.log" 2>&1 &
 pa=$!
-for i in $(seq 1 100); do   # the other host's heartbeat, every 0.5 s (lease 9 s), for at least 5 s
+for i in $(seq 1 2400); do   # the other host's heartbeat, every 0.5 s (lease 9 s), until run 2 is done
   sqlite3 -cmd ".timeout 10000" "$DB" "UPDATE runs SET heartbeat = $NOW WHERE seed = 1 AND status = 'running'" >/dev/null
   [ $i -ge 10 ] && [ "$(hq "$DB" "SELECT status FROM runs WHERE seed = 2")" = done ] && break
   sleep 0.5
@@ -64,14 +64,14 @@ grep -q "; 1 done by another sweep" "$TMP/f.log" && _report ok || _report fail "
 expect_out "^done,1,4242,other-host,0$" hq "$DB" \
   "SELECT status, attempts, pid, host, (SELECT count(*) FROM metrics WHERE run_id = runs.id) FROM runs WHERE seed = 1"
 
-# a fresh heartbeat that stops: the sweep waits while it is younger than the lease (3 s),
-# then takes the run over and trains it once
+# a fresh heartbeat that stops: the sweep waits while it is younger than the lease,
+# then takes the run over and trains it once (lease 9 s: a slow start still sees it fresh)
 DB="$TMP/lost/loralab.db"
 claim_foreign "$TMP/lost" 0
-LORALAB_HEARTBEAT_SECONDS=1 "$LORALAB" sweep "$TMP/h.yaml" --db "$DB" >"$TMP/l.log" 2>&1; rc=$?
+LORALAB_HEARTBEAT_SECONDS=3 "$LORALAB" sweep "$TMP/h.yaml" --db "$DB" >"$TMP/l.log" 2>&1; rc=$?
 [ $rc -eq 0 ] && _report ok || _report fail "lost foreign claim: exit $rc :: $(cat "$TMP/l.log")"
-grep -Eq "^sweep: run 1 is running in another sweep \(pid 4242 on other-host, heartbeat [0-2] s ago\); waiting for it$" "$TMP/l.log" &&
-  grep -Eq "^sweep: run 1: worker pid 4242 on other-host sent no heartbeat for [3-9] s \(lease 3 s\); it runs here$" "$TMP/l.log" &&
+grep -Eq "^sweep: run 1 is running in another sweep \(pid 4242 on other-host, heartbeat [0-8] s ago\); waiting for it$" "$TMP/l.log" &&
+  grep -Eq "^sweep: run 1: worker pid 4242 on other-host sent no heartbeat for ([9]|[1-9][0-9]) s \(lease 9 s\); it runs here$" "$TMP/l.log" &&
   _report ok || _report fail "lost foreign claim: waited, then reclaimed :: $(cat "$TMP/l.log")"
 expect_out "^done,2,$(hostname)$" hq "$DB" "SELECT status, attempts, host FROM runs WHERE seed = 1"
 
