@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
     char *sql = fuzz_text(data, n);
     ticks = 0;
     clock_gettime(CLOCK_MONOTONIC, &started);
-    query_exec(store, sql, (int)(n % 3));
+    query_exec(store, sql, (int)(n % 3), 0);
     free(sql);
     return 0;
 }

@@ -116,12 +116,13 @@ static int parse_layers(const char *text, int **layers, int *n) {
     if (!text || !strcmp(text, "all")) return 0;
     char *copy = xstrdup(text), *save = NULL;
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        int lo, hi;
+        int lo = 0, hi = 0;
         char *dash = strchr(tok + 1, '-');
         if (dash) *dash = 0;
-        if (args_to_int(tok, "--layers", 0, 100000, &lo) ||
-            (dash ? args_to_int(dash + 1, "--layers", 0, 100000, &hi) : (hi = lo, 0)) || hi < lo) {
-            if (hi < lo) err_set("--layers: range %d-%d is empty", lo, hi);
+        int bad = args_to_int(tok, "--layers", 0, 100000, &lo) ||
+                  (dash ? args_to_int(dash + 1, "--layers", 0, 100000, &hi) : (hi = lo, 0));
+        if (bad || hi < lo) {
+            if (!bad) err_set("--layers: range %d-%d is empty", lo, hi);
             free(copy);
             free(*layers);
             *layers = NULL;

@@ -1,9 +1,11 @@
 // harness/cmd_query.c — `loralab status` (run counts per sweep, failed runs with their
 // errors) and `loralab query` (read-only SQL on the results database).
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/errors.h"
 #include "harness/args.h"
@@ -292,8 +294,26 @@ static void query_lockdown(sqlite3 *db) {
     sqlite3_set_authorizer(db, query_authorizer, NULL);
 }
 
-// Runs one statement and prints its rows in the chosen format.
-static int run_query(Store *s, const char *sql, OutFormat format) {
+// query's time limit: a progress handler that interrupts the statement once the monotonic
+// clock passes the deadline (sqlite3_step then returns SQLITE_INTERRUPT).
+typedef struct {
+    struct timespec deadline;
+    int expired;
+} QueryClock;
+
+static int query_progress(void *user) {
+    QueryClock *qc = user;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec > qc->deadline.tv_sec ||
+        (now.tv_sec == qc->deadline.tv_sec && now.tv_nsec >= qc->deadline.tv_nsec))
+        qc->expired = 1;
+    return qc->expired;
+}
+
+// Runs one statement and prints its rows in the chosen format. timeout_s > 0 bounds its time
+// (preparing included), reported with the limit when it runs past it.
+static int run_query(Store *s, const char *sql, OutFormat format, double timeout_s) {
     sqlite3 *db = store_db(s);
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
@@ -301,6 +321,16 @@ static int run_query(Store *s, const char *sql, OutFormat format) {
     int *numeric = NULL;
     size_t ncells = 0, cap = 0;
     json_t *rows = NULL;
+    QueryClock clock = {{0, 0}, 0};
+    if (timeout_s > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &clock.deadline);
+        double whole = floor(timeout_s);
+        clock.deadline.tv_sec += (time_t)whole;
+        clock.deadline.tv_nsec += (long)((timeout_s - whole) * 1e9);
+        if (clock.deadline.tv_nsec >= 1000000000L) { clock.deadline.tv_sec++; clock.deadline.tv_nsec -= 1000000000L; }
+        // every 1000 virtual-machine instructions: well under a millisecond each
+        sqlite3_progress_handler(db, 1000, query_progress, &clock);
+    }
     if (sqlite3_prepare_v2(db, sql, -1, &st, &tail) != SQLITE_OK) {
         if (sqlite3_errcode(db) == SQLITE_AUTH || !strncmp(sqlite3_errmsg(db), "not authorized", 14))
             return err_set("query: only reading statements are allowed (SELECT, WITH, functions): %s",
@@ -359,9 +389,15 @@ static int run_query(Store *s, const char *sql, OutFormat format) {
             }
         }
     }
+    if (rc == SQLITE_INTERRUPT && clock.expired) {
+        err_set("query: the statement ran past the time limit of %g s and was stopped (--timeout SECONDS raises it)",
+                timeout_s);
+        goto fail;
+    }
     SQL_CHECK(db, rc, sql);
     sqlite3_finalize(st);
     st = NULL;
+    if (timeout_s > 0) sqlite3_progress_handler(db, 0, NULL, NULL);
     if (format == OUT_JSON) {
         // 15 significant digits: what sqlite3 itself prints, so 0.1 stays 0.1
         json_dumpf(rows, stdout, JSON_COMPACT | JSON_REAL_PRECISION(15));
@@ -377,6 +413,7 @@ static int run_query(Store *s, const char *sql, OutFormat format) {
     return 0;
 fail:
     sqlite3_finalize(st);
+    if (timeout_s > 0) sqlite3_progress_handler(db, 0, NULL, NULL);
     json_decref(rows);
     for (size_t k = 0; k < ncells; k++) free(cells[k]);
     free(cells);
@@ -384,22 +421,24 @@ fail:
     return -1;
 }
 
-int query_exec(Store *s, const char *sql, int format) {
+int query_exec(Store *s, const char *sql, int format, double timeout_s) {
     LAB_ASSERT(format >= OUT_TABLE && format <= OUT_JSON);
     query_lockdown(store_db(s));
-    return run_query(s, sql, (OutFormat)format);
+    return run_query(s, sql, (OutFormat)format, timeout_s);
 }
 
 int cmd_query(int argc, char **argv) {
     const char *db = STORE_DEFAULT_PATH;
     int csv = 0, json = 0;
+    float timeout = 30.0f;
     ArgSpec specs[] = {
         {"--csv", ARG_FLAG, &csv, 0, 0, "CSV (RFC 4180: quoted where needed, CRLF line ends)"},
         {"--json", ARG_FLAG, &json, 0, 0, "a JSON array of objects, one per row (runs.config and sweeps.analyze as JSON objects)"},
         {"--db", ARG_STRING, &db, 0, 0, "results database (default " STORE_DEFAULT_PATH ")"},
+        {"--timeout", ARG_FLOAT, &timeout, 0.01, 86400, "seconds the statement may run before it is stopped, exit 2 (default 30)"},
     };
     enum { NSPECS = sizeof specs / sizeof specs[0] };
-    const char *usage = "query \"SQL\" [--csv|--json] [--db PATH]   one read-only SQL statement; "
+    const char *usage = "query \"SQL\" [--csv|--json] [--timeout SECONDS] [--db PATH]   one read-only SQL statement; "
                         "the default output is an aligned table";
     ArgResult args;
     if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); err_exit(); }
@@ -412,7 +451,7 @@ int cmd_query(int argc, char **argv) {
     if (csv && json) { args_result_free(&args); err_set("query: --csv and --json exclude each other"); err_exit(); }
     Store *s;
     if (store_open(&s, db, STORE_READONLY | STORE_RAW)) { args_result_free(&args); err_exit(); }
-    int status = query_exec(s, args.positional[0], csv ? OUT_CSV : json ? OUT_JSON : OUT_TABLE);
+    int status = query_exec(s, args.positional[0], csv ? OUT_CSV : json ? OUT_JSON : OUT_TABLE, timeout);
     store_close(s);
     args_result_free(&args);
     if (status) err_exit();

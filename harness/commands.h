@@ -42,8 +42,10 @@ int cmd_merge(int argc, char **argv);
 #include "harness/store.h"
 // Runs one SQL statement on s as `loralab query` does, under its lockdown (an authorizer
 // that allows reads only, statements that write refused), printing the rows to stdout:
-// format 0 table, 1 CSV, 2 JSON. 0, or -1 with err_set().
-int query_exec(Store *s, const char *sql, int format);
+// format 0 table, 1 CSV, 2 JSON. timeout_s > 0 stops the statement after that many seconds
+// (an error naming the limit); 0 leaves the connection's own progress handler alone.
+// 0, or -1 with err_set().
+int query_exec(Store *s, const char *sql, int format, double timeout_s);
 // Checks a sweep file's analyze: block (JSON text) against its expanded runs without
 // analysing anything: keys, values and that every pattern matches a LoRA run. The sweep
 // calls it before its first run (and for --dry-run). 0, or -1 with err_set().

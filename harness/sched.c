@@ -169,10 +169,27 @@ static int classify(Sched *sc, int64_t run_id, const RunClaim *c, int at_start) 
     int alive = store_claim_alive(c);
     if (alive == 1) return 0;
     if (alive < 0) {
-        fprintf(stderr, "sweep: run %lld is held by pid %d on %s; left to that worker\n", (long long)run_id, c->pid,
-                c->host);
-        sc->stats->left_elsewhere++;
-        return -1;
+        // another host: its sweep's heartbeat says whether the claim still lives
+        double lease = store_heartbeat_lease();
+        if (c->heartbeat_age < 0) {   // claimed by a loralab without heartbeats
+            fprintf(stderr, "sweep: run %lld is held by pid %d on %s, which sends no heartbeat; left to that worker\n",
+                    (long long)run_id, c->pid, c->host);
+            sc->stats->left_elsewhere++;
+            return -1;
+        }
+        if (c->heartbeat_age <= lease) return 0;
+        char why[512];
+        snprintf(why, sizeof why, "interrupted: worker pid %d on %s sent no heartbeat for %.0f s (lease %g s)",
+                 c->pid, c->host, c->heartbeat_age, lease);
+        int changed = 0;
+        if (store_interrupt_lost_claim(sc->st, run_id, c, lease, why, &changed)) {
+            fprintf(stderr, "sweep: run %lld: %s\n", (long long)run_id, err_msg());
+            return 0;   // looked at again on the next poll
+        }
+        if (changed)
+            fprintf(stderr, "sweep: run %lld: worker pid %d on %s sent no heartbeat for %.0f s (lease %g s); "
+                    "it runs here\n", (long long)run_id, c->pid, c->host, c->heartbeat_age, lease);
+        return 1;   // as below: the row is claimable now, or someone else's (the claim then says so)
     }
     // its worker on this host is gone: the run is interrupted, and this sweep runs it
     char why[512];
@@ -308,7 +325,8 @@ int sched_run(const SchedOptions *opt, const int64_t *ids, int n, SchedWorker wo
     Slot *slots = xcalloc((size_t)opt->jobs, sizeof *slots);
     struct pollfd *pfd = xcalloc((size_t)opt->jobs, sizeof *pfd);
     int stopping = 0;
-    double t0 = now_s(), last_print = now_s(), last_watch = 0;
+    double t0 = now_s(), last_print = now_s(), last_watch = 0, last_beat = now_s();
+    double beat_every = store_heartbeat_period();
     int drawn = 0;   // lines of the live view on screen
     const char *every = getenv("LORALAB_PROGRESS_EVERY");   // seconds between plain views
     double plain_every = every && atof(every) > 0 ? atof(every) : 30.0;
@@ -331,9 +349,12 @@ int sched_run(const SchedOptions *opt, const int64_t *ids, int n, SchedWorker wo
                 }
                 int act = classify(&sc, id, &c, 1);
                 if (act == 0) {
-                    if (!opt->live)
+                    if (!opt->live && !strcmp(c.host, sc.host))
                         fprintf(stderr, "sweep: run %lld is running in another sweep (pid %d); waiting for it\n",
                                 (long long)id, c.pid);
+                    else if (!opt->live)
+                        fprintf(stderr, "sweep: run %lld is running in another sweep (pid %d on %s, heartbeat %.0f s "
+                                "ago); waiting for it\n", (long long)id, c.pid, c.host, c.heartbeat_age);
                     sc.watch[sc.nwatch++] = id;
                 }
                 if (act != 1) continue;
@@ -373,6 +394,14 @@ int sched_run(const SchedOptions *opt, const int64_t *ids, int n, SchedWorker wo
                 s->pid = 0;
                 if (!opt->live) print_progress(opt, slots, n, &sc, t0);
             }
+        }
+        // the heartbeat of this sweep's running runs: sweeps on other hosts see they still live
+        if (now_s() - last_beat >= beat_every) {
+            for (int i = 0; i < opt->jobs; i++)
+                if (slots[i].pid && store_heartbeat(sc.st, slots[i].run_id, (int)slots[i].pid))
+                    fprintf(stderr, "sweep: run %lld: heartbeat not recorded: %s\n", (long long)slots[i].run_id,
+                            err_msg());
+            last_beat = now_s();
         }
         if (sc.nwatch && now_s() - last_watch > 1.0) {
             poll_watched(&sc);

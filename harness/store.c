@@ -249,6 +249,8 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION] = {
     "  position INTEGER NOT NULL,\n"
     "  picked INTEGER NOT NULL DEFAULT 0,\n"
     "  PRIMARY KEY (sweep_id, run_id));\n",
+    // 3 → 4: a running run's heartbeat (Unix seconds), refreshed by its sweep
+    "ALTER TABLE runs ADD COLUMN heartbeat REAL;\n",
 };
 
 int store_user_version(Store *s, int *version) {
@@ -377,7 +379,7 @@ static int store_open_impl(Store **out, const char *path, int flags, int target)
         if (store_migrate(s, target)) goto fail;
     } else {
         if (store_user_version(s, &version)) goto fail;
-        if (!(flags & STORE_RAW) && version != STORE_SCHEMA_VERSION) {
+        if (!(flags & STORE_RAW) && (version < STORE_READ_MIN_VERSION || version > STORE_SCHEMA_VERSION)) {
             if (version == 0)
                 err_set("%s: not a loralab database (schema version 0)", path);
             else
@@ -549,6 +551,9 @@ static const char *this_host(char *buf, size_t size) {
     return buf;
 }
 
+// The current time in Unix seconds, fractional, as SQLite computes it.
+#define SQL_UNIX_NOW "((julianday('now') - 2440587.5) * 86400.0)"
+
 int store_claim_run(Store *s, int64_t run_id, int pid, const char *host, const char *device,
                     int retry_failed, int *claimed) {
     char hostbuf[256];
@@ -561,7 +566,7 @@ int store_claim_run(Store *s, int64_t run_id, int pid, const char *host, const c
                 "UPDATE runs SET status = 'running', pid = ?, pid_start = ?, host = ?, device = ?, "
                 "version = ?, error = NULL, wall_seconds = NULL, tokens_per_s = NULL, "
                 "attempts = attempts + 1, finished = NULL, "
-                "started = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
+                "started = strftime('%Y-%m-%dT%H:%M:%fZ','now'), heartbeat = " SQL_UNIX_NOW " "
                 "WHERE id = ? AND (status IN ('pending', 'interrupted') OR (? AND status = 'failed'))",
                 "intttIi", pid, start, host, device, LORALAB_VERSION, run_id, retry_failed ? 1 : 0))
         return tx_rollback(s);
@@ -589,7 +594,7 @@ int store_claim_run(Store *s, int64_t run_id, int pid, const char *host, const c
 int store_run_claim(Store *s, int64_t run_id, RunClaim *c) {
     sqlite3_stmt *st;
     if (select_run(s, "SELECT status, coalesce(pid, 0), coalesce(pid_start, -1), coalesce(host, ''), "
-                      "attempts FROM runs WHERE id = ?", run_id, &st))
+                      "attempts, max(" SQL_UNIX_NOW " - heartbeat, 0) FROM runs WHERE id = ?", run_id, &st))
         return -1;
     int v = store_status_parse((const char *)sqlite3_column_text(st, 0));
     LAB_ASSERT(v >= 0);   // the CHECK constraint allows nothing else
@@ -598,6 +603,7 @@ int store_run_claim(Store *s, int64_t run_id, RunClaim *c) {
     c->pid_start = sqlite3_column_int64(st, 2);
     snprintf(c->host, sizeof c->host, "%s", (const char *)sqlite3_column_text(st, 3));
     c->attempts = sqlite3_column_int(st, 4);
+    c->heartbeat_age = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 : sqlite3_column_double(st, 5);
     sqlite3_finalize(st);
     return 0;
 }
@@ -622,6 +628,43 @@ int store_fail_claim(Store *s, int64_t run_id, const RunClaim *expect, RunStatus
                 "WHERE id = ? AND " CLAIM_MATCH,
                 "ttItiti", store_status_name(to), error, run_id, store_status_name(expect->status),
                 expect->pid, expect->host, expect->attempts))
+        return tx_rollback(s);
+    if (tx_commit(s)) return tx_rollback(s);
+    if (changed) *changed = changes == 1;
+    return 0;
+}
+
+double store_heartbeat_period(void) {
+    const char *e = getenv("LORALAB_HEARTBEAT_SECONDS");
+    double v = e ? atof(e) : 0;
+    return v > 0 ? v : 10.0;
+}
+
+double store_heartbeat_lease(void) { return 3 * store_heartbeat_period(); }
+
+int store_heartbeat(Store *s, int64_t run_id, int pid) {
+    char hostbuf[256];
+    const char *host = this_host(hostbuf, sizeof hostbuf);
+    if (tx_begin(s)) return -1;
+    if (sql_run(s, NULL,
+                "UPDATE runs SET heartbeat = " SQL_UNIX_NOW " WHERE id = ? AND status = 'running' AND pid = ? "
+                "AND host = ?",
+                "Iit", run_id, pid, host))
+        return tx_rollback(s);
+    return tx_commit(s) ? tx_rollback(s) : 0;
+}
+
+int store_interrupt_lost_claim(Store *s, int64_t run_id, const RunClaim *expect, double lease,
+                               const char *error, int *changed) {
+    int changes = 0;
+    if (changed) *changed = 0;
+    if (tx_begin(s)) return -1;
+    if (sql_run(s, &changes,
+                "UPDATE runs SET status = 'interrupted', error = ?, "
+                "finished = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
+                "WHERE id = ? AND " CLAIM_MATCH " AND (heartbeat IS NULL OR heartbeat < " SQL_UNIX_NOW " - ?)",
+                "tItitid", error, run_id, store_status_name(expect->status), expect->pid, expect->host,
+                expect->attempts, lease))
         return tx_rollback(s);
     if (tx_commit(s)) return tx_rollback(s);
     if (changed) *changed = changes == 1;

@@ -12,7 +12,7 @@
 // whole database, and the link table sweep_runs says which sweeps contain a run. The same
 // config listed by two sweeps is one run, trained once.
 //
-// Schema (version 3; open the file with plain sqlite3 to look around):
+// Schema (version 4; open the file with plain sqlite3 to look around):
 //   sweeps(id, name UNIQUE, file, yaml, analyze, created)
 //   runs(id, hash UNIQUE, config JSON, status pending|running|done|failed|interrupted, error,
 //        task, metric, method, targets, rank, alpha, seed, label,
@@ -20,7 +20,8 @@
 //        bytes_weights, bytes_grads, bytes_optimizer, bytes_activations, adapter_bytes,
 //        wall_seconds, tokens_per_s, device, host, pid, pid_start, attempts, version,
 //        created, started, finished,                       timestamps: ISO 8601 UTC text
-//        stop_step, stop_reason)                           patience | cap | failure (NULL: not stopped)
+//        stop_step, stop_reason,                           patience | cap | failure (NULL: not stopped)
+//        heartbeat)                                        a running run's last heartbeat, Unix seconds
 //   sweep_runs(sweep_id, run_id, position)                  position: order within the sweep
 //   sweep_tune(sweep_id, run_id, variant, setting, position, picked)   a sweep's tuning runs:
 //        variant: the config without seed and tuned keys; setting "train.lr=0.001"; picked 0/1
@@ -48,7 +49,10 @@
 #include <sqlite3.h>
 
 #define STORE_DEFAULT_PATH "results/loralab.db"
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
+// The oldest schema a read-only open accepts as it is: version 4 adds only runs.heartbeat,
+// which only sweeps (writers, which migrate) read.
+#define STORE_READ_MIN_VERSION 3
 
 typedef struct Store Store;
 
@@ -63,7 +67,7 @@ int store_status_parse(const char *name);
 
 // ---- opening ----
 enum {
-    STORE_READONLY = 1,  // SQLITE_OPEN_READONLY; the file must exist and have the current schema
+    STORE_READONLY = 1,  // SQLITE_OPEN_READONLY; the file must exist with schema STORE_READ_MIN_VERSION..current
     STORE_RAW = 2,       // with STORE_READONLY: any SQLite file, no schema check (loralab query)
 };
 // Opens path (NULL → STORE_DEFAULT_PATH). Read-write: creates the file and its parent
@@ -127,6 +131,7 @@ typedef struct {
     int64_t pid_start;   // that process's start time, clock ticks since boot (-1: unknown)
     char host[256];      // its host ("" if never claimed)
     int attempts;        // claims so far
+    double heartbeat_age;   // seconds since its sweep last refreshed runs.heartbeat (-1: none)
 } RunClaim;
 // Atomically moves the run to running if it is pending or interrupted (or failed, when
 // retry_failed), recording pid (the process that runs it), host (NULL: this host), device
@@ -139,6 +144,21 @@ int store_run_claim(Store *s, int64_t run_id, RunClaim *c);
 // Whether c's worker still lives: 1 alive, 0 gone (pid exited or reused), -1 unknown (c is on
 // another host). Only meaningful for a running claim.
 int store_claim_alive(const RunClaim *c);
+// ---- heartbeats: claims held on other hosts ----
+// A pid says nothing on another host, so while a run is running the sweep that started it
+// refreshes runs.heartbeat every store_heartbeat_period() seconds (LORALAB_HEARTBEAT_SECONDS,
+// default 10). A claim from another host is live while its heartbeat is younger than
+// store_heartbeat_lease() (3 periods), and lost after. The hosts' clocks must agree to well
+// within the lease (NTP).
+double store_heartbeat_period(void);
+double store_heartbeat_lease(void);
+// Refreshes the heartbeat of run_id if its row is still running for pid on this host.
+int store_heartbeat(Store *s, int64_t run_id, int pid);
+// Compare-and-set for a lost claim: the run moves to interrupted with error only if its row
+// still holds *expect (status, pid, host, attempts) and its heartbeat is still older than
+// lease seconds (or absent). *changed (may be NULL): whether it did.
+int store_interrupt_lost_claim(Store *s, int64_t run_id, const RunClaim *expect, double lease,
+                               const char *error, int *changed);
 // Compare-and-set for a supervisor (the scheduler) that did not claim the run itself: the
 // run moves to `to` (failed or interrupted) with error only if its row still holds *expect
 // (status, pid, host, attempts). *changed (may be NULL): whether it did.

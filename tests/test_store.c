@@ -111,6 +111,15 @@ static void test_migration_from_v1(void **state) {
     store_close(s);
     assert_int_equal(store_open(&s, path, 0), -1);
     assert_non_null(strstr(err_msg(), "schema version 99 is newer"));
+
+    // schema 3 differs only in runs.heartbeat, which readers never read: read as it is
+    path = tmp_path("v3.db");
+    assert_int_equal(store_open_at_version(&s, path, 3), 0);
+    store_close(s);
+    assert_int_equal(store_open(&s, path, STORE_READONLY), 0);
+    assert_int_equal(store_user_version(s, &v), 0);
+    assert_int_equal(v, 3);
+    store_close(s);
 }
 
 static void test_not_a_database(void **state) {
@@ -488,6 +497,52 @@ static void test_claim_compare_and_set(void **state) {
     store_close(b);
 }
 
+// A claim held on another host: its heartbeat is refreshed only by its own host's sweep, and
+// it is taken as lost (interrupted by compare-and-set) only once the heartbeat is older than
+// the lease.
+static void test_heartbeat_lease(void **state) {
+    (void)state;
+    const char *path = tmp_path("beat.db");
+    Store *s;
+    assert_int_equal(store_open(&s, path, 0), 0);
+    int64_t sweep, r;
+    int claimed, changed;
+    assert_int_equal(store_add_sweep(s, "beat", NULL, NULL, NULL, &sweep), 0);
+    RunSpec sp = spec_of("beat", 2, 1);
+    assert_int_equal(store_add_run(s, sweep, &sp, &r, NULL), 0);
+    assert_int_equal(store_claim_run(s, r, 4242, "other-host", "cpu", 0, &claimed), 0);
+    assert_int_equal(claimed, 1);
+    RunClaim c;
+    assert_int_equal(store_run_claim(s, r, &c), 0);
+    assert_true(c.heartbeat_age >= 0 && c.heartbeat_age < 5);   // the claim is its first heartbeat
+    assert_int_equal(store_claim_alive(&c), -1);
+    // this host's heartbeat does not touch another host's claim
+    assert_int_equal(sqlite3_exec(store_db(s), "UPDATE runs SET heartbeat = heartbeat - 100", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(store_heartbeat(s, r, 4242), 0);
+    assert_int_equal(store_run_claim(s, r, &c), 0);
+    assert_true(c.heartbeat_age >= 100 && c.heartbeat_age < 105);
+    // younger than the lease: live; a claim that changed meanwhile: untouched; older: lost
+    assert_int_equal(store_interrupt_lost_claim(s, r, &c, 200, "lost", &changed), 0);
+    assert_int_equal(changed, 0);
+    RunClaim other = c;
+    other.attempts = 2;
+    assert_int_equal(store_interrupt_lost_claim(s, r, &other, 30, "lost", &changed), 0);
+    assert_int_equal(changed, 0);
+    assert_int_equal(store_interrupt_lost_claim(s, r, &c, 30, "lost: no heartbeat", &changed), 0);
+    assert_int_equal(changed, 1);
+    assert_string_equal(q_text(s, "SELECT status || ' ' || error FROM runs"), "interrupted lost: no heartbeat");
+    // claimed here, its heartbeat is refreshed
+    assert_int_equal(store_claim_run(s, r, (int)getpid(), NULL, "cpu", 0, &claimed), 0);
+    assert_int_equal(claimed, 1);
+    assert_int_equal(sqlite3_exec(store_db(s), "UPDATE runs SET heartbeat = heartbeat - 100", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(store_heartbeat(s, r, (int)getpid()), 0);
+    assert_int_equal(store_run_claim(s, r, &c), 0);
+    assert_true(c.heartbeat_age >= 0 && c.heartbeat_age < 5);
+    store_close(s);
+}
+
 // Many processes opening one new database at the same moment: each waits for the others'
 // switch to WAL and migration, none fails with "database is locked".
 static void test_concurrent_open_new(void **state) {
@@ -538,6 +593,7 @@ int main(void) {
         cmocka_unit_test(test_analysis_rows),
         cmocka_unit_test(test_concurrent_writers),
         cmocka_unit_test(test_claim_compare_and_set),
+        cmocka_unit_test(test_heartbeat_lease),
         cmocka_unit_test(test_concurrent_open_new),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);

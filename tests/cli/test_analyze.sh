@@ -122,6 +122,8 @@ expect_fail 2 "run 3 did not adapt matrix 'k'" "$LORALAB" analyze amplification 
 expect_fail 2 "--i 3 is larger than run 1's rank 2 (matrix q)" "$LORALAB" analyze subspace --a 1 --b 2 --i 3 --db "$DB"
 expect_fail 2 "--j 5 is larger than run 2's rank 4 (matrix q)" "$LORALAB" analyze subspace --a 1 --b 2 --j 5 --db "$DB"
 expect_fail 2 "--layers: layer 2 does not exist: run 1's model has 2 layers (0-1)" "$LORALAB" analyze subspace --a 1 --b 2 --layers 0,2 --db "$DB"
+expect_fail 2 "--layers: expected an integer, got 'x'" "$LORALAB" analyze subspace --a 1 --b 2 --layers 1-x --db "$DB"
+expect_fail 2 "--layers: range 1-0 is empty" "$LORALAB" analyze subspace --a 1 --b 2 --layers 1-0 --db "$DB"
 expect_fail 2 "--matrix: unknown matrix 'x'" "$LORALAB" analyze amplification --run 1 --matrix x --db "$DB"
 expect_fail 2 "no run with id 99" "$LORALAB" analyze amplification --run 99 --db "$DB"
 expect_fail 2 "no run with id or hash prefix 'abcdef'" "$LORALAB" analyze amplification --run abcdef --db "$DB"

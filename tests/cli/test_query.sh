@@ -12,7 +12,7 @@ tq_exact() {
 
 DB=$TMP/q/results.db
 expect_out 'results.db: no sweeps yet$' "$LORALAB" status --db "$DB"
-expect_out '^3$' sqlite3 "$DB" "PRAGMA user_version"
+expect_out '^4$' sqlite3 "$DB" "PRAGMA user_version"
 
 sqlite3 "$DB" <<'EOF'
 INSERT INTO sweeps (name, file) VALUES ('t6', 't6.yaml');
@@ -71,6 +71,13 @@ expect_fail 2 "missing.db: no such database" "$LORALAB" query "SELECT 1" --db "$
 head -c 4096 /dev/urandom | tr '\0' x > "$TMP/garbage.db"
 expect_fail 2 "garbage.db: file is not a database" "$LORALAB" query "SELECT 1" --db "$TMP/garbage.db"
 expect_out '^  --csv' "$LORALAB" query --help
+expect_out '^  --timeout .*default 30' "$LORALAB" query --help
+# a recursive query without LIMIT never ends: it is stopped at the time limit, exit 2
+"$LORALAB" query "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c" \
+  --timeout 0.5 --db "$DB" >"$TMP/tq_out" 2>"$TMP/tq_err"; rc=$?
+if [ $rc -eq 2 ] && [ "$(tail -1 "$TMP/tq_err")" = "loralab: query: the statement ran past the time limit of 0.5 s and was stopped (--timeout SECONDS raises it)" ]
+then _report ok; else _report fail "recursive query with --timeout 0.5: exit $rc, stderr: $(cat "$TMP/tq_err")"; fi
+expect_fail 2 "--timeout" "$LORALAB" query "SELECT 1" --timeout 0 --db "$DB"
 expect_out '^1 *$' sqlite3 "$DB" "SELECT count(*) FROM runs WHERE id = 1"   # nothing was deleted
 
 # ---- report ----
