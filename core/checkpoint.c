@@ -607,6 +607,7 @@ static json_t *adapter_config_json(const MethodConfig *mc, const char *base_desc
     json_object_set_new(o, "adapter_skip", json_integer(mc->adapter_skip));
     json_object_set_new(o, "prefix_lp", json_integer(mc->prefix_lp));
     json_object_set_new(o, "prefix_li", json_integer(mc->prefix_li));
+    json_object_set_new(o, "also_lora", json_boolean(mc->also_lora));
     json_object_set_new(o, "also_bitfit", json_boolean(mc->also_bitfit));
     json_object_set_new(o, "also_prefix", mc->also_prefix ? json_string(METHOD_NAMES[mc->also_prefix]) : json_null());
     json_object_set_new(o, "head", json_string(HEAD_NAMES[mc->head]));
@@ -638,7 +639,15 @@ int adapter_read_config(const char *dir, MethodConfig *out) {
         goto done;
     }
     mc.kind = (MethodKind)k;
-    int lora = (METHODS[mc.kind].reads & READS_LORA) != 0;
+    // a combination's LoRA part (method prefix_embed with combine [lora], say) is also_lora
+    const json_t *al = json_object_get(root, "also_lora");
+    if (al && !json_is_boolean(al)) {
+        err_set("%s: field 'also_lora' must be true or false", path);
+        goto done;
+    }
+    int own_lora = (METHODS[mc.kind].reads & READS_LORA) != 0;
+    mc.also_lora = !own_lora && json_is_true(al);
+    int lora = own_lora || mc.also_lora;
     if (((lora || has(root, "r")) && get_int(root, path, "r", 0, &mc.lora_rank)) ||
         ((lora || has(root, "lora_alpha")) && get_float(root, path, "lora_alpha", 0.0, &mc.lora_alpha)) ||
         (has(root, "lora_dropout") && get_float(root, path, "lora_dropout", 0.0, &mc.lora_dropout)))

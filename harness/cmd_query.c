@@ -91,7 +91,9 @@ fail:
     return -1;
 }
 
-static int status_report(Store *s, const char *only) {
+// fmt REPORT_TEXT: the table of counts per sweep, then the running and the failed runs;
+// REPORT_CSV / REPORT_JSON: the counts alone, one record per sweep (report's emitters).
+static int status_report(Store *s, const char *only, ReportFormat fmt) {
     sqlite3 *db = store_db(s);
     int64_t only_id = 0;
     if (only && store_find_sweep(s, only, &only_id)) return -1;
@@ -115,13 +117,29 @@ static int status_report(Store *s, const char *only) {
     sqlite3_finalize(st);
     st = NULL;
 
-    if (nsweeps == 0) {
+    enum { NC = 7 };
+    static const char *const head[NC] = {"sweep", "total", "done", "failed", "running", "pending", "interrupted"};
+    static const RunStatus order[5] = {RUN_DONE, RUN_FAILED, RUN_RUNNING, RUN_PENDING, RUN_INTERRUPTED};
+    if (fmt != REPORT_TEXT) {
+        json_t *rec = json_array();
+        int err = 0;
+        for (int k = 0; k < nsweeps && !err; k++) {
+            int counts[RUN_NSTATUS], total = 0;
+            if (store_sweep_counts(s, ids[k], counts)) { err = 1; break; }
+            for (int j = 0; j < RUN_NSTATUS; j++) total += counts[j];
+            json_t *o = json_object();
+            json_object_set_new(o, head[0], json_string(names[k]));
+            json_object_set_new(o, head[1], json_integer(total));
+            for (int j = 0; j < 5; j++) json_object_set_new(o, head[2 + j], json_integer(counts[order[j]]));
+            json_array_append_new(rec, o);
+        }
+        if (!err) report_emit_records(stdout, rec, head, NC, fmt);
+        json_decref(rec);
+        if (err) goto fail;
+    } else if (nsweeps == 0) {
         printf("%s: no sweeps yet\n", store_path(s));
     } else {
-        enum { NC = 7 };
         char **cells = xcalloc((size_t)(nsweeps + 1) * NC, sizeof *cells);
-        const char *head[NC] = {"sweep", "total", "done", "failed", "running", "pending", "interrupted"};
-        static const RunStatus order[5] = {RUN_DONE, RUN_FAILED, RUN_RUNNING, RUN_PENDING, RUN_INTERRUPTED};
         for (int c = 0; c < NC; c++) cells[c] = xstrdup(head[c]);
         int failures = 0, running = 0, err = 0;
         for (int k = 0; k < nsweeps && !err; k++) {
@@ -169,15 +187,17 @@ fail:
 
 int cmd_status(int argc, char **argv) {
     const char *db = STORE_DEFAULT_PATH;
-    int watch = 0;
+    int watch = 0, csv = 0, json = 0;
     float every = 2.0f;
     ArgSpec specs[] = {
         {"--db", ARG_STRING, &db, 0, 0, "results database (default " STORE_DEFAULT_PATH "; created if missing)"},
         {"--watch", ARG_FLAG, &watch, 0, 0, "the running runs (step k/N, loss, validation metric, ETA) and the sweep line, redrawn until nothing runs"},
         {"--every", ARG_FLOAT, &every, 0.05, 3600, "--watch: seconds between views (default 2)"},
+        {"--csv", ARG_FLAG, &csv, 0, 0, "the runs per sweep by status as CSV (RFC 4180, CRLF line ends); per-run detail: report runs --csv"},
+        {"--json", ARG_FLAG, &json, 0, 0, "the runs per sweep by status as a JSON array of one object per sweep"},
     };
     enum { NSPECS = sizeof specs / sizeof specs[0] };
-    const char *usage = "status [SWEEP] [--watch] [--db PATH]   runs per sweep by status; running runs with their\n"
+    const char *usage = "status [SWEEP] [--watch | --csv | --json] [--db PATH]   runs per sweep by status; running runs with their\n"
                         "       pid, host, device, CPU threads (sweep --threads) and last step; why runs failed";
     ArgResult args;
     if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); err_exit(); }
@@ -187,6 +207,12 @@ int cmd_status(int argc, char **argv) {
         args_result_free(&args);
         err_exit();
     }
+    if (csv + json + watch > 1) {
+        err_set("status: --watch, --csv and --json exclude each other");
+        args_result_free(&args);
+        err_exit();
+    }
+    ReportFormat fmt = csv ? REPORT_CSV : json ? REPORT_JSON : REPORT_TEXT;
     const char *sweep = args.npositional ? args.positional[0] : NULL;
     Store *s;
     int status = EXIT_OK;
@@ -196,8 +222,8 @@ int cmd_status(int argc, char **argv) {
     // Slurm results come in first (on the submitting host, when it may write), then the sweep's Slurm jobs
     int64_t slurm_sweep_id = 0;
     if (sweep && store_find_sweep(s, sweep, &slurm_sweep_id)) status = EXIT_INPUT;
-    else if ((!read_only && slurm_status_merge(s, slurm_sweep_id)) || (watch ? status_watch(s, sweep, every) : status_report(s, sweep)) ||
-             (!watch && slurm_status_report(s, slurm_sweep_id)))
+    else if ((!read_only && slurm_status_merge(s, slurm_sweep_id)) || (watch ? status_watch(s, sweep, every) : status_report(s, sweep, fmt)) ||
+             (!watch && fmt == REPORT_TEXT && slurm_status_report(s, slurm_sweep_id)))
         status = EXIT_INPUT;
     store_close(s);
     args_result_free(&args);

@@ -69,7 +69,8 @@ static void run_line(char *buf, size_t cap, const ProgressRun *p) {
 }
 
 // The sweep's ETA: the steps left in running runs, plus the pending runs at the mean length
-// of the runs seen, at the mean measured time per step, spread over the running workers.
+// of the runs seen, at the mean measured time per step, spread over the running workers. The
+// runs that ended count as one more run seen, at their mean pace and length.
 static double sweep_eta(const ProgressRun *const *runs, int n, const ProgressSweep *sw) {
     double sec = 0, steps_left = 0, mean_total = 0;
     int nsec = 0, ntotal = 0;
@@ -80,6 +81,12 @@ static double sweep_eta(const ProgressRun *const *runs, int n, const ProgressSwe
         ntotal++;
         if (p->sec_per_step > 0) { sec += p->sec_per_step; nsec++; }
         steps_left += p->total - 1 - p->step > 0 ? p->total - 1 - p->step : 0;
+    }
+    if (sw->past_sec_per_step > 0 && sw->past_steps > 0) {
+        sec += sw->past_sec_per_step;
+        nsec++;
+        mean_total += sw->past_steps;
+        ntotal++;
     }
     int settled = sw->done + sw->failed + sw->interrupted;
     int pending = sw->total - settled - sw->running;

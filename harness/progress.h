@@ -37,6 +37,9 @@ double progress_eta(const ProgressRun *p);
 typedef struct {
     int total, done, failed, interrupted, running;
     double elapsed;
+    // the runs that ended in this sweep: the mean time per training step and the mean steps
+    // they trained (0: none), so that the ETA stays known while no running run has a pace yet
+    double past_sec_per_step, past_steps;
 } ProgressSweep;
 
 // Writes the view: one line per run in runs[0..n), then the sweep line. live: redraw in place

@@ -1126,15 +1126,16 @@ static void csv_field(FILE *out, const char *s) {
     fputc('"', out);
 }
 
-static void emit_records(FILE *out, json_t *rec, ReportFormat fmt) {
+void report_emit_records(FILE *out, json_t *rec, const char *const *columns, int ncolumns, ReportFormat fmt) {
     if (fmt == REPORT_JSON) {
         char *t = json_dumps(rec, JSON_COMPACT);
         fprintf(out, "%s\n", t ? t : "[]");
         free(t);
         return;
     }
-    // the header: every key of every record, in order of first appearance
+    // the header: the given columns, then every other key of every record, in order of first appearance
     json_t *keys = json_array();
+    for (int c = 0; c < ncolumns; c++) json_array_append_new(keys, json_string(columns[c]));
     size_t i;
     json_t *o;
     json_array_foreach(rec, i, o) {
@@ -1217,7 +1218,7 @@ int report_print_as(FILE *out, Store *s, const ReportData *d, const char *name, 
     }
     if (!printed) { json_decref(rec); return err_set("report %s: sweep '%s' has no runs", name, d->sweep); }
     if (rec) {
-        emit_records(out, rec, fmt);
+        report_emit_records(out, rec, NULL, 0, fmt);
         json_decref(rec);
     } else if (strcmp(name, "table7") && strcmp(name, "runs") && strcmp(name, "tune")) {
         print_footer(out, d);
@@ -1400,7 +1401,7 @@ int report_compare(FILE *out, const ReportData *d, const char *sel_a, const char
         }
     }
     if (rec) {
-        emit_records(out, rec, fmt);
+        report_emit_records(out, rec, NULL, 0, fmt);
         json_decref(rec);
     } else {
         fprintf(out, "compare: %s, %s, paired by seed: mean difference a - b, 95%% t interval, paired t-test "

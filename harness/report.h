@@ -22,6 +22,7 @@
 #ifndef LORALAB_REPORT_H
 #define LORALAB_REPORT_H
 
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -100,6 +101,10 @@ typedef enum { REPORT_TEXT, REPORT_CSV, REPORT_JSON } ReportFormat;
 // report_print in a format: CSV (RFC 4180, CRLF, a header of every field) or a JSON array
 // of one object per row, with the numbers unformatted (mean, std, n, ci_lo, ci_hi, ...).
 int report_print_as(FILE *out, Store *s, const ReportData *d, const char *name, ReportFormat fmt);
+// Writes rec, a JSON array of objects (one per row), as report_print_as does: REPORT_JSON one
+// compact line; REPORT_CSV a header of columns[0..ncolumns) (may be NULL) then every other key
+// in order of first appearance, one CRLF-ended line per object, null or missing fields empty.
+void report_emit_records(FILE *out, json_t *rec, const char *const *columns, int ncolumns, ReportFormat fmt);
 
 // `report compare`: selector a picks one configuration (runs differing only in their seed),
 // selector b one or more (or the other way round); each pair of configurations is compared

@@ -51,6 +51,8 @@ typedef struct {
     Unrecorded *unrec;
     int nunrec;
     int db_broken;      // an outcome could not be recorded: no new run starts
+    double past_pace, past_steps;   // sums over the runs that ended after training steps
+    int npast;
 } Sched;
 
 static double now_s(void) {
@@ -279,7 +281,8 @@ static void render_progress(const SchedOptions *opt, const Slot *slots, int n_to
     for (int i = 0; i < opt->jobs; i++)
         if (slots[i].pid) runs[n++] = &slots[i].prog;
     ProgressSweep sw = {n_total, st->done + st->done_elsewhere, st->failed + st->failed_elsewhere + st->unrecorded,
-                        st->interrupted + st->left_elsewhere, n, now_s() - t0};
+                        st->interrupted + st->left_elsewhere, n, now_s() - t0,
+                        sc->npast ? sc->past_pace / sc->npast : 0, sc->npast ? sc->past_steps / sc->npast : 0};
     progress_render(stderr, opt->live, runs, n, &sw, drawn);
     free(runs);
 }
@@ -388,6 +391,11 @@ int sched_run(const SchedOptions *opt, const int64_t *ids, int n, SchedWorker wo
                 // what it wrote last (an error line) is in the pipe: read to its end
                 fcntl(s->progress_fd, F_SETFL, O_NONBLOCK);
                 while (drain_progress(s) > 0) {}
+                if (s->prog.phase == 'T' && s->prog.sec_per_step > 0) {
+                    sc.past_pace += s->prog.sec_per_step;
+                    sc.past_steps += s->prog.step + 1;
+                    sc.npast++;
+                }
                 settle(&sc, s, &si, timed_out, stopping);
                 waitpid(s->pid, NULL, 0);
                 close(s->progress_fd);

@@ -29,7 +29,8 @@ typedef struct {
     double t, p;        // paired t statistic and its two-sided p-value (NAN: n < 2)
 } StatsPaired;
 // a[i] and b[i] are one pair (the same seed); a pair with a NaN is skipped. When every
-// difference is the same, the std is 0: t is ±inf and p 0 (or t 0, p 1 for no difference).
+// difference is the same (up to the rounding of a - b: a spread of at most 64 ulps of the
+// largest |a|, |b|), the std is 0: t is ±inf and p 0 (or t 0, p 1 for no difference).
 StatsPaired stats_paired(const double *a, const double *b, int n);
 
 // Holm's step-down adjusted p-values of m tests: the i-th smallest p becomes

@@ -877,6 +877,69 @@ static void test_adapter_layouts(void **state) {
     }
 }
 
+// Combinations (a primary method with combine: [lora], [bitfit], a prefix): the adapter config
+// records every part, so the config read back builds the same model and the adapter loads.
+static void test_adapter_combined_round_trip(void **state) {
+    (void)state;
+    ModelConfig cfg;
+    assert_int_equal(model_preset("nano", &cfg), 0);
+    static const struct { MethodKind kind; int also_lora, also_bitfit, also_prefix; } cases[] = {
+        {METHOD_PREFIX_EMBED, 1, 0, 0},
+        {METHOD_PREFIX_LAYER, 1, 1, 0},
+        {METHOD_BITFIT, 1, 0, 0},
+        {METHOD_ADAPTER_H, 1, 0, 0},
+        {METHOD_LORA, 0, 1, METHOD_PREFIX_EMBED},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        MethodConfig mc;
+        method_defaults(&mc);
+        mc.kind = cases[k].kind;
+        mc.also_lora = cases[k].also_lora;
+        mc.also_bitfit = cases[k].also_bitfit;
+        mc.also_prefix = cases[k].also_prefix;
+        mc.lora_targets = TARGET_Q | TARGET_O;
+        mc.lora_rank = 3;
+        mc.lora_alpha = 6.0f;
+        mc.prefix_lp = 2;
+        mc.head = HEAD_CLS;
+        mc.n_classes = 2;
+        Model *m = new_model(&cfg, &mc);
+        model_init_random(m, 5);
+        fill_method_tensors(m, 0.125f);
+        char name[32];
+        snprintf(name, sizeof name, "combined%zu", k);
+        const char *dir = tmp_path(name);
+        if (adapter_save(m, dir, NULL)) fail_msg("%s: %s", METHOD_NAMES[mc.kind], err_msg());
+
+        MethodConfig back;
+        if (adapter_read_config(dir, &back)) fail_msg("%s", err_msg());
+        assert_int_equal(back.kind, mc.kind);
+        assert_int_equal(back.also_lora, mc.also_lora);
+        assert_int_equal(back.also_bitfit, mc.also_bitfit);
+        assert_int_equal(back.also_prefix, mc.also_prefix);
+        assert_int_equal(back.lora_targets, mc.lora_targets);
+        assert_int_equal(back.lora_rank, 3);
+        assert_true(back.lora_alpha == 6.0f);
+        Model *m2 = new_model(&cfg, &back);
+        model_init_random(m2, 6);
+        if (adapter_load(m2, dir)) fail_msg("%s + lora: %s", METHOD_NAMES[mc.kind], err_msg());
+        expect_same_tensors(m, m2, 1 << PARAM_METHOD | 1 << PARAM_HEAD);
+        model_free(m2);
+        model_free(m);
+    }
+    // also_lora must be a boolean
+    char path[512];
+    snprintf(path, sizeof path, "%s/adapter_config.json", tmp_path("combined0"));
+    write_text(path, "{\"method\": \"prefix_embed\", \"prefix_lp\": 2, \"prefix_li\": 0, \"also_lora\": 1}");
+    MethodConfig back;
+    assert_int_equal(adapter_read_config(tmp_path("combined0"), &back), -1);
+    expect_msg(path, "field 'also_lora' must be true or false", NULL);
+    // a LoRA part needs its rank, scale and targets
+    write_text(path, "{\"method\": \"prefix_embed\", \"prefix_lp\": 2, \"prefix_li\": 0, \"also_lora\": true}");
+    assert_int_equal(adapter_read_config(tmp_path("combined0"), &back), -1);
+    expect_msg(path, "missing field 'r'", NULL);
+}
+
 static void test_adapter_mismatch(void **state) {
     (void)state;
     ModelConfig nano;
@@ -968,6 +1031,7 @@ int main(void) {
         cmocka_unit_test(test_checkpoint_model_round_trip),
         cmocka_unit_test(test_adapter_lora_round_trip),
         cmocka_unit_test(test_adapter_layouts),
+        cmocka_unit_test(test_adapter_combined_round_trip),
         cmocka_unit_test(test_adapter_mismatch),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);

@@ -66,7 +66,7 @@ static void test_render(void **state) {
     // 1 settled of 4, 2 running, 1 pending: steps left 50 + 100 (the pending run at the mean
     // length of the runs seen; the starting run is not counted), at 10/49 s per step over 2
     // workers
-    ProgressSweep sw = {4, 1, 0, 0, 2, 12.0};
+    ProgressSweep sw = {4, 1, 0, 0, 2, 12.0, 0, 0};
     int drawn = 0;
     char *out = render(0, runs, 2, &sw, &drawn);
     char want[512];
@@ -89,10 +89,39 @@ static void test_render(void **state) {
     free(out);
 }
 
+// Between runs (one worker, its next run not past its first step) the ETA comes from the runs
+// that ended: 2 pending at their mean 120 steps of 0.25 s, one worker.
+static void test_eta_from_ended_runs(void **state) {
+    (void)state;
+    ProgressRun b;
+    progress_start(&b, 5);
+    const ProgressRun *runs[1] = {&b};
+    ProgressSweep sw = {4, 1, 0, 0, 1, 40.0, 0, 0};
+    int drawn = 0;
+    char *out = render(0, runs, 1, &sw, &drawn);
+    assert_string_equal(out, "run 5: starting\nsweep: 1/4 settled (done 1, failed 0), 1 running, elapsed 40s, eta ?\n");
+    free(out);
+    sw.past_sec_per_step = 0.25;
+    sw.past_steps = 120;
+    out = render(0, runs, 1, &sw, &drawn);
+    assert_string_equal(out, "run 5: starting\nsweep: 1/4 settled (done 1, failed 0), 1 running, elapsed 40s, eta 60s\n");
+    free(out);
+    // with a running run's pace: the mean of both paces (0.25 and 0.15 s), lengths 100 and 120
+    progress_parse(&b, "T 0 100 0.9000 500.0", 0.0);
+    progress_parse(&b, "T 20 100 0.8000 500.0", 3.0);
+    out = render(0, runs, 1, &sw, &drawn);
+    char want[256];
+    snprintf(want, sizeof want, "run 5: train step 21/100 loss 0.8000 | 500 tok/s | eta 12s\n"
+             "sweep: 1/4 settled (done 1, failed 0), 1 running, elapsed 40s, eta %.0fs\n", (79 + 2 * 110) * 0.2);
+    assert_string_equal(out, want);
+    free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_and_eta),
         cmocka_unit_test(test_render),
+        cmocka_unit_test(test_eta_from_ended_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,6 +69,15 @@ refuse lora_bitfit '{"method": "lora", "r": 2, "lora_alpha": 4, "target_modules"
   "the combination with bitfit trains the base model's biases, which a PEFT LoRA adapter cannot hold; write a full checkpoint with \`loralab merge-adapter\` instead"
 refuse lora_prefix '{"method": "lora", "r": 2, "lora_alpha": 4, "target_modules": ["q"], "also_prefix": "prefix_embed", "prefix_lp": 2, "prefix_li": 0}' \
   "the combination with a prefix method trains prefixes, which PEFT's LoRA cannot express"
+# a prefix method with combine [lora] records its LoRA part (also_lora), and is refused as a prefix method
+refuse prefix_lora '{"method": "prefix_embed", "prefix_lp": 2, "prefix_li": 0, "also_lora": true, "r": 2, "lora_alpha": 4, "target_modules": ["q"]}' \
+  "method prefix_embed trains prefix embeddings, which PEFT's LoRA cannot express"
+expect_fail 2 "merge-adapter: $TMP/m_prefix_lora: method prefix_embed trains prefixes that a GPT-2 checkpoint cannot hold" \
+  "$LORALAB" merge-adapter --out "$TMP/x" "$PF/base" "$TMP/m_prefix_lora"
+mkdir -p "$TMP/m_also_lora_nor"
+printf '{"method": "bitfit", "also_lora": true, "lora_alpha": 4, "target_modules": ["q"]}\n' > "$TMP/m_also_lora_nor/adapter_config.json"
+expect_fail 2 "$TMP/m_also_lora_nor/adapter_config.json: missing field 'r'" \
+  "$LORALAB" merge-adapter --out "$TMP/x" "$PF/base" "$TMP/m_also_lora_nor"
 expect_fail 2 "merge-adapter: $TMP/m_adapter_h: method adapter_h inserts bottleneck layers that a GPT-2 checkpoint cannot hold" \
   "$LORALAB" merge-adapter --out "$TMP/x" "$PF/base" "$TMP/m_adapter_h"
 expect_fail 2 "export: $PF/peft_lm: already a PEFT adapter" "$LORALAB" export --format peft --out "$TMP/x" "$PF/peft_lm"

@@ -44,6 +44,19 @@ EOF
 tq_exact "$TMP/want" "$LORALAB" status --db "$DB"
 tq_exact "$TMP/want" "$LORALAB" status t6 --db "$DB"
 expect_fail 2 "no sweep named 'nope' (sweeps: t6)" "$LORALAB" status nope --db "$DB"
+# the counts per sweep as CSV (report's emitter: RFC 4180, CRLF) and JSON, one record per sweep
+printf 'sweep,total,done,failed,running,pending,interrupted\r\nt6,6,4,1,0,1,0\r\n' > "$TMP/want"
+tq_exact "$TMP/want" "$LORALAB" status --csv --db "$DB"
+printf '[{"sweep":"t6","total":6,"done":4,"failed":1,"running":0,"pending":1,"interrupted":0}]\n' > "$TMP/want"
+tq_exact "$TMP/want" "$LORALAB" status t6 --json --db "$DB"
+printf 'sweep,total,done,failed,running,pending,interrupted\r\n' > "$TMP/want"
+tq_exact "$TMP/want" "$LORALAB" status --csv --db "$TMP/q/empty.db"
+printf '[]\n' > "$TMP/want"
+tq_exact "$TMP/want" "$LORALAB" status --json --db "$TMP/q/empty.db"
+expect_fail 2 "status: --watch, --csv and --json exclude each other" "$LORALAB" status --csv --json --db "$DB"
+expect_fail 2 "status: --watch, --csv and --json exclude each other" "$LORALAB" status --watch --json --db "$DB"
+expect_out '^  --csv  +the runs per sweep by status as CSV' "$LORALAB" status --help
+expect_out '^  --json  +the runs per sweep by status as a JSON array' "$LORALAB" status --help
 
 # ---- query: table, CSV (RFC 4180, CRLF), JSON ----
 cat > "$TMP/want" <<'EOF'
