@@ -28,6 +28,7 @@
 #include "tasks/decode.h"
 #include "tasks/evaluate.h"
 #include "tasks/format.h"
+#include "tasks/metrics.h"
 #include "tasks/task.h"
 #include "tasks/tokenizer.h"
 
@@ -321,13 +322,8 @@ static int record_eval(Store *st, int64_t run_id, int step, const char *split, c
     return store_add_metrics(st, run_id, step, split, r->n_metrics, r->names, r->values);
 }
 
-// Higher is better for every metric but loss and error rates.
-static double score_of(const EvalResult *r) {
-    const char *name = r->names[0];
-    double v = r->values[0];
-    if (!strcmp(name, "loss") || !strcmp(name, "per") || !strcmp(name, "error_rate")) return -v;
-    return v;
-}
+// The primary metric, signed so that higher is better (the metric table says which way).
+static double score_of(const EvalResult *r) { return metric_score(r->names[0], r->values[0]); }
 
 // ----------------------------------------------------------------------------
 // the best-validation snapshot of the trainable tensors (host copies)
