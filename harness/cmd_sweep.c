@@ -486,10 +486,9 @@ static int sweep_main(int argc, char **argv, int single) {
            : EXIT_OK;
     // the sweep file's analyze: block (Figures 3/4, Table 7) runs once every run is done
     if (status == EXIT_OK && sw.analyze_json && sweep_all_done(db, sweep_id)) {
-        char *av[] = {"analyze", "sweep", sw.name, "--db", (char *)db, NULL};
         fprintf(stderr, "sweep %s: every run is done; running its analyze: block (loralab analyze sweep %s)\n",
                 sw.name, sw.name);
-        status = cmd_analyze(5, av);
+        status = analyze_sweep_db(db, sw.name);
     }
 out:
     free(yaml);
