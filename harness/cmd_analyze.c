@@ -4,9 +4,10 @@
 //   analyze amplification --run RUN ...    Table 7 numbers, singular values, effective rank
 //   analyze sweep NAME                     what the sweep file's `analyze:` block asks for
 //
-// The math is core/analysis.c; this file finds runs in the store, loads their adapters (and
-// base weights for Table 7) through core/checkpoint, writes the analysis tables, prints a
-// summary and draws the figures (harness/analyze_plot.c). See usage() for the formats.
+// The math is core/analysis.c; runs are named as harness/run_select.h says and loaded by
+// harness/analyze_run.c (adapters, and base weights for Table 7), the analyze: block is
+// interpreted by harness/analyze_sweep.c; this file runs the analyses, writes the analysis
+// tables, prints a summary and draws the figures (harness/analyze_plot.c). See USAGE.
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -21,15 +22,15 @@
 #include "core/files.h"
 #include "core/model.h"
 #include "core/rng.h"
+#include "harness/analyze.h"
 #include "harness/analyze_plot.h"
+#include "harness/analyze_run.h"
 #include "harness/args.h"
 #include "harness/commands.h"
 #include "harness/config.h"
 #include "harness/report.h"
+#include "harness/run_select.h"
 #include "harness/store.h"
-
-enum { AN_OK = 0, AN_INPUT = -1, AN_GNUPLOT = -2 };
-enum { MAX_SEL = 32 };
 
 static const char USAGE[] =
     "analyze subspace --a RUN --b RUN [--matrix LIST] [--layers all|LIST] [--i N] [--j N]\n"
@@ -91,7 +92,7 @@ static const char USAGE[] =
 // small parsers
 
 // "q,v" → TARGET_* mask.
-static int parse_matrices(const char *text, int *mask) {
+int analyze_parse_matrices(const char *text, int *mask) {
     *mask = 0;
     char *copy = xstrdup(text), *save = NULL;
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -110,7 +111,7 @@ static int parse_matrices(const char *text, int *mask) {
 }
 
 // Layers: NULL or "all" → *n = 0 (every layer); "0,2-3" → {0, 2, 3}. *layers malloc'ed.
-static int parse_layers(const char *text, int **layers, int *n) {
+int analyze_parse_layers(const char *text, int **layers, int *n) {
     *layers = NULL;
     *n = 0;
     if (!text || !strcmp(text, "all")) return 0;
@@ -148,283 +149,6 @@ static const char *targets_str(int mask, char *buf, size_t cap) {
     return buf;
 }
 
-// ----------------------------------------------------------------------------
-// run patterns: config keys and values matched against stored configs
-
-typedef struct {
-    int n;
-    char *key[MAX_SEL], *value[MAX_SEL];
-    char *sweep;          // sweep=S (CLI selectors), or NULL
-} Selector;
-
-static void selector_free(Selector *s) {
-    for (int k = 0; k < s->n; k++) { free(s->key[k]); free(s->value[k]); }
-    free(s->sweep);
-    memset(s, 0, sizeof *s);
-}
-
-static int selector_add(Selector *s, const char *key, const char *value, const char *what) {
-    if (!strcmp(key, "sweep")) {
-        free(s->sweep);
-        s->sweep = xstrdup(value);
-        return 0;
-    }
-    if (config_resolve_key(key) < 0) {
-        config_unknown_key(key, NULL);
-        return err_prefix("%s", what);
-    }
-    if (s->n == MAX_SEL) return err_set("%s: more than %d keys", what, MAX_SEL);
-    s->key[s->n] = xstrdup(key);
-    s->value[s->n] = xstrdup(value);
-    s->n++;
-    return 0;
-}
-
-// "sweep=S,lora.rank=8,lora.targets=q,v": a piece without '=' continues the previous value.
-static int selector_parse(const char *text, Selector *s) {
-    memset(s, 0, sizeof *s);
-    char what[300];
-    snprintf(what, sizeof what, "run selector '%.200s'", text);
-    char *copy = xstrdup(text), *save = NULL;
-    char *key = NULL, *value = NULL;
-    int rc = 0;
-    for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '=');
-        if (!eq) {
-            if (!key) { rc = err_set("%s: expected key=value pairs, got '%s'", what, tok); break; }
-            size_t len = strlen(value) + strlen(tok) + 2;
-            value = xrealloc(value, len);
-            strcat(value, ",");
-            strcat(value, tok);
-            continue;
-        }
-        if (key) rc = selector_add(s, key, value, what);
-        free(key);
-        free(value);
-        *eq = 0;
-        key = xstrdup(tok);
-        value = xstrdup(eq + 1);
-    }
-    if (!rc && key) rc = selector_add(s, key, value, what);
-    free(key);
-    free(value);
-    free(copy);
-    if (rc) selector_free(s);
-    return rc;
-}
-
-// A JSON value as the text config_set takes: scalars as text, lists joined with commas.
-static int json_value_text(const json_t *v, char *buf, size_t cap) {
-    if (json_is_string(v)) snprintf(buf, cap, "%s", json_string_value(v));
-    else if (json_is_integer(v)) snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
-    else if (json_is_real(v)) snprintf(buf, cap, "%.17g", json_real_value(v));
-    else if (json_is_boolean(v)) snprintf(buf, cap, "%s", json_is_true(v) ? "true" : "false");
-    else if (json_is_array(v)) {
-        buf[0] = 0;
-        size_t i;
-        const json_t *item;
-        json_array_foreach(v, i, item) {
-            size_t len = strlen(buf);
-            if (len && len + 1 < cap) buf[len++] = ',';
-            if (json_is_array(item) || json_value_text(item, buf + len, cap - len)) return -1;
-        }
-    } else return -1;
-    return 0;
-}
-
-// A pattern {lora.rank: 8} or {lora: {rank: 8}} (nested blocks flattened).
-static int selector_from_json(const json_t *obj, const char *prefix, const char *what, Selector *s) {
-    if (!json_is_object(obj)) return err_set("%s: expected a mapping of config keys to values", what);
-    const char *name;
-    json_t *v;
-    json_object_foreach((json_t *)obj, name, v) {
-        char full[256];
-        snprintf(full, sizeof full, "%s%s%s", prefix, prefix[0] ? "." : "", name);
-        if (json_is_object(v)) {
-            if (selector_from_json(v, full, what, s)) return -1;
-            continue;
-        }
-        char text[1024];
-        if (json_value_text(v, text, sizeof text))
-            return err_set("%s: key '%s': expected a value or a list of values", what, full);
-        if (selector_add(s, full, text, what)) return -1;
-    }
-    return 0;
-}
-
-// *match = whether rc has every key's value (keys that do not apply to rc do not match).
-static int selector_match(const Selector *s, const RunConfig *rc, const char *what, int *match) {
-    *match = 1;
-    for (int k = 0; k < s->n && *match; k++) {
-        int idx = config_resolve_key(s->key[k]);
-        LAB_ASSERT(idx >= 0);   // checked by selector_add
-        if (!config_key_applies(rc, idx)) { *match = 0; break; }
-        RunConfig tmp = *rc;
-        if (config_set(&tmp, s->key[k], s->value[k]))
-            return err_prefix("%s: %s=%s", what, s->key[k], s->value[k]);
-        *match = config_key_equal(&tmp, rc, idx);
-    }
-    return 0;
-}
-
-// ----------------------------------------------------------------------------
-// runs in the store
-
-typedef struct {
-    int64_t id;
-    RunConfig rc;
-    char status[16];
-} RunRow;
-
-// Runs of sweep_id (0: every run), in sweep order / by id. *rows malloc'ed.
-static int load_runs(Store *st, int64_t sweep_id, RunRow **rows, int *n) {
-    sqlite3 *db = store_db(st);
-    const char *sql = sweep_id > 0
-        ? "SELECT r.id, r.config, r.status FROM runs r JOIN sweep_runs sr ON sr.run_id = r.id "
-          "WHERE sr.sweep_id = ? ORDER BY sr.position, r.id"
-        : "SELECT id, config, status FROM runs WHERE ? = 0 ORDER BY id";
-    sqlite3_stmt *q = NULL;
-    int rc;
-    *rows = NULL;
-    *n = 0;
-    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &q, NULL), sql);
-    SQL_CHECK(db, sqlite3_bind_int64(q, 1, sweep_id), sql);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        *rows = xrealloc(*rows, (size_t)(*n + 1) * sizeof **rows);
-        RunRow *r = &(*rows)[*n];
-        r->id = sqlite3_column_int64(q, 0);
-        const char *cfg = (const char *)sqlite3_column_text(q, 1);
-        const char *status = (const char *)sqlite3_column_text(q, 2);
-        snprintf(r->status, sizeof r->status, "%s", status ? status : "?");
-        if (config_from_json(cfg ? cfg : "{}", &r->rc)) {
-            err_prefix("run %lld", (long long)r->id);
-            goto fail;
-        }
-        (*n)++;
-    }
-    SQL_CHECK(db, rc, sql);
-    sqlite3_finalize(q);
-    return 0;
-fail:
-    sqlite3_finalize(q);
-    free(*rows);
-    *rows = NULL;
-    *n = 0;
-    return -1;
-}
-
-static int all_digits(const char *s) {
-    if (!*s) return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9') return 0;
-    return 1;
-}
-
-static int all_hex(const char *s) {
-    if (!*s) return 0;
-    for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F'))) return 0;
-    return 1;
-}
-
-// The id of the run `spec` names (see USAGE; also used by `loralab export`).
-int run_find(Store *st, const char *spec, int64_t *id) {
-    sqlite3 *db = store_db(st);
-    sqlite3_stmt *q = NULL;
-    int rc;
-    if (strchr(spec, '=')) {
-        Selector sel;
-        if (selector_parse(spec, &sel)) return -1;
-        int64_t sweep_id = 0;
-        if (sel.sweep && store_find_sweep(st, sel.sweep, &sweep_id)) {
-            selector_free(&sel);
-            return err_prefix("run selector '%s'", spec);
-        }
-        RunRow *rows;
-        int n;
-        if (load_runs(st, sweep_id, &rows, &n)) { selector_free(&sel); return -1; }
-        int found = 0;
-        char ids[256] = "";
-        char what[300];
-        snprintf(what, sizeof what, "run selector '%.200s'", spec);
-        for (int k = 0; k < n; k++) {
-            int m;
-            if (selector_match(&sel, &rows[k].rc, what, &m)) { found = -1; break; }
-            if (!m) continue;
-            if (found++ == 0) *id = rows[k].id;
-            size_t len = strlen(ids);
-            if (len < sizeof ids - 24) snprintf(ids + len, sizeof ids - len, "%s%lld", len ? ", " : "", (long long)rows[k].id);
-        }
-        free(rows);
-        selector_free(&sel);
-        if (found < 0) return -1;
-        if (found == 0) return err_set("run selector '%s' matches no run%s", spec, n ? "" : " (the database has no runs)");
-        if (found > 1)
-            return err_set("run selector '%s' matches %d runs (ids %s); add keys (seed=, sweep=, ...) "
-                           "or give an id", spec, found, ids);
-        return 0;
-    }
-    if (all_digits(spec)) {
-        const char *sql = "SELECT id FROM runs WHERE id = ?";
-        SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &q, NULL), sql);
-        SQL_CHECK(db, sqlite3_bind_int64(q, 1, strtoll(spec, NULL, 10)), sql);
-        rc = sqlite3_step(q);
-        SQL_CHECK(db, rc, sql);
-        if (rc == SQLITE_ROW) { *id = sqlite3_column_int64(q, 0); sqlite3_finalize(q); return 0; }
-        sqlite3_finalize(q);
-        q = NULL;
-        if (strlen(spec) < 4) return err_set("no run with id %s", spec);
-    }
-    if (!all_hex(spec))
-        return err_set("run '%s': expected a run id, a hash (prefix) or a selector like "
-                       "sweep=S,lora.rank=8,seed=1", spec);
-    const char *sql = "SELECT id FROM runs WHERE substr(hash, 1, ?) = lower(?) ORDER BY id";
-    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &q, NULL), sql);
-    SQL_CHECK(db, sqlite3_bind_int(q, 1, (int)strlen(spec)), sql);
-    SQL_CHECK(db, sqlite3_bind_text(q, 2, spec, -1, SQLITE_TRANSIENT), sql);
-    int found = 0;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-        if (found++ == 0) *id = sqlite3_column_int64(q, 0);
-    SQL_CHECK(db, rc, sql);
-    sqlite3_finalize(q);
-    if (found == 0) return err_set("no run with id or hash prefix '%s'", spec);
-    if (found > 1) return err_set("hash prefix '%s' matches %d runs; give more characters", spec, found);
-    return 0;
-fail:
-    sqlite3_finalize(q);
-    return -1;
-}
-
-// Every run a selector matches ('sweep=S,lora.rank=8'; used by `loralab plot --runs`), in
-// sweep order (or by id); *ids malloc'ed. 0, or -1 with err_set() (also when none matches).
-int runs_select(Store *st, const char *spec, int64_t **ids, int *n) {
-    *ids = NULL;
-    *n = 0;
-    Selector sel;
-    if (selector_parse(spec, &sel)) return -1;
-    int64_t sweep_id = 0;
-    if (sel.sweep && store_find_sweep(st, sel.sweep, &sweep_id)) {
-        selector_free(&sel);
-        return err_prefix("run selector '%s'", spec);
-    }
-    RunRow *rows;
-    int nrows, rc = 0;
-    if (load_runs(st, sweep_id, &rows, &nrows)) { selector_free(&sel); return -1; }
-    char what[300];
-    snprintf(what, sizeof what, "run selector '%.200s'", spec);
-    for (int k = 0; k < nrows && !rc; k++) {
-        int m;
-        if ((rc = selector_match(&sel, &rows[k].rc, what, &m)) || !m) continue;
-        *ids = xrealloc(*ids, (size_t)(*n + 1) * sizeof **ids);
-        (*ids)[(*n)++] = rows[k].id;
-    }
-    free(rows);
-    selector_free(&sel);
-    if (!rc && *n == 0) rc = err_set("run selector '%s' matches no run", spec);
-    if (rc) { free(*ids); *ids = NULL; *n = 0; }
-    return rc;
-}
-
 // The first sweep that holds run a (and run b, if b > 0), into name; "" if none.
 static int common_sweep(Store *st, int64_t a, int64_t b, char *name, size_t cap) {
     sqlite3 *db = store_db(st);
@@ -448,194 +172,7 @@ fail:
 }
 
 // ----------------------------------------------------------------------------
-// a run's LoRA factors (and base weights)
-
-typedef struct {
-    int64_t id;              // 0: an adapter directory given on the command line
-    char hash[65];
-    char status[16];
-    char label[4200];        // "run 3", or "adapter DIR"
-    char tag[64];            // in figure names: "3", or the directory's name
-    RunConfig rc;
-    char *adapter;           // adapter directory (artifact kind "adapter")
-    char base[4096];         // base checkpoint directory; "" when unknown
-    MethodConfig mc;
-    ModelConfig cfg;
-    Model *m;                // the adapter loaded (base weights only when with_base)
-    float *W[NUM_TARGETS];   // with_base: host (L, d_out, d_in) base weights of the wanted targets
-} RunData;
-
-static void rundata_free(RunData *r) {
-    free(r->adapter);
-    if (r->m) model_free(r->m);
-    for (int t = 0; t < NUM_TARGETS; t++) free(r->W[t]);
-    memset(r, 0, sizeof *r);
-}
-
-// base_model_name_or_path of the adapter, or "" (null / missing).
-static int adapter_base(const char *adapter, char *out, size_t cap) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/adapter_config.json", adapter);
-    json_error_t e;
-    if (files_check_regular(path, "an adapter config")) return -1;
-    json_t *root = json_load_file(path, 0, &e);
-    if (!root) return err_set("%s: %s", path, e.text);
-    const json_t *b = json_object_get(root, "base_model_name_or_path");
-    snprintf(out, cap, "%s", json_is_string(b) ? json_string_value(b) : "");
-    json_decref(root);
-    return 0;
-}
-
-// Base weight matrix of target t in layer l, as [d_out, d_in], inside the stacked tensor.
-static const float *base_weight(Model *m, int t, int l, int *d_out, int *d_in) {
-    LoraSlice w;
-    const float *W = model_site_weight(m, (LoraSite)t, l, &w);
-    LAB_ASSERT(W);
-    *d_out = w.d_out;
-    *d_in = w.d_in;
-    return W;
-}
-
-static int rundata_load(RunData *r, int with_base, int want, const char *base_override);
-
-// Loads run id: config, adapter, and (with_base) the base weights of the targets in `want`.
-static int rundata_open(Store *st, int64_t id, int with_base, int want, RunData *r) {
-    memset(r, 0, sizeof *r);
-    r->id = id;
-    sqlite3 *db = store_db(st);
-    const char *sql = "SELECT hash, config, status, method FROM runs WHERE id = ?";
-    sqlite3_stmt *q = NULL;
-    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &q, NULL), sql);
-    SQL_CHECK(db, sqlite3_bind_int64(q, 1, id), sql);
-    int rc = sqlite3_step(q);
-    SQL_CHECK(db, rc, sql);
-    if (rc != SQLITE_ROW) { sqlite3_finalize(q); return err_set("no run with id %lld", (long long)id); }
-    snprintf(r->hash, sizeof r->hash, "%s", sqlite3_column_text(q, 0) ? (const char *)sqlite3_column_text(q, 0) : "");
-    snprintf(r->status, sizeof r->status, "%s", sqlite3_column_text(q, 2) ? (const char *)sqlite3_column_text(q, 2) : "?");
-    const char *cfg = (const char *)sqlite3_column_text(q, 1);
-    if (config_from_json(cfg ? cfg : "{}", &r->rc)) {
-        sqlite3_finalize(q);
-        return err_prefix("run %lld", (long long)id);
-    }
-    sqlite3_finalize(q);
-    q = NULL;
-    if (!config_uses_lora(&r->rc))
-        return err_set("run %lld (%.8s) has no LoRA tensors: its method is %s; only runs with method "
-                       "lora or combine: [lora] can be analysed", (long long)id, r->hash,
-                       METHOD_NAMES[r->rc.method]);
-    sql = "SELECT path FROM artifacts WHERE run_id = ? AND kind = 'adapter' ORDER BY id DESC LIMIT 1";
-    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &q, NULL), sql);
-    SQL_CHECK(db, sqlite3_bind_int64(q, 1, id), sql);
-    rc = sqlite3_step(q);
-    SQL_CHECK(db, rc, sql);
-    if (rc == SQLITE_ROW) r->adapter = xstrdup((const char *)sqlite3_column_text(q, 0));
-    sqlite3_finalize(q);
-    q = NULL;
-    if (!r->adapter)
-        return err_set("run %lld (%.8s, status %s) has no adapter artifact: its LoRA tensors are saved "
-                       "when it finishes", (long long)id, r->hash, r->status);
-    snprintf(r->label, sizeof r->label, "run %lld", (long long)id);
-    snprintf(r->tag, sizeof r->tag, "%lld", (long long)id);
-    return rundata_load(r, with_base, want, NULL);
-fail:
-    sqlite3_finalize(q);
-    return -1;
-}
-
-// An adapter directory given as RUN (loralab's or PEFT's): its base is `base` (--base), else
-// the directory base_model_name_or_path names.
-static int rundata_open_dir(const char *dir, const char *base, int with_base, int want, RunData *r) {
-    memset(r, 0, sizeof *r);
-    config_defaults(&r->rc);
-    snprintf(r->status, sizeof r->status, "done");
-    snprintf(r->label, sizeof r->label, "adapter %s", dir);
-    const char *name = strrchr(dir, '/');
-    name = name && name[1] ? name + 1 : dir;
-    size_t k = 0;
-    for (; name[k] && k + 1 < sizeof r->tag; k++) {
-        char c = name[k];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-        r->tag[k] = ok ? c : '_';
-    }
-    r->tag[k] = 0;
-    r->adapter = xstrdup(dir);
-    return rundata_load(r, with_base, want, base);
-}
-
-// The adapter of r (r->adapter set) and, with_base, the base weights of the targets in want.
-static int rundata_load(RunData *r, int with_base, int want, const char *base_override) {
-    if (adapter_read_config(r->adapter, &r->mc)) return err_prefix("%s", r->label);
-    if (!method_uses_lora(&r->mc) || !r->mc.lora_targets)
-        return err_set("%s: adapter %s has no LoRA tensors (method %s)", r->label, r->adapter,
-                       METHOD_NAMES[r->mc.kind]);
-    if (base_override) snprintf(r->base, sizeof r->base, "%s", base_override);
-    else if (adapter_base(r->adapter, r->base, sizeof r->base)) return err_prefix("%s", r->label);
-    if (!r->base[0]) snprintf(r->base, sizeof r->base, "%s", r->rc.base_checkpoint);
-    if (r->base[0] && access(r->base, F_OK) == 0) {
-        if (checkpoint_read_config(r->base, &r->cfg)) return err_prefix("%s: base", r->label);
-    } else if (with_base || r->id == 0) {
-        return err_set("%s: base checkpoint '%s' (%s) not found: %s", r->label,
-                       r->base[0] ? r->base : "(none recorded)",
-                       base_override ? "--base" : "adapter_config.json base_model_name_or_path",
-                       r->id ? "Table 7 needs the base weights"
-                             : "give the checkpoint directory the adapter applies to with --base DIR");
-    } else if (config_to_model(&r->rc, &r->cfg)) {
-        return err_prefix("%s", r->label);
-    }
-    r->m = model_create(backend_open("cpu", NULL), &r->cfg, &r->mc);
-    if (!r->m) return err_prefix("%s: adapter %s", r->label, r->adapter);
-    if (with_base) {
-        if (checkpoint_load(r->m, r->base)) return err_prefix("%s", r->label);
-        // copied before adapter_load: a trainable base tensor (combinations) would be overwritten
-        const Backend *be = model_backend(r->m);
-        for (int t = 0; t < NUM_TARGETS; t++) {
-            if (!(want & r->mc.lora_targets & (1 << t))) continue;
-            int d_out, d_in, L = r->cfg.n_layer;
-            base_weight(r->m, t, 0, &d_out, &d_in);
-            r->W[t] = xmalloc((size_t)L * d_out * d_in * sizeof(float));
-            for (int l = 0; l < L; l++)
-                be->to_host(r->W[t] + (size_t)l * d_out * d_in, base_weight(r->m, t, l, &d_out, &d_in),
-                            (size_t)d_out * d_in * sizeof(float));
-        }
-    }
-    if (adapter_load(r->m, r->adapter)) return err_prefix("%s", r->label);
-    return 0;
-}
-
-// Host copies of target t's factors: A (L, r, d_in), B (L, d_out, r); caller frees.
-static void lora_factors(RunData *r, int t, float **A, float **B, int *rank, int *d_out, int *d_in) {
-    char name[64];
-    snprintf(name, sizeof name, "lora.%s.A", TARGET_NAMES[t]);
-    Param *pa = model_find_param(r->m, name);
-    snprintf(name, sizeof name, "lora.%s.B", TARGET_NAMES[t]);
-    Param *pb = model_find_param(r->m, name);
-    LAB_ASSERT(pa && pb && pa->ndim == 3 && pb->ndim == 3);
-    const Backend *be = model_backend(r->m);
-    *rank = pa->shape[1];
-    *d_in = pa->shape[2];
-    *d_out = pb->shape[1];
-    *A = xmalloc(pa->numel * sizeof(float));
-    *B = xmalloc(pb->numel * sizeof(float));
-    be->to_host(*A, pa->data, pa->numel * sizeof(float));
-    be->to_host(*B, pb->data, pb->numel * sizeof(float));
-    be->synchronize();
-}
-
-// ----------------------------------------------------------------------------
 // options shared by the subcommands
-
-typedef struct {
-    int matrices;        // TARGET_* mask; 0: every matrix the run(s) adapted
-    int *layers;         // NULL: every layer
-    int nlayers;
-    int i_max, j_max;    // subspace grid limits; 0: the ranks
-    int seed;            // random baselines
-    int plot;
-    const char *outdir;  // figures; NULL: plots/<sweep or run> beside the database
-    const char *db;
-    const char *dir_a, *dir_b;   // adapter directories given as RUN (--a / --run, --b), or NULL
-    const char *base;            // --base: their base checkpoint
-} Options;
 
 // RUN given as an adapter directory (dir set) or a run id.
 static int rundata_open_ref(Store *st, int64_t id, const char *dir, const Options *o, int with_base,
@@ -698,7 +235,7 @@ static int pick_matrices(const Options *o, RunData *const *runs, int nruns, int 
 }
 
 // DIR/plots/<name> where DIR holds the database; name made safe for a file name.
-static char *plots_dir(const Options *o, const char *name) {
+char *analyze_plots_dir(const Options *o, const char *name) {
     if (o->outdir) return xstrdup(o->outdir);
     const char *slash = strrchr(o->db, '/');
     size_t dirlen = slash ? (size_t)(slash - o->db) : 0;
@@ -764,7 +301,7 @@ static int same_base(const RunData *a, const RunData *b) {
     return 0;
 }
 
-static int do_subspace(Store *st, int64_t ida, int64_t idb, const Options *o) {
+int analyze_subspace(Store *st, int64_t ida, int64_t idb, const Options *o) {
     RunData a, b;
     int rc = AN_INPUT;
     int *layers = NULL, nl = 0, mask = 0;
@@ -777,7 +314,7 @@ static int do_subspace(Store *st, int64_t ida, int64_t idb, const Options *o) {
     if (stored && common_sweep(st, ida, idb, sweep, sizeof sweep)) goto done;
     char fallback[160];
     snprintf(fallback, sizeof fallback, "runs-%s-%s", a.tag, b.tag);
-    char *dir = o->plot ? plots_dir(o, sweep[0] ? sweep : fallback) : NULL;
+    char *dir = o->plot ? analyze_plots_dir(o, sweep[0] ? sweep : fallback) : NULL;
     const Backend *be = backend_open("cpu", NULL);
     rc = AN_OK;
     for (int t = 0; t < NUM_TARGETS && rc == AN_OK; t++) {
@@ -871,7 +408,7 @@ done:
 // ----------------------------------------------------------------------------
 // amplification
 
-static int do_amplification(Store *st, int64_t id, const Options *o) {
+int analyze_amplification(Store *st, int64_t id, const Options *o) {
     RunData r;
     int rc = AN_INPUT, mask = 0, *layers = NULL, nl = 0;
     int want = o->matrices ? o->matrices : (1 << NUM_TARGETS) - 1;
@@ -946,7 +483,7 @@ static int do_amplification(Store *st, int64_t id, const Options *o) {
         char sweep[128] = "", fallback[96], base[128], title[256];
         if (id > 0 && common_sweep(st, id, 0, sweep, sizeof sweep)) rc = AN_INPUT;
         snprintf(fallback, sizeof fallback, "%s-%s", id > 0 ? "run" : "adapter", r.tag);
-        char *dir = plots_dir(o, sweep[0] ? sweep : fallback);
+        char *dir = analyze_plots_dir(o, sweep[0] ? sweep : fallback);
         snprintf(base, sizeof base, "amplification-%s", r.tag);
         snprintf(title, sizeof title, "amplification ‖ΔW‖_F / ‖UᵀWVᵀ‖_F per layer, %.100s (r=%d)",
                  r.label, r.mc.lora_rank);
@@ -964,281 +501,6 @@ static int do_amplification(Store *st, int64_t id, const Options *o) {
 done:
     free(layers);
     rundata_free(&r);
-    return rc;
-}
-
-// ----------------------------------------------------------------------------
-// sweep: the analyze: block
-
-static int check_keys(const json_t *obj, const char *what, const char *const *keys, int n) {
-    const char *name;
-    json_t *v;
-    json_object_foreach((json_t *)obj, name, v) {
-        int k = 0;
-        while (k < n && strcmp(keys[k], name)) k++;
-        if (k == n) {
-            char list[256] = "";
-            for (int q = 0; q < n; q++) {
-                size_t len = strlen(list);
-                snprintf(list + len, sizeof list - len, "%s%s", q ? ", " : "", keys[q]);
-            }
-            return err_set("%s: unknown key '%s'; valid keys: %s", what, name, list);
-        }
-    }
-    return 0;
-}
-
-// matrix / layers / i / j / seed of a block into o (on top of the command line's).
-static int block_options(const json_t *blk, const char *what, Options *o) {
-    char text[1024];
-    const json_t *v;
-    if ((v = json_object_get(blk, "matrix"))) {
-        if (json_value_text(v, text, sizeof text) || parse_matrices(text, &o->matrices))
-            return err_prefix("%s.matrix", what);
-    }
-    if ((v = json_object_get(blk, "layers"))) {
-        if (json_value_text(v, text, sizeof text) || parse_layers(text, &o->layers, &o->nlayers))
-            return err_prefix("%s.layers", what);
-    }
-    static const char *const ints[3] = {"i", "j", "seed"};
-    int *targets[3] = {&o->i_max, &o->j_max, &o->seed};
-    for (int k = 0; k < 3; k++)
-        if ((v = json_object_get(blk, ints[k]))) {
-            if (!json_is_integer(v) || json_integer_value(v) < (k < 2 ? 1 : 0) || json_integer_value(v) > 1000000)
-                return err_set("%s.%s: expected an integer >= %d", what, ints[k], k < 2 ? 1 : 0);
-            *targets[k] = (int)json_integer_value(v);
-        }
-    return 0;
-}
-
-// Blocks: one mapping or a list of mappings.
-static int block_list(const json_t *v, const char *what, const json_t ***out, int *n) {
-    *out = NULL;
-    *n = 0;
-    if (json_is_object(v)) {
-        *out = xmalloc(sizeof **out);
-        (*out)[(*n)++] = v;
-        return 0;
-    }
-    if (!json_is_array(v)) return err_set("%s: expected a mapping or a list of mappings", what);
-    size_t i;
-    const json_t *item;
-    json_array_foreach(v, i, item) {
-        if (!json_is_object(item)) { free(*out); *out = NULL; return err_set("%s[%zu]: expected a mapping", what, i); }
-        *out = xrealloc(*out, (size_t)(*n + 1) * sizeof **out);
-        (*out)[(*n)++] = item;
-    }
-    return 0;
-}
-
-typedef struct {
-    RunRow *rows;
-    int n;
-    int done, skipped;   // analyses run; runs skipped because they are not done
-    int check_only;      // validate keys and patterns against the runs, analyse nothing
-} SweepState;
-
-static int run_ready(SweepState *ss, const RunRow *r) {
-    if (ss->check_only) return 0;
-    if (!strcmp(r->status, "done")) return 1;
-    fprintf(stderr, "loralab: analyze: skipping run %lld (status %s)\n", (long long)r->id, r->status);
-    ss->skipped++;
-    return 0;
-}
-
-// Whether a and b hold the same value in every key no selector names.
-static int same_except(const RunConfig *a, const RunConfig *b, const Selector *sa, const Selector *sb) {
-    for (int k = 0; k < config_num_keys(); k++) {
-        int named = 0;
-        for (int q = 0; q < sa->n && !named; q++) named = config_resolve_key(sa->key[q]) == k;
-        for (int q = 0; q < sb->n && !named; q++) named = config_resolve_key(sb->key[q]) == k;
-        if (!named && !config_key_equal(a, b, k)) return 0;
-    }
-    return 1;
-}
-
-static int sweep_subspace(Store *st, SweepState *ss, const json_t *blk, const char *what, Options o) {
-    static const char *const keys[] = {"pairs", "matrix", "layers", "i", "j", "seed"};
-    if (check_keys(blk, what, keys, 6) || block_options(blk, what, &o)) { free(o.layers); return AN_INPUT; }
-    const json_t *pairs = json_object_get(blk, "pairs");
-    if (!json_is_array(pairs) || !json_array_size(pairs)) {
-        free(o.layers);
-        return err_set("%s.pairs: expected a list of {a: PATTERN, b: PATTERN}", what), AN_INPUT;
-    }
-    int rc = AN_OK;
-    for (size_t p = 0; p < json_array_size(pairs) && rc == AN_OK; p++) {
-        char pw[300], wa[320], wb[320];
-        snprintf(pw, sizeof pw, "%s.pairs[%zu]", what, p);
-        snprintf(wa, sizeof wa, "%s.a", pw);
-        snprintf(wb, sizeof wb, "%s.b", pw);
-        const json_t *pr = json_array_get(pairs, p);
-        Selector sa = {0}, sb = {0};
-        static const char *const pkeys[] = {"a", "b"};
-        if (!json_is_object(pr) || !json_object_get(pr, "a") || !json_object_get(pr, "b")) {
-            err_set("%s: expected {a: PATTERN, b: PATTERN}", pw);
-            rc = AN_INPUT;
-        } else if (check_keys(pr, pw, pkeys, 2) || selector_from_json(json_object_get(pr, "a"), "", wa, &sa) ||
-                   selector_from_json(json_object_get(pr, "b"), "", wb, &sb)) {
-            rc = AN_INPUT;
-        }
-        int na = 0, nb = 0, npairs = 0;
-        for (int x = 0; x < ss->n && rc == AN_OK; x++) {
-            int ma, mb;
-            if (selector_match(&sa, &ss->rows[x].rc, wa, &ma)) { rc = AN_INPUT; break; }
-            if (!ma || !config_uses_lora(&ss->rows[x].rc)) continue;
-            na++;
-            for (int y = 0; y < ss->n && rc == AN_OK; y++) {
-                if (y == x) continue;
-                if (selector_match(&sb, &ss->rows[y].rc, wb, &mb)) { rc = AN_INPUT; break; }
-                if (!mb || !config_uses_lora(&ss->rows[y].rc) || !same_except(&ss->rows[x].rc, &ss->rows[y].rc, &sa, &sb))
-                    continue;
-                npairs++;
-                if (!run_ready(ss, &ss->rows[x]) || !run_ready(ss, &ss->rows[y])) continue;
-                rc = do_subspace(st, ss->rows[x].id, ss->rows[y].id, &o);
-                if (rc == AN_OK) ss->done++;
-            }
-        }
-        for (int y = 0; y < ss->n && rc == AN_OK; y++) {
-            int mb;
-            if (selector_match(&sb, &ss->rows[y].rc, wb, &mb)) { rc = AN_INPUT; break; }
-            nb += mb && config_uses_lora(&ss->rows[y].rc);
-        }
-        if (rc == AN_OK && (!na || !nb)) {
-            err_set("%s: pattern %s matches no LoRA run of the sweep", !na ? wa : wb, !na ? "a" : "b");
-            rc = AN_INPUT;
-        } else if (rc == AN_OK && !npairs) {
-            err_set("%s: no run matched by a has a partner matched by b that differs only in the keys "
-                    "the patterns name", pw);
-            rc = AN_INPUT;
-        }
-        selector_free(&sa);
-        selector_free(&sb);
-    }
-    if (o.layers) free(o.layers);
-    return rc;
-}
-
-static int sweep_amplification(Store *st, SweepState *ss, const json_t *blk, const char *what, Options o) {
-    static const char *const keys[] = {"runs", "matrix", "layers", "seed"};
-    if (check_keys(blk, what, keys, 4) || block_options(blk, what, &o)) { free(o.layers); return AN_INPUT; }
-    const json_t *runs = json_object_get(blk, "runs");
-    const json_t **pats = NULL;
-    int npat = 0, rc = AN_OK;
-    char rw[300];
-    snprintf(rw, sizeof rw, "%s.runs", what);
-    if (!runs) { err_set("%s: expected runs: PATTERN (or a list of patterns; {} = every LoRA run)", what); rc = AN_INPUT; }
-    else if (json_is_object(runs)) { pats = xmalloc(sizeof *pats); pats[npat++] = runs; }
-    else if (block_list(runs, rw, &pats, &npat)) rc = AN_INPUT;
-    for (int p = 0; p < npat && rc == AN_OK; p++) {
-        char pw[320];
-        snprintf(pw, sizeof pw, npat > 1 || json_is_array(runs) ? "%s[%d]" : "%s", rw, p);
-        Selector s = {0};
-        if (selector_from_json(pats[p], "", pw, &s)) { rc = AN_INPUT; break; }
-        int matched = 0;
-        for (int x = 0; x < ss->n && rc == AN_OK; x++) {
-            int m;
-            if (selector_match(&s, &ss->rows[x].rc, pw, &m)) { rc = AN_INPUT; break; }
-            if (!m || !config_uses_lora(&ss->rows[x].rc)) continue;
-            matched++;
-            if (!run_ready(ss, &ss->rows[x])) continue;
-            rc = do_amplification(st, ss->rows[x].id, &o);
-            if (rc == AN_OK) ss->done++;
-        }
-        if (rc == AN_OK && !matched) { err_set("%s: pattern matches no LoRA run of the sweep", pw); rc = AN_INPUT; }
-        selector_free(&s);
-    }
-    free(pats);
-    if (o.layers) free(o.layers);
-    return rc;
-}
-
-static int sweep_blocks(Store *st, const char *name, const char *text, SweepState *ss, Options o);
-
-static int do_sweep(Store *st, const char *name, Options o) {
-    int64_t sid;
-    if (store_find_sweep(st, name, &sid)) return AN_INPUT;
-    sqlite3 *db = store_db(st);
-    const char *sql = "SELECT analyze FROM sweeps WHERE id = ?";
-    sqlite3_stmt *q = NULL;
-    char *text = NULL;
-    SQL_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &q, NULL), sql);
-    SQL_CHECK(db, sqlite3_bind_int64(q, 1, sid), sql);
-    int src = sqlite3_step(q);
-    SQL_CHECK(db, src, sql);
-    if (src == SQLITE_ROW && sqlite3_column_text(q, 0)) text = xstrdup((const char *)sqlite3_column_text(q, 0));
-    sqlite3_finalize(q);
-    if (!text || !strcmp(text, "null"))
-        return free(text), err_set("sweep '%s' has no analyze: block (see `loralab analyze --help` for its format)", name), AN_INPUT;
-    SweepState ss = {0};
-    int rc = load_runs(st, sid, &ss.rows, &ss.n) ? AN_INPUT : sweep_blocks(st, name, text, &ss, o);
-    free(text);
-    free(ss.rows);
-    return rc;
-fail:
-    sqlite3_finalize(q);
-    return AN_INPUT;
-}
-
-int analyze_check(const char *json, const char *sweep, const RunConfig *runs, int n) {
-    SweepState ss = {.n = n, .check_only = 1};
-    ss.rows = xcalloc((size_t)n + 1, sizeof *ss.rows);
-    for (int i = 0; i < n; i++) {
-        ss.rows[i].id = i + 1;
-        ss.rows[i].rc = runs[i];
-        snprintf(ss.rows[i].status, sizeof ss.rows[i].status, "pending");
-    }
-    Options o = {.seed = 1};
-    int rc = sweep_blocks(NULL, sweep, json, &ss, o);
-    free(ss.rows);
-    return rc == AN_OK ? 0 : -1;
-}
-
-// The blocks of an analyze: block (JSON text) over the runs in ss; with ss->check_only, st
-// may be NULL and nothing is analysed.
-static int sweep_blocks(Store *st, const char *name, const char *text, SweepState *ss, Options o) {
-    json_error_t e;
-    json_t *root = json_loads(text, JSON_DECODE_ANY, &e);
-    char what[200];
-    snprintf(what, sizeof what, "sweep '%s': analyze", name);
-    static const char *const keys[] = {"subspace", "amplification", "plot"};
-    if (!root || !json_is_object(root)) {
-        json_decref(root);
-        return err_set("%s: expected a mapping with subspace, amplification, plot", what), AN_INPUT;
-    }
-    if (check_keys(root, what, keys, 3)) { json_decref(root); return AN_INPUT; }
-    const json_t *pl = json_object_get(root, "plot");
-    if (pl && !json_is_boolean(pl)) { json_decref(root); return err_set("%s.plot: expected true or false", what), AN_INPUT; }
-    if (!pl || json_is_true(pl)) o.plot = 1;
-    int rc = AN_OK;
-    static const char *const kinds[2] = {"subspace", "amplification"};
-    int nblocks = 0;
-    char *dir = ss->check_only ? NULL : plots_dir(&o, name);   // every figure of the sweep in one directory
-    o.outdir = dir;
-    for (int k = 0; k < 2 && rc == AN_OK; k++) {
-        const json_t *v = json_object_get(root, kinds[k]);
-        if (!v) continue;
-        const json_t **blocks;
-        int nb;
-        char kw[240];
-        snprintf(kw, sizeof kw, "%s.%s", what, kinds[k]);
-        if (block_list(v, kw, &blocks, &nb)) { rc = AN_INPUT; break; }
-        for (int b = 0; b < nb && rc == AN_OK; b++) {
-            char bw[260];
-            snprintf(bw, sizeof bw, json_is_array(v) ? "%s[%d]" : "%s", kw, b);
-            rc = k == 0 ? sweep_subspace(st, ss, blocks[b], bw, o) : sweep_amplification(st, ss, blocks[b], bw, o);
-            nblocks++;
-        }
-        free(blocks);
-    }
-    if (rc == AN_OK && !nblocks) { err_set("%s: nothing to do (expected subspace: or amplification:)", what); rc = AN_INPUT; }
-    if (rc == AN_OK && !ss->check_only && !ss->done) {
-        err_set("%s: nothing analysed: %d run(s) skipped because they are not done", what, ss->skipped);
-        rc = AN_INPUT;
-    }
-    if (rc == AN_OK && !ss->check_only)
-        printf("analyze sweep %s: %d analyses, %d run(s) skipped\n", name, ss->done, ss->skipped);
-    free(dir);
-    json_decref(root);
     return rc;
 }
 
@@ -1298,8 +560,8 @@ int cmd_analyze(int argc, char **argv) {
     else if (is_amp && (ra || rb || i_max || j_max)) bad = err_set("analyze amplification: --a, --b, --i and --j do not apply");
     else if (is_sweep && (ra || rb || run || matrix || layers || i_max || j_max))
         bad = err_set("analyze sweep: runs, matrices, layers and grid limits come from the sweep's analyze: block");
-    if (!bad && matrix) bad = parse_matrices(matrix, &o.matrices);
-    if (!bad && layers) bad = parse_layers(layers, &o.layers, &o.nlayers);
+    if (!bad && matrix) bad = analyze_parse_matrices(matrix, &o.matrices);
+    if (!bad && layers) bad = analyze_parse_layers(layers, &o.layers, &o.nlayers);
     if (!bad && base && (is_sweep || !(o.dir_a || o.dir_b)))
         bad = err_set("analyze: --base applies to a RUN given as an adapter directory");
     if (!bad && need_db && access(db, F_OK) != 0) bad = err_set("results database %s does not exist", db);
@@ -1311,14 +573,14 @@ int cmd_analyze(int argc, char **argv) {
     if (need_db && store_open(&st, db, 0)) { free(o.layers); args_result_free(&args); err_exit(); }
     int rc;
     if (is_sweep) {
-        rc = do_sweep(st, args.positional[1], o);
+        rc = analyze_sweep(st, args.positional[1], o);
     } else if (is_sub) {
         int64_t a = 0, b = 0;
         rc = (!o.dir_a && run_find(st, ra, &a)) || (!o.dir_b && run_find(st, rb, &b)) ? AN_INPUT
-                                                                                      : do_subspace(st, a, b, &o);
+                                                                                      : analyze_subspace(st, a, b, &o);
     } else {
         int64_t id = 0;
-        rc = !o.dir_a && run_find(st, run, &id) ? AN_INPUT : do_amplification(st, id, &o);
+        rc = !o.dir_a && run_find(st, run, &id) ? AN_INPUT : analyze_amplification(st, id, &o);
     }
     if (st) store_close(st);
     free(o.layers);

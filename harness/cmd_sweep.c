@@ -26,6 +26,7 @@
 #include "harness/slurm.h"
 #include "harness/store.h"
 #include "harness/sweepfile.h"
+#include "tasks/metrics.h"
 #include "tasks/task.h"
 
 enum { MAX_DEVICES = 64 };
@@ -278,11 +279,6 @@ static int sweep_all_done(const char *db, int64_t sweep_id) {
     return ok && counts[RUN_DONE] == total;
 }
 
-// Higher is better for every metric but loss and error rates (as the runner keeps its best state).
-static int lower_is_better(const char *metric) {
-    return metric && (!strcmp(metric, "loss") || !strcmp(metric, "per") || !strcmp(metric, "error_rate"));
-}
-
 // Picks each variant's setting from its finished tuning runs, records the pick, then runs
 // the grid's seeds at it. While tuning runs are still to run, nothing is picked.
 static int tune_and_run(const SchedOptions *so, WorkerContext *ctx, const Sweep *sw, int64_t sweep_id,
@@ -318,7 +314,7 @@ static int tune_and_run(const SchedOptions *so, WorkerContext *ctx, const Sweep 
         }
         if (!rep) { pick[v] = -1; continue; }   // every tuning run of it collapsed into another variant's
         const char *metric = primary_metric(rep->task, rep->task_path);
-        int lower = lower_is_better(metric), best = -1;
+        int lower = metric_lower_is_better(metric), best = -1;
         double best_mean = 0;
         for (int s = 0; s < sw->ntune_settings; s++) {
             if (!cnt[s]) continue;
@@ -490,10 +486,9 @@ static int sweep_main(int argc, char **argv, int single) {
            : EXIT_OK;
     // the sweep file's analyze: block (Figures 3/4, Table 7) runs once every run is done
     if (status == EXIT_OK && sw.analyze_json && sweep_all_done(db, sweep_id)) {
-        char *av[] = {"analyze", "sweep", sw.name, "--db", (char *)db, NULL};
         fprintf(stderr, "sweep %s: every run is done; running its analyze: block (loralab analyze sweep %s)\n",
                 sw.name, sw.name);
-        status = cmd_analyze(5, av);
+        status = analyze_sweep_db(db, sw.name);
     }
 out:
     free(yaml);

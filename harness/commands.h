@@ -28,12 +28,12 @@ int cmd_merge_adapter(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 
 // The id of the run that spec names: an id, a hash (prefix) or a selector such as
-// 'sweep=S,lora.rank=8,seed=1' that must match one run (harness/cmd_analyze.c).
+// 'sweep=S,lora.rank=8,seed=1' that must match one run (harness/run_select.c).
 #include <stdint.h>
 struct Store;
 int run_find(struct Store *st, const char *spec, int64_t *id);
 // Every run that a selector such as 'sweep=S,lora.rank=8' matches; *ids malloc'ed; -1 with
-// err_set() when none does (harness/cmd_analyze.c).
+// err_set() when none does (harness/run_select.c).
 int runs_select(struct Store *st, const char *spec, int64_t **ids, int *n);
 int cmd_worker(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
@@ -50,5 +50,9 @@ int query_exec(Store *s, const char *sql, int format, double timeout_s);
 // analysing anything: keys, values and that every pattern matches a LoRA run. The sweep
 // calls it before its first run (and for --dry-run). 0, or -1 with err_set().
 int analyze_check(const char *json, const char *sweep, const RunConfig *runs, int n);
+// Runs the analyze: block stored with sweep `name` in database db, as `loralab analyze sweep
+// NAME --db DB` does (harness/analyze_sweep.c). EXIT_OK; EXIT_RUN_FAILED when gnuplot failed
+// (its message printed); EXIT_INPUT with err_set() for bad input.
+int analyze_sweep_db(const char *db, const char *name);
 
 #endif

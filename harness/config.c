@@ -35,6 +35,9 @@ static const RunConfig DEFAULTS = {
     .pretrain_lr = 1e-3,
     .pretrain_seq = 0,            // the preset's n_ctx
     .pretrain_seed = 1,
+    .pretrain_warmup = -1,        // pretrain_steps / 20
+    .pretrain_schedule = SCHEDULE_COSINE,
+    .pretrain_weight_decay = 0.1,
     .task = "spam",               // the SST-2-like binary task
     .task_path = "",              // built-in data
     .task_max_len = 0,            // the model's n_ctx
@@ -72,7 +75,7 @@ void config_defaults(RunConfig *c) { *c = DEFAULTS; }
 typedef enum { KT_STRING, KT_INT, KT_FLOAT, KT_ENUM, KT_MASK } KeyType;
 // When a key is written to the canonical JSON (see config.h).
 typedef enum { AP_ALWAYS, AP_NEVER, AP_LORA, AP_ADAPTER, AP_ADAPTER_D, AP_PREFIX,
-               AP_CHECKPOINT, AP_PRESET, AP_STEPS, AP_NOT_DEFAULT } Applies;
+               AP_CHECKPOINT, AP_PRESET, AP_STEPS, AP_NOT_DEFAULT, AP_PRESET_NOT_DEFAULT } Applies;
 
 typedef struct {
     const char *name;
@@ -145,6 +148,11 @@ static const Key KEYS[] = {
          "fp32 | bf16 (block linears in bf16 with fp32 accumulation; frozen ones stored in bf16)"),
     INT("train.patience", patience, 0, BIG, AP_NOT_DEFAULT,
         "early stopping: end after N validations without improvement (train.steps stays the cap); 0 = off"),
+    INT("base.pretrain.warmup", pretrain_warmup, -1, BIG, AP_PRESET_NOT_DEFAULT,
+        "pretraining linear warmup steps; -1 = base.pretrain.steps / 20"),
+    ENUM("base.pretrain.schedule", pretrain_schedule, SCHEDULE_NAMES, 3, "schedule", AP_PRESET_NOT_DEFAULT,
+         "pretraining schedule after the warmup: constant | linear | cosine"),
+    FLT("base.pretrain.weight_decay", pretrain_weight_decay, 0, 10, AP_PRESET_NOT_DEFAULT, "pretraining AdamW weight decay"),
 };
 enum { NUM_KEYS = sizeof KEYS / sizeof KEYS[0] };
 _Static_assert((int)NUM_KEYS <= (int)CONFIG_MAX_KEYS, "raise CONFIG_MAX_KEYS");
@@ -458,6 +466,7 @@ static int key_applies(const RunConfig *c, const Key *k) {
     case AP_PRESET: return c->base_checkpoint[0] == '\0';
     case AP_STEPS: return c->epochs == 0;
     case AP_NOT_DEFAULT: return !config_key_equal(c, &DEFAULTS, (int)(k - KEYS));
+    case AP_PRESET_NOT_DEFAULT: return c->base_checkpoint[0] == '\0' && !config_key_equal(c, &DEFAULTS, (int)(k - KEYS));
     }
     return 1;
 }
@@ -745,7 +754,8 @@ void config_print_keys(FILE *out) {
         const Key *k = &KEYS[i];
         json_t *v = key_to_json(&d, k);
         char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(9));
-        fprintf(out, "  %-24s %s (default %s)\n", k->name, k->help, s ? s : "?");
+        // a name as long as the column still leaves two spaces before its help
+        fprintf(out, "  %-24s %s%s (default %s)\n", k->name, strlen(k->name) >= 24 ? " " : "", k->help, s ? s : "?");
         free(s);
         json_decref(v);
     }

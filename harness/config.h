@@ -17,7 +17,9 @@
 // are left out, so that runs that cannot differ hash the same: lora.* only when LoRA is
 // used, adapter.* only for adapter methods (adapter.skip_layers only for adapter_d),
 // prefix.* only with a prefix method, base.checkpoint or base.preset + base.pretrain.*,
-// train.steps only when train.epochs is 0.
+// train.steps only when train.epochs is 0. Keys added after the first release (base.sha256,
+// train.precision, train.patience, base.pretrain.warmup/schedule/weight_decay) only when
+// they are not their defaults, so the runs of older databases keep their hashes.
 // What is hashed: the canonical JSON. `name` (the sweep's name) is NOT in it: the same run
 // in two sweeps is one run. `device` IS in it: results on cpu and cuda differ in the last
 // bits (different reductions), so a cpu run and a cuda run are different runs. Scheduling
@@ -58,6 +60,9 @@ typedef struct {
     double pretrain_lr;         // base.pretrain.lr
     int pretrain_seq;           // base.pretrain.seq: tokens per sequence; 0 = n_ctx
     int pretrain_seed;          // base.pretrain.seed
+    int pretrain_warmup;        // base.pretrain.warmup: linear warmup steps; -1 = pretrain_steps / 20
+    int pretrain_schedule;      // base.pretrain.schedule: Schedule
+    double pretrain_weight_decay;   // base.pretrain.weight_decay: AdamW decoupled decay
     // task
     char task[32];              // task.name (`task: NAME` is shorthand)
     char task_path[512];        // task.path: user data (GLUE TSV, E2E CSV, ...); "" = built-in

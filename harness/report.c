@@ -9,12 +9,11 @@
 #include "core/errors.h"
 #include "harness/config.h"
 #include "harness/stats.h"
+#include "tasks/metrics.h"
 
 const char *const REPORT_NAMES = "table6, table5, methods, runs, table7, tune";
 
 // Main-metric names in order of preference when a run did not record runs.metric.
-static const char *const METRIC_PREFERENCE[] = {"accuracy", "exact_match", "macro_f1", "per", "loss"};
-enum { NUM_PREFERENCE = sizeof METRIC_PREFERENCE / sizeof METRIC_PREFERENCE[0] };
 
 static char *dup_col(sqlite3_stmt *st, int col) {
     const unsigned char *t = sqlite3_column_text(st, col);
@@ -83,10 +82,14 @@ static int load_metric(sqlite3 *db, ReportRun *r) {
     sqlite3_finalize(st);
 
     const char *splits[2] = {"test", "validation"};
-    if (!r->metric)
-        for (int p = 0; p < NUM_PREFERENCE && !r->metric; p++)
-            for (int k = 0; k < nm; k++)
-                if (!strcmp(m[k].name, METRIC_PREFERENCE[p])) { r->metric = xstrdup(m[k].name); break; }
+    if (!r->metric) {   // the stored metric the table prefers as a headline
+        int best = -1, best_rank = 0;
+        for (int k = 0; k < nm; k++) {
+            const MetricInfo *mi = metric_find(m[k].name);
+            if (mi && mi->headline && (best < 0 || mi->headline < best_rank)) { best = k; best_rank = mi->headline; }
+        }
+        if (best >= 0) r->metric = xstrdup(m[best].name);
+    }
     if (!r->metric) return 0;
     for (int sp = 0; sp < 2 && !r->split; sp++)
         for (int k = 0; k < nm; k++)

@@ -12,6 +12,7 @@
 #include "core/model.h"
 #include "harness/report.h"
 #include "harness/stats.h"
+#include "tasks/metrics.h"
 
 // ----------------------------------------------------------------------------
 // the paper's numbers (Hu et al., 2021, arXiv 2106.09685 v2), cited as the paper's
@@ -131,8 +132,7 @@ static double validation_score(Store *s, const ReportRun *r) {
     double v;
     int step;
     if (store_best_validation(s, r->id, &v, &step) || isnan(v)) return NAN;
-    int lower = str_eq(r->metric, "loss") || str_eq(r->metric, "per");
-    return lower ? -v : v;
+    return metric_score(r->metric, v);
 }
 
 // Adds run r to cell c: one value per seed, the first run in sweep order. Its validation score

@@ -28,6 +28,7 @@
 #include "tasks/decode.h"
 #include "tasks/evaluate.h"
 #include "tasks/format.h"
+#include "tasks/metrics.h"
 #include "tasks/task.h"
 #include "tasks/tokenizer.h"
 
@@ -97,10 +98,19 @@ static double lm_eval(Model *m, const LmStream *s, int T, int B, size_t max_rows
 // ----------------------------------------------------------------------------
 // base models: a checkpoint, or a preset pretrained once and cached by the spec's hash
 
+// The hash of the pretraining spec. The keys added after the first bases were cached
+// (warmup, schedule, weight decay) enter it only away from their defaults, as they enter the
+// run's hash, so the bases cached before them keep their directories.
 static void pretrain_hash(const RunConfig *rc, char hex[65]) {
     json_t *j = json_pack("{s:s, s:s, s:i, s:i, s:f, s:i, s:i}", "preset", rc->base_preset, "task",
                           rc->pretrain_task, "steps", rc->pretrain_steps, "batch", rc->pretrain_batch,
                           "lr", rc->pretrain_lr, "seq", rc->pretrain_seq, "seed", rc->pretrain_seed);
+    if (config_key_applies(rc, config_find_key("base.pretrain.warmup")))
+        json_object_set_new(j, "warmup", json_integer(rc->pretrain_warmup));
+    if (config_key_applies(rc, config_find_key("base.pretrain.schedule")))
+        json_object_set_new(j, "schedule", json_string(SCHEDULE_NAMES[rc->pretrain_schedule]));
+    if (config_key_applies(rc, config_find_key("base.pretrain.weight_decay")))
+        json_object_set_new(j, "weight_decay", json_real(rc->pretrain_weight_decay));
     char *text = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(9));
     sha256_hex(text, strlen(text), hex);
     free(text);
@@ -127,10 +137,10 @@ static int pretrain(const Backend *be, const RunConfig *rc, const RunnerOptions 
     OptimConfig oc;
     optim_defaults(&oc);
     oc.lr = (float)rc->pretrain_lr;
-    oc.schedule = SCHEDULE_COSINE;
-    oc.warmup = rc->pretrain_steps / 20;
+    oc.schedule = (Schedule)rc->pretrain_schedule;
+    oc.warmup = rc->pretrain_warmup >= 0 ? rc->pretrain_warmup : rc->pretrain_steps / 20;
     oc.total_steps = rc->pretrain_steps;
-    oc.weight_decay = 0.1f;
+    oc.weight_decay = (float)rc->pretrain_weight_decay;
     BatchBuffer bb;
     batch_buffer_init(&bb, B, T);
     size_t *starts = xmalloc(sizeof(size_t) * B);
@@ -207,11 +217,10 @@ int runner_resolve_base(const Backend *be, const RunConfig *rc, const RunnerOpti
         snprintf(dir, cap, "%s", rc->base_checkpoint);
         return 0;
     }
-    char hex[65], bases[1024], lock_path[1100], weights[1100];
-    pretrain_hash(rc, hex);
+    char bases[1024], lock_path[1100], weights[1100];
     snprintf(bases, sizeof bases, "%s/bases", o->results_dir);
     if (files_make_dirs(bases)) return -1;
-    snprintf(dir, cap, "%s/%s-%.16s", bases, rc->base_preset, hex);
+    runner_base_dir(rc, o->results_dir, dir, cap);
     snprintf(lock_path, sizeof lock_path, "%s.lock", dir);
     snprintf(weights, sizeof weights, "%s/model.safetensors", dir);
     if (file_exists(weights)) return 0;
@@ -321,13 +330,8 @@ static int record_eval(Store *st, int64_t run_id, int step, const char *split, c
     return store_add_metrics(st, run_id, step, split, r->n_metrics, r->names, r->values);
 }
 
-// Higher is better for every metric but loss and error rates.
-static double score_of(const EvalResult *r) {
-    const char *name = r->names[0];
-    double v = r->values[0];
-    if (!strcmp(name, "loss") || !strcmp(name, "per") || !strcmp(name, "error_rate")) return -v;
-    return v;
-}
+// The primary metric, signed so that higher is better (the metric table says which way).
+static double score_of(const EvalResult *r) { return metric_score(r->names[0], r->values[0]); }
 
 // ----------------------------------------------------------------------------
 // the best-validation snapshot of the trainable tensors (host copies)
@@ -362,7 +366,7 @@ static void snapshot_free(Snapshot *s) {
 static long dir_bytes(const char *dir, const char *const *files, int n) {
     long total = 0;
     for (int i = 0; i < n; i++) {
-        char path[1200];
+        char path[1600];
         struct stat st;
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
         if (!stat(path, &st)) total += st.st_size;
@@ -386,25 +390,44 @@ static int record_baselines(Store *st, int64_t run_id, const Task *task) {
     return 0;
 }
 
-int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *hash, const RunnerOptions *o) {
-    double t_start = now_s();
+// Everything one run holds, from its set-up to its stored summary. The sweep's worker calls
+// runner_execute, which goes through the stages below in order:
+//   runner_resolve_base  the base checkpoint (pretrained once and cached for a preset)
+//   run_setup            task data, model with its method, step count, memory, baselines
+//   run_train            the training loop, validating and keeping the best state
+//   run_test             the test metrics of the best-validation state
+//   run_save             the adapter artifact and the run's summary
+typedef struct {
+    Store *st;
+    int64_t run_id;
+    const RunConfig *rc;
+    const char *hash;
+    const RunnerOptions *o;
+    double t_start;
     char base_dir[1024];
-    const Backend *be = runner_backend(o->device ? o->device : rc->device);
-    if (!be || runner_resolve_base(be, rc, o, base_dir, sizeof base_dir)) return -1;
-    Task *task = NULL;
-    if (task_load(rc->task, rc->task_path[0] ? rc->task_path : NULL, o->data_dir, &task)) return -1;
-    ModelConfig cfg;
-    MethodConfig mc;
-    int status = -1;
-    Model *m = NULL;
-    Tokenizer *tok = NULL;
+    // set-up
+    Task *task;
+    Model *m;
+    Tokenizer *tok;
     Encoded enc[NUM_SPLITS];
     LmStream lm[NUM_SPLITS];
-    memset(enc, 0, sizeof enc);
-    memset(lm, 0, sizeof lm);
-    BatchBuffer bb = {0};
-    Snapshot best = {0, NULL};
-    if (checkpoint_read_config(base_dir, &cfg) || config_to_method(rc, &mc)) goto done;
+    BatchBuffer bb;
+    int B, max_len, n_train, steps;
+    OptimConfig oc;
+    // training
+    Snapshot best;                 // the trainable tensors at best_step
+    int best_step, stop_step;
+    const char *stop_reason;       // "cap" or "patience"
+    double train_time;
+    long train_tokens;
+} Run;
+
+static int run_setup(Run *r, const Backend *be) {
+    const RunConfig *rc = r->rc;
+    Task *task = r->task;
+    ModelConfig cfg;
+    MethodConfig mc;
+    if (checkpoint_read_config(r->base_dir, &cfg) || config_to_method(rc, &mc)) return -1;
     mc.head = task->kind == TASK_CLS ? HEAD_CLS : task->kind == TASK_REG ? HEAD_REG : HEAD_LM;
     mc.n_classes = task->kind == TASK_CLS ? task->n_labels : task->kind == TASK_REG ? 1 : 0;
     {   // the memory it will take, before taking it: a run that cannot fit fails with the figures
@@ -412,178 +435,249 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
         int T = rc->task_max_len > 0 ? rc->task_max_len : cfg.n_ctx;
         if (T + np > cfg.n_ctx) T = cfg.n_ctx - np;
         MemoryReport need;
-        if (model_memory_need(&cfg, &mc, rc->batch, T > 0 ? T : 1, &need) || memcheck_fits_on("this run", &need, o->device ? o->device : rc->device)) goto done;
+        if (model_memory_need(&cfg, &mc, rc->batch, T > 0 ? T : 1, &need) || memcheck_fits_on("this run", &need, r->o->device ? r->o->device : rc->device)) return -1;
     }
-    if (!(m = model_create(be, &cfg, &mc))) goto done;
-    if (checkpoint_load(m, base_dir)) goto done;
+    if (!(r->m = model_create(be, &cfg, &mc))) return -1;
+    Model *m = r->m;
+    if (checkpoint_load(m, r->base_dir)) return -1;
     model_init_method(m, (uint64_t)rc->seed);
-    if (!(tok = tokenizer_for(&cfg, o))) goto done;
+    if (!(r->tok = tokenizer_for(&cfg, r->o))) return -1;
 
     ParamCounts pc = model_param_counts(m);
-    if (store_set_params(st, run_id, (int64_t)pc.trainable, (int64_t)pc.total, (int64_t)pc.head)) goto done;
+    if (store_set_params(r->st, r->run_id, (int64_t)pc.trainable, (int64_t)pc.total, (int64_t)pc.head)) return -1;
     int n_prefix = method_prefix_len(&mc);
     int max_len = rc->task_max_len > 0 ? rc->task_max_len : cfg.n_ctx;
     if (max_len + n_prefix > cfg.n_ctx) max_len = cfg.n_ctx - n_prefix;
     int B = rc->batch;
     for (int s = 0; s < NUM_SPLITS; s++) {
-        if (task->kind == TASK_LM) format_lm_stream(task, (SplitId)s, tok, &lm[s]);
-        else format_encode(task, (SplitId)s, tok, &enc[s]);
+        if (task->kind == TASK_LM) format_lm_stream(task, (SplitId)s, r->tok, &r->lm[s]);
+        else format_encode(task, (SplitId)s, r->tok, &r->enc[s]);
     }
-    int n_train = task->kind == TASK_LM ? (int)format_lm_num_rows(&lm[SPLIT_TRAIN], max_len) : enc[SPLIT_TRAIN].n;
-    if (n_train < 1) { err_set("task %s has an empty train split", task->name); goto done; }
+    int n_train = task->kind == TASK_LM ? (int)format_lm_num_rows(&r->lm[SPLIT_TRAIN], max_len) : r->enc[SPLIT_TRAIN].n;
+    if (n_train < 1) return err_set("task %s has an empty train split", task->name);
     // in 64 bits: epochs x batches per epoch overflowed int and ran a negative number of steps
     int64_t steps64 = rc->epochs > 0 ? (int64_t)rc->epochs * (((int64_t)n_train + B - 1) / B) : rc->steps;
-    if (steps64 > RUNNER_MAX_STEPS) {
-        err_set("train.epochs=%d over %d train examples at batch %d is %lld steps; at most %d "
-                "(the limit of train.steps)", rc->epochs, n_train, B, (long long)steps64, RUNNER_MAX_STEPS);
-        goto done;
-    }
+    if (steps64 > RUNNER_MAX_STEPS)
+        return err_set("train.epochs=%d over %d train examples at batch %d is %lld steps; at most %d "
+                       "(the limit of train.steps)", rc->epochs, n_train, B, (long long)steps64, RUNNER_MAX_STEPS);
     int steps = (int)steps64;
-    OptimConfig oc;
-    config_to_optim(rc, &oc);
-    oc.total_steps = steps;
+    config_to_optim(rc, &r->oc);
+    r->oc.total_steps = steps;
     model_reserve(m, B, max_len);
-    batch_buffer_init(&bb, B, max_len);
+    batch_buffer_init(&r->bb, B, max_len);
     MemoryReport mr = model_memory(m);
-    store_set_memory(st, run_id, (int64_t)mr.weights, (int64_t)mr.grads, (int64_t)mr.optimizer, (int64_t)mr.activations);
-    if (record_baselines(st, run_id, task)) goto done;
+    if (store_set_memory(r->st, r->run_id, (int64_t)mr.weights, (int64_t)mr.grads, (int64_t)mr.optimizer,
+                         (int64_t)mr.activations) ||
+        record_baselines(r->st, r->run_id, task)) return -1;
     printf("run %s: task %s (%s, %d train examples), method %s, %zu trainable + %zu head of %zu, %d steps of batch %d, max_len %d, base %s\n",
-           hash, task->name, TASK_KIND_NAMES[task->kind], n_train, METHOD_NAMES[mc.kind], pc.trainable, pc.head,
-           pc.total, steps, B, max_len, base_dir);
+           r->hash, task->name, TASK_KIND_NAMES[task->kind], n_train, METHOD_NAMES[mc.kind], pc.trainable, pc.head,
+           pc.total, steps, B, max_len, r->base_dir);
+    r->B = B;
+    r->max_len = max_len;
+    r->n_train = n_train;
+    r->steps = steps;
+    return 0;
+}
 
-    // Fault injection for the scheduler's tests: LORALAB_FAULT=abort:S makes runs with seed S
-    // abort() at their second step, as a crash would; nan:S poisons a trainable weight there.
+// Fault injection for the scheduler's tests: LORALAB_FAULT=abort:S makes runs with seed S
+// abort() at their second step, as a crash would; nan:S poisons a trainable weight there.
+static void fault_hook(const Run *r, int step) {
     const char *fault = getenv("LORALAB_FAULT");
-    int fault_seed = fault && strchr(fault, ':') ? atoi(strchr(fault, ':') + 1) : -1;
-    int fault_abort = fault && !strncmp(fault, "abort:", 6);
-    // data order: a seeded permutation per epoch
-    int *order = xmalloc(sizeof(int) * n_train), *idx = xmalloc(sizeof(int) * B);
-    size_t *starts = xmalloc(sizeof(size_t) * B);
-    Rng rng = rng_seeded((uint64_t)rc->seed * 2654435761u + 17);
-    int pos = n_train;
-    double best_score = -INFINITY, train_time = 0;
-    long train_tokens = 0;
-    int best_step = -1, stop_step = steps, since_best = 0;
-    const char *stop_reason = "cap";
+    if (!fault || step != 1 || !strchr(fault, ':') || atoi(strchr(fault, ':') + 1) != r->rc->seed) return;
+    if (!strncmp(fault, "abort:", 6)) abort();
+    for (int i = model_num_params(r->m) - 1; i >= 0; i--)   // the head, when there is one
+        if (model_param(r->m, i)->trainable) {
+            float nan = NAN;
+            model_backend(r->m)->to_device(model_param(r->m, i)->data, &nan, sizeof nan);
+            break;
+        }
+}
+
+// The training data in order: a seeded permutation of the examples per epoch, or random
+// windows of an LM stream.
+typedef struct {
+    int *order, *idx, pos;
+    size_t *starts;
+    Rng rng;
+} DataOrder;
+
+static void data_order_init(DataOrder *d, const Run *r) {
+    d->order = xmalloc(sizeof(int) * r->n_train);
+    d->idx = xmalloc(sizeof(int) * r->B);
+    d->starts = xmalloc(sizeof(size_t) * r->B);
+    d->rng = rng_seeded((uint64_t)r->rc->seed * 2654435761u + 17);
+    d->pos = r->n_train;
+}
+
+static void data_order_free(DataOrder *d) { free(d->order); free(d->idx); free(d->starts); }
+
+static const Batch *next_batch(Run *r, DataOrder *d) {
+    int B = r->B, n_train = r->n_train;
+    if (r->task->kind == TASK_LM) {
+        for (int b = 0; b < B; b++) d->starts[b] = rng_u64(&d->rng) % (r->lm[SPLIT_TRAIN].n - (size_t)r->max_len - 1);
+        return format_lm_batch(&r->lm[SPLIT_TRAIN], d->starts, B, r->max_len, &r->bb);
+    }
+    for (int b = 0; b < B; b++) {
+        if (d->pos >= n_train) {   // reshuffle (Fisher-Yates) at each epoch
+            for (int i = 0; i < n_train; i++) d->order[i] = i;
+            for (int i = n_train - 1; i > 0; i--) { int j = (int)(rng_u64(&d->rng) % (uint64_t)(i + 1)); int t = d->order[i]; d->order[i] = d->order[j]; d->order[j] = t; }
+            d->pos = 0;
+        }
+        d->idx[b] = d->order[d->pos++];
+    }
+    return format_batch(&r->enc[SPLIT_TRAIN], d->idx, B, r->max_len, &r->bb);
+}
+
+// Validation after step (0-based): records the metrics, keeps the state when it is the best
+// so far, and counts validations without improvement. 1 when train.patience says stop, 0 to
+// go on, -1 with err_set().
+static int run_validate(Run *r, int step, float loss, double *best_score, int *since_best) {
+    const RunConfig *rc = r->rc;
     EvalResult ev;
-    for (int step = 0; step < steps; step++) {
+    if (eval_split(r->m, r->task, SPLIT_VALIDATION, &r->enc[SPLIT_VALIDATION], &r->lm[SPLIT_VALIDATION], r->tok,
+                   r->max_len, r->B, rc->eval_batches, &r->bb, &ev) ||
+        record_eval(r->st, r->run_id, step + 1, "validation", &ev)) return -1;
+    printf("step %d/%d train loss %.4f validation %s %.4f\n", step + 1, r->steps, loss, ev.names[0], ev.values[0]);
+    progress_write(r->o, "V %d %s %.6g\n", step + 1, ev.names[0], ev.values[0]);
+    fflush(stdout);
+    if (score_of(&ev) > *best_score || r->best_step < 0) {
+        *best_score = score_of(&ev);
+        r->best_step = step + 1;
+        snapshot_take(r->m, &r->best);
+        *since_best = 0;
+    } else if (rc->patience > 0 && ++*since_best >= rc->patience) {
+        // early stopping: train.patience validations in a row without improvement
+        r->stop_step = step + 1;
+        r->stop_reason = "patience";
+        printf("early stop at step %d: no improvement in %d validations since step %d\n", r->stop_step,
+               rc->patience, r->best_step);
+        return 1;
+    }
+    return 0;
+}
+
+static int run_train(Run *r) {
+    const RunConfig *rc = r->rc;
+    Model *m = r->m;
+    DataOrder d;
+    data_order_init(&d, r);
+    double best_score = -INFINITY;
+    int since_best = 0, status = 0;
+    r->best_step = -1;
+    r->stop_step = r->steps;
+    r->stop_reason = "cap";
+    for (int step = 0; step < r->steps; step++) {
         double t0 = now_s();
-        const Batch *bt;
-        if (task->kind == TASK_LM) {
-            for (int b = 0; b < B; b++) starts[b] = rng_u64(&rng) % (lm[SPLIT_TRAIN].n - (size_t)max_len - 1);
-            bt = format_lm_batch(&lm[SPLIT_TRAIN], starts, B, max_len, &bb);
-        } else {
-            for (int b = 0; b < B; b++) {
-                if (pos >= n_train) {   // reshuffle (Fisher-Yates) at each epoch
-                    for (int i = 0; i < n_train; i++) order[i] = i;
-                    for (int i = n_train - 1; i > 0; i--) { int j = (int)(rng_u64(&rng) % (uint64_t)(i + 1)); int t = order[i]; order[i] = order[j]; order[j] = t; }
-                    pos = 0;
-                }
-                idx[b] = order[pos++];
-            }
-            bt = format_batch(&enc[SPLIT_TRAIN], idx, B, max_len, &bb);
-        }
-        if (step == 1 && rc->seed == fault_seed) {   // fault injection (tests)
-            if (fault_abort) abort();
-            for (int i = model_num_params(m) - 1; i >= 0; i--)   // the head, when there is one
-                if (model_param(m, i)->trainable) {
-                    float nan = NAN;
-                    model_backend(m)->to_device(model_param(m, i)->data, &nan, sizeof nan);
-                    break;
-                }
-        }
+        const Batch *bt = next_batch(r, &d);
+        fault_hook(r, step);
         ForwardOptions fo = {1, (float)rc->dropout, (float)rc->label_smoothing, rng_mix((uint64_t)rc->seed, (uint64_t)step)};
         model_zero_grad(m);
         float loss = model_forward(m, bt, &fo);
         if (!isfinite(loss)) {
-            store_set_stop(st, run_id, step, "failure");   // the caller records the error set next
-            err_set("loss became %s at step %d", isnan(loss) ? "NaN" : "infinite", step);
-            goto free_loop;
+            store_set_stop(r->st, r->run_id, step, "failure");   // the caller records the error set next
+            status = err_set("loss became %s at step %d", isnan(loss) ? "NaN" : "infinite", step);
+            break;
         }
         model_backward(m);
-        float gnorm = model_update(m, &oc, step);
-        train_time += now_s() - t0;
-        for (int b = 0; b < bt->B; b++) train_tokens += bt->lengths ? bt->lengths[b] : bt->T;
-        if (step % 10 == 0 || step == steps - 1) {
-            progress(o, step, steps, loss, train_time > 0 ? train_tokens / train_time : 0);
+        float gnorm = model_update(m, &r->oc, step);
+        r->train_time += now_s() - t0;
+        for (int b = 0; b < bt->B; b++) r->train_tokens += bt->lengths ? bt->lengths[b] : bt->T;
+        if (step % 10 == 0 || step == r->steps - 1) {
+            progress(r->o, step, r->steps, loss, r->train_time > 0 ? r->train_tokens / r->train_time : 0);
             const char *names[3] = {"loss", "lr", "grad_norm"};
-            double vals[3] = {loss, optim_lr(&oc, step), gnorm};
-            if (store_add_metrics(st, run_id, step, "train", 3, names, vals)) goto free_loop;
+            double vals[3] = {loss, optim_lr(&r->oc, step), gnorm};
+            if ((status = store_add_metrics(r->st, r->run_id, step, "train", 3, names, vals))) break;
         }
-        int last = step == steps - 1;
+        int last = step == r->steps - 1;
         if ((rc->eval_every > 0 && (step + 1) % rc->eval_every == 0) || last) {
-            if (eval_split(m, task, SPLIT_VALIDATION, &enc[SPLIT_VALIDATION], &lm[SPLIT_VALIDATION], tok, max_len, B,
-                           rc->eval_batches, &bb, &ev) ||
-                record_eval(st, run_id, step + 1, "validation", &ev)) goto free_loop;
-            printf("step %d/%d train loss %.4f validation %s %.4f\n", step + 1, steps, loss, ev.names[0], ev.values[0]);
-            progress_write(o, "V %d %s %.6g\n", step + 1, ev.names[0], ev.values[0]);
-            fflush(stdout);
-            if (score_of(&ev) > best_score || best_step < 0) {
-                best_score = score_of(&ev);
-                best_step = step + 1;
-                snapshot_take(m, &best);
-                since_best = 0;
-            } else if (rc->patience > 0 && ++since_best >= rc->patience) {
-                // early stopping: train.patience validations in a row without improvement
-                stop_step = step + 1;
-                stop_reason = "patience";
-                printf("early stop at step %d: no improvement in %d validations since step %d\n", stop_step,
-                       rc->patience, best_step);
-                break;
-            }
+            int v = run_validate(r, step, loss, &best_score, &since_best);
+            if (v < 0) status = -1;
+            if (v) break;
         }
     }
-    if (store_set_stop(st, run_id, stop_step, stop_reason)) goto free_loop;
-    // test metrics from the best-validation state
-    snapshot_restore(m, &best);
-    if (task_split_size(task, SPLIT_TEST) > 0) {   // GLUE's test labels are not public: reports use validation
-        if (eval_split(m, task, SPLIT_TEST, &enc[SPLIT_TEST], &lm[SPLIT_TEST], tok, max_len, B, 0, &bb, &ev) ||
-            record_eval(st, run_id, best_step, "test", &ev)) goto free_loop;
-        printf("test (best validation at step %d): %s %.4f\n", best_step, ev.names[0], ev.values[0]);
-    }
-    store_add_metric(st, run_id, best_step, "test", "best_step", best_step);
+    data_order_free(&d);
+    if (status) return -1;
+    return store_set_stop(r->st, r->run_id, r->stop_step, r->stop_reason);
+}
 
-    // the adapter: the run's trainable tensors alone
+static int run_test(Run *r) {
+    snapshot_restore(r->m, &r->best);
+    if (task_split_size(r->task, SPLIT_TEST) > 0) {   // GLUE's test labels are not public: reports use validation
+        EvalResult ev;
+        if (eval_split(r->m, r->task, SPLIT_TEST, &r->enc[SPLIT_TEST], &r->lm[SPLIT_TEST], r->tok, r->max_len, r->B, 0,
+                       &r->bb, &ev) ||
+            record_eval(r->st, r->run_id, r->best_step, "test", &ev)) return -1;
+        printf("test (best validation at step %d): %s %.4f\n", r->best_step, ev.names[0], ev.values[0]);
+    }
+    return store_add_metric(r->st, r->run_id, r->best_step, "test", "best_step", r->best_step);
+}
+
+// The adapter (the run's trainable tensors alone) under <results>/runs/<hash>/adapter, then
+// the run's summary.
+static int run_save(Run *r) {
     char run_dir[1200], adapter_dir[1300];
-    snprintf(run_dir, sizeof run_dir, "%s/runs/%s", o->results_dir, hash);
+    snprintf(run_dir, sizeof run_dir, "%s/runs/%s", r->o->results_dir, r->hash);
     snprintf(adapter_dir, sizeof adapter_dir, "%s/adapter", run_dir);
-    if (files_make_dirs(adapter_dir) || adapter_save(m, adapter_dir, base_dir)) goto free_loop;
+    if (files_make_dirs(adapter_dir) || adapter_save(r->m, adapter_dir, r->base_dir)) return -1;
     static const char *const files[2] = {"adapter_config.json", "adapter_model.safetensors"};
     long adapter_bytes = dir_bytes(adapter_dir, files, 2);
     char weights_path[1400], sha[65];
     snprintf(weights_path, sizeof weights_path, "%s/adapter_model.safetensors", adapter_dir);
     if (sha256_file_hex(weights_path, sha) ||
-        store_add_artifact(st, run_id, "adapter", adapter_dir, adapter_bytes, sha)) goto free_loop;
+        store_add_artifact(r->st, r->run_id, "adapter", adapter_dir, adapter_bytes, sha)) return -1;
     static const char *const base_files[1] = {"model.safetensors"};
-    store_add_metric(st, run_id, 0, "test", "base_checkpoint_bytes", (double)dir_bytes(base_dir, base_files, 1));
+    if (store_add_metric(r->st, r->run_id, 0, "test", "base_checkpoint_bytes", (double)dir_bytes(r->base_dir, base_files, 1)))
+        return -1;
 
     RunSummary sum;
     store_summary_init(&sum);
     sum.adapter_bytes = adapter_bytes;
-    sum.wall_seconds = now_s() - t_start;
-    sum.tokens_per_s = train_time > 0 ? train_tokens / train_time : 0;
-    if (store_finish_run(st, run_id, &sum)) goto free_loop;
+    sum.wall_seconds = now_s() - r->t_start;
+    sum.tokens_per_s = r->train_time > 0 ? r->train_tokens / r->train_time : 0;
+    if (store_finish_run(r->st, r->run_id, &sum)) return -1;
     printf("done in %.1f s (%.0f train tokens/s); adapter %ld bytes\n", sum.wall_seconds, sum.tokens_per_s, adapter_bytes);
-    status = 0;
-free_loop:
-    free(order); free(idx); free(starts);
-done:
-    snapshot_free(&best);
-    batch_buffer_free(&bb);
+    return 0;
+}
+
+static void run_free(Run *r) {
+    snapshot_free(&r->best);
+    batch_buffer_free(&r->bb);
     for (int s = 0; s < NUM_SPLITS; s++) {
-        if (task->kind == TASK_LM) format_lm_free(&lm[s]);
-        else format_encoded_free(&enc[s]);
+        if (r->task->kind == TASK_LM) format_lm_free(&r->lm[s]);
+        else format_encoded_free(&r->enc[s]);
     }
-    if (tok) tokenizer_free(tok);
-    model_free(m);
-    task_free(task);
+    if (r->tok) tokenizer_free(r->tok);
+    model_free(r->m);
+    task_free(r->task);
+}
+
+int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *hash, const RunnerOptions *o) {
+    Run r;
+    memset(&r, 0, sizeof r);
+    r.st = st;
+    r.run_id = run_id;
+    r.rc = rc;
+    r.hash = hash;
+    r.o = o;
+    r.t_start = now_s();
+    const Backend *be = runner_backend(o->device ? o->device : rc->device);
+    if (!be || runner_resolve_base(be, rc, o, r.base_dir, sizeof r.base_dir)) return -1;
+    if (task_load(rc->task, rc->task_path[0] ? rc->task_path : NULL, o->data_dir, &r.task)) return -1;
+    int status = run_setup(&r, be) || run_train(&r) || run_test(&r) || run_save(&r) ? -1 : 0;
+    run_free(&r);
     return status;
+}
+
+void runner_base_dir(const RunConfig *rc, const char *results_dir, char *dir, size_t cap) {
+    char hex[65];
+    pretrain_hash(rc, hex);
+    snprintf(dir, cap, "%s/bases/%s-%.16s", results_dir, rc->base_preset, hex);
 }
 
 int runner_base_cached(const RunConfig *rc, const char *results_dir) {
     if (rc->base_checkpoint[0]) return 1;
-    char hex[65], weights[1100];
-    pretrain_hash(rc, hex);
-    snprintf(weights, sizeof weights, "%s/bases/%s-%.16s/model.safetensors", results_dir, rc->base_preset, hex);
+    char dir[1024], weights[1100];
+    runner_base_dir(rc, results_dir, dir, sizeof dir);
+    snprintf(weights, sizeof weights, "%s/model.safetensors", dir);
     return file_exists(weights);
 }

@@ -29,6 +29,10 @@ int runner_execute(Store *st, int64_t run_id, const RunConfig *rc, const char *h
 // <results>/bases/<hash of the pretraining spec>, pretrained once (under a file lock, so
 // concurrent runs wait for one pretraining). 0, or -1 with err_set().
 int runner_resolve_base(const Backend *be, const RunConfig *rc, const RunnerOptions *opt, char *dir, size_t cap);
+// <results_dir>/bases/<preset>-<16 hex digits of the pretraining spec's hash>: where a preset
+// base is cached. The spec: preset, base.pretrain.{task, steps, batch, lr, seq, seed}, and
+// base.pretrain.{warmup, schedule, weight_decay} when they are not their defaults.
+void runner_base_dir(const RunConfig *rc, const char *results_dir, char *dir, size_t cap);
 // 1 when rc's base needs no pretraining under results_dir (a checkpoint, or cached), else 0.
 int runner_base_cached(const RunConfig *rc, const char *results_dir);
 

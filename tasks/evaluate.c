@@ -1,4 +1,4 @@
-// tasks/evaluate.c — metric names to metric functions, and generation scoring. See evaluate.h.
+// tasks/evaluate.c — metric names to metric functions (the metric table), and generation scoring. See evaluate.h.
 #include "tasks/evaluate.h"
 
 #include <math.h>
@@ -9,19 +9,15 @@
 #include "tasks/metrics.h"
 
 double evaluate_classification(const char *metric, const int *pred, const int *gold, int n, int n_classes) {
-    if (n <= 0) return NAN;
-    if (!strcmp(metric, "accuracy")) return metric_accuracy(pred, gold, (size_t)n);
-    if (!strcmp(metric, "f1")) return metric_f1(pred, gold, (size_t)n, 1);
-    if (!strcmp(metric, "macro_f1")) return metric_f1_macro(pred, gold, (size_t)n, n_classes);
-    if (!strcmp(metric, "mcc")) return metric_mcc(pred, gold, (size_t)n, n_classes);
-    return NAN;
+    const MetricInfo *m = metric_find(metric);
+    if (n <= 0 || !m || m->input != METRIC_OF_LABELS) return NAN;
+    return m->of_labels(pred, gold, (size_t)n, n_classes);
 }
 
 double evaluate_regression(const char *metric, const double *pred, const double *gold, int n) {
-    if (n <= 0) return NAN;
-    if (!strcmp(metric, "pearson")) return metric_pearson(pred, gold, (size_t)n);
-    if (!strcmp(metric, "spearman")) return metric_spearman(pred, gold, (size_t)n);
-    return NAN;
+    const MetricInfo *m = metric_find(metric);
+    if (n <= 0 || !m || m->input != METRIC_OF_VALUES) return NAN;
+    return m->of_values(pred, gold, (size_t)n);
 }
 
 int evaluate_generation(Model *m, const Task *task, SplitId s, const Encoded *e, const Tokenizer *tok,
@@ -61,14 +57,8 @@ int evaluate_generation(Model *m, const Task *task, SplitId s, const Encoded *e,
         for (int r = 0; r < ex->nrefs; r++) ref_pool[at++] = metric_words_split(w, ex->refs[r]);
     }
     for (int k = 0; k < task->n_metrics; k++) {
-        const char *name = task->metrics[k];
-        if (!strcmp(name, "exact_match")) values[k] = metric_exact_match(hyps, refs, (size_t)n);
-        else if (!strcmp(name, "per") || !strcmp(name, "wer")) values[k] = metric_error_rate(hyps, refs, (size_t)n);
-        else if (!strcmp(name, "bleu")) values[k] = metric_bleu(hyps, refs, (size_t)n).bleu;
-        else if (!strncmp(name, "rouge", 5)) {
-            RougeScore rs = metric_rouge(hyps, refs, (size_t)n);
-            values[k] = !strcmp(name, "rouge1") ? rs.rouge1 : !strcmp(name, "rouge2") ? rs.rouge2 : rs.rougeL;
-        }
+        const MetricInfo *m = metric_find(task->metrics[k]);
+        if (m && m->input == METRIC_OF_TEXT) values[k] = m->of_text(hyps, refs, (size_t)n);
     }
     metric_words_free(w);
     free(hyps); free(refs); free(ref_pool);

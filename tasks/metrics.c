@@ -379,3 +379,65 @@ void metric_words_free(MetricWords *w) {
     free(w->words); free(w->slots); free(w->seqs);
     free(w);
 }
+
+// ----------------------------------------------------------------------------
+// the metric table
+
+double metric_mse(const double *pred, const double *gold, size_t n) {
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += (gold[i] - pred[i]) * (gold[i] - pred[i]);
+    return sum / (double)n;
+}
+
+static double f1_positive(const int *pred, const int *gold, size_t n, int n_classes) {
+    (void)n_classes;
+    return metric_f1(pred, gold, n, 1);
+}
+static double accuracy_of(const int *pred, const int *gold, size_t n, int n_classes) {
+    (void)n_classes;
+    return metric_accuracy(pred, gold, n);
+}
+static double bleu_of(const MetricSeq *h, const MetricRefs *r, size_t n) { return metric_bleu(h, r, n).bleu; }
+static double rouge1_of(const MetricSeq *h, const MetricRefs *r, size_t n) { return metric_rouge(h, r, n).rouge1; }
+static double rouge2_of(const MetricSeq *h, const MetricRefs *r, size_t n) { return metric_rouge(h, r, n).rouge2; }
+static double rougeL_of(const MetricSeq *h, const MetricRefs *r, size_t n) { return metric_rouge(h, r, n).rougeL; }
+
+#define OF_LABELS(f) METRIC_OF_LABELS, f, NULL, NULL
+#define OF_VALUES(f) METRIC_OF_VALUES, NULL, f, NULL
+#define OF_TEXT(f) METRIC_OF_TEXT, NULL, NULL, f
+const MetricInfo METRIC_TABLE[] = {
+    [METRIC_ACCURACY]    = {"accuracy",    1, OF_LABELS(accuracy_of), 1},
+    [METRIC_F1]          = {"f1",          1, OF_LABELS(f1_positive), 0},
+    [METRIC_MACRO_F1]    = {"macro_f1",    1, OF_LABELS(metric_f1_macro), 3},
+    [METRIC_MCC]         = {"mcc",         1, OF_LABELS(metric_mcc), 0},
+    [METRIC_PEARSON]     = {"pearson",     1, OF_VALUES(metric_pearson), 0},
+    [METRIC_SPEARMAN]    = {"spearman",    1, OF_VALUES(metric_spearman), 0},
+    [METRIC_MSE]         = {"mse",         0, OF_VALUES(metric_mse), 0},
+    [METRIC_EXACT_MATCH] = {"exact_match", 1, OF_TEXT(metric_exact_match), 2},
+    [METRIC_PER]         = {"per",         0, OF_TEXT(metric_error_rate), 4},
+    [METRIC_WER]         = {"wer",         0, OF_TEXT(metric_error_rate), 0},
+    [METRIC_ERROR_RATE]  = {"error_rate",  0, OF_TEXT(metric_error_rate), 0},
+    [METRIC_BLEU]        = {"bleu",        1, OF_TEXT(bleu_of), 0},
+    [METRIC_ROUGE1]      = {"rouge1",      1, OF_TEXT(rouge1_of), 0},
+    [METRIC_ROUGE2]      = {"rouge2",      1, OF_TEXT(rouge2_of), 0},
+    [METRIC_ROUGEL]      = {"rougeL",      1, OF_TEXT(rougeL_of), 0},
+    [METRIC_LOSS]        = {"loss",        0, METRIC_OF_LOSS, NULL, NULL, NULL, 5},
+};
+#undef OF_LABELS
+#undef OF_VALUES
+#undef OF_TEXT
+_Static_assert(sizeof METRIC_TABLE / sizeof METRIC_TABLE[0] == METRIC_COUNT, "METRIC_TABLE lacks a MetricId");
+
+const MetricInfo *metric_find(const char *name) {
+    if (!name) return NULL;
+    for (int i = 0; i < METRIC_COUNT; i++)
+        if (!strcmp(METRIC_TABLE[i].name, name)) return &METRIC_TABLE[i];
+    return NULL;
+}
+
+int metric_lower_is_better(const char *name) {
+    const MetricInfo *m = metric_find(name);
+    return m && !m->higher_is_better;
+}
+
+double metric_score(const char *name, double value) { return metric_lower_is_better(name) ? -value : value; }

@@ -82,4 +82,44 @@ MetricWords *metric_words_new(void);
 MetricSeq metric_words_split(MetricWords *w, const char *text);
 void metric_words_free(MetricWords *w);
 
+// ---- the metric table ----
+// Every metric a task can name, with whether a higher value is better, the function that
+// scores it (from the head's labels, the head's values, or decoded text against references;
+// the loss is the model's own) and its place in the report's choice of a run's headline
+// metric. The evaluation (tasks/evaluate.c), the task baselines (tasks/task.c), the runner's
+// best-state selection, the sweep's tuning pick and the reports all read it.
+typedef enum {
+    METRIC_ACCURACY, METRIC_F1, METRIC_MACRO_F1, METRIC_MCC,
+    METRIC_PEARSON, METRIC_SPEARMAN, METRIC_MSE,
+    METRIC_EXACT_MATCH, METRIC_PER, METRIC_WER, METRIC_ERROR_RATE, METRIC_BLEU,
+    METRIC_ROUGE1, METRIC_ROUGE2, METRIC_ROUGEL,
+    METRIC_LOSS,
+    METRIC_COUNT
+} MetricId;
+
+typedef enum { METRIC_OF_LABELS, METRIC_OF_VALUES, METRIC_OF_TEXT, METRIC_OF_LOSS } MetricInput;
+
+typedef struct {
+    const char *name;
+    int higher_is_better;
+    MetricInput input;
+    // the formula: the one function of `input` (none for the loss)
+    double (*of_labels)(const int *pred, const int *gold, size_t n, int n_classes);
+    double (*of_values)(const double *pred, const double *gold, size_t n);
+    double (*of_text)(const MetricSeq *hyps, const MetricRefs *refs, size_t n);
+    int headline;   // 1, 2, ...: the report's preference for a run's headline metric; 0: never
+} MetricInfo;
+
+extern const MetricInfo METRIC_TABLE[];   // (METRIC_COUNT) indexed by MetricId
+
+// The table's entry of a metric name; NULL for a name it lacks.
+const MetricInfo *metric_find(const char *name);
+// Whether lower values of the named metric are better (loss, error rates, MSE); 0 for a
+// name the table lacks (and for NULL).
+int metric_lower_is_better(const char *name);
+// value signed so that higher is better: -value for a lower-is-better metric.
+double metric_score(const char *name, double value);
+// Mean squared difference of pred and gold.
+double metric_mse(const double *pred, const double *gold, size_t n);
+
 #endif

@@ -370,14 +370,8 @@ static void majority_baseline(const Task *t, SplitId s, Baseline *b) {
     for (int i = 0; i < sp->n; i++) pred[i] = major, gold[i] = sp->ex[i].label;
     b->name = "majority";
     for (int k = 0; k < t->n_metrics; k++) {
-        const char *m = t->metrics[k];
-        size_t n = (size_t)sp->n;
-        double v = !strcmp(m, "accuracy") ? metric_accuracy(pred, gold, n)
-                 : !strcmp(m, "f1")       ? metric_f1(pred, gold, n, 1)
-                 : !strcmp(m, "macro_f1") ? metric_f1_macro(pred, gold, n, t->n_labels)
-                 : !strcmp(m, "mcc")      ? metric_mcc(pred, gold, n, t->n_labels)
-                                          : NAN;
-        if (!isnan(v)) baseline_add(b, m, v);
+        const MetricInfo *m = metric_find(t->metrics[k]);
+        if (m && m->input == METRIC_OF_LABELS) baseline_add(b, t->metrics[k], m->of_labels(pred, gold, (size_t)sp->n, t->n_labels));
     }
     free(pred);
     free(gold);
@@ -387,19 +381,15 @@ static void majority_baseline(const Task *t, SplitId s, Baseline *b) {
 // MSE is reported too.
 static void mean_baseline(const Task *t, SplitId s, Baseline *b) {
     const Split *tr = task_split(t, SPLIT_TRAIN), *sp = task_split(t, s);
-    double mean = 0, mse = 0;
+    double mean = 0;
     for (int i = 0; i < tr->n; i++) mean += tr->ex[i].value;
     mean /= tr->n;
     double *pred = xmalloc((size_t)sp->n * sizeof *pred), *gold = xmalloc((size_t)sp->n * sizeof *gold);
-    for (int i = 0; i < sp->n; i++) {
-        pred[i] = mean;
-        gold[i] = sp->ex[i].value;
-        mse += (gold[i] - mean) * (gold[i] - mean);
-    }
+    for (int i = 0; i < sp->n; i++) pred[i] = mean, gold[i] = sp->ex[i].value;
     b->name = "mean";
-    baseline_add(b, "pearson", metric_pearson(pred, gold, (size_t)sp->n));
-    baseline_add(b, "spearman", metric_spearman(pred, gold, (size_t)sp->n));
-    baseline_add(b, "mse", mse / sp->n);
+    static const MetricId SCORED[] = {METRIC_PEARSON, METRIC_SPEARMAN, METRIC_MSE};
+    for (int k = 0; k < 3; k++)
+        baseline_add(b, METRIC_TABLE[SCORED[k]].name, METRIC_TABLE[SCORED[k]].of_values(pred, gold, (size_t)sp->n));
     free(pred);
     free(gold);
 }
@@ -422,14 +412,8 @@ static void score_generation(const Task *t, SplitId s, const char *const *preds,
     }
     b->name = name;
     for (int k = 0; k < t->n_metrics; k++) {
-        const char *m = t->metrics[k];
-        if (!strcmp(m, "exact_match")) baseline_add(b, m, metric_exact_match(hyps, refs, n));
-        else if (!strcmp(m, "per")) baseline_add(b, m, metric_error_rate(hyps, refs, n));
-        else if (!strcmp(m, "bleu")) baseline_add(b, m, metric_bleu(hyps, refs, n).bleu);
-        else if (!strncmp(m, "rouge", 5)) {
-            RougeScore rs = metric_rouge(hyps, refs, n);
-            baseline_add(b, m, !strcmp(m, "rouge1") ? rs.rouge1 : !strcmp(m, "rouge2") ? rs.rouge2 : rs.rougeL);
-        }
+        const MetricInfo *m = metric_find(t->metrics[k]);
+        if (m && m->input == METRIC_OF_TEXT) baseline_add(b, t->metrics[k], m->of_text(hyps, refs, n));
     }
     metric_words_free(w);
     free(hyps);

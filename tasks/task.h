@@ -55,7 +55,8 @@ typedef struct {
     int n_labels;              // TASK_CLS: number of classes; else 0
     const char *label_names[TASK_MAX_LABELS];
     int n_metrics;             // metrics[0] is the primary metric
-    const char *metrics[TASK_MAX_METRICS];   // "accuracy", "f1", "macro_f1", "mcc", "pearson",
+    const char *metrics[TASK_MAX_METRICS];   // names in the metric table (tasks/metrics.h):
+                                             // "accuracy", "f1", "macro_f1", "mcc", "pearson",
                                              // "spearman", "exact_match", "per", "bleu",
                                              // "rouge1", "rouge2", "rougeL", "loss"
     const char *split_sources[NUM_SPLITS];   // where each split came from (file name or rule)

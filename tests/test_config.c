@@ -12,6 +12,7 @@
 
 #include "core/errors.h"
 #include "harness/config.h"
+#include "harness/runner.h"
 #include "harness/sha256.h"
 #include "harness/sweepfile.h"
 
@@ -116,7 +117,7 @@ static void test_overrides(void **state) {
         {"device=gpu", "override 'device=gpu': unknown device 'gpu'; valid choices: cpu, cuda, cuda:N"},
         {"lora.rnk=4", "override 'lora.rnk=4': unknown key 'lora.rnk'; valid keys in lora: targets, rank, alpha, dropout, init"},
         {"base.pretrain.step=4", "override 'base.pretrain.step=4': unknown key 'base.pretrain.step'; valid keys in "
-                                 "base.pretrain: task, steps, batch, lr, seq, seed"},
+                                 "base.pretrain: task, steps, batch, lr, seq, seed, warmup, schedule, weight_decay"},
         {"sed=4", "override 'sed=4': unknown key 'sed'; valid keys: name, device, base, task, train, method, combine, "
                   "lora, adapter, prefix, seed"},
         {"lora=4", "override 'lora=4': lora is a block; set one of its keys (lora.KEY): targets, rank, alpha, "
@@ -241,6 +242,53 @@ static void test_json_leaves_out_what_does_not_apply(void **state) {
     config_hash(&a, ha);
     config_hash(&b, hb);
     assert_string_equal(ha, hb);
+}
+
+// base.pretrain.warmup, .schedule and .weight_decay enter the run's hash and the cached
+// base's directory only away from their defaults: the runs and bases of older databases keep
+// their hashes (nano-3bf531602e704ecd: Python, hashlib.sha256(b'{"batch":32,"lr":0.001,
+// "preset":"nano","seed":1,"seq":0,"steps":3000,"task":"pretrain"}').hexdigest()[:16]).
+static void test_pretrain_keys_hash_only_when_set(void **state) {
+    (void)state;
+    static const char *const sets[][2] = {
+        {"base.pretrain.warmup", "10"}, {"base.pretrain.schedule", "linear"}, {"base.pretrain.weight_decay", "0.05"}};
+    static const char *const json_has[] = {"\"task\":\"pretrain\",\"warmup\":10}", "\"lr\":0.001,\"schedule\":\"linear\",",
+                                           "\"task\":\"pretrain\",\"weight_decay\":0.05}"};
+    RunConfig d;
+    config_defaults(&d);
+    config_set(&d, "base.preset", "nano");
+    char hd[65], dir_d[256];
+    config_hash(&d, hd);
+    runner_base_dir(&d, "res", dir_d, sizeof dir_d);
+    assert_string_equal(dir_d, "res/bases/nano-3bf531602e704ecd");
+    char *json = config_to_json(&d);
+    assert_non_null(strstr(json, "\"pretrain\":{\"batch\":32,\"lr\":0.001,\"seed\":1,\"seq\":0,\"steps\":3000,\"task\":\"pretrain\"}"));
+    free(json);
+    for (int i = 0; i < 3; i++) {
+        RunConfig c = d;
+        char h[65], dir[256];
+        assert_int_equal(config_set(&c, sets[i][0], sets[i][1]), 0);
+        config_hash(&c, h);
+        runner_base_dir(&c, "res", dir, sizeof dir);
+        assert_string_not_equal(h, hd);
+        assert_string_not_equal(dir, dir_d);
+        json = config_to_json(&c);
+        assert_non_null(strstr(json, json_has[i]));
+        free(json);
+        // set to its default, it is as if unset
+        RunConfig e = d;
+        char v[32];
+        config_key_str(&d, config_find_key(sets[i][0]), v, sizeof v);
+        assert_int_equal(config_set(&e, sets[i][0], v), 0);
+        config_hash(&e, h);
+        assert_string_equal(h, hd);
+        // with a base checkpoint there is no pretraining to describe
+        config_set(&c, "base.checkpoint", "/models/gpt2");
+        json = config_to_json(&c);
+        assert_null(strstr(json, "pretrain"));
+        free(json);
+    }
+    assert_int_equal(config_set(&d, "base.pretrain.warmup", "-2"), -1);
 }
 
 static void test_json_round_trip(void **state) {
@@ -551,6 +599,7 @@ int main(void) {
         cmocka_unit_test(test_key_table),
         cmocka_unit_test(test_canonical_json),
         cmocka_unit_test(test_json_leaves_out_what_does_not_apply),
+        cmocka_unit_test(test_pretrain_keys_hash_only_when_set),
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_to_method),
         cmocka_unit_test(test_grid_product),

@@ -268,6 +268,50 @@ static void test_words(void **state) {
     metric_words_free(w);
 }
 
+// ---- the metric table ----
+
+// Every MetricId has its entry, found by its name, with exactly the function its input takes.
+static void test_table_complete(void **state) {
+    (void)state;
+    for (int i = 0; i < METRIC_COUNT; i++) {
+        const MetricInfo *m = &METRIC_TABLE[i];
+        assert_non_null(m->name);
+        assert_ptr_equal(metric_find(m->name), m);
+        assert_int_equal(m->of_labels != NULL, m->input == METRIC_OF_LABELS);
+        assert_int_equal(m->of_values != NULL, m->input == METRIC_OF_VALUES);
+        assert_int_equal(m->of_text != NULL, m->input == METRIC_OF_TEXT);
+    }
+    assert_null(metric_find("no_such_metric"));
+    assert_null(metric_find(NULL));
+}
+
+// Error rates (wer included), MSE and the loss rank lower-is-better: of two validation
+// values the smaller one is kept as the best state; every other metric keeps the larger.
+static void test_lower_is_better(void **state) {
+    (void)state;
+    const char *lower[] = {"wer", "per", "error_rate", "mse", "loss"};
+    for (int i = 0; i < 5; i++) {
+        assert_true(metric_lower_is_better(lower[i]));
+        assert_true(metric_score(lower[i], 0.1) > metric_score(lower[i], 0.2));
+    }
+    const char *higher[] = {"accuracy", "f1", "macro_f1", "mcc", "pearson", "spearman",
+                            "exact_match", "bleu", "rouge1", "rouge2", "rougeL"};
+    for (int i = 0; i < 11; i++) {
+        assert_false(metric_lower_is_better(higher[i]));
+        assert_true(metric_score(higher[i], 0.2) > metric_score(higher[i], 0.1));
+    }
+    assert_false(metric_lower_is_better("no_such_metric"));
+    assert_false(metric_lower_is_better(NULL));
+    // wer and per score a hypothesis the same way: one substitution in four reference words
+    int ref[] = {1, 2, 3, 4}, hyp[] = {1, 2, 9, 4};
+    MetricSeq r = {ref, 4}, h = {hyp, 4};
+    MetricRefs rs = {&r, 1};
+    assert_float_equal(metric_find("wer")->of_text(&h, &rs, 1), 0.25, TOL);
+    assert_float_equal(metric_find("per")->of_text(&h, &rs, 1), 0.25, TOL);
+    double gold[] = {1, 2, 3}, pred[] = {2, 2, 1};   // MSE = (1 + 0 + 4) / 3
+    assert_float_equal(metric_mse(pred, gold, 3), 5.0 / 3.0, TOL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_binary_confusion),
@@ -279,6 +323,8 @@ int main(void) {
         cmocka_unit_test(test_bleu),
         cmocka_unit_test(test_rouge),
         cmocka_unit_test(test_words),
+        cmocka_unit_test(test_table_complete),
+        cmocka_unit_test(test_lower_is_better),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
