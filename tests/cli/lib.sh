@@ -26,3 +26,18 @@ expect_fail() {
   if printf '%s\n' "$err" | grep -Eq "AddressSanitizer|runtime error|Segmentation"; then _report fail "sanitizer/crash output from: $*"; return; fi
   _report ok
 }
+# lora_sweep_file NAME SEEDS [STEPS]: a LoRA sweep over the given seeds on the tiny GLUE fixture
+# ($FIX/sst2_tiny), on the nano base at $TMP/base (the calling test writes both)
+lora_sweep_file() {
+  cat <<YAML
+name: $1
+base: {checkpoint: $TMP/base}
+task: {name: glue-sst2, path: $FIX/sst2_tiny, max_len: 32}
+train: {steps: ${3:-30}, batch: 4, lr: 1.0e-3, eval_every: 10}
+method: lora
+grid:
+  seed: [$2]
+YAML
+}
+# query_rows DB SQL: the CSV rows of a query, without its header
+query_rows() { "$LORALAB" query --db "$1" --csv "$2" | tr -d '\r' | tail -n +2; }

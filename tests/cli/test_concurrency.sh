@@ -5,20 +5,7 @@
 # for the database and for base pretraining, and a database locked longer than its timeout.
 FIX=$(cd "$(dirname "$LORALAB")/.." && pwd)/tests/fixtures
 "$LORALAB" init --preset nano --seed 1 --out "$TMP/base" >/dev/null
-# sweep_file NAME SEEDS [STEPS]: a LoRA sweep over the given seeds on the tiny GLUE fixture
-sweep_file() {
-  cat <<YAML
-name: $1
-base: {checkpoint: $TMP/base}
-task: {name: glue-sst2, path: $FIX/sst2_tiny, max_len: 32}
-train: {steps: ${3:-30}, batch: 4, lr: 1.0e-3, eval_every: 10}
-method: lora
-grid:
-  seed: [$2]
-YAML
-}
-sweep_file conc "1, 2, 3, 4, 5, 6" 20 > "$TMP/s.yaml"
-qdb() { "$LORALAB" query --db "$1" --csv "$2" | tr -d '\r' | tail -n +2; }
+lora_sweep_file conc "1, 2, 3, 4, 5, 6" 20 > "$TMP/s.yaml"
 # the numbers of a sweep's log: runs done at its start, done by it, done by another sweep
 counts_of() {
   local start mine other
@@ -40,8 +27,8 @@ for combo in "1 1 0" "1 1 3" "2 2 1" "2 2 3"; do
   rb=$?
   wait $pa; ra=$?
   [ $ra -eq 0 ] && [ $rb -eq 0 ] && _report ok || _report fail "jobs $1/$2 delay $3: exits $ra and $rb :: $(cat "$TMP/a.log" "$TMP/b.log")"
-  expect_out "^6$" qdb "$DB" "SELECT count(*) FROM runs WHERE status='done' AND attempts=1"
-  expect_out "^0$" qdb "$DB" "SELECT count(*) FROM (SELECT 1 FROM metrics GROUP BY run_id, split, name, step HAVING count(*) > 1)"
+  expect_out "^6$" query_rows "$DB" "SELECT count(*) FROM runs WHERE status='done' AND attempts=1"
+  expect_out "^0$" query_rows "$DB" "SELECT count(*) FROM (SELECT 1 FROM metrics GROUP BY run_id, split, name, step HAVING count(*) > 1)"
   read -r sa ma oa <<<"$(counts_of "$TMP/a.log")"
   read -r sb mb ob <<<"$(counts_of "$TMP/b.log")"
   [ "$((ma + mb))" = 6 ] && [ "$((sa + ma + oa))" = 6 ] && [ "$((sb + mb + ob))" = 6 ] && _report ok ||
@@ -49,8 +36,8 @@ for combo in "1 1 0" "1 1 3" "2 2 1" "2 2 3"; do
 done
 
 # two different files sharing one run (seed 3): it is trained once, both sweeps list it
-sweep_file conc-a "1, 2, 3" > "$TMP/fa.yaml"
-sweep_file conc-b "3, 4, 5" > "$TMP/fb.yaml"
+lora_sweep_file conc-a "1, 2, 3" > "$TMP/fa.yaml"
+lora_sweep_file conc-b "3, 4, 5" > "$TMP/fb.yaml"
 DB="$TMP/shared/loralab.db"
 "$LORALAB" sweep "$TMP/fa.yaml" --db "$DB" >"$TMP/a.log" 2>&1 &
 pa=$!
@@ -58,27 +45,27 @@ pa=$!
 rb=$?
 wait $pa; ra=$?
 [ $ra -eq 0 ] && [ $rb -eq 0 ] && _report ok || _report fail "shared run: exits $ra and $rb :: $(cat "$TMP/a.log" "$TMP/b.log")"
-expect_out "^5$" qdb "$DB" "SELECT count(*) FROM runs WHERE status='done' AND attempts=1"
-expect_out "^2$" qdb "$DB" "SELECT count(*) FROM sweep_runs WHERE run_id = (SELECT id FROM runs WHERE seed=3)"
+expect_out "^5$" query_rows "$DB" "SELECT count(*) FROM runs WHERE status='done' AND attempts=1"
+expect_out "^2$" query_rows "$DB" "SELECT count(*) FROM sweep_runs WHERE run_id = (SELECT id FROM runs WHERE seed=3)"
 
 # --retry-failed from two sweeps at once: each failed run is trained again exactly once
-{ sweep_file retry "1, 2"; printf 'variants:\n  - {method: lora}\n  - {method: bitfit}\n'; } > "$TMP/r.yaml"
+{ lora_sweep_file retry "1, 2"; printf 'variants:\n  - {method: lora}\n  - {method: bitfit}\n'; } > "$TMP/r.yaml"
 DB="$TMP/retry/loralab.db"
 LORALAB_FAULT=abort:2 "$LORALAB" sweep "$TMP/r.yaml" --db "$DB" >/dev/null 2>&1
-expect_out "^2$" qdb "$DB" "SELECT count(*) FROM runs WHERE status='failed' AND seed=2"
+expect_out "^2$" query_rows "$DB" "SELECT count(*) FROM runs WHERE status='failed' AND seed=2"
 "$LORALAB" sweep "$TMP/r.yaml" --db "$DB" --retry-failed --jobs 2 >"$TMP/a.log" 2>&1 &
 pa=$!
 "$LORALAB" sweep "$TMP/r.yaml" --db "$DB" --retry-failed --jobs 2 >"$TMP/b.log" 2>&1
 rb=$?
 wait $pa; ra=$?
 [ $ra -eq 0 ] && [ $rb -eq 0 ] && _report ok || _report fail "retry-failed twice: exits $ra and $rb :: $(cat "$TMP/a.log" "$TMP/b.log")"
-expect_out "^4$" qdb "$DB" "SELECT count(*) FROM runs WHERE status='done' AND attempts = seed"
+expect_out "^4$" query_rows "$DB" "SELECT count(*) FROM runs WHERE status='done' AND attempts = seed"
 
 # a sweep waiting for another sweep's runs takes them over when that sweep is killed (kill -9):
 # the dead owner's runs become interrupted and are run once more, by the waiting sweep. The
 # owner's workers are stopped (SIGSTOP) once both have started, so that they are alive but
 # cannot finish before the second sweep is waiting for them, however fast this machine is.
-sweep_file owner "1, 2" 400 > "$TMP/o.yaml"
+lora_sweep_file owner "1, 2" 400 > "$TMP/o.yaml"
 DB="$TMP/owner/loralab.db"
 "$LORALAB" sweep "$TMP/o.yaml" --db "$DB" --jobs 2 --threads 1 >/dev/null 2>&1 &
 pa=$!
@@ -98,7 +85,7 @@ grep -q "run 1 is running in another sweep (pid [0-9]*); waiting for it" "$TMP/b
 kill -9 $pa; wait $pa 2>/dev/null
 wait $pb; rb=$?
 [ $rb -eq 0 ] && _report ok || _report fail "the waiting sweep should finish the killed sweep's runs, exit $rb :: $(cat "$TMP/b.log")"
-expect_out "^2$" qdb "$DB" "SELECT count(*) FROM runs WHERE status='done' AND attempts=2"
+expect_out "^2$" query_rows "$DB" "SELECT count(*) FROM runs WHERE status='done' AND attempts=2"
 
 # OpenMP threads wait passively unless the user says otherwise; the cores are divided among
 # the runs that go at once (no more than there are runs)
@@ -109,25 +96,25 @@ expect_out "^  --threads N +CPU threads per run" "$LORALAB" sweep --help
 cores=$(nproc)
 DB="$TMP/threads/loralab.db"
 "$LORALAB" sweep "$TMP/s.yaml" --db "$DB" --jobs 4 --max-runs 1 >/dev/null 2>&1
-expect_out "^$cores$" qdb "$DB" "SELECT CAST(value AS INT) FROM metrics WHERE name='threads'"
+expect_out "^$cores$" query_rows "$DB" "SELECT CAST(value AS INT) FROM metrics WHERE name='threads'"
 half=$((cores / 2 > 0 ? cores / 2 : 1))
 "$LORALAB" sweep "$TMP/s.yaml" --db "$DB" --jobs 2 --max-runs 2 >/dev/null 2>&1
-expect_out "^$half$" qdb "$DB" "SELECT CAST(value AS INT) FROM metrics m JOIN runs r ON r.id=m.run_id WHERE name='threads' AND r.seed=2"
+expect_out "^$half$" query_rows "$DB" "SELECT CAST(value AS INT) FROM metrics m JOIN runs r ON r.id=m.run_id WHERE name='threads' AND r.seed=2"
 
 # a database locked for longer than the busy timeout (10 s) in the middle of a run: the run
 # fails, and the database holds the real cause, recorded by the sweep when the worker could not
-sweep_file locked "1" 3000 > "$TMP/l.yaml"
+lora_sweep_file locked "1" 3000 > "$TMP/l.yaml"
 DB="$TMP/locked/loralab.db"
 "$LORALAB" sweep "$TMP/l.yaml" --db "$DB" >"$TMP/l.log" 2>&1 &
 pa=$!
 for i in $(seq 1 100); do
-  [ "$(qdb "$DB" "SELECT count(*) FROM metrics WHERE name='loss' AND split='train'" 2>/dev/null)" -ge 1 ] 2>/dev/null && break
+  [ "$(query_rows "$DB" "SELECT count(*) FROM metrics WHERE name='loss' AND split='train'" 2>/dev/null)" -ge 1 ] 2>/dev/null && break
   sleep 0.1
 done
 (echo "BEGIN IMMEDIATE;"; sleep 23; echo "COMMIT;") | sqlite3 "$DB"
 wait $pa; ra=$?
 [ $ra -eq 1 ] && _report ok || _report fail "a run failed by a locked database: sweep exit 1, got $ra :: $(cat "$TMP/l.log")"
-expect_out "^failed,.*database is locked" qdb "$DB" "SELECT status, error FROM runs"
+expect_out "^failed,.*database is locked" query_rows "$DB" "SELECT status, error FROM runs"
 grep -q "the database holds 0 done, 1 failed, 0 interrupted, 0 running, 0 pending" "$TMP/l.log" && _report ok ||
   _report fail "summary of the locked run :: $(cat "$TMP/l.log")"
 
@@ -135,8 +122,8 @@ grep -q "the database holds 0 done, 1 failed, 0 interrupted, 0 running, 0 pendin
 # room again the next sweep finishes every run. Needs a private mount namespace (unshare -m).
 if unshare -m true 2>/dev/null; then
   mkdir -p "$TMP/full" "$TMP/pre"
-  sweep_file full "1, 2, 3, 4" > "$TMP/f.yaml"
-  sweep_file pre "1" > "$TMP/p.yaml"
+  lora_sweep_file full "1, 2, 3, 4" > "$TMP/f.yaml"
+  lora_sweep_file pre "1" > "$TMP/p.yaml"
   sed -i "s|^base: .*|base: {preset: nano, pretrain: {steps: 3, batch: 2, seq: 32}}|" "$TMP/p.yaml"
   cat > "$TMP/full.sh" <<SH
 set -u
