@@ -13,7 +13,9 @@ NVCC    ?= nvcc
 BUILD   ?= build
 BIN     ?= bin
 CFLAGS  ?= -O3 -march=native -g
-WARN     = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wstrict-prototypes -Wno-unused-parameter
+# -fno-math-errno: nothing reads errno after a math call, and without it sqrtf keeps loops such
+# as AdamW's scalar (a branch to libm's error path per element).
+WARN     = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wstrict-prototypes -Wno-unused-parameter -fno-math-errno
 CPPFLAGS = -I. -MMD -MP
 LDLIBS   = -lyaml -lsqlite3 -ljansson -lm -lpthread
 VERSION  = 0.1.0

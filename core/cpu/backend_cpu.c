@@ -106,7 +106,7 @@ static void chunk_range(int n, int nt, int id, int *lo, int *hi) {
 // ----------------------------------------------------------------------------
 // fast vectorizable math
 //
-// glibc's expf/tanhf do not vectorize without -ffast-math; these do, and are accurate to a
+// glibc's expf does not vectorize without -ffast-math; these do, and are accurate to a
 // few float ulps (tests/test_ops.c checks GELU and softmax against libm in double precision).
 
 // exp(x) by range reduction x = n ln2 + r, |r| <= ln2/2, and a degree-6 polynomial for e^r.
@@ -126,20 +126,6 @@ static inline float fast_expf(float x) {
     n = n == n ? n : 0.0f;   // NaN in, NaN out (through p), without a NaN-to-int conversion
     union { uint32_t i; float f; } scale = { .i = (uint32_t)((int32_t)n + 127) << 23 };   // 2^n
     return p * scale.f;
-}
-
-// tanh(x) = sign(x) (1 - e^{-2|x|}) / (1 + e^{-2|x|}); for small |x| the odd Taylor series
-// avoids the cancellation in 1 - e^{-2|x|}.
-static inline float fast_tanhf(float x) {
-    float ax = fabsf(x);
-    float e = fast_expf(-2.0f * ax);
-    float big = (1.0f - e) / (1.0f + e);
-    float x2 = ax * ax;
-    // tanh(x) = x - x^3/3 + 2x^5/15 - 17x^7/315 + 62x^9/2835, exact to float for |x| < 0.25
-    float small = ax * (1.0f + x2 * (-1.0f / 3.0f + x2 * (2.0f / 15.0f + x2 * (-17.0f / 315.0f
-                  + x2 * (62.0f / 2835.0f)))));
-    float t = ax < 0.25f ? small : big;
-    return x < 0.0f ? -t : t;
 }
 
 // ----------------------------------------------------------------------------
@@ -207,10 +193,20 @@ static void cpu_bias_backward(float *dbias, const float *dout, int N, int OC, in
     {
         int lo, hi;
         chunk_range(OC, team_size(), thread_id(), &lo, &hi);
-        for (int n = 0; n < N; n++) {
-            const float *d = dout + (size_t)n * ldd;
-            #pragma omp simd
-            for (int c = lo; c < hi; c++) dbias[c] += d[c];
+        // 64 columns at a time, summed in registers: one store per column, not one per row
+        for (int c0 = lo; c0 < hi; c0 += 64) {
+            int w = hi - c0 < 64 ? hi - c0 : 64;
+            float acc[64] = {0};
+            for (int n = 0; n < N; n++) {
+                const float *d = dout + (size_t)n * ldd + c0;
+                if (w == 64) {
+                    #pragma omp simd
+                    for (int c = 0; c < 64; c++) acc[c] += d[c];
+                } else {
+                    for (int c = 0; c < w; c++) acc[c] += d[c];
+                }
+            }
+            for (int c = 0; c < w; c++) dbias[c0 + c] += acc[c];
         }
     }
 }
@@ -394,6 +390,13 @@ static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, co
 // ----------------------------------------------------------------------------
 // attention
 
+// Rows of the causal attention are processed to the next multiple of 16 (at most T): the
+// vector loops then have no scalar remainder, which dominated rows of a few dozen keys.
+static inline int causal_span(int i, int T) {
+    int n = (i + 16) & ~15;
+    return n < T ? n : T;
+}
+
 // Softmax of row i of the scaled scores `a` (length T) over the keys it may see: j <= i and
 // key_mask[j] != 0 (mask NULL: all). Invisible entries become 0; a row with no visible key
 // becomes all zeros.
@@ -404,38 +407,26 @@ static void softmax_causal_row(float *a, int i, const uint8_t *mask, int T) {
         memset(a, 0, (size_t)T * sizeof(float));
         return;
     }
+    int n = causal_span(i, T);
+    if (mask) {
+        for (int j = 0; j <= i; j++) a[j] = mask[j] ? a[j] : -INFINITY;
+    }
+    for (int j = i + 1; j < n; j++) a[j] = -INFINITY;
     // (NaN scores are skipped by the max but reach the sum, so they propagate)
     float mx = -INFINITY;
-    if (mask) {
-        #pragma omp simd reduction(max:mx)
-        for (int j = 0; j <= i; j++) {
-            float v = mask[j] && a[j] > mx ? a[j] : mx;
-            mx = v;
-        }
-    } else {
-        #pragma omp simd reduction(max:mx)
-        for (int j = 0; j <= i; j++) mx = a[j] > mx ? a[j] : mx;
-    }
+    #pragma omp simd reduction(max:mx)
+    for (int j = 0; j < n; j++) mx = a[j] > mx ? a[j] : mx;
     float sum = 0.0f;
-    if (mask) {
-        #pragma omp simd reduction(+:sum)
-        for (int j = 0; j <= i; j++) {
-            float e = mask[j] ? fast_expf(a[j] - mx) : 0.0f;
-            a[j] = e;
-            sum += e;
-        }
-    } else {
-        #pragma omp simd reduction(+:sum)
-        for (int j = 0; j <= i; j++) {
-            float e = fast_expf(a[j] - mx);
-            a[j] = e;
-            sum += e;
-        }
+    #pragma omp simd reduction(+:sum)
+    for (int j = 0; j < n; j++) {
+        float e = a[j] == -INFINITY ? 0.0f : fast_expf(a[j] - mx);
+        a[j] = e;
+        sum += e;
     }
     float inv = 1.0f / sum;
     #pragma omp simd
-    for (int j = 0; j <= i; j++) a[j] *= inv;
-    if (i + 1 < T) memset(a + i + 1, 0, (size_t)(T - 1 - i) * sizeof(float));
+    for (int j = 0; j < n; j++) a[j] *= inv;
+    if (n < T) memset(a + n, 0, (size_t)(T - n) * sizeof(float));
 }
 
 // dst = att with attention dropout applied (entries j > i stay 0, as they are in att).
@@ -599,11 +590,12 @@ static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, 
         int i = row % T;
         const float *ar = att + (size_t)row * T, *dr = d + (size_t)row * T;
         float *g = datt + (size_t)row * T;
+        int n = causal_span(i, T);   // d and a are 0 above the diagonal
         float s = 0.0f;
         #pragma omp simd reduction(+:s)
-        for (int j = 0; j <= i; j++) s += dr[j] * g[j];
+        for (int j = 0; j < n; j++) s += dr[j] * g[j];
         #pragma omp simd
-        for (int j = 0; j <= i; j++) g[j] = dr[j] * g[j] - ar[j] * s;
+        for (int j = 0; j < n; j++) g[j] = dr[j] * g[j] - ar[j] * s;
         if (i + 1 < T) memset(g + i + 1, 0, (size_t)(T - 1 - i) * sizeof(float));
     }
     // dq = scale * dscores k
@@ -622,11 +614,17 @@ static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, 
 
 #define GELU_S 0.7978845608028654f   // sqrt(2 / pi)
 
+// 0.5 x (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): one exponential and
+// one division, and no cancellation for either sign of u.
+static inline float gelu(float x) {
+    float u = GELU_S * (x + 0.044715f * x * x * x);
+    return x / (1.0f + fast_expf(-2.0f * u));
+}
+
 static void cpu_gelu_forward(float *out, const float *inp, size_t n) {
     #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + fast_tanhf(GELU_S * (x + 0.044715f * x * x * x)));
+        out[i] = gelu(inp[i]);
     }
 }
 
@@ -642,7 +640,7 @@ static void cpu_bias_gelu_forward(float *out, float *inp, const float *bias, int
         #pragma omp simd
         for (int c = 0; c < OC; c++) {
             float v = x[c];
-            o[c] = 0.5f * v * (1.0f + fast_tanhf(GELU_S * (v + 0.044715f * v * v * v)));
+            o[c] = gelu(v);
         }
     }
 }
@@ -651,9 +649,9 @@ static void cpu_gelu_backward(float *dinp, const float *inp, const float *dout, 
     #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        float t = fast_tanhf(GELU_S * (x + 0.044715f * x * x * x));
-        float du = GELU_S * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] = dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+        float u = GELU_S * (x + 0.044715f * x * x * x), du = GELU_S * (1.0f + 3.0f * 0.044715f * x * x);
+        float sg = 1.0f / (1.0f + fast_expf(-2.0f * u));   // (1 + tanh u) / 2
+        dinp[i] = dout[i] * (sg + 2.0f * x * sg * (1.0f - sg) * du);
     }
 }
 
