@@ -94,7 +94,8 @@ typedef struct Backend {
     void (*residual_layernorm_forward)(float *sum, float *out, float *mean, float *rstd,
                                        const float *a, const float *b, const float *weight,
                                        const float *bias, int N, int C, float eps);
-    void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n); // dinp =
+    // dinp = dout * GELU'(inp) (dinp may alias dout)
+    void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n);
     // out = inp * keep / (1 - p) (out may alias inp); p = 0 copies.
     void (*dropout_forward)(float *out, const float *inp, size_t n, float p, uint64_t seed);
     void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, uint64_t seed);

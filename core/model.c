@@ -75,11 +75,10 @@ typedef struct {
     float *dqkv;          // (BT, 3C)
     float *datty;         // (BT, C)
     float *datt;          // (B, NH, T, T)
-    float *dfch;          // (BT, 4C)
-    float *dfch_gelu;     // (BT, 4C)
+    float *dfch;          // (BT, 4C): the gradient at the GELU's output, then (in place) at its input
     float *dlora;         // (BT, max(r, adapter r))
     float *dlora2;        // (BT, max(r, adapter r))
-    float *lora_x;        // (BT, 4C) dropped LoRA input (recomputed in backward)
+    float *lora_x;        // (BT, 4C) dropped LoRA input (recomputed in backward); NULL without dropout
     float *dpooled;       // (B, C)
     // integer inputs on the device
     int *tokens;          // (BT)
@@ -554,16 +553,16 @@ static size_t layout_activations(Model *m, char *base, int B, int T) {
     TAKE(losses, head ? (size_t)B : BT, float);
     TAKE(dresidual, BT * C, float);
     TAKE(dsub, BT * C, float);
-    TAKE(dsub2, BT * C, float);
+    TAKE(dsub2, m->adapter_sites ? BT * C : 0, float);
     TAKE(dln, BT * C, float);
     TAKE(dqkv, BT * 3 * C, float);
     TAKE(datty, BT * C, float);
     TAKE(datt, (size_t)B * NH * TT, float);
     TAKE(dfch, BT * 4 * C, float);
-    TAKE(dfch_gelu, BT * 4 * C, float);
     TAKE(dlora, BT * rmax, float);
     TAKE(dlora2, BT * rmax, float);
-    TAKE(lora_x, !m->lora_on ? 0 : has_lora(m, SITE_PROJ) ? BT * 4 * C : BT * C, float);   // the widest LoRA input
+    // the widest LoRA input, dropped: only with LoRA dropout
+    TAKE(lora_x, !m->lora_on || m->mc.lora_dropout <= 0 ? 0 : has_lora(m, SITE_PROJ) ? BT * 4 * C : BT * C, float);
     TAKE(dpooled, head ? (size_t)B * C : 0, float);
     TAKE(tokens, BT, int);
     TAKE(targets, BT, int);
@@ -1189,9 +1188,9 @@ static void block_backward(Model *m, int l) {
         adapter_backward(m, l, ADAPTER_MLP, a->dsub2, d, v.sub_out[ADAPTER_MLP], N);
         d = a->dsub2;
     }
-    block_linear_backward(m, LINEAR_MLP_PROJ, l, a->dfch_gelu, v.gbias[LINEAR_MLP_PROJ], d, C, v.fchg, N, 4 * C, C);
-    lora_backward(m, l, SITE_PROJ, a->dfch_gelu, d, C, v.fchg, N);
-    be->gelu_backward(a->dfch, v.fch, a->dfch_gelu, (size_t)N * 4 * C);
+    block_linear_backward(m, LINEAR_MLP_PROJ, l, a->dfch, v.gbias[LINEAR_MLP_PROJ], d, C, v.fchg, N, 4 * C, C);
+    lora_backward(m, l, SITE_PROJ, a->dfch, d, C, v.fchg, N);
+    be->gelu_backward(a->dfch, v.fch, a->dfch, (size_t)N * 4 * C);
     block_linear_backward(m, LINEAR_FC, l, a->dln, v.gbias[LINEAR_FC], a->dfch, 4 * C, v.ln2, N, C, 4 * C);
     lora_backward(m, l, SITE_FC, a->dln, a->dfch, 4 * C, v.ln2, N);
     be->layernorm_backward(a->dresidual, v.gln2w, v.gln2b, a->dln, v.xmid, v.ln2w, v.ln2_mean, v.ln2_rstd, N, C);
