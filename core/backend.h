@@ -99,15 +99,17 @@ typedef struct Backend {
     // out = inp * keep / (1 - p) (out may alias inp); p = 0 copies.
     void (*dropout_forward)(float *out, const float *inp, size_t n, float p, uint64_t seed);
     void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
-    // Softmax + cross-entropy over rows of V logits (row stride ldl >= V).
+    // Softmax + cross-entropy over rows of V logits (row stride ldl >= V), straight from the
+    // logits: no (N, V) probability matrix is stored.
     // targets[n] < 0: row ignored (loss 0, gradient 0). Label smoothing eps: the target
     // distribution is (1 - eps) one-hot + eps / V uniform. losses: (N) per-row loss.
-    // probs: (N, V) softmax, kept for the backward pass.
-    void (*crossentropy_forward)(float *losses, float *probs, const float *logits, int ldl,
+    // lse: (N) per-row logsumexp, kept for the backward pass.
+    void (*crossentropy_forward)(float *losses, float *lse, const float *logits, int ldl,
                                  const int *targets, int N, int V, float label_smoothing);
-    // dlogits = dloss * (probs - target distribution) for rows not ignored, 0 otherwise.
+    // In place: logits become dloss * (softmax(logits) - target distribution) for rows not
+    // ignored, 0 otherwise (softmax = exp(logits - lse)); columns from V to ldl are untouched.
     // dloss is the gradient of the final loss w.r.t. each row's loss (e.g. 1 / count).
-    void (*crossentropy_backward)(float *dlogits, int ldl, const float *probs,
+    void (*crossentropy_backward)(float *logits, int ldl, const float *lse,
                                   const int *targets, int N, int V, float label_smoothing,
                                   float dloss);
     // out[i, :] = inp[rows[i], :] for i < n (row length C)

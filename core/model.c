@@ -65,7 +65,7 @@ typedef struct {
     float *lnf_mean, *lnf_rstd;   // (BT)
     float *pooled;        // (B, C) last real position per row (heads)
     float *logits;        // (BT, V) LM or (B, n_classes) head; dlogits overwrite it
-    float *probs;         // like logits
+    float *lse;           // (rows of logits): logsumexp of each row, for the backward
     float *losses;        // (BT)
     // backward scratch
     float *dresidual;     // (BT, C)
@@ -549,7 +549,7 @@ static size_t layout_activations(Model *m, char *base, int B, int T) {
     TAKE(lnf_rstd, BT, float);
     TAKE(pooled, head ? (size_t)B * C : 0, float);
     TAKE(logits, nlogits, float);
-    TAKE(probs, nlogits, float);
+    TAKE(lse, head ? (size_t)B : BT, float);
     TAKE(losses, head ? (size_t)B : BT, float);
     TAKE(dresidual, BT * C, float);
     TAKE(dsub, BT * C, float);
@@ -1033,7 +1033,7 @@ float model_forward(Model *m, const Batch *bt, const ForwardOptions *opt) {
     if (m->mc.head == HEAD_LM) {
         linear_forward(be, a->logits, V, a->lnf, P(m, m->p_wte), NULL, N, C, V, 0.0f);
         if (!m->has_loss) return 0.0f;
-        be->crossentropy_forward(a->losses, a->probs, a->logits, V, a->targets, N, V, opt->label_smoothing);
+        be->crossentropy_forward(a->losses, a->lse, a->logits, V, a->targets, N, V, opt->label_smoothing);
         float *h = m->stage_loss;
         be->to_host(h, a->losses, (size_t)N * sizeof(float));
         for (int i = 0; i < N; i++) loss += h[i];
@@ -1043,7 +1043,7 @@ float model_forward(Model *m, const Batch *bt, const ForwardOptions *opt) {
         linear_forward(be, a->logits, K, a->pooled, P(m, m->p_score), NULL, B, C, K, 0.0f);
         if (!m->has_loss) return 0.0f;
         if (m->mc.head == HEAD_CLS) {
-            be->crossentropy_forward(a->losses, a->probs, a->logits, K, a->labels, B, K, opt->label_smoothing);
+            be->crossentropy_forward(a->losses, a->lse, a->logits, K, a->labels, B, K, opt->label_smoothing);
             float h[4096];
             LAB_ASSERT(B <= 4096);
             be->to_host(h, a->losses, (size_t)B * sizeof(float));
@@ -1224,12 +1224,12 @@ void model_backward(Model *m) {
 
     // heads: dlogits overwrite logits; dlnf into dln
     if (m->mc.head == HEAD_LM) {
-        be->crossentropy_backward(a->logits, V, a->probs, a->targets, N, V, ls, dloss);
+        be->crossentropy_backward(a->logits, V, a->lse, a->targets, N, V, ls, dloss);
         linear_backward(be, a->dln, G(m, m->p_wte), NULL, a->logits, V, a->lnf, P(m, m->p_wte), N, C, V, 0);
     } else {
         int K = m->mc.n_classes;
         if (m->mc.head == HEAD_CLS)
-            be->crossentropy_backward(a->logits, K, a->probs, a->labels, B, K, ls, dloss);
+            be->crossentropy_backward(a->logits, K, a->lse, a->labels, B, K, ls, dloss);
         else
             be->to_device(a->logits, m->reg_dlogits_host, (size_t)B * sizeof(float));
         linear_backward(be, a->dpooled, G(m, m->p_score), NULL, a->logits, K, a->pooled, P(m, m->p_score), B, C, K, 0);

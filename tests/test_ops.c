@@ -866,12 +866,12 @@ typedef struct {
     int N, V, ldl;
     const int *targets;
     float eps, dloss;
-    float *logits, *losses, *probs;
+    float *logits, *losses, *lse;
 } CeCtx;
 
 static double ce_loss(void *p) {
     CeCtx *c = p;
-    be->crossentropy_forward(c->losses, c->probs, c->logits, c->ldl, c->targets, c->N, c->V, c->eps);
+    be->crossentropy_forward(c->losses, c->lse, c->logits, c->ldl, c->targets, c->N, c->V, c->eps);
     double s = 0.0;
     for (int n = 0; n < c->N; n++) s += c->losses[n];
     return c->dloss * s;
@@ -884,49 +884,56 @@ static void test_crossentropy_hand(void **state) {
     // target 2, eps 0:   loss = lse - 3 = 0.40760596444438
     // target -1: ignored, loss 0
     const float logits[3 * 3] = {1, 2, 3, 1, 2, 3, 1, 2, 3};
-    float losses[3], probs[9];
+    float losses[3], lse[3];
     const int t_smooth[3] = {0, 2, -1};
-    be->crossentropy_forward(losses, probs, logits, 3, t_smooth, 3, 3, 0.1f);
+    be->crossentropy_forward(losses, lse, logits, 3, t_smooth, 3, 3, 0.1f);
     const double want_smooth = 2.30760596444438;
     assert_close("crossentropy hand eps=0.1", &losses[0], &want_smooth, 1, 1e-6, 1e-6);
     assert_true(losses[2] == 0.0f);
-    be->crossentropy_forward(losses, probs, logits, 3, t_smooth, 3, 3, 0.0f);
+    const double want_lse[3] = {3.40760596444438, 3.40760596444438, 3.40760596444438};
+    assert_close("crossentropy hand logsumexp", lse, want_lse, 3, 1e-6, 1e-6);
+    be->crossentropy_forward(losses, lse, logits, 3, t_smooth, 3, 3, 0.0f);
     const double want_plain = 0.40760596444438;
     assert_close("crossentropy hand eps=0", &losses[1], &want_plain, 1, 1e-6, 1e-6);
-    // softmax (1, 2, 3) = (0.09003057, 0.24472847, 0.66524096)
-    const double want_p[3] = {0.0900305731703805, 0.244728471054798, 0.665240955774822};
-    assert_close("crossentropy hand probs", probs, want_p, 3, 1e-7, 1e-6);
+    // in place, dloss 1, eps 0, target 2: softmax (1, 2, 3) - onehot(2)
+    //   = (0.09003057, 0.24472847, 0.66524096 - 1); an ignored row becomes 0
+    float d[9];
+    memcpy(d, logits, sizeof d);
+    be->crossentropy_backward(d, 3, lse, t_smooth, 3, 3, 0.0f, 1.0f);
+    const double want_d[6] = {0.0900305731703805, 0.244728471054798, 0.665240955774822 - 1.0, 0, 0, 0};
+    assert_close("crossentropy hand gradient", d + 3, want_d, 6, 1e-6, 1e-6);
 }
 
 static void test_crossentropy(void **state) {
     (void)state;
     enum { N = 6, V = 7, LDL = 10 };
     const int targets[N] = {3, -1, 0, 6, -5, 2};
-    float logits[N * LDL], losses[N], probs[N * V], dlogits[N * LDL];
+    float logits[N * LDL], losses[N], lse[N], dlogits[N * LDL];
     fill(logits, N * LDL, -3, 3);
     for (int eps_i = 0; eps_i < 2; eps_i++) {
         float eps = eps_i ? 0.1f : 0.0f;
-        CeCtx ctx = {N, V, LDL, targets, eps, 0.25f, logits, losses, probs};
+        CeCtx ctx = {N, V, LDL, targets, eps, 0.25f, logits, losses, lse};
         ce_loss(&ctx);
-        double rloss[N], rprob[N * V];
+        double rloss[N], rlse[N];
         for (int n = 0; n < N; n++) {
             const float *l = logits + n * LDL;
             double mx = -INFINITY, sum = 0.0;
             for (int v = 0; v < V; v++) mx = fmax(mx, l[v]);
             for (int v = 0; v < V; v++) sum += exp(l[v] - mx);
+            rlse[n] = mx + log(sum);
             double loss = 0.0;
             for (int v = 0; v < V; v++) {
-                rprob[n * V + v] = exp(l[v] - mx) / sum;
                 double q = eps / V + (v == targets[n] ? 1.0 - eps : 0.0);
-                loss -= q * log(rprob[n * V + v]);
+                loss -= q * (l[v] - rlse[n]);
             }
             rloss[n] = targets[n] < 0 ? 0.0 : loss;
         }
         assert_close("crossentropy losses", losses, rloss, N, 1e-6, 1e-6);
-        assert_close("crossentropy probs", probs, rprob, N * V, 1e-7, 1e-6);
+        assert_close("crossentropy logsumexp", lse, rlse, N, 1e-6, 1e-6);
 
-        for (int i = 0; i < N * LDL; i++) dlogits[i] = (i % LDL) < V ? NAN : 123.0f;
-        be->crossentropy_backward(dlogits, LDL, probs, targets, N, V, eps, 0.25f);
+        // in place over a copy of the logits whose padding columns hold a marker
+        for (int i = 0; i < N * LDL; i++) dlogits[i] = (i % LDL) < V ? logits[i] : 123.0f;
+        be->crossentropy_backward(dlogits, LDL, lse, targets, N, V, eps, 0.25f);
         float g[N * V];
         for (int n = 0; n < N; n++) {
             for (int v = 0; v < V; v++) g[n * V + v] = dlogits[n * LDL + v];

@@ -676,56 +676,53 @@ static void cpu_dropout_backward(float *dinp, const float *dout, size_t n, float
 // softmax + cross-entropy
 
 // loss = logsumexp(l) - (1 - eps) l_target - (eps / V) sum_v l_v, which is
-// -sum_v q_v log p_v for q = (1 - eps) onehot + eps / V.
-static void cpu_crossentropy_forward(float *losses, float *probs, const float *logits, int ldl,
+// -sum_v q_v log p_v for q = (1 - eps) onehot + eps / V. Reads the logits; writes nothing of
+// size V.
+static void cpu_crossentropy_forward(float *losses, float *lse, const float *logits, int ldl,
                                      const int *targets, int N, int V, float label_smoothing) {
     LAB_ASSERT(ldl >= V);
     float eps = label_smoothing;
     #pragma omp parallel for schedule(static) if ((size_t)N * V > PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *l = logits + (size_t)n * ldl;
-        float *p = probs + (size_t)n * V;
         float mx = -INFINITY;
+        #pragma omp simd reduction(max:mx)
         for (int v = 0; v < V; v++) mx = l[v] > mx ? l[v] : mx;
         float sum = 0.0f, lsum = 0.0f;
         #pragma omp simd reduction(+:sum, lsum)
         for (int v = 0; v < V; v++) {
-            float e = fast_expf(l[v] - mx);
-            p[v] = e;
-            sum += e;
+            sum += fast_expf(l[v] - mx);
             lsum += l[v];
         }
-        float inv = 1.0f / sum;
-        #pragma omp simd
-        for (int v = 0; v < V; v++) p[v] *= inv;
+        double row_lse = (double)mx + log((double)sum);
+        lse[n] = (float)row_lse;
         int t = targets[n];
         if (t < 0) {
             losses[n] = 0.0f;
             continue;
         }
         LAB_ASSERT(t < V);
-        double lse = (double)mx + log((double)sum);
-        losses[n] = (float)(lse - (1.0 - eps) * l[t] - (double)eps / V * lsum);
+        losses[n] = (float)(row_lse - (1.0 - eps) * l[t] - (double)eps / V * lsum);
     }
 }
 
-static void cpu_crossentropy_backward(float *dlogits, int ldl, const float *probs,
+static void cpu_crossentropy_backward(float *logits, int ldl, const float *lse,
                                       const int *targets, int N, int V, float label_smoothing,
                                       float dloss) {
     LAB_ASSERT(ldl >= V);
     float u = label_smoothing / V;
     #pragma omp parallel for schedule(static) if ((size_t)N * V > PAR_MIN)
     for (int n = 0; n < N; n++) {
-        float *d = dlogits + (size_t)n * ldl;
-        const float *p = probs + (size_t)n * V;
+        float *d = logits + (size_t)n * ldl;
         int t = targets[n];
         if (t < 0) {
             memset(d, 0, (size_t)V * sizeof(float));
             continue;
         }
         LAB_ASSERT(t < V);
+        float s = lse[n];
         #pragma omp simd
-        for (int v = 0; v < V; v++) d[v] = dloss * (p[v] - u);
+        for (int v = 0; v < V; v++) d[v] = dloss * (fast_expf(d[v] - s) - u);
         d[t] -= dloss * (1.0f - label_smoothing);
     }
 }

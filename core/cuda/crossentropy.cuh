@@ -3,9 +3,9 @@
 #ifndef LORALAB_CUDA_CROSSENTROPY_CUH
 #define LORALAB_CUDA_CROSSENTROPY_CUH
 
-void cuda_crossentropy_forward(float *losses, float *probs, const float *logits, int ldl,
+void cuda_crossentropy_forward(float *losses, float *lse, const float *logits, int ldl,
                                const int *targets, int N, int V, float label_smoothing);
-void cuda_crossentropy_backward(float *dlogits, int ldl, const float *probs, const int *targets,
+void cuda_crossentropy_backward(float *logits, int ldl, const float *lse, const int *targets,
                                 int N, int V, float label_smoothing, float dloss);
 
 #endif
