@@ -607,9 +607,12 @@ static json_t *adapter_config_json(const MethodConfig *mc, const char *base_desc
     json_object_set_new(o, "adapter_skip", json_integer(mc->adapter_skip));
     json_object_set_new(o, "prefix_lp", json_integer(mc->prefix_lp));
     json_object_set_new(o, "prefix_li", json_integer(mc->prefix_li));
-    json_object_set_new(o, "also_lora", json_boolean(mc->also_lora));
-    json_object_set_new(o, "also_bitfit", json_boolean(mc->also_bitfit));
-    json_object_set_new(o, "also_prefix", mc->also_prefix ? json_string(METHOD_NAMES[mc->also_prefix]) : json_null());
+    // the combination, as three fields (the file format predates the mask)
+    int also_prefix = mc->combine & METHOD_BIT(METHOD_PREFIX_EMBED) ? METHOD_PREFIX_EMBED
+                    : mc->combine & METHOD_BIT(METHOD_PREFIX_LAYER) ? METHOD_PREFIX_LAYER : 0;
+    json_object_set_new(o, "also_lora", json_boolean(mc->combine & METHOD_BIT(METHOD_LORA)));
+    json_object_set_new(o, "also_bitfit", json_boolean(mc->combine & METHOD_BIT(METHOD_BITFIT)));
+    json_object_set_new(o, "also_prefix", also_prefix ? json_string(METHOD_NAMES[also_prefix]) : json_null());
     json_object_set_new(o, "head", json_string(HEAD_NAMES[mc->head]));
     json_object_set_new(o, "n_classes", json_integer(mc->n_classes));
     return o;
@@ -639,15 +642,15 @@ int adapter_read_config(const char *dir, MethodConfig *out) {
         goto done;
     }
     mc.kind = (MethodKind)k;
-    // a combination's LoRA part (method prefix_embed with combine [lora], say) is also_lora
+    // a combination's LoRA part (method prefix_embed with combine [lora], say) is "also_lora"
     const json_t *al = json_object_get(root, "also_lora");
     if (al && !json_is_boolean(al)) {
         err_set("%s: field 'also_lora' must be true or false", path);
         goto done;
     }
     int own_lora = (METHODS[mc.kind].reads & READS_LORA) != 0;
-    mc.also_lora = !own_lora && json_is_true(al);
-    int lora = own_lora || mc.also_lora;
+    if (!own_lora && json_is_true(al)) mc.combine |= METHOD_BIT(METHOD_LORA);
+    int lora = own_lora || (mc.combine & METHOD_BIT(METHOD_LORA));
     if (((lora || has(root, "r")) && get_int(root, path, "r", 0, &mc.lora_rank)) ||
         ((lora || has(root, "lora_alpha")) && get_float(root, path, "lora_alpha", 0.0, &mc.lora_alpha)) ||
         (has(root, "lora_dropout") && get_float(root, path, "lora_dropout", 0.0, &mc.lora_dropout)))
@@ -680,9 +683,8 @@ int adapter_read_config(const char *dir, MethodConfig *out) {
         err_set("%s: field 'also_bitfit' must be true or false", path);
         goto done;
     }
-    mc.also_bitfit = json_is_true(ab);
+    if (json_is_true(ab)) mc.combine |= METHOD_BIT(METHOD_BITFIT);
     const json_t *ap = json_object_get(root, "also_prefix");
-    mc.also_prefix = 0;
     if (ap && !(json_is_null(ap) || json_is_string(ap))) {
         err_set("%s: field 'also_prefix' must be null, \"prefix_embed\" or \"prefix_layer\"", path);
         goto done;
@@ -693,7 +695,7 @@ int adapter_read_config(const char *dir, MethodConfig *out) {
             err_set("%s: field 'also_prefix' must be null, \"prefix_embed\" or \"prefix_layer\"", path);
             goto done;
         }
-        mc.also_prefix = k;
+        mc.combine |= METHOD_BIT(k);
     }
     unsigned reads = method_reads(&mc);
     int adapter = (reads & READS_ADAPTER) != 0, prefix = (reads & READS_PREFIX) != 0;

@@ -159,11 +159,7 @@ _Static_assert(COUNT_OF(METHODS) == METHOD_COUNT, "METHODS: one entry per Method
 
 // The methods mc trains: the primary one and its combinations, as a bitmask over MethodKind.
 static unsigned methods_of(const MethodConfig *mc) {
-    unsigned k = 1u << mc->kind;
-    if (mc->also_lora) k |= 1u << METHOD_LORA;
-    if (mc->also_bitfit) k |= 1u << METHOD_BITFIT;
-    if (mc->also_prefix) k |= 1u << mc->also_prefix;
-    return k;
+    return METHOD_BIT(mc->kind) | mc->combine;
 }
 
 unsigned method_adds(const MethodConfig *mc) {
@@ -184,8 +180,10 @@ int method_uses_lora(const MethodConfig *mc) { return (method_adds(mc) & ADDS_LO
 int method_is_adapter(const MethodConfig *mc) { return METHODS[mc->kind].family == FAMILY_ADAPTER; }
 
 int method_prefix_kind(const MethodConfig *mc) {
-    if (METHODS[mc->kind].adds & ADDS_PREFIX) return (int)mc->kind;
-    return mc->also_prefix;
+    unsigned k = methods_of(mc);
+    for (int i = 0; i < METHOD_COUNT; i++)
+        if ((k & METHOD_BIT(i)) && (METHODS[i].adds & ADDS_PREFIX)) return i;
+    return 0;
 }
 
 int method_prefix_len(const MethodConfig *mc) {
@@ -194,6 +192,6 @@ int method_prefix_len(const MethodConfig *mc) {
 
 const char *method_merge_refusal(const MethodConfig *mc) {
     if (METHODS[mc->kind].merge_refusal) return METHODS[mc->kind].merge_refusal;
-    if (mc->also_prefix) return METHODS[mc->also_prefix].merge_refusal;
-    return NULL;
+    int prefix = method_prefix_kind(mc);
+    return prefix ? METHODS[prefix].merge_refusal : NULL;
 }

@@ -54,6 +54,7 @@ typedef enum { METHOD_FT, METHOD_BITFIT, METHOD_LORA, METHOD_PREFIX_EMBED, METHO
                METHOD_ADAPTER_H, METHOD_ADAPTER_L, METHOD_ADAPTER_P, METHOD_ADAPTER_D,
                METHOD_NONE /* everything frozen: evaluation only */, METHOD_COUNT } MethodKind;
 extern const char *const METHOD_NAMES[];   // indexed by MethodKind, "ft", "bitfit", ...; NULL-terminated
+#define METHOD_BIT(k) (1u << (k))   // a MethodKind in a mask of methods
 
 typedef enum { LORA_INIT_KAIMING, LORA_INIT_GAUSSIAN, LORA_INIT_COUNT } LoraInit;
 extern const char *const LORA_INIT_NAMES[];   // "kaiming", "gaussian"
@@ -68,11 +69,13 @@ typedef enum { HEAD_LM, HEAD_CLS, HEAD_REG, HEAD_COUNT } HeadKind;
 extern const char *const HEAD_NAMES[];        // "lm", "cls", "reg"
 
 // What is trained: the primary method `kind`, plus combinations such as the paper's
-// lora + prefix_embed, lora + prefix_layer, lora + bitfit through also_lora / also_prefix /
-// also_bitfit (any primary method can take any of them).
+// lora + prefix_embed, lora + prefix_layer, lora + bitfit through `combine`, a mask of
+// METHOD_BIT(k) over the combinable methods (bitfit, lora, and at most one of prefix_embed,
+// prefix_layer; any primary method can take them). The run configuration's `combine:` key is
+// the same mask.
 typedef struct {
     MethodKind kind;
-    // LoRA (kind == METHOD_LORA or also_lora)
+    // LoRA (kind == METHOD_LORA or combined)
     int lora_targets;      // TARGET_* mask
     int lora_rank;         // r
     float lora_alpha;      // scale = alpha / r
@@ -83,9 +86,7 @@ typedef struct {
     int adapter_skip;      // adapter_d: no adapters in the lowest `adapter_skip` layers
     // prefix tuning
     int prefix_lp, prefix_li;  // prefix and infix lengths
-    int also_lora;         // combination: LoRA branches too
-    int also_bitfit;       // combination: biases trainable too
-    int also_prefix;       // combination: METHOD_PREFIX_EMBED or METHOD_PREFIX_LAYER, or 0
+    unsigned combine;      // METHOD_BIT of each method trained too; never kind's own bit
     // head
     HeadKind head;
     int n_classes;         // HEAD_CLS: number of classes; HEAD_REG: 1
@@ -144,10 +145,10 @@ extern const MethodInfo METHODS[];   // indexed by MethodKind
 // The union of METHODS[k].adds (or .reads) over the primary method and its combinations.
 unsigned method_adds(const MethodConfig *mc);
 unsigned method_reads(const MethodConfig *mc);
-int method_uses_lora(const MethodConfig *mc);      // LoRA branches (lora or also_lora)
+int method_uses_lora(const MethodConfig *mc);      // LoRA branches (lora, or combined)
 int method_is_adapter(const MethodConfig *mc);     // one of the bottleneck adapter methods
 // The prefix method in use: METHOD_PREFIX_EMBED or METHOD_PREFIX_LAYER (the primary method,
-// else also_prefix), or 0.
+// else the combined one), or 0.
 int method_prefix_kind(const MethodConfig *mc);
 // Positions the prefix method adds to every row: prefix_lp + prefix_li, or 0.
 int method_prefix_len(const MethodConfig *mc);

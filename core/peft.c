@@ -17,9 +17,17 @@
 
 // The four GPT-2 modules a LoRA adapter can hold, by their transformers names, and the
 // loralab targets each one updates.
-enum { PM_ATTN, PM_ATTN_PROJ, PM_FC, PM_PROJ, PM_COUNT };
-static const char *const PM_NAMES[PM_COUNT] = {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"};
-static const int PM_TARGETS[PM_COUNT] = {TARGET_Q | TARGET_K | TARGET_V, TARGET_O, TARGET_FC, TARGET_PROJ};
+// PEFT's module name of each block linear (the LoRA module that adapts it).
+static const char *const PM_NAMES[LINEAR_COUNT] = {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"};
+
+// The LoRA sites (TARGET_* mask) inside block linear k: q, k, v for the fused c_attn.
+static int pm_targets(int k) {
+    ModelConfig any = {0};
+    int mask = 0;
+    for (int t = 0; t < SITE_COUNT; t++)
+        if (lora_site_slice(&any, (LoraSite)t, 0).linear == (BlockLinear)k) mask |= 1 << t;
+    return mask;
+}
 
 static const char PREFIX[] = "base_model.model.";
 
@@ -64,7 +72,7 @@ int peft_is_adapter(const char *dir) {
 // reading: the config and the tensors of a PEFT adapter
 
 typedef struct {
-    int layer, kind;      // kind: PM_*
+    int layer, kind;      // kind: the BlockLinear it adapts
     int a, b;             // tensor indices
     int r;
     float alpha, scale;
@@ -130,7 +138,7 @@ static int parse_lora_name(const char *rest, int *layer, int *kind, int *is_b) {
     char *end;
     long l = strtol(rest + 2, &end, 10);
     if (*end != '.' || l > 100000) return 0;
-    for (int k = 0; k < PM_COUNT; k++) {
+    for (int k = 0; k < LINEAR_COUNT; k++) {
         size_t n = strlen(PM_NAMES[k]);
         if (strncmp(end + 1, PM_NAMES[k], n)) continue;
         const char *tail = end + 1 + n;
@@ -274,7 +282,7 @@ static int peft_scan(const char *dir, PeftScan *s) {
         if (pm->scale != s->mods[0].scale) same_scale = 0;
         if (pm->r != s->mods[0].r || pm->alpha != s->mods[0].alpha) same_rank = 0;
         if (pm->r > mc.lora_rank) mc.lora_rank = pm->r;
-        mc.lora_targets |= PM_TARGETS[pm->kind];
+        mc.lora_targets |= pm_targets(pm->kind);
     }
     // one rank and alpha as PEFT wrote them, or the largest rank with the common scale, or
     // scale 1 with each module's scale folded into its B
@@ -338,8 +346,8 @@ int peft_load(Model *m, const char *dir) {
     }
     for (int i = 0; i < s.nmods; i++) {
         PeftModule *pm = &s.mods[i];
-        int din = pm->kind == PM_PROJ ? 4 * C : C;
-        int dout = pm->kind == PM_ATTN ? 3 * C : pm->kind == PM_FC ? 4 * C : C;
+        int din = pm->kind == LINEAR_MLP_PROJ ? 4 * C : C;
+        int dout = pm->kind == LINEAR_QKV ? 3 * C : pm->kind == LINEAR_FC ? 4 * C : C;
         if (pm->layer >= L) {
             err_set("%s: tensor '%s' is for layer %d, but the model has %d layers", s.st_path,
                     st_name(s.st, pm->a), pm->layer, L);
@@ -361,8 +369,8 @@ int peft_load(Model *m, const char *dir) {
             goto done;
         // the fused c_attn updates q, k and v: rows [tC, (t+1)C) of B go to target t
         for (int t = 0; t < NUM_TARGETS; t++) {
-            if (!(PM_TARGETS[pm->kind] & (1 << t))) continue;
-            int row0 = lora_site_slice(cfg, (LoraSite)t, 0).row, rows = pm->kind == PM_ATTN ? C : dout;
+            if (!(pm_targets(pm->kind) & (1 << t))) continue;
+            int row0 = lora_site_slice(cfg, (LoraSite)t, 0).row, rows = pm->kind == LINEAR_QKV ? C : dout;
             float *At = host[t][0] + (size_t)pm->layer * R * din;
             float *Bt = host[t][1] + (size_t)pm->layer * rows * R;
             memcpy(At, A, (size_t)r * din * sizeof(float));
@@ -406,10 +414,10 @@ done:
 // Why a combination cannot be written as a PEFT LoRA adapter; NULL when it can (the primary
 // method's own reason is METHODS[kind].peft_refusal).
 static const char *combination_refusal(const MethodConfig *mc) {
-    if (mc->also_bitfit)
+    if (mc->combine & METHOD_BIT(METHOD_BITFIT))
         return "the combination with bitfit trains the base model's biases, which a PEFT LoRA adapter "
                "cannot hold; write a full checkpoint with `loralab merge-adapter` instead";
-    if (mc->also_prefix)
+    if (mc->combine & (METHOD_BIT(METHOD_PREFIX_EMBED) | METHOD_BIT(METHOD_PREFIX_LAYER)))
         return "the combination with a prefix method trains prefixes, which PEFT's LoRA cannot express";
     return NULL;
 }
@@ -490,11 +498,11 @@ int peft_export(const char *src, const char *out, const char **summary) {
     for (int t = SITE_Q; t <= SITE_V; t++) nqkv += !!(mc.lora_targets & (1 << t));
     ot = xcalloc((size_t)L * 8 + 1, sizeof *ot);
     for (int l = 0; l < L; l++) {
-        for (int k = 0; k < PM_COUNT; k++) {
-            if (!(mc.lora_targets & PM_TARGETS[k])) continue;
-            int rk = k == PM_ATTN ? nqkv * r : r;
-            int din = k == PM_PROJ ? 4 * C : C;
-            int dout = k == PM_ATTN ? 3 * C : k == PM_FC ? 4 * C : C;
+        for (int k = 0; k < LINEAR_COUNT; k++) {
+            if (!(mc.lora_targets & pm_targets(k))) continue;
+            int rk = k == LINEAR_QKV ? nqkv * r : r;
+            int din = k == LINEAR_MLP_PROJ ? 4 * C : C;
+            int dout = k == LINEAR_QKV ? 3 * C : k == LINEAR_FC ? 4 * C : C;
             snprintf(ot[nt].name, sizeof ot[nt].name, "%stransformer.h.%d.%s.lora_A.weight", PREFIX, l, PM_NAMES[k]);
             ot[nt].shape[0] = rk; ot[nt].shape[1] = din; nt++;
             snprintf(ot[nt].name, sizeof ot[nt].name, "%stransformer.h.%d.%s.lora_B.weight", PREFIX, l, PM_NAMES[k]);
@@ -528,8 +536,8 @@ int peft_export(const char *src, const char *out, const char **summary) {
     tmp = xmalloc(biggest * sizeof(float));
     int ti = 0;
     for (int l = 0; l < L; l++) {
-        for (int k = 0; k < PM_COUNT; k++) {
-            if (!(mc.lora_targets & PM_TARGETS[k])) continue;
+        for (int k = 0; k < LINEAR_COUNT; k++) {
+            if (!(mc.lora_targets & pm_targets(k))) continue;
             int rk = ot[ti].shape[0], din = ot[ti].shape[1], dout = ot[ti + 1].shape[0];
             memset(buf, 0, (size_t)rk * din * sizeof(float));
             int block = 0;   // fused c_attn: target t's A rows and B columns are block `block`
@@ -537,12 +545,12 @@ int peft_export(const char *src, const char *out, const char **summary) {
                 if (half) memset(buf, 0, (size_t)dout * rk * sizeof(float));
                 block = 0;
                 for (int t = 0; t < NUM_TARGETS; t++) {
-                    if (!(PM_TARGETS[k] & mc.lora_targets & (1 << t))) continue;
+                    if (!(pm_targets(k) & mc.lora_targets & (1 << t))) continue;
                     char name[96];
                     snprintf(name, sizeof name, "h.%d.%s.%s.lora_%c", l, site_module(t),
                              TARGET_NAMES[t], half ? 'B' : 'A');
                     int idx = st_find(st, name);
-                    int rows = half ? (k == PM_ATTN ? C : dout) : r, cols = half ? r : din;
+                    int rows = half ? (k == LINEAR_QKV ? C : dout) : r, cols = half ? r : din;
                     if (idx < 0 || st_ndim(st, idx) != 2 || st_shape(st, idx)[0] != rows ||
                         st_shape(st, idx)[1] != cols) {
                         err_set("%s: %s tensor '%s' (expected shape [%d, %d])", st_path,
@@ -553,7 +561,7 @@ int peft_export(const char *src, const char *out, const char **summary) {
                     if (!half) {
                         memcpy(buf + (size_t)block * r * din, tmp, (size_t)r * din * sizeof(float));
                     } else {
-                        int row0 = k == PM_ATTN ? t * C : 0;
+                        int row0 = k == LINEAR_QKV ? t * C : 0;
                         for (int o = 0; o < rows; o++)
                             memcpy(buf + (size_t)(row0 + o) * rk + (size_t)block * r, tmp + (size_t)o * r,
                                    (size_t)r * sizeof(float));
@@ -587,8 +595,8 @@ int peft_export(const char *src, const char *out, const char **summary) {
     json_object_set_new(o, "lora_alpha", json_float(mc.lora_alpha));
     json_object_set_new(o, "lora_dropout", json_float(mc.lora_dropout));
     json_t *tm = json_array();
-    for (int k = 0; k < PM_COUNT; k++)
-        if (mc.lora_targets & PM_TARGETS[k]) json_array_append_new(tm, json_string(PM_NAMES[k]));
+    for (int k = 0; k < LINEAR_COUNT; k++)
+        if (mc.lora_targets & pm_targets(k)) json_array_append_new(tm, json_string(PM_NAMES[k]));
     json_object_set_new(o, "target_modules", tm);
     json_object_set_new(o, "fan_in_fan_out", json_true());   // GPT-2's Conv1D stores [in, out]
     json_object_set_new(o, "bias", json_string("none"));
@@ -622,8 +630,8 @@ int peft_export(const char *src, const char *out, const char **summary) {
         goto done;
     }
     size_t len = (size_t)snprintf(sum, sizeof sum, "%d layers, target_modules", L);
-    for (int k = 0; k < PM_COUNT; k++)
-        if (mc.lora_targets & PM_TARGETS[k])
+    for (int k = 0; k < LINEAR_COUNT; k++)
+        if (mc.lora_targets & pm_targets(k))
             len += (size_t)snprintf(sum + len, len < sizeof sum ? sizeof sum - len : 0, " %s", PM_NAMES[k]);
     if (len < sizeof sum)
         len += (size_t)snprintf(sum + len, sizeof sum - len, ", r=%d lora_alpha=%g", r, (double)mc.lora_alpha);

@@ -16,10 +16,10 @@
 #include "harness/sha256.h"
 #include "tasks/task.h"
 
-const char *const COMBINE_NAMES[] = {"bitfit", "lora", "prefix_embed", "prefix_layer"};
-const MethodKind COMBINE_METHODS[] = {METHOD_BITFIT, METHOD_LORA, METHOD_PREFIX_EMBED, METHOD_PREFIX_LAYER};
-_Static_assert(sizeof COMBINE_NAMES / sizeof COMBINE_NAMES[0] == NUM_COMBINE, "COMBINE_NAMES: one per combine bit");
-_Static_assert(sizeof COMBINE_METHODS / sizeof COMBINE_METHODS[0] == NUM_COMBINE, "COMBINE_METHODS: one per combine bit");
+const char *const COMBINE_NAMES[] = {
+    [METHOD_BITFIT] = "bitfit", [METHOD_LORA] = "lora", [METHOD_PREFIX_EMBED] = "prefix_embed",
+    [METHOD_PREFIX_LAYER] = "prefix_layer", [METHOD_COUNT - 1] = NULL};
+_Static_assert(sizeof COMBINE_NAMES / sizeof COMBINE_NAMES[0] == METHOD_COUNT, "COMBINE_NAMES: one per MethodKind");
 
 // ----------------------------------------------------------------------------
 // defaults: the one place every default lives
@@ -130,8 +130,8 @@ static const Key KEYS[] = {
     FLT("train.dropout", dropout, 0, 0.999, AP_ALWAYS, "embedding/attention/residual dropout"),
     INT("train.eval_every", eval_every, 0, BIG, AP_ALWAYS, "validate every N steps; 0 = at the end"),
     INT("train.eval_batches", eval_batches, 0, BIG, AP_ALWAYS, "batches per validation; 0 = whole split"),
-    ENUM("method", method, METHOD_NAMES, METHOD_NONE, "method", AP_ALWAYS, "ft | bitfit | lora | prefix_embed | prefix_layer | adapter_h | adapter_l | adapter_p | adapter_d"),
-    MASK("combine", combine, COMBINE_NAMES, NUM_COMBINE, "method to combine", AP_ALWAYS, "extra methods trained too: bitfit, lora, prefix_embed, prefix_layer"),
+    ENUM("method", method, METHOD_NAMES, METHOD_NONE, "method", AP_ALWAYS, NULL),
+    MASK("combine", combine, COMBINE_NAMES, METHOD_COUNT, "method to combine", AP_ALWAYS, "extra methods trained too: bitfit, lora, prefix_embed, prefix_layer"),
     MASK("lora.targets", lora_targets, TARGET_NAMES, SITE_COUNT, "target", AP_LORA, "adapted matrices: q, k, v, o, c_fc, c_proj"),
     INT("lora.rank", lora_rank, 1, BIG, AP_LORA, "rank r (<= d_model)"),
     FLT("lora.alpha", lora_alpha, 1e-9, 1e9, AP_LORA, "scale alpha / r"),
@@ -227,22 +227,22 @@ int config_unknown_key(const char *dotted, const char *extra_top) {
     return err_set("unknown key '%s'; valid keys in %s: %s", dotted, block, list);
 }
 
-static void list_choices(const Key *k, char *buf, size_t cap) {
+static void list_choices(const Key *k, const char *sep, char *buf, size_t cap) {
     size_t len = 0;
     buf[0] = '\0';
     for (int i = 0; i < k->nchoices && len < cap; i++)
-        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", k->choices[i]);
+        if (k->choices[i]) len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? sep : "", k->choices[i]);
 }
 
 static int find_choice(const Key *k, const char *s) {
     for (int i = 0; i < k->nchoices; i++)
-        if (!strcmp(k->choices[i], s)) return i;
+        if (k->choices[i] && !strcmp(k->choices[i], s)) return i;
     return -1;
 }
 
 static int unknown_choice(const Key *k, const char *s) {
     char list[512];
-    list_choices(k, list, sizeof list);
+    list_choices(k, ", ", list, sizeof list);
     return err_set("unknown %s '%s'; valid choices: %s", k->noun, s, list);
 }
 
@@ -439,14 +439,14 @@ int config_key_equal(const RunConfig *a, const RunConfig *b, int key) {
 // The union of METHODS[k].reads, or of .adds, over the method and the combined ones.
 static unsigned run_reads(const RunConfig *c) {
     unsigned u = METHODS[c->method].reads;
-    for (int i = 0; i < NUM_COMBINE; i++)
-        if (c->combine & (1 << i)) u |= METHODS[COMBINE_METHODS[i]].reads;
+    for (int i = 0; i < METHOD_COUNT; i++)
+        if (c->combine & METHOD_BIT(i)) u |= METHODS[i].reads;
     return u;
 }
 static int run_prefixes(const RunConfig *c) {   // how many prefix methods it names
     int n = !!(METHODS[c->method].adds & ADDS_PREFIX);
-    for (int i = 0; i < NUM_COMBINE; i++)
-        if (c->combine & (1 << i)) n += !!(METHODS[COMBINE_METHODS[i]].adds & ADDS_PREFIX);
+    for (int i = 0; i < METHOD_COUNT; i++)
+        if (c->combine & METHOD_BIT(i)) n += !!(METHODS[i].adds & ADDS_PREFIX);
     return n;
 }
 
@@ -510,9 +510,8 @@ static int check_methods(const RunConfig *c) {
     const char *name = METHOD_NAMES[c->method];
     if (c->combine && (METHODS[c->method].adds & TRAINS_ALL))
         return key_error(c, "combine", "%s already trains every parameter; nothing to combine", name);
-    for (int i = 0; i < NUM_COMBINE; i++)
-        if ((c->combine & (1 << i)) && COMBINE_METHODS[i] == (MethodKind)c->method)
-            return key_error(c, "combine", "'%s' is already the method", name);
+    if (c->combine & METHOD_BIT(c->method))
+        return key_error(c, "combine", "'%s' is already the method", name);
     if (run_prefixes(c) > 1) return key_error(c, "combine", "at most one of prefix_embed, prefix_layer");
     return 0;
 }
@@ -616,11 +615,8 @@ int config_to_method(const RunConfig *c, MethodConfig *mc) {
         mc->prefix_lp = c->prefix_lp;
         mc->prefix_li = c->prefix_li;
     }
-    mc->also_lora = c->method != METHOD_LORA && (c->combine & COMBINE_LORA);
-    mc->also_bitfit = !!(c->combine & COMBINE_BITFIT);
+    mc->combine = (unsigned)c->combine;   // the same mask (check_methods: not the method's own bit)
     mc->precision = (Precision)c->precision;
-    mc->also_prefix = (c->combine & COMBINE_PREFIX_EMBED) ? METHOD_PREFIX_EMBED
-                    : (c->combine & COMBINE_PREFIX_LAYER) ? METHOD_PREFIX_LAYER : 0;
     return 0;
 }
 
@@ -754,8 +750,11 @@ void config_print_keys(FILE *out) {
         const Key *k = &KEYS[i];
         json_t *v = key_to_json(&d, k);
         char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(9));
+        char choices[512] = "";
+        if (!k->help) list_choices(k, " | ", choices, sizeof choices);   // help NULL: the choices
         // a name as long as the column still leaves two spaces before its help
-        fprintf(out, "  %-24s %s%s (default %s)\n", k->name, strlen(k->name) >= 24 ? " " : "", k->help, s ? s : "?");
+        fprintf(out, "  %-24s %s%s (default %s)\n", k->name, strlen(k->name) >= 24 ? " " : "",
+                k->help ? k->help : choices, s ? s : "?");
         free(s);
         json_decref(v);
     }

@@ -41,11 +41,9 @@ typedef struct {
     const char *override;   // "lora.rank=4" as given on the command line, or NULL
 } ConfigOrigin;
 
-// combine: extra methods, a bitmask over COMBINE_NAMES; bit i trains COMBINE_METHODS[i] too.
-enum { COMBINE_BITFIT = 1, COMBINE_LORA = 2, COMBINE_PREFIX_EMBED = 4, COMBINE_PREFIX_LAYER = 8 };
-enum { NUM_COMBINE = 4 };
+// combine: the names of the methods a run may combine, indexed by MethodKind (NULL: not
+// combinable); the key's value is MethodConfig.combine's mask of METHOD_BIT(kind).
 extern const char *const COMBINE_NAMES[];        // "bitfit", "lora", "prefix_embed", "prefix_layer"
-extern const MethodKind COMBINE_METHODS[];       // METHOD_BITFIT, METHOD_LORA, ...
 
 typedef struct {
     char name[64];              // name: the sweep's name (not hashed)
@@ -82,7 +80,7 @@ typedef struct {
     int eval_batches;           // train.eval_batches: batches per validation; 0 = whole split
     // method
     int method;                 // method: MethodKind (not METHOD_NONE)
-    int combine;                // combine: COMBINE_* mask of extra methods
+    int combine;                // combine: METHOD_BIT mask of extra methods (as MethodConfig's)
     int lora_targets;           // lora.targets: TARGET_* mask
     int lora_rank;              // lora.rank: r
     double lora_alpha;          // lora.alpha: scale alpha / r

@@ -424,11 +424,11 @@ static void findings_methods(Rows *rs, Store *s, const ReportData *d, const char
     configs_collect(s, d, task, &cf);
     Row *a = row_add(rs, "F2a", task);
     int lora = configs_best(&cf, "lora", -1, 0);
-    static const char *const OTHERS[] = {"bitfit", "prefix_embed", "prefix_layer", "adapter_h", "adapter_l", "adapter_p", "adapter_d"};
-    Cell others[8];
+    Cell others[METHOD_COUNT];
     int n = 0;
-    for (int i = 0; i < (int)(sizeof OTHERS / sizeof OTHERS[0]); i++) {
-        int b = configs_best(&cf, OTHERS[i], -1, 0);
+    for (int k = 0; k < METHOD_COUNT; k++) {   // every other parameter-efficient method
+        if (k == METHOD_LORA || (METHODS[k].adds & (TRAINS_ALL | TRAINS_NOTHING))) continue;
+        int b = configs_best(&cf, METHOD_NAMES[k], -1, 0);
         if (b >= 0) others[n++] = cf.cells[b];
     }
     if (lora < 0 || !n) not_tested(a, "sweep %s lacks LoRA or another parameter-efficient method", REPRO_SWEEP_METHODS);

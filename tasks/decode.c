@@ -20,7 +20,7 @@ void decode_defaults(DecodeOptions *opt, int eos) {
 
 // Prefix and infix positions the model adds to every row (core/model.c stage_batch: row b
 // holds lp prefix positions, the real tokens at lp + t, then li infix positions, then
-// padding). Mirrors model_create: only prefix methods (or also_prefix) add them.
+// padding). Mirrors model_create: only prefix methods (primary or combined) add them.
 static void model_prefix(const Model *m, int *lp, int *li) {
     const MethodConfig *mc = model_method(m);
     int on = method_prefix_kind(mc) != 0;

@@ -779,8 +779,7 @@ static void test_adapter_lora_round_trip(void **state) {
     assert_int_equal(back.lora_init, LORA_INIT_GAUSSIAN);
     assert_int_equal(back.head, HEAD_CLS);
     assert_int_equal(back.n_classes, 3);
-    assert_int_equal(back.also_bitfit, 0);
-    assert_int_equal(back.also_prefix, 0);
+    assert_int_equal(back.combine, 0);
 
     // PEFT names and shapes: lora_A [r, d_in], lora_B [d_out, r], one per layer
     char path[512];
@@ -883,20 +882,18 @@ static void test_adapter_combined_round_trip(void **state) {
     (void)state;
     ModelConfig cfg;
     assert_int_equal(model_preset("nano", &cfg), 0);
-    static const struct { MethodKind kind; int also_lora, also_bitfit, also_prefix; } cases[] = {
-        {METHOD_PREFIX_EMBED, 1, 0, 0},
-        {METHOD_PREFIX_LAYER, 1, 1, 0},
-        {METHOD_BITFIT, 1, 0, 0},
-        {METHOD_ADAPTER_H, 1, 0, 0},
-        {METHOD_LORA, 0, 1, METHOD_PREFIX_EMBED},
+    static const struct { MethodKind kind; unsigned combine; } cases[] = {
+        {METHOD_PREFIX_EMBED, METHOD_BIT(METHOD_LORA)},
+        {METHOD_PREFIX_LAYER, METHOD_BIT(METHOD_LORA) | METHOD_BIT(METHOD_BITFIT)},
+        {METHOD_BITFIT, METHOD_BIT(METHOD_LORA)},
+        {METHOD_ADAPTER_H, METHOD_BIT(METHOD_LORA)},
+        {METHOD_LORA, METHOD_BIT(METHOD_BITFIT) | METHOD_BIT(METHOD_PREFIX_EMBED)},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         MethodConfig mc;
         method_defaults(&mc);
         mc.kind = cases[k].kind;
-        mc.also_lora = cases[k].also_lora;
-        mc.also_bitfit = cases[k].also_bitfit;
-        mc.also_prefix = cases[k].also_prefix;
+        mc.combine = cases[k].combine;
         mc.lora_targets = TARGET_Q | TARGET_O;
         mc.lora_rank = 3;
         mc.lora_alpha = 6.0f;
@@ -914,9 +911,7 @@ static void test_adapter_combined_round_trip(void **state) {
         MethodConfig back;
         if (adapter_read_config(dir, &back)) fail_msg("%s", err_msg());
         assert_int_equal(back.kind, mc.kind);
-        assert_int_equal(back.also_lora, mc.also_lora);
-        assert_int_equal(back.also_bitfit, mc.also_bitfit);
-        assert_int_equal(back.also_prefix, mc.also_prefix);
+        assert_int_equal(back.combine, mc.combine);
         assert_int_equal(back.lora_targets, mc.lora_targets);
         assert_int_equal(back.lora_rank, 3);
         assert_true(back.lora_alpha == 6.0f);

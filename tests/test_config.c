@@ -346,8 +346,7 @@ static void test_to_method(void **state) {
     config_set(&c, "method", "ft");
     assert_int_equal(config_to_method(&c, &mc), 0);
     assert_int_equal(mc.kind, METHOD_FT);
-    assert_int_equal(mc.also_lora, 0);   // no LoRA added to ft
-    assert_int_equal(mc.also_prefix, 0);
+    assert_int_equal(mc.combine, 0);   // nothing added to ft
     config_set(&c, "method", "lora");
     config_set(&c, "lora.rank", "4");
     config_set(&c, "lora.alpha", "32");
@@ -360,16 +359,15 @@ static void test_to_method(void **state) {
     assert_int_equal(mc.lora_rank, 4);
     assert_true(mc.lora_alpha == 32.0f);
     assert_int_equal(mc.lora_targets, TARGET_Q | TARGET_O);
-    assert_int_equal(mc.also_prefix, METHOD_PREFIX_EMBED);
+    assert_int_equal(mc.combine, METHOD_BIT(METHOD_PREFIX_EMBED));   // and not bitfit
     assert_int_equal(mc.prefix_lp, 8);
     assert_int_equal(mc.prefix_li, 2);
-    assert_int_equal(mc.also_bitfit, 0);
     config_set(&c, "method", "bitfit");
     config_set(&c, "combine", "lora");
     assert_int_equal(config_to_method(&c, &mc), 0);
     assert_int_equal(mc.kind, METHOD_BITFIT);
     assert_int_equal(mc.lora_rank, 4);   // LoRA added to BitFit
-    assert_int_equal(mc.also_lora, 1);
+    assert_int_equal(mc.combine, METHOD_BIT(METHOD_LORA));
     config_set(&c, "method", "lora");
     assert_int_equal(config_to_method(&c, &mc), -1);
     assert_string_equal(err_msg(), "combine: 'lora' is already the method");

@@ -216,15 +216,14 @@ static void test_grad_elements(void **s) {
     check_elements(method(METHOD_FT), HEAD_REG);
     check_elements(method(METHOD_LORA), HEAD_REG);
     MethodConfig mc = method(METHOD_LORA);
-    mc.also_prefix = METHOD_PREFIX_EMBED;
+    mc.combine = METHOD_BIT(METHOD_PREFIX_EMBED);
     check_elements(mc, HEAD_LM);
-    mc.also_prefix = METHOD_PREFIX_LAYER;
+    mc.combine = METHOD_BIT(METHOD_PREFIX_LAYER);
     check_elements(mc, HEAD_CLS);
-    mc.also_prefix = 0;
-    mc.also_bitfit = 1;
+    mc.combine = METHOD_BIT(METHOD_BITFIT);
     check_elements(mc, HEAD_LM);
     mc = method(METHOD_BITFIT);
-    mc.also_lora = 1;
+    mc.combine = METHOD_BIT(METHOD_LORA);
     check_elements(mc, HEAD_CLS);
 }
 
@@ -248,15 +247,14 @@ static void test_grad_adapters(void **s) {
 static void test_grad_combinations(void **s) {
     (void)s;
     MethodConfig mc = method(METHOD_LORA);
-    mc.also_prefix = METHOD_PREFIX_EMBED;
+    mc.combine = METHOD_BIT(METHOD_PREFIX_EMBED);
     check_gradients_mc(mc, HEAD_LM);
-    mc.also_prefix = METHOD_PREFIX_LAYER;
+    mc.combine = METHOD_BIT(METHOD_PREFIX_LAYER);
     check_gradients_mc(mc, HEAD_CLS);
-    mc.also_prefix = 0;
-    mc.also_bitfit = 1;
+    mc.combine = METHOD_BIT(METHOD_BITFIT);
     check_gradients_mc(mc, HEAD_LM);
     mc = method(METHOD_BITFIT);   // LoRA added to another method
-    mc.also_lora = 1;
+    mc.combine = METHOD_BIT(METHOD_LORA);
     check_gradients_mc(mc, HEAD_CLS);
 }
 
@@ -476,8 +474,7 @@ static void test_method_table(void **s) {
     MethodConfig mc = method(METHOD_BITFIT);
     assert_false(method_uses_lora(&mc));
     assert_int_equal(method_prefix_len(&mc), 0);
-    mc.also_lora = 1;
-    mc.also_prefix = METHOD_PREFIX_LAYER;
+    mc.combine = METHOD_BIT(METHOD_LORA) | METHOD_BIT(METHOD_PREFIX_LAYER);
     assert_true(method_uses_lora(&mc));
     assert_int_equal(method_prefix_kind(&mc), METHOD_PREFIX_LAYER);
     assert_int_equal(method_prefix_len(&mc), 5);
