@@ -157,8 +157,10 @@ run: setup data all
 reproduce: setup data all
 	@bash scripts/reproduce.sh
 
+# The output is kept in build/bench.txt too: results/bench.txt is a committed copy of one run,
+# which scripts/bench_readme.sh puts into README.md.
 bench: setup all
-	@bash scripts/bench.sh
+	@bash -c 'set -o pipefail; bash scripts/bench.sh | tee build/bench.txt'
 
 clean:
 	rm -rf build build-asan build-fuzz build-gpu gpu-bundle bin

@@ -158,13 +158,14 @@ bench_case small_lora  small  8  256 3  1 3 lora
 echo
 echo "loralab per step: GEMM time (oneDNN, counted inside every product) and everything else"
 echo "(target: other <= 25 % of the step on micro and small)"
-printf '%-22s %-8s %10s %10s %8s\n' case prec gemm_ms other_ms other
+printf '%-22s %-8s %10s %10s %8s  %s\n' case prec gemm_ms other_ms other "target <= 25 %"
 for name in micro_ft micro_lora small_ft small_lora; do
     for p in 32 16; do
         f="$TMP/$name.c$p.out"
-        printf '%-22s %-8s %10s %10s %7s%%\n' "$name" "$([ $p = 32 ] && echo fp32 || echo bf16)" \
+        printf '%-22s %-8s %10s %10s %7s%%  %s\n' "$name" "$([ $p = 32 ] && echo fp32 || echo bf16)" \
             "$(field "$f" gemm_ms)" "$(field "$f" other_ms)" \
-            "$(awk -v s="$(field "$f" other_share)" 'BEGIN { if (s == "") print "n/a"; else printf "%.1f", 100 * s }')"
+            "$(awk -v s="$(field "$f" other_share)" 'BEGIN { if (s == "") print "n/a"; else printf "%.1f", 100 * s }')" \
+            "$(awk -v s="$(field "$f" other_share)" 'BEGIN { print (s != "" && s + 0 <= 0.25) ? "met" : "NOT met" }')"
     done
 done
 
@@ -189,12 +190,19 @@ fi
 echo
 echo "LoRA vs FT, loralab (paper, GPT-3 175B: 1.25x throughput, 3x less memory; targets on small:"
 echo "LoRA step <= 0.75x FT's, LoRA tensors in bf16 <= 0.6x FT's):"
-printf '%-22s %14s %14s\n' "" "LoRA/FT step" "LoRA/FT tensors"
+# atmost A B MAX : "met" when A/B <= MAX, else "NOT met"
+atmost() { awk -v r="$(ratio "$1" "$2")" -v m="$3" 'BEGIN { print (r != "n/a" && r + 0 <= m + 0) ? "met" : "NOT met" }'; }
+printf '%-22s %14s %14s  %s\n' "" "LoRA/FT step" "LoRA/FT tensors" "targets (small only)"
 for p in micro small; do
     for q in 32 16; do
         f="$TMP/${p}_ft.c$q.out" l="$TMP/${p}_lora.c$q.out"
-        printf '%-22s %14s %14s\n' "$p $([ $q = 32 ] && echo fp32 || echo bf16)" \
-            "$(ratiox "$(field "$l" step_ms)" "$(field "$f" step_ms)")" "$(ratiox "$(memtotal "$l")" "$(memtotal "$f")")"
+        verdict=""
+        if [ $p = small ]; then
+            verdict="step: $(atmost "$(field "$l" step_ms)" "$(field "$f" step_ms)" 0.75)"
+            [ $q = 16 ] && verdict="$verdict, tensors: $(atmost "$(memtotal "$l")" "$(memtotal "$f")" 0.6)"
+        fi
+        printf '%-22s %14s %14s  %s\n' "$p $([ $q = 32 ] && echo fp32 || echo bf16)" \
+            "$(ratiox "$(field "$l" step_ms)" "$(field "$f" step_ms)")" "$(ratiox "$(memtotal "$l")" "$(memtotal "$f")")" "$verdict"
     done
 done
 
