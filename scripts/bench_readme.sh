@@ -14,13 +14,7 @@ block() {
 }
 if [ "${1:-}" != --write ]; then block "${1:-results/bench.txt}"; exit 0; fi
 [ $# -ge 2 ] || { echo "usage: $0 [FILE] | --write README.md [FILE]" >&2; exit 2; }
-readme=$2 src=${3:-results/bench.txt}
-grep -q '^<!-- bench:begin' "$readme" && grep -q '^<!-- bench:end' "$readme" ||
-  { echo "$readme: no <!-- bench:begin --> ... <!-- bench:end --> markers" >&2; exit 2; }
-block "$src" > "$readme.block.tmp"
-awk -v blockfile="$readme.block.tmp" '
-  /^<!-- bench:begin/ { print; while ((getline line < blockfile) > 0) print line; skip = 1; next }
-  /^<!-- bench:end/ { skip = 0 }
-  !skip { print }' "$readme" > "$readme.tmp"
-mv "$readme.tmp" "$readme"
-rm -f "$readme.block.tmp"
+source "$(dirname "$0")/readme_block.sh"
+block "${3:-results/bench.txt}" > "$2.block.tmp"
+replace_block "$2" bench "$2.block.tmp"
+rm -f "$2.block.tmp"

@@ -25,13 +25,7 @@ block() {
 }
 if [ $# -eq 0 ]; then block; exit 0; fi
 if [ $# -ne 2 ] || [ "$1" != --write ]; then echo "usage: $0 [--write README.md]" >&2; exit 2; fi
-readme=$2
-grep -q '^<!-- quickstart:begin' "$readme" && grep -q '^<!-- quickstart:end' "$readme" ||
-  { echo "$readme: no <!-- quickstart:begin --> ... <!-- quickstart:end --> markers" >&2; exit 2; }
-block > "$readme.block.tmp"
-awk -v blockfile="$readme.block.tmp" '
-  /^<!-- quickstart:begin/ { print; while ((getline line < blockfile) > 0) print line; skip = 1; next }
-  /^<!-- quickstart:end/ { skip = 0 }
-  !skip { print }' "$readme" > "$readme.tmp"
-mv "$readme.tmp" "$readme"
-rm -f "$readme.block.tmp"
+source "$(dirname "$0")/readme_block.sh"
+block > "$2.block.tmp"
+replace_block "$2" quickstart "$2.block.tmp"
+rm -f "$2.block.tmp"
