@@ -46,8 +46,8 @@ int cmd_init(int argc, char **argv) {
     if (ar.help) { args_usage(stdout, "init --preset NAME [--vocab N] --seed S --out DIR", specs, ns); args_result_free(&ar); return 0; }
     int npos = ar.npositional;
     args_result_free(&ar);
-    if (npos) { err_set("init: unexpected argument (see --help)"); return -1; }
-    if (!preset || !out || seed < 0) { err_set("init: --preset, --seed and --out are required (see --help)"); return -1; }
+    if (npos) return err_set("init: unexpected argument (see --help)");
+    if (!preset || !out || seed < 0) return err_set("init: --preset, --seed and --out are required (see --help)");
     ModelConfig cfg;
     if (model_preset(preset, &cfg)) return -1;
     if (vocab) cfg.vocab_size = vocab;
@@ -140,9 +140,9 @@ int cmd_eval_lm(int argc, char **argv) {
     }
     int npos = ar.npositional;
     args_result_free(&ar);
-    if (npos) { err_set("eval-lm: unexpected argument (see --help)"); return -1; }
-    if (!checkpoint || !text) { err_set("eval-lm: --checkpoint and --text are required (see --help)"); return -1; }
-    if (strcmp(tokenizer, "byte")) { err_set("eval-lm: --tokenizer: unknown tokenizer '%s' (expected: byte)", tokenizer); return -1; }
+    if (npos) return err_set("eval-lm: unexpected argument (see --help)");
+    if (!checkpoint || !text) return err_set("eval-lm: --checkpoint and --text are required (see --help)");
+    if (strcmp(tokenizer, "byte")) return err_set("eval-lm: --tokenizer: unknown tokenizer '%s' (expected: byte)", tokenizer);
     size_t len;
     char *text_bytes;
     if (task_read_file(text, 0, &text_bytes, &len)) return -1;
@@ -310,7 +310,7 @@ int cmd_bench(int argc, char **argv) {
     if (model_preset(preset, &cfg)) return -1;
     if (ctx) cfg.n_ctx = ctx;
     if (inference) return bench_inference(&cfg, steps) ? -1 : 0;
-    if (seq > cfg.n_ctx) { err_set("bench: --seq %d is larger than the preset's n_ctx %d", seq, cfg.n_ctx); return -1; }
+    if (seq > cfg.n_ctx) return err_set("bench: --seq %d is larger than the preset's n_ctx %d", seq, cfg.n_ctx);
     // before allocating: a step that cannot fit fails now with the figures, not by the OOM killer
     MemoryReport need;
     char what[160];

@@ -94,8 +94,8 @@ int cmd_export(int argc, char **argv) {
     snprintf(arg, sizeof arg, "%s", ar.positional[0]);
     snprintf(src, sizeof src, "%s", arg);
     args_result_free(&ar);
-    if (!format || !out) { err_set("export: --format and --out are required (see --help)"); return -1; }
-    if (strcmp(format, "peft")) { err_set("export: --format: unknown format '%s' (expected: peft)", format); return -1; }
+    if (!format || !out) return err_set("export: --format and --out are required (see --help)");
+    if (strcmp(format, "peft")) return err_set("export: --format: unknown format '%s' (expected: peft)", format);
     if (!is_adapter_dir(arg) && run_adapter(db, arg, src, sizeof src)) { err_prefix("export"); return -1; }
     const char *summary = NULL;
     if (peft_export(src, out, &summary)) { err_prefix("export"); return -1; }
@@ -131,7 +131,7 @@ int cmd_merge_adapter(int argc, char **argv) {
     snprintf(base, sizeof base, "%s", ar.positional[0]);
     snprintf(adapter, sizeof adapter, "%s", ar.positional[1]);
     args_result_free(&ar);
-    if (!out) { err_set("merge-adapter: --out is required (see --help)"); return -1; }
+    if (!out) return err_set("merge-adapter: --out is required (see --help)");
     ModelConfig cfg;
     MethodConfig mc;
     if (checkpoint_read_config(base, &cfg) || adapter_read_config(adapter, &mc)) {
@@ -139,7 +139,7 @@ int cmd_merge_adapter(int argc, char **argv) {
         return -1;
     }
     const char *why = method_merge_refusal(&mc);
-    if (why) { err_set("merge-adapter: %s: method %s %s", adapter, METHOD_NAMES[mc.kind], why); return -1; }
+    if (why) return err_set("merge-adapter: %s: method %s %s", adapter, METHOD_NAMES[mc.kind], why);
     Model *m = model_create(backend_open("cpu", NULL), &cfg, &mc);
     if (!m) { err_prefix("merge-adapter: %s", adapter); return -1; }
     if (checkpoint_load(m, base) || adapter_load(m, adapter) || model_lora_merge(m) ||

@@ -315,8 +315,8 @@ int cmd_pretrain(int argc, char **argv) {
     if (args.help) { args_usage(stdout, usage, specs, NSPECS); args_result_free(&args); return EXIT_OK; }
     int npos = args.npositional;
     args_result_free(&args);
-    if (npos) { err_set("pretrain: unexpected argument (see --help)"); return -1; }
-    if (!o.preset || !o.out) { err_set("pretrain: --preset and --out are required (see --help)"); return -1; }
+    if (npos) return err_set("pretrain: unexpected argument (see --help)");
+    if (!o.preset || !o.out) return err_set("pretrain: --preset and --out are required (see --help)");
     char prov_path[1100];
     snprintf(prov_path, sizeof prov_path, "%s/provenance.json", o.out);
     if (path_exists(prov_path)) {
@@ -328,7 +328,7 @@ int cmd_pretrain(int argc, char **argv) {
     ModelConfig cfg;
     if (model_preset(o.preset, &cfg)) return -1;
     int T = o.seq > 0 ? o.seq : cfg.n_ctx, B = o.batch;
-    if (T > cfg.n_ctx) { err_set("pretrain: --seq %d is longer than the %s context (%d)", T, o.preset, cfg.n_ctx); return -1; }
+    if (T > cfg.n_ctx) return err_set("pretrain: --seq %d is longer than the %s context (%d)", T, o.preset, cfg.n_ctx);
     o.seq = T;
     Task *task = NULL;
     if (task_load(o.task, NULL, o.data_dir, &task)) return -1;

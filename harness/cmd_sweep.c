@@ -362,7 +362,7 @@ static int sweep_main(int argc, char **argv, int single) {
     // --executor slurm hands the whole sweep to Slurm (harness/slurm.c); local is this code
     int executor = slurm_executor_arg(argc, argv);
     if (executor < 0) return -1;
-    if (single && executor == SLURM_EXECUTOR_SLURM) { err_set("run: --executor slurm is for `loralab sweep`"); return -1; }
+    if (single && executor == SLURM_EXECUTOR_SLURM) return err_set("run: --executor slurm is for `loralab sweep`");
     if (executor == SLURM_EXECUTOR_SLURM) return slurm_sweep(argc, argv);
     const char *db = STORE_DEFAULT_PATH, *devices = "cpu", *results = NULL;
     int jobs = 1, dry = 0, retry = 0, max_runs = 0, timeout = 0, threads = 0;

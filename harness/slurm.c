@@ -721,7 +721,7 @@ int slurm_sweep(int argc, char **argv) {
     int nextra = 0, ac = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--sbatch-arg")) {
-            if (i + 1 >= argc) { err_set("--sbatch-arg: missing value"); return -1; }
+            if (i + 1 >= argc) return err_set("--sbatch-arg: missing value");
             extra[nextra++] = argv[++i];
         } else av[ac++] = argv[i];
     }
@@ -755,7 +755,7 @@ int slurm_sweep(int argc, char **argv) {
         free(extra);
         return 0;
     }
-    if (ar.npositional < 1) { err_set("sweep: give a sweep file (see --help)"); return -1; }
+    if (ar.npositional < 1) return err_set("sweep: give a sweep file (see --help)");
     const char *file = ar.positional[0];
     Sweep sw;
     if (sweep_load(file, ar.npositional - 1, ar.positional + 1, &sw)) return -1;
@@ -766,10 +766,10 @@ int slurm_sweep(int argc, char **argv) {
     const char *base = strrchr(db, '/');
     snprintf(dbabs, sizeof dbabs, "%s/%s", dbdir, base ? base + 1 : db);
     if (results) {
-        if (files_make_dirs(results) || !realpath(results, resabs)) { err_set("--results %s: cannot use it", results); return -1; }
+        if (files_make_dirs(results) || !realpath(results, resabs)) return err_set("--results %s: cannot use it", results);
     } else snprintf(resabs, sizeof resabs, "%s", dbdir);
     ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (sl <= 0 || !getcwd(cwd, sizeof cwd) || !realpath(file, fileabs)) { err_set("cannot resolve this program's path or the working directory"); return -1; }
+    if (sl <= 0 || !getcwd(cwd, sizeof cwd) || !realpath(file, fileabs)) return err_set("cannot resolve this program's path or the working directory");
     self[sl] = '\0';
 
     Store *st;
@@ -935,7 +935,7 @@ int cmd_worker(int argc, char **argv) {
         return 0;
     }
     args_result_free(&ar);
-    if (!plan_path || (index < 0) == !pre) { err_set("worker: give --plan PLAN and one of --index N, --pretrain"); return -1; }
+    if (!plan_path || (index < 0) == !pre) return err_set("worker: give --plan PLAN and one of --index N, --pretrain");
     Plan p;
     if (plan_load(plan_path, &p)) return -1;
     if (!threads) threads = env_int("SLURM_CPUS_PER_TASK");
