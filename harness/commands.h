@@ -2,7 +2,7 @@
 // returns to main() (harness/main.c), the only place that exits:
 //   EXIT_OK;
 //   -1 with err_set() or err_raise(): main() prints "loralab: <message>" and exits with the
-//      status of the message's class (ERR_INPUT 2, ERR_RUN, ERR_TOOL and ERR_INTERNAL 1);
+//      status of the message's class (err_class());
 //   EXIT_RUN_FAILED, EXIT_INPUT or EXIT_INTERRUPTED after the verb printed why itself (a
 //      sweep's summary of failed runs, a merge's bad shards, an interrupted sweep).
 #ifndef LORALAB_COMMANDS_H
