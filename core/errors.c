@@ -5,6 +5,7 @@
 #include <string.h>
 
 static char err_buffer[4096];
+static ErrClass err_current = ERR_INPUT;
 
 void *xmalloc(size_t bytes) {
     void *p = malloc(bytes ? bytes : 1);
@@ -31,10 +32,27 @@ char *xstrdup(const char *s) {
     return p;
 }
 
+// The arguments may quote err_msg(): the message is formatted aside first.
+static int err_record(ErrClass cls, const char *fmt, va_list ap) {
+    char msg[sizeof err_buffer];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(err_buffer, msg, sizeof err_buffer);
+    err_current = cls;
+    return -1;
+}
+
 int err_set(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err_buffer, sizeof err_buffer, fmt, ap);
+    err_record(ERR_INPUT, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int err_raise(ErrClass cls, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    err_record(cls, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -59,7 +77,4 @@ int err_prefix(const char *fmt, ...) {
 
 const char *err_msg(void) { return err_buffer; }
 
-_Noreturn void err_exit(void) {
-    fprintf(stderr, "loralab: %s\n", err_buffer[0] ? err_buffer : "error");
-    exit(EXIT_INPUT);
-}
+ErrClass err_class(void) { return err_current; }

@@ -8,8 +8,8 @@
 
 #include "harness/store.h"
 
-// What an analysis returns: done, bad input (err_set), or gnuplot failed (err_set).
-enum { AN_OK = 0, AN_INPUT = -1, AN_GNUPLOT = -2 };
+// The analyses return 0, or -1 with err_set() (bad input) or err_raise() (ERR_TOOL: gnuplot
+// failed or is missing).
 
 typedef struct {
     int matrices;        // TARGET_* mask; 0: every matrix the run(s) adapted

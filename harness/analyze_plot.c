@@ -15,22 +15,22 @@
 // plot commands in `draw`), then the same drawing as PNG and SVG; runs gnuplot.
 static int finish(const char *dir, const char *base, const char *body, const char *draw,
                   int width, int height) {
-    if (files_make_dirs(dir)) return PLOT_ERR_INPUT;
+    if (files_make_dirs(dir)) return -1;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.gp", dir, base);
     FILE *f = fopen(path, "w");
-    if (!f) return err_set("analyze: cannot write %s: %s", path, strerror(errno)), PLOT_ERR_INPUT;
+    if (!f) return err_set("analyze: cannot write %s: %s", path, strerror(errno));
     fprintf(f, "# written by `loralab analyze`; edit and rerun in this directory: gnuplot %s.gp\n", base);
     fputs(body, f);
     fprintf(f, "set terminal pngcairo noenhanced size %d,%d font ',11'\nset output '%s.png'\n%s",
             width, height, base, draw);
     fprintf(f, "set terminal svg noenhanced size %d,%d dynamic font 'sans,11'\nset output '%s.svg'\n%s"
                "unset output\n", width, height, base, draw);
-    if (fclose(f) != 0) return err_set("analyze: cannot write %s: %s", path, strerror(errno)), PLOT_ERR_INPUT;
+    if (fclose(f) != 0) return err_set("analyze: cannot write %s: %s", path, strerror(errno));
     char script[512];
     snprintf(script, sizeof script, "%s.gp", base);
     int rc = plot_run_gnuplot(dir, script);
-    if (rc == PLOT_OK) printf("%s/%s.png\n%s/%s.svg\n", dir, base, dir, base);
+    if (rc == 0) printf("%s/%s.png\n%s/%s.svg\n", dir, base, dir, base);
     return rc;
 }
 

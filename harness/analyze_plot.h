@@ -5,8 +5,8 @@
 // Like harness/plot.h, each figure is a self-contained gnuplot script (data inline as
 // datablocks) written to DIR/<base>.gp beside the DIR/<base>.png and DIR/<base>.svg it
 // draws; DIR is created if missing. The path of each image is printed to stdout.
-// Returns PLOT_OK, PLOT_ERR_INPUT (err_set: unwritable directory or file) or
-// PLOT_ERR_GNUPLOT (err_set: gnuplot failed or is missing). Nothing returned is owned.
+// Returns 0, or -1 with err_set() (ERR_INPUT: unwritable directory or file) or err_raise()
+// (ERR_TOOL: gnuplot failed or is missing). Nothing returned is owned.
 #ifndef LORALAB_ANALYZE_PLOT_H
 #define LORALAB_ANALYZE_PLOT_H
 

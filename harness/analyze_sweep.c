@@ -108,14 +108,14 @@ static int same_except(const RunConfig *a, const RunConfig *b, const Selector *s
 
 static int sweep_subspace(Store *st, SweepState *ss, const json_t *blk, const char *what, Options o) {
     static const char *const keys[] = {"pairs", "matrix", "layers", "i", "j", "seed"};
-    if (check_keys(blk, what, keys, 6) || block_options(blk, what, &o)) { free(o.layers); return AN_INPUT; }
+    if (check_keys(blk, what, keys, 6) || block_options(blk, what, &o)) { free(o.layers); return -1; }
     const json_t *pairs = json_object_get(blk, "pairs");
     if (!json_is_array(pairs) || !json_array_size(pairs)) {
         free(o.layers);
-        return err_set("%s.pairs: expected a list of {a: PATTERN, b: PATTERN}", what), AN_INPUT;
+        return err_set("%s.pairs: expected a list of {a: PATTERN, b: PATTERN}", what);
     }
-    int rc = AN_OK;
-    for (size_t p = 0; p < json_array_size(pairs) && rc == AN_OK; p++) {
+    int rc = 0;
+    for (size_t p = 0; p < json_array_size(pairs) && !rc; p++) {
         char pw[300], wa[320], wb[320];
         snprintf(pw, sizeof pw, "%s.pairs[%zu]", what, p);
         snprintf(wa, sizeof wa, "%s.a", pw);
@@ -125,40 +125,40 @@ static int sweep_subspace(Store *st, SweepState *ss, const json_t *blk, const ch
         static const char *const pkeys[] = {"a", "b"};
         if (!json_is_object(pr) || !json_object_get(pr, "a") || !json_object_get(pr, "b")) {
             err_set("%s: expected {a: PATTERN, b: PATTERN}", pw);
-            rc = AN_INPUT;
+            rc = -1;
         } else if (check_keys(pr, pw, pkeys, 2) || selector_from_json(json_object_get(pr, "a"), "", wa, &sa) ||
                    selector_from_json(json_object_get(pr, "b"), "", wb, &sb)) {
-            rc = AN_INPUT;
+            rc = -1;
         }
         int na = 0, nb = 0, npairs = 0;
-        for (int x = 0; x < ss->n && rc == AN_OK; x++) {
+        for (int x = 0; x < ss->n && !rc; x++) {
             int ma, mb;
-            if (selector_match(&sa, &ss->rows[x].rc, wa, &ma)) { rc = AN_INPUT; break; }
+            if (selector_match(&sa, &ss->rows[x].rc, wa, &ma)) { rc = -1; break; }
             if (!ma || !config_uses_lora(&ss->rows[x].rc)) continue;
             na++;
-            for (int y = 0; y < ss->n && rc == AN_OK; y++) {
+            for (int y = 0; y < ss->n && !rc; y++) {
                 if (y == x) continue;
-                if (selector_match(&sb, &ss->rows[y].rc, wb, &mb)) { rc = AN_INPUT; break; }
+                if (selector_match(&sb, &ss->rows[y].rc, wb, &mb)) { rc = -1; break; }
                 if (!mb || !config_uses_lora(&ss->rows[y].rc) || !same_except(&ss->rows[x].rc, &ss->rows[y].rc, &sa, &sb))
                     continue;
                 npairs++;
                 if (!run_ready(ss, &ss->rows[x]) || !run_ready(ss, &ss->rows[y])) continue;
                 rc = analyze_subspace(st, ss->rows[x].id, ss->rows[y].id, &o);
-                if (rc == AN_OK) ss->done++;
+                if (rc == 0) ss->done++;
             }
         }
-        for (int y = 0; y < ss->n && rc == AN_OK; y++) {
+        for (int y = 0; y < ss->n && !rc; y++) {
             int mb;
-            if (selector_match(&sb, &ss->rows[y].rc, wb, &mb)) { rc = AN_INPUT; break; }
+            if (selector_match(&sb, &ss->rows[y].rc, wb, &mb)) { rc = -1; break; }
             nb += mb && config_uses_lora(&ss->rows[y].rc);
         }
-        if (rc == AN_OK && (!na || !nb)) {
+        if (rc == 0 && (!na || !nb)) {
             err_set("%s: pattern %s matches no LoRA run of the sweep", !na ? wa : wb, !na ? "a" : "b");
-            rc = AN_INPUT;
-        } else if (rc == AN_OK && !npairs) {
+            rc = -1;
+        } else if (rc == 0 && !npairs) {
             err_set("%s: no run matched by a has a partner matched by b that differs only in the keys "
                     "the patterns name", pw);
-            rc = AN_INPUT;
+            rc = -1;
         }
         selector_free(&sa);
         selector_free(&sb);
@@ -169,31 +169,31 @@ static int sweep_subspace(Store *st, SweepState *ss, const json_t *blk, const ch
 
 static int sweep_amplification(Store *st, SweepState *ss, const json_t *blk, const char *what, Options o) {
     static const char *const keys[] = {"runs", "matrix", "layers", "seed"};
-    if (check_keys(blk, what, keys, 4) || block_options(blk, what, &o)) { free(o.layers); return AN_INPUT; }
+    if (check_keys(blk, what, keys, 4) || block_options(blk, what, &o)) { free(o.layers); return -1; }
     const json_t *runs = json_object_get(blk, "runs");
     const json_t **pats = NULL;
-    int npat = 0, rc = AN_OK;
+    int npat = 0, rc = 0;
     char rw[300];
     snprintf(rw, sizeof rw, "%s.runs", what);
-    if (!runs) { err_set("%s: expected runs: PATTERN (or a list of patterns; {} = every LoRA run)", what); rc = AN_INPUT; }
+    if (!runs) { err_set("%s: expected runs: PATTERN (or a list of patterns; {} = every LoRA run)", what); rc = -1; }
     else if (json_is_object(runs)) { pats = xmalloc(sizeof *pats); pats[npat++] = runs; }
-    else if (block_list(runs, rw, &pats, &npat)) rc = AN_INPUT;
-    for (int p = 0; p < npat && rc == AN_OK; p++) {
+    else if (block_list(runs, rw, &pats, &npat)) rc = -1;
+    for (int p = 0; p < npat && !rc; p++) {
         char pw[320];
         snprintf(pw, sizeof pw, npat > 1 || json_is_array(runs) ? "%s[%d]" : "%s", rw, p);
         Selector s = {0};
-        if (selector_from_json(pats[p], "", pw, &s)) { rc = AN_INPUT; break; }
+        if (selector_from_json(pats[p], "", pw, &s)) { rc = -1; break; }
         int matched = 0;
-        for (int x = 0; x < ss->n && rc == AN_OK; x++) {
+        for (int x = 0; x < ss->n && !rc; x++) {
             int m;
-            if (selector_match(&s, &ss->rows[x].rc, pw, &m)) { rc = AN_INPUT; break; }
+            if (selector_match(&s, &ss->rows[x].rc, pw, &m)) { rc = -1; break; }
             if (!m || !config_uses_lora(&ss->rows[x].rc)) continue;
             matched++;
             if (!run_ready(ss, &ss->rows[x])) continue;
             rc = analyze_amplification(st, ss->rows[x].id, &o);
-            if (rc == AN_OK) ss->done++;
+            if (rc == 0) ss->done++;
         }
-        if (rc == AN_OK && !matched) { err_set("%s: pattern matches no LoRA run of the sweep", pw); rc = AN_INPUT; }
+        if (rc == 0 && !matched) { err_set("%s: pattern matches no LoRA run of the sweep", pw); rc = -1; }
         selector_free(&s);
     }
     free(pats);
@@ -205,7 +205,7 @@ static int sweep_blocks(Store *st, const char *name, const char *text, SweepStat
 
 int analyze_sweep(Store *st, const char *name, Options o) {
     int64_t sid;
-    if (store_find_sweep(st, name, &sid)) return AN_INPUT;
+    if (store_find_sweep(st, name, &sid)) return -1;
     sqlite3 *db = store_db(st);
     const char *sql = "SELECT analyze FROM sweeps WHERE id = ?";
     sqlite3_stmt *q = NULL;
@@ -217,15 +217,15 @@ int analyze_sweep(Store *st, const char *name, Options o) {
     if (src == SQLITE_ROW && sqlite3_column_text(q, 0)) text = xstrdup((const char *)sqlite3_column_text(q, 0));
     sqlite3_finalize(q);
     if (!text || !strcmp(text, "null"))
-        return free(text), err_set("sweep '%s' has no analyze: block (see `loralab analyze --help` for its format)", name), AN_INPUT;
+        return free(text), err_set("sweep '%s' has no analyze: block (see `loralab analyze --help` for its format)", name);
     SweepState ss = {0};
-    int rc = runs_load(st, sid, &ss.rows, &ss.n) ? AN_INPUT : sweep_blocks(st, name, text, &ss, o);
+    int rc = runs_load(st, sid, &ss.rows, &ss.n) ? -1 : sweep_blocks(st, name, text, &ss, o);
     free(text);
     free(ss.rows);
     return rc;
 fail:
     sqlite3_finalize(q);
-    return AN_INPUT;
+    return -1;
 }
 
 int analyze_check(const char *json, const char *sweep, const RunConfig *runs, int n) {
@@ -239,7 +239,7 @@ int analyze_check(const char *json, const char *sweep, const RunConfig *runs, in
     Options o = {.seed = 1};
     int rc = sweep_blocks(NULL, sweep, json, &ss, o);
     free(ss.rows);
-    return rc == AN_OK ? 0 : -1;
+    return rc;
 }
 
 // The blocks of an analyze: block (JSON text) over the runs in ss; with ss->check_only, st
@@ -252,26 +252,26 @@ static int sweep_blocks(Store *st, const char *name, const char *text, SweepStat
     static const char *const keys[] = {"subspace", "amplification", "plot"};
     if (!root || !json_is_object(root)) {
         json_decref(root);
-        return err_set("%s: expected a mapping with subspace, amplification, plot", what), AN_INPUT;
+        return err_set("%s: expected a mapping with subspace, amplification, plot", what);
     }
-    if (check_keys(root, what, keys, 3)) { json_decref(root); return AN_INPUT; }
+    if (check_keys(root, what, keys, 3)) { json_decref(root); return -1; }
     const json_t *pl = json_object_get(root, "plot");
-    if (pl && !json_is_boolean(pl)) { json_decref(root); return err_set("%s.plot: expected true or false", what), AN_INPUT; }
+    if (pl && !json_is_boolean(pl)) { json_decref(root); return err_set("%s.plot: expected true or false", what); }
     if (!pl || json_is_true(pl)) o.plot = 1;
-    int rc = AN_OK;
+    int rc = 0;
     static const char *const kinds[2] = {"subspace", "amplification"};
     int nblocks = 0;
     char *dir = ss->check_only ? NULL : analyze_plots_dir(&o, name);   // every figure of the sweep in one directory
     o.outdir = dir;
-    for (int k = 0; k < 2 && rc == AN_OK; k++) {
+    for (int k = 0; k < 2 && !rc; k++) {
         const json_t *v = json_object_get(root, kinds[k]);
         if (!v) continue;
         const json_t **blocks;
         int nb;
         char kw[240];
         snprintf(kw, sizeof kw, "%s.%s", what, kinds[k]);
-        if (block_list(v, kw, &blocks, &nb)) { rc = AN_INPUT; break; }
-        for (int b = 0; b < nb && rc == AN_OK; b++) {
+        if (block_list(v, kw, &blocks, &nb)) { rc = -1; break; }
+        for (int b = 0; b < nb && !rc; b++) {
             char bw[260];
             snprintf(bw, sizeof bw, json_is_array(v) ? "%s[%d]" : "%s", kw, b);
             rc = k == 0 ? sweep_subspace(st, ss, blocks[b], bw, o) : sweep_amplification(st, ss, blocks[b], bw, o);
@@ -279,12 +279,12 @@ static int sweep_blocks(Store *st, const char *name, const char *text, SweepStat
         }
         free(blocks);
     }
-    if (rc == AN_OK && !nblocks) { err_set("%s: nothing to do (expected subspace: or amplification:)", what); rc = AN_INPUT; }
-    if (rc == AN_OK && !ss->check_only && !ss->done) {
+    if (rc == 0 && !nblocks) { err_set("%s: nothing to do (expected subspace: or amplification:)", what); rc = -1; }
+    if (rc == 0 && !ss->check_only && !ss->done) {
         err_set("%s: nothing analysed: %d run(s) skipped because they are not done", what, ss->skipped);
-        rc = AN_INPUT;
+        rc = -1;
     }
-    if (rc == AN_OK && !ss->check_only)
+    if (rc == 0 && !ss->check_only)
         printf("analyze sweep %s: %d analyses, %d run(s) skipped\n", name, ss->done, ss->skipped);
     free(dir);
     json_decref(root);
@@ -294,15 +294,11 @@ static int sweep_blocks(Store *st, const char *name, const char *text, SweepStat
 int analyze_sweep_db(const char *db, const char *name) {
     // one thread for the SVDs, as `loralab analyze` by default
     backend_open("cpu", &(BackendOptions){.threads = 1});
-    if (access(db, F_OK) != 0) return err_set("results database %s does not exist", db), EXIT_INPUT;
+    if (access(db, F_OK) != 0) return err_set("results database %s does not exist", db);
     Store *st;
-    if (store_open(&st, db, 0)) return EXIT_INPUT;
+    if (store_open(&st, db, 0)) return -1;
     Options o = {.seed = 1, .db = db};
     int rc = analyze_sweep(st, name, o);
     store_close(st);
-    if (rc == AN_GNUPLOT) {
-        fprintf(stderr, "loralab: %s\n", err_msg());
-        return EXIT_RUN_FAILED;
-    }
-    return rc ? EXIT_INPUT : EXIT_OK;
+    return rc;
 }

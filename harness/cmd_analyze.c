@@ -303,10 +303,10 @@ static int same_base(const RunData *a, const RunData *b) {
 
 int analyze_subspace(Store *st, int64_t ida, int64_t idb, const Options *o) {
     RunData a, b;
-    int rc = AN_INPUT;
+    int rc = -1;
     int *layers = NULL, nl = 0, mask = 0;
-    if (rundata_open_ref(st, ida, o->dir_a, o, 0, 0, &a)) { rundata_free(&a); return AN_INPUT; }
-    if (rundata_open_ref(st, idb, o->dir_b, o, 0, 0, &b)) { rundata_free(&a); rundata_free(&b); return AN_INPUT; }
+    if (rundata_open_ref(st, ida, o->dir_a, o, 0, 0, &a)) { rundata_free(&a); return -1; }
+    if (rundata_open_ref(st, idb, o->dir_b, o, 0, 0, &b)) { rundata_free(&a); rundata_free(&b); return -1; }
     int stored = ida > 0 && idb > 0;   // adapter directories have no rows to attach results to
     RunData *both[2] = {&a, &b};
     if (same_base(&a, &b) || pick_matrices(o, both, 2, &mask) || check_layers(o, &a, &layers, &nl)) goto done;
@@ -316,8 +316,8 @@ int analyze_subspace(Store *st, int64_t ida, int64_t idb, const Options *o) {
     snprintf(fallback, sizeof fallback, "runs-%s-%s", a.tag, b.tag);
     char *dir = o->plot ? analyze_plots_dir(o, sweep[0] ? sweep : fallback) : NULL;
     const Backend *be = backend_open("cpu", NULL);
-    rc = AN_OK;
-    for (int t = 0; t < NUM_TARGETS && rc == AN_OK; t++) {
+    rc = 0;
+    for (int t = 0; t < NUM_TARGETS && !rc; t++) {
         if (!(mask & (1 << t))) continue;
         float *A1, *B1, *A2, *B2;
         int r1, r2, k1, k2, o1, o2;
@@ -328,7 +328,7 @@ int analyze_subspace(Store *st, int64_t ida, int64_t idb, const Options *o) {
                                    TARGET_NAMES[t], a.label, r1, k1, b.label, r2, k2);
         else if (I > r1) rc = err_set("--i %d is larger than %s's rank %d (matrix %s)", I, a.label, r1, TARGET_NAMES[t]);
         else if (J > r2) rc = err_set("--j %d is larger than %s's rank %d (matrix %s)", J, b.label, r2, TARGET_NAMES[t]);
-        if (rc) { rc = AN_INPUT; free(A1); free(B1); free(A2); free(B2); break; }
+        if (rc) { rc = -1; free(A1); free(B1); free(A2); free(B2); break; }
         int k = k1;
         printf("φ(i, j) of lora_A, matrix %s: %s (%.8s%sr=%d) vs %s (%.8s%sr=%d), i = 1..%d, j = 1..%d;\n"
                "random baseline: Gaussian %d x %d vs %d x %d (seed %d; expected φ(i,i) = i/%d)\n\n",
@@ -338,19 +338,19 @@ int analyze_subspace(Store *st, int64_t ida, int64_t idb, const Options *o) {
         const char *head[6] = {"layer", "matrix", "φ(1,1)", "mean φ(i,i)", "random φ(1,1)", "random mean φ(i,i)"};
         table_add(&tb, head);
         double **phis = xcalloc((size_t)nl, sizeof *phis), **rands = xcalloc((size_t)nl, sizeof *rands);
-        for (int q = 0; q < nl && rc == AN_OK; q++) {
+        for (int q = 0; q < nl && !rc; q++) {
             int l = layers[q];
             phis[q] = xmalloc((size_t)I * J * sizeof(double));
             rands[q] = xmalloc((size_t)I * J * sizeof(double));
             if (analysis_phi(be, phis[q], A1 + (size_t)l * r1 * k, r1, I, A2 + (size_t)l * r2 * k, r2, J, k) ||
                 analysis_phi_random(be, rands[q], r1, I, r2, J, k, baseline_seed(o->seed, l, t))) {
                 err_prefix("layer %d matrix %s", l, TARGET_NAMES[t]);
-                rc = AN_INPUT;
+                rc = -1;
                 break;
             }
             if (stored && (store_add_subspace(st, ida, idb, "learned", l, TARGET_NAMES[t], I, J, phis[q]) ||
                            store_add_subspace(st, ida, idb, "random", l, TARGET_NAMES[t], I, J, rands[q]))) {
-                rc = AN_INPUT;
+                rc = -1;
                 break;
             }
             char c[6][32];
@@ -366,20 +366,20 @@ int analyze_subspace(Store *st, int64_t ida, int64_t idb, const Options *o) {
         static const int right[6] = {1, 0, 1, 1, 1, 1};
         table_print_free(&tb, right);
         printf("\n");
-        if (rc == AN_OK && dir) {
+        if (rc == 0 && dir) {
             char base[160], title[256];
             const char **titles = xcalloc((size_t)nl, sizeof *titles);
             char (*tbuf)[32] = xcalloc((size_t)nl, sizeof *tbuf);
-            for (int q = 0; q < nl && rc == AN_OK; q++) {
+            for (int q = 0; q < nl && !rc; q++) {
                 snprintf(base, sizeof base, "phi-%s-%s-%s-layer%d", a.tag, b.tag, TARGET_NAMES[t], layers[q]);
                 snprintf(title, sizeof title, "φ(i, j): W%s layer %d, %.80s (r=%d) vs %.80s (r=%d)",
                          TARGET_NAMES[t], layers[q], a.label, r1, b.label, r2);
                 int pr = analyze_plot_phi(dir, base, title, phis[q], I, J);
-                if (pr) rc = pr == PLOT_ERR_GNUPLOT ? AN_GNUPLOT : AN_INPUT;
+                if (pr) rc = -1;
                 snprintf(tbuf[q], 32, "layer %d", layers[q]);
                 titles[q] = tbuf[q];
             }
-            for (int pass = 0; pass < 2 && rc == AN_OK; pass++) {
+            for (int pass = 0; pass < 2 && !rc; pass++) {
                 snprintf(base, sizeof base, "phi%s-%s-%s-%s-layers", pass ? "-random" : "",
                          a.tag, b.tag, TARGET_NAMES[t]);
                 snprintf(title, sizeof title, "%s W%s: %.80s (r=%d) vs %.80s (r=%d)",
@@ -387,7 +387,7 @@ int analyze_subspace(Store *st, int64_t ida, int64_t idb, const Options *o) {
                          TARGET_NAMES[t], a.label, r1, b.label, r2);
                 int pr = analyze_plot_phi_grid(dir, base, title, nl, titles,
                                                (const double *const *)(pass ? rands : phis), I, J);
-                if (pr) rc = pr == PLOT_ERR_GNUPLOT ? AN_GNUPLOT : AN_INPUT;
+                if (pr) rc = -1;
             }
             free(titles);
             free(tbuf);
@@ -410,9 +410,9 @@ done:
 
 int analyze_amplification(Store *st, int64_t id, const Options *o) {
     RunData r;
-    int rc = AN_INPUT, mask = 0, *layers = NULL, nl = 0;
+    int rc = -1, mask = 0, *layers = NULL, nl = 0;
     int want = o->matrices ? o->matrices : (1 << NUM_TARGETS) - 1;
-    if (rundata_open_ref(st, id, o->dir_a, o, 1, want, &r)) { rundata_free(&r); return AN_INPUT; }
+    if (rundata_open_ref(st, id, o->dir_a, o, 1, want, &r)) { rundata_free(&r); return -1; }
     RunData *one[1] = {&r};
     if (pick_matrices(o, one, 1, &mask) || check_layers(o, &r, &layers, &nl)) goto done;
     const Backend *be = backend_open("cpu", NULL);
@@ -429,29 +429,29 @@ int analyze_amplification(Store *st, int64_t id, const Options *o) {
     const char *names[NUM_TARGETS];
     double *amp = xmalloc((size_t)NUM_TARGETS * nl * sizeof(double));
     double *eff = xmalloc((size_t)NUM_TARGETS * nl * sizeof(double));
-    rc = AN_OK;
-    for (int t = 0; t < NUM_TARGETS && rc == AN_OK; t++) {
+    rc = 0;
+    for (int t = 0; t < NUM_TARGETS && !rc; t++) {
         if (!(mask & (1 << t))) continue;
         float *A, *B;
         int rank, d_out, d_in;
         lora_factors(&r, t, &A, &B, &rank, &d_out, &d_in);
         float *dW = xmalloc((size_t)d_out * d_in * sizeof(float));
         double *sv = xmalloc((size_t)rank * sizeof(double));
-        for (int q = 0; q < nl && rc == AN_OK; q++) {
+        for (int q = 0; q < nl && !rc; q++) {
             int l = layers[q];
             analysis_delta_w(dW, A + (size_t)l * rank * d_in, B + (size_t)l * d_out * rank, d_out, d_in, rank, scale);
             Amplification am;
             if (analysis_amplification(be, &am, sv, dW, r.W[t] + (size_t)l * d_out * d_in, d_out, d_in, rank,
                                        baseline_seed(o->seed, l, t))) {
                 err_prefix("%s layer %d matrix %s", r.label, l, TARGET_NAMES[t]);
-                rc = AN_INPUT;
+                rc = -1;
                 break;
             }
             AmplificationRow row = {id, l, TARGET_NAMES[t], rank, am.norm_dw, am.norm_w, am.norm_proj_dw,
                                     am.norm_proj_w, am.norm_proj_random, am.amplification};
             if (id > 0 && (store_add_amplification(st, &row) ||
                            store_add_singular(st, id, l, TARGET_NAMES[t], rank, sv, am.effective_rank))) {
-                rc = AN_INPUT;
+                rc = -1;
                 break;
             }
             amp[(size_t)nm * nl + q] = am.amplification;
@@ -479,9 +479,9 @@ int analyze_amplification(Store *st, int64_t id, const Options *o) {
     static const int right[10] = {1, 0, 1, 1, 1, 1, 1, 1, 1, 1};
     table_print_free(&tb, right);
     printf("\n");
-    if (rc == AN_OK && o->plot) {
+    if (rc == 0 && o->plot) {
         char sweep[128] = "", fallback[96], base[128], title[256];
-        if (id > 0 && common_sweep(st, id, 0, sweep, sizeof sweep)) rc = AN_INPUT;
+        if (id > 0 && common_sweep(st, id, 0, sweep, sizeof sweep)) rc = -1;
         snprintf(fallback, sizeof fallback, "%s-%s", id > 0 ? "run" : "adapter", r.tag);
         char *dir = analyze_plots_dir(o, sweep[0] ? sweep : fallback);
         snprintf(base, sizeof base, "amplification-%s", r.tag);
@@ -493,7 +493,7 @@ int analyze_amplification(Store *st, int64_t id, const Options *o) {
             snprintf(title, sizeof title, "effective rank of ΔW per layer, %.100s (r=%d)", r.label, r.mc.lora_rank);
             pr = analyze_plot_layers(dir, base, title, "effective rank exp(H(s/Σs))", nm, names, nl, layers, eff);
         }
-        if (pr) rc = pr == PLOT_ERR_GNUPLOT ? AN_GNUPLOT : AN_INPUT;
+        if (pr) rc = -1;
         free(dir);
     }
     free(amp);
@@ -536,7 +536,7 @@ int cmd_analyze(int argc, char **argv) {
     };
     enum { NSPECS = sizeof specs / sizeof specs[0] };
     ArgResult args;
-    if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); err_exit(); }
+    if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); return -1; }
     if (args.help) { args_usage(stdout, USAGE, specs, NSPECS); args_result_free(&args); return EXIT_OK; }
     const char *sub = args.npositional > 0 ? args.positional[0] : "";
     int is_sub = !strcmp(sub, "subspace"), is_amp = !strcmp(sub, "amplification"), is_sweep = !strcmp(sub, "sweep");
@@ -565,30 +565,25 @@ int cmd_analyze(int argc, char **argv) {
     if (!bad && base && (is_sweep || !(o.dir_a || o.dir_b)))
         bad = err_set("analyze: --base applies to a RUN given as an adapter directory");
     if (!bad && need_db && access(db, F_OK) != 0) bad = err_set("results database %s does not exist", db);
-    if (bad) { free(o.layers); args_result_free(&args); err_exit(); }
+    if (bad) { free(o.layers); args_result_free(&args); return -1; }
     // The matrices are small (d_model at most 1280): one thread avoids OpenMP barriers that
     // spin against other processes on a busy machine (seconds instead of a fraction of one).
     backend_open("cpu", &(BackendOptions){.threads = threads > 0 ? threads : -1});
     Store *st = NULL;
-    if (need_db && store_open(&st, db, 0)) { free(o.layers); args_result_free(&args); err_exit(); }
+    if (need_db && store_open(&st, db, 0)) { free(o.layers); args_result_free(&args); return -1; }
     int rc;
     if (is_sweep) {
         rc = analyze_sweep(st, args.positional[1], o);
     } else if (is_sub) {
         int64_t a = 0, b = 0;
-        rc = (!o.dir_a && run_find(st, ra, &a)) || (!o.dir_b && run_find(st, rb, &b)) ? AN_INPUT
+        rc = (!o.dir_a && run_find(st, ra, &a)) || (!o.dir_b && run_find(st, rb, &b)) ? -1
                                                                                       : analyze_subspace(st, a, b, &o);
     } else {
         int64_t id = 0;
-        rc = !o.dir_a && run_find(st, run, &id) ? AN_INPUT : analyze_amplification(st, id, &o);
+        rc = !o.dir_a && run_find(st, run, &id) ? -1 : analyze_amplification(st, id, &o);
     }
     if (st) store_close(st);
     free(o.layers);
     args_result_free(&args);
-    if (rc == AN_GNUPLOT) {
-        fprintf(stderr, "loralab: %s\n", err_msg());
-        return EXIT_RUN_FAILED;
-    }
-    if (rc) err_exit();
-    return EXIT_OK;
+    return rc ? -1 : EXIT_OK;
 }

@@ -42,22 +42,22 @@ int cmd_init(int argc, char **argv) {
     };
     int ns = sizeof specs / sizeof specs[0];
     ArgResult ar;
-    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); err_exit(); }
+    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); return -1; }
     if (ar.help) { args_usage(stdout, "init --preset NAME [--vocab N] --seed S --out DIR", specs, ns); args_result_free(&ar); return 0; }
     int npos = ar.npositional;
     args_result_free(&ar);
-    if (npos) { err_set("init: unexpected argument (see --help)"); err_exit(); }
-    if (!preset || !out || seed < 0) { err_set("init: --preset, --seed and --out are required (see --help)"); err_exit(); }
+    if (npos) return err_set("init: unexpected argument (see --help)");
+    if (!preset || !out || seed < 0) return err_set("init: --preset, --seed and --out are required (see --help)");
     ModelConfig cfg;
-    if (model_preset(preset, &cfg)) err_exit();
+    if (model_preset(preset, &cfg)) return -1;
     if (vocab) cfg.vocab_size = vocab;
     MethodConfig mc;
     method_defaults(&mc);
     mc.kind = METHOD_NONE;
     Model *m = model_create(backend_open("cpu", NULL), &cfg, &mc);
-    if (!m) err_exit();
+    if (!m) return -1;
     model_init_random(m, (uint64_t)seed);
-    if (checkpoint_save(m, out)) { model_free(m); err_exit(); }
+    if (checkpoint_save(m, out)) { model_free(m); return -1; }
     ParamCounts pc = model_param_counts(m);
     printf("wrote %s: preset %s, %zu parameters, vocab %d\n", out, preset, pc.total, cfg.vocab_size);
     model_free(m);
@@ -131,7 +131,7 @@ int cmd_eval_lm(int argc, char **argv) {
     };
     int ns = sizeof specs / sizeof specs[0];
     ArgResult ar;
-    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); err_exit(); }
+    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); return -1; }
     if (ar.help) {
         args_usage(stdout, "eval-lm --checkpoint DIR [--adapter DIR] --text FILE [--tokenizer byte]", specs, ns);
         printf("\nprints: loss=<mean cross-entropy over predicted tokens> tokens=<count>\n");
@@ -140,24 +140,24 @@ int cmd_eval_lm(int argc, char **argv) {
     }
     int npos = ar.npositional;
     args_result_free(&ar);
-    if (npos) { err_set("eval-lm: unexpected argument (see --help)"); err_exit(); }
-    if (!checkpoint || !text) { err_set("eval-lm: --checkpoint and --text are required (see --help)"); err_exit(); }
-    if (strcmp(tokenizer, "byte")) { err_set("eval-lm: --tokenizer: unknown tokenizer '%s' (expected: byte)", tokenizer); err_exit(); }
+    if (npos) return err_set("eval-lm: unexpected argument (see --help)");
+    if (!checkpoint || !text) return err_set("eval-lm: --checkpoint and --text are required (see --help)");
+    if (strcmp(tokenizer, "byte")) return err_set("eval-lm: --tokenizer: unknown tokenizer '%s' (expected: byte)", tokenizer);
     size_t len;
     char *text_bytes;
-    if (task_read_file(text, 0, &text_bytes, &len)) err_exit();
+    if (task_read_file(text, 0, &text_bytes, &len)) return -1;
     if (len < 2) {   // a loss needs one token of context and one to predict
         free(text_bytes);
         err_set("eval-lm: %s holds %zu bytes: no token to predict (at least 2 needed)", text, len);
-        err_exit();
+        return -1;
     }
-    if (checkpoint_check(checkpoint)) { free(text_bytes); err_exit(); }
+    if (checkpoint_check(checkpoint)) { free(text_bytes); return -1; }
     const unsigned char *bytes = (const unsigned char *)text_bytes;
     Model *m = load_model_for_eval(checkpoint, adapter, HEAD_LM);
-    if (!m) { free(text_bytes); err_exit(); }
+    if (!m) { free(text_bytes); return -1; }
     if (model_config(m)->vocab_size < 256) {
         err_set("eval-lm: the byte tokenizer needs vocab_size >= 256, %s has %d", checkpoint, model_config(m)->vocab_size);
-        model_free(m); free(text_bytes); err_exit();
+        model_free(m); free(text_bytes); return -1;
     }
     int *ids = xmalloc(sizeof(int) * (len ? len : 1));
     for (size_t i = 0; i < len; i++) ids[i] = bytes[i];
@@ -168,7 +168,7 @@ int cmd_eval_lm(int argc, char **argv) {
     if (!isfinite(loss)) {
         err_set("eval-lm: the loss is %s: %s holds non-finite weights", isnan(loss) ? "NaN" : "infinite",
                 adapter ? adapter : checkpoint);
-        err_exit();
+        return -1;
     }
     printf("loss=%.6f tokens=%zu\n", loss, count);
     return 0;
@@ -287,7 +287,7 @@ int cmd_bench(int argc, char **argv) {
     };
     int ns = sizeof specs / sizeof specs[0];
     ArgResult ar;
-    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); err_exit(); }
+    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); return -1; }
     if (ar.help) {
         args_usage(stdout, "bench [--preset NAME] [--batch B] [--seq T] [--steps N] [--threads K] [--ctx N] [--inference] [method=M key=value ...]",
                    specs, ns);
@@ -301,23 +301,23 @@ int cmd_bench(int argc, char **argv) {
     config_defaults(&rc);
     rc.method = METHOD_FT;
     for (int i = 0; i < ar.npositional; i++)
-        if (config_apply_override(&rc, ar.positional[i])) { args_result_free(&ar); err_exit(); }
+        if (config_apply_override(&rc, ar.positional[i])) { args_result_free(&ar); return -1; }
     args_result_free(&ar);
     MethodConfig mc;
-    if (config_to_method(&rc, &mc)) err_exit();
+    if (config_to_method(&rc, &mc)) return -1;
     const Backend *be = backend_open("cpu", &(BackendOptions){.threads = threads > 0 ? threads : -1});
     ModelConfig cfg;
-    if (model_preset(preset, &cfg)) err_exit();
+    if (model_preset(preset, &cfg)) return -1;
     if (ctx) cfg.n_ctx = ctx;
-    if (inference) return bench_inference(&cfg, steps) ? (err_exit(), 2) : 0;
-    if (seq > cfg.n_ctx) { err_set("bench: --seq %d is larger than the preset's n_ctx %d", seq, cfg.n_ctx); err_exit(); }
+    if (inference) return bench_inference(&cfg, steps) ? -1 : 0;
+    if (seq > cfg.n_ctx) return err_set("bench: --seq %d is larger than the preset's n_ctx %d", seq, cfg.n_ctx);
     // before allocating: a step that cannot fit fails now with the figures, not by the OOM killer
     MemoryReport need;
     char what[160];
     snprintf(what, sizeof what, "bench: preset %s, method %s, batch %d x seq %d", preset, METHOD_NAMES[mc.kind], batch, seq);
-    if (model_memory_need(&cfg, &mc, batch, seq, &need) || memcheck_fits(what, &need)) err_exit();
+    if (model_memory_need(&cfg, &mc, batch, seq, &need) || memcheck_fits(what, &need)) return -1;
     Model *m = model_create(be, &cfg, &mc);
-    if (!m) err_exit();
+    if (!m) return -1;
     model_init_random(m, 1);
     double gemm[2];   // seconds, flops
     double dt = time_steps(m, batch, seq, steps, 1, 1, gemm);

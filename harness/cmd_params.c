@@ -26,8 +26,8 @@ int cmd_params(int argc, char **argv) {
     };
     enum { NSPECS = sizeof specs / sizeof specs[0] };
     ArgResult ar;
-    int status = EXIT_INPUT;
-    if (args_parse(argc, argv, specs, NSPECS, &ar)) { args_result_free(&ar); err_exit(); }
+    int status = -1;
+    if (args_parse(argc, argv, specs, NSPECS, &ar)) { args_result_free(&ar); return -1; }
     if (ar.help) {
         args_usage(stdout, USAGE, specs, NSPECS);
         printf("\nprints: trainable=<n> total=<n> head=<n> (trainable excludes the head; total is the base\n"
@@ -64,7 +64,7 @@ int cmd_params(int argc, char **argv) {
     goto done;
 fail:
     args_result_free(&ar);
-    err_exit();
+    return -1;
 done:
     args_result_free(&ar);
     return status;

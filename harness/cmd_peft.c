@@ -68,7 +68,7 @@ int cmd_export(int argc, char **argv) {
     };
     int ns = sizeof specs / sizeof specs[0];
     ArgResult ar;
-    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); err_exit(); }
+    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); return -1; }
     if (ar.help) {
         args_usage(stdout, "export --format peft --out DIR SRC", specs, ns);
         printf("\nSRC: an adapter directory (adapter_config.json + adapter_model.safetensors), or a run:\n"
@@ -88,17 +88,17 @@ int cmd_export(int argc, char **argv) {
     if (ar.npositional != 1) {
         args_result_free(&ar);
         err_set("export: expected one SRC (an adapter directory or a run; see --help)");
-        err_exit();
+        return -1;
     }
     char arg[4096], src[4096];
     snprintf(arg, sizeof arg, "%s", ar.positional[0]);
     snprintf(src, sizeof src, "%s", arg);
     args_result_free(&ar);
-    if (!format || !out) { err_set("export: --format and --out are required (see --help)"); err_exit(); }
-    if (strcmp(format, "peft")) { err_set("export: --format: unknown format '%s' (expected: peft)", format); err_exit(); }
-    if (!is_adapter_dir(arg) && run_adapter(db, arg, src, sizeof src)) { err_prefix("export"); err_exit(); }
+    if (!format || !out) return err_set("export: --format and --out are required (see --help)");
+    if (strcmp(format, "peft")) return err_set("export: --format: unknown format '%s' (expected: peft)", format);
+    if (!is_adapter_dir(arg) && run_adapter(db, arg, src, sizeof src)) { err_prefix("export"); return -1; }
     const char *summary = NULL;
-    if (peft_export(src, out, &summary)) { err_prefix("export"); err_exit(); }
+    if (peft_export(src, out, &summary)) { err_prefix("export"); return -1; }
     printf("wrote %s: PEFT LoRA adapter, %s\n", out, summary);
     return 0;
 }
@@ -110,7 +110,7 @@ int cmd_merge_adapter(int argc, char **argv) {
     };
     int ns = sizeof specs / sizeof specs[0];
     ArgResult ar;
-    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); err_exit(); }
+    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); return -1; }
     if (ar.help) {
         args_usage(stdout, "merge-adapter --out DIR BASE ADAPTER", specs, ns);
         printf("\nBASE: a checkpoint directory (config.json + model.safetensors). ADAPTER: an adapter\n"
@@ -125,28 +125,28 @@ int cmd_merge_adapter(int argc, char **argv) {
     if (ar.npositional != 2) {
         args_result_free(&ar);
         err_set("merge-adapter: expected BASE and ADAPTER directories (see --help)");
-        err_exit();
+        return -1;
     }
     char base[4096], adapter[4096];
     snprintf(base, sizeof base, "%s", ar.positional[0]);
     snprintf(adapter, sizeof adapter, "%s", ar.positional[1]);
     args_result_free(&ar);
-    if (!out) { err_set("merge-adapter: --out is required (see --help)"); err_exit(); }
+    if (!out) return err_set("merge-adapter: --out is required (see --help)");
     ModelConfig cfg;
     MethodConfig mc;
     if (checkpoint_read_config(base, &cfg) || adapter_read_config(adapter, &mc)) {
         err_prefix("merge-adapter");
-        err_exit();
+        return -1;
     }
     const char *why = method_merge_refusal(&mc);
-    if (why) { err_set("merge-adapter: %s: method %s %s", adapter, METHOD_NAMES[mc.kind], why); err_exit(); }
+    if (why) return err_set("merge-adapter: %s: method %s %s", adapter, METHOD_NAMES[mc.kind], why);
     Model *m = model_create(backend_open("cpu", NULL), &cfg, &mc);
-    if (!m) { err_prefix("merge-adapter: %s", adapter); err_exit(); }
+    if (!m) { err_prefix("merge-adapter: %s", adapter); return -1; }
     if (checkpoint_load(m, base) || adapter_load(m, adapter) || model_lora_merge(m) ||
         checkpoint_save(m, out)) {
         model_free(m);
         err_prefix("merge-adapter");
-        err_exit();
+        return -1;
     }
     printf("wrote %s: %s merged into %s (method %s)\n", out, adapter, base, METHOD_NAMES[mc.kind]);
     model_free(m);

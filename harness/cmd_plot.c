@@ -76,15 +76,15 @@ int cmd_plot(int argc, char **argv) {
         "           (--per-run: also one figure per run)\n"
         "  all      all of the above, with the per-run figures";
     ArgResult args;
-    if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); err_exit(); }
+    if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); return -1; }
     if (args.help) { args_usage(stdout, usage, specs, NSPECS); args_result_free(&args); return EXIT_OK; }
     if (args.npositional != 1) {
         err_set("plot: expected one figure name (%s), got %d arguments", PLOT_NAMES, args.npositional);
         args_result_free(&args);
-        err_exit();
+        return -1;
     }
     Store *s;
-    if (store_open(&s, db, STORE_READONLY)) { args_result_free(&args); err_exit(); }
+    if (store_open(&s, db, STORE_READONLY)) { args_result_free(&args); return -1; }
     ReportData d;
     int rc = report_load(s, sweep, &d), loaded = rc == 0, all_n = loaded ? d.n : 0;
     if (rc == 0 && selector) rc = keep_selected(s, selector, &d);
@@ -99,10 +99,5 @@ int cmd_plot(int argc, char **argv) {
     }
     store_close(s);
     args_result_free(&args);
-    if (rc == PLOT_ERR_GNUPLOT) {
-        fprintf(stderr, "loralab: %s\n", err_msg());
-        return EXIT_RUN_FAILED;
-    }
-    if (rc) err_exit();
-    return EXIT_OK;
+    return rc ? -1 : EXIT_OK;
 }

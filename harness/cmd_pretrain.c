@@ -311,28 +311,28 @@ int cmd_pretrain(int argc, char **argv) {
         "command resumes (same bytes as an uninterrupted run). Writes DIR/config.json, model.safetensors,\n"
         "curve.tsv and provenance.json (command, corpus sha256, steps, epochs, time, checkpoint sha256).";
     ArgResult args;
-    if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); err_exit(); }
+    if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); return -1; }
     if (args.help) { args_usage(stdout, usage, specs, NSPECS); args_result_free(&args); return EXIT_OK; }
     int npos = args.npositional;
     args_result_free(&args);
-    if (npos) { err_set("pretrain: unexpected argument (see --help)"); err_exit(); }
-    if (!o.preset || !o.out) { err_set("pretrain: --preset and --out are required (see --help)"); err_exit(); }
+    if (npos) return err_set("pretrain: unexpected argument (see --help)");
+    if (!o.preset || !o.out) return err_set("pretrain: --preset and --out are required (see --help)");
     char prov_path[1100];
     snprintf(prov_path, sizeof prov_path, "%s/provenance.json", o.out);
     if (path_exists(prov_path)) {
         printf("%s is pretrained already:\n", o.out);
-        if (print_file(prov_path)) err_exit();
+        if (print_file(prov_path)) return -1;
         return EXIT_OK;
     }
 
     ModelConfig cfg;
-    if (model_preset(o.preset, &cfg)) err_exit();
+    if (model_preset(o.preset, &cfg)) return -1;
     int T = o.seq > 0 ? o.seq : cfg.n_ctx, B = o.batch;
-    if (T > cfg.n_ctx) { err_set("pretrain: --seq %d is longer than the %s context (%d)", T, o.preset, cfg.n_ctx); err_exit(); }
+    if (T > cfg.n_ctx) return err_set("pretrain: --seq %d is longer than the %s context (%d)", T, o.preset, cfg.n_ctx);
     o.seq = T;
     Task *task = NULL;
-    if (task_load(o.task, NULL, o.data_dir, &task)) err_exit();
-    if (task->kind != TASK_LM) { err_set("pretrain: --task %s is not a language-model task", o.task); task_free(task); err_exit(); }
+    if (task_load(o.task, NULL, o.data_dir, &task)) return -1;
+    if (task->kind != TASK_LM) { err_set("pretrain: --task %s is not a language-model task", o.task); task_free(task); return -1; }
     Tokenizer *tok = tokenizer_open("byte", NULL);
     if (cfg.vocab_size >= 50257) {
         char dir[1024];
@@ -340,13 +340,13 @@ int cmd_pretrain(int argc, char **argv) {
         tokenizer_free(tok);
         tok = tokenizer_open("gpt2", dir);
     }
-    if (!tok) { task_free(task); err_exit(); }
+    if (!tok) { task_free(task); return -1; }
     LmStream train, val;
     format_lm_stream(task, SPLIT_TRAIN, tok, &train);
     format_lm_stream(task, SPLIT_VALIDATION, tok, &val);
     if (train.n <= (size_t)T + 1 || format_lm_num_rows(&val, T) < 1) {
         err_set("pretrain: task %s has too few tokens for --seq %d", o.task, T);
-        err_exit();
+        return -1;
     }
     char corpus_sha[65];
     sha256_hex(train.tokens, train.n * sizeof *train.tokens, corpus_sha);
@@ -355,12 +355,12 @@ int cmd_pretrain(int argc, char **argv) {
     method_defaults(&mc);
     mc.kind = METHOD_FT;
     Model *m = model_create(backend_open("cpu", NULL), &cfg, &mc);
-    if (!m) err_exit();
+    if (!m) return -1;
     model_init_random(m, (uint64_t)o.seed);
     PretrainState s = {0, rng_seeded((uint64_t)o.seed * 7919 + 1).state, -1, 0, INFINITY, 0, 0, NULL, json_array()};
-    if (files_make_dirs(o.out)) err_exit();
+    if (files_make_dirs(o.out)) return -1;
     int resumed = load_state(m, &o, &s);
-    if (resumed < 0) err_exit();
+    if (resumed < 0) return -1;
     OptimConfig oc;
     optim_defaults(&oc);
     oc.schedule = SCHEDULE_CONSTANT;
@@ -470,6 +470,5 @@ int cmd_pretrain(int argc, char **argv) {
     tokenizer_free(tok);
     task_free(task);
     json_decref(s.curve);
-    if (status) err_exit();
-    return EXIT_OK;
+    return status ? -1 : EXIT_OK;
 }

@@ -200,17 +200,17 @@ int cmd_status(int argc, char **argv) {
     const char *usage = "status [SWEEP] [--watch | --csv | --json] [--db PATH]   runs per sweep by status; running runs with their\n"
                         "       pid, host, device, CPU threads (sweep --threads) and last step; why runs failed";
     ArgResult args;
-    if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); err_exit(); }
+    if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); return -1; }
     if (args.help) { args_usage(stdout, usage, specs, NSPECS); args_result_free(&args); return EXIT_OK; }
     if (args.npositional > 1) {
         err_set("status: expected at most one sweep name, got %d arguments", args.npositional);
         args_result_free(&args);
-        err_exit();
+        return -1;
     }
     if (csv + json + watch > 1) {
         err_set("status: --watch, --csv and --json exclude each other");
         args_result_free(&args);
-        err_exit();
+        return -1;
     }
     ReportFormat fmt = csv ? REPORT_CSV : json ? REPORT_JSON : REPORT_TEXT;
     const char *sweep = args.npositional ? args.positional[0] : NULL;
@@ -218,16 +218,15 @@ int cmd_status(int argc, char **argv) {
     int status = EXIT_OK;
     // a database we cannot write (shared read-only, or in a read-only directory) is read as it is
     int read_only = store_read_only_file(db);
-    if (store_open(&s, db, read_only ? STORE_READONLY : 0)) { args_result_free(&args); err_exit(); }
+    if (store_open(&s, db, read_only ? STORE_READONLY : 0)) { args_result_free(&args); return -1; }
     // Slurm results come in first (on the submitting host, when it may write), then the sweep's Slurm jobs
     int64_t slurm_sweep_id = 0;
-    if (sweep && store_find_sweep(s, sweep, &slurm_sweep_id)) status = EXIT_INPUT;
+    if (sweep && store_find_sweep(s, sweep, &slurm_sweep_id)) status = -1;
     else if ((!read_only && slurm_status_merge(s, slurm_sweep_id)) || (watch ? status_watch(s, sweep, every) : status_report(s, sweep, fmt)) ||
              (!watch && fmt == REPORT_TEXT && slurm_status_report(s, slurm_sweep_id)))
-        status = EXIT_INPUT;
+        status = -1;
     store_close(s);
     args_result_free(&args);
-    if (status) err_exit();
     return status;
 }
 
@@ -467,19 +466,18 @@ int cmd_query(int argc, char **argv) {
     const char *usage = "query \"SQL\" [--csv|--json] [--timeout SECONDS] [--db PATH]   one read-only SQL statement; "
                         "the default output is an aligned table";
     ArgResult args;
-    if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); err_exit(); }
+    if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); return -1; }
     if (args.help) { args_usage(stdout, usage, specs, NSPECS); args_result_free(&args); return EXIT_OK; }
     if (args.npositional != 1) {
         err_set("query: expected one SQL statement in quotes, got %d arguments (see --help)", args.npositional);
         args_result_free(&args);
-        err_exit();
+        return -1;
     }
-    if (csv && json) { args_result_free(&args); err_set("query: --csv and --json exclude each other"); err_exit(); }
+    if (csv && json) { args_result_free(&args); err_set("query: --csv and --json exclude each other"); return -1; }
     Store *s;
-    if (store_open(&s, db, STORE_READONLY | STORE_RAW)) { args_result_free(&args); err_exit(); }
+    if (store_open(&s, db, STORE_READONLY | STORE_RAW)) { args_result_free(&args); return -1; }
     int status = query_exec(s, args.positional[0], csv ? OUT_CSV : json ? OUT_JSON : OUT_TABLE, timeout);
     store_close(s);
     args_result_free(&args);
-    if (status) err_exit();
-    return EXIT_OK;
+    return status ? -1 : EXIT_OK;
 }

@@ -40,22 +40,22 @@ int cmd_report(int argc, char **argv) {
         "  compare  paired by seed: mean difference a - b, 95% t interval, paired t-test p; when one\n"
         "           selector matches several configurations, one comparison each and Holm-adjusted p";
     ArgResult args;
-    if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); err_exit(); }
+    if (args_parse(argc, argv, specs, NSPECS, &args)) { args_result_free(&args); return -1; }
     if (args.help) { args_usage(stdout, usage, specs, NSPECS); args_result_free(&args); return EXIT_OK; }
     if (args.npositional != 1) {
         err_set("report: expected one table name (%s, compare), got %d arguments", REPORT_NAMES, args.npositional);
         args_result_free(&args);
-        err_exit();
+        return -1;
     }
     const char *name = args.positional[0];
     int compare = !strcmp(name, "compare");
     if (csv && json) err_set("report: --csv and --json exclude each other");
     else if (compare && (!sel_a || !sel_b)) err_set("report compare: give both --a and --b (e.g. --a 'method=ft' --b 'method=lora')");
     else if (!compare && (sel_a || sel_b)) err_set("report %s: --a and --b are for report compare", name);
-    if ((csv && json) || compare != (sel_a && sel_b) || (!compare && (sel_a || sel_b))) { args_result_free(&args); err_exit(); }
+    if ((csv && json) || compare != (sel_a && sel_b) || (!compare && (sel_a || sel_b))) { args_result_free(&args); return -1; }
     ReportFormat fmt = csv ? REPORT_CSV : json ? REPORT_JSON : REPORT_TEXT;
     Store *s;
-    if (store_open(&s, db, STORE_READONLY)) { args_result_free(&args); err_exit(); }
+    if (store_open(&s, db, STORE_READONLY)) { args_result_free(&args); return -1; }
     ReportData d;
     int status = report_load(s, sweep, &d);
     if (!status) {
@@ -64,6 +64,5 @@ int cmd_report(int argc, char **argv) {
     }
     store_close(s);
     args_result_free(&args);
-    if (status) err_exit();
-    return EXIT_OK;
+    return status ? -1 : EXIT_OK;
 }

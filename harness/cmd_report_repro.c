@@ -28,17 +28,17 @@ int cmd_report_reproduction(int argc, char **argv) {
         "The database is read through a private copy: it is never written.";
     ArgResult args;
     // argv[0] is "report", argv[1] "reproduction"
-    if (args_parse(argc - 1, argv + 1, specs, NSPECS, &args)) { args_result_free(&args); err_exit(); }
+    if (args_parse(argc - 1, argv + 1, specs, NSPECS, &args)) { args_result_free(&args); return -1; }
     if (args.help) { args_usage(stdout, usage, specs, NSPECS); args_result_free(&args); return EXIT_OK; }
     if (args.npositional) {
         err_set("report reproduction: unexpected argument '%s' (see --help)", args.positional[0]);
         args_result_free(&args);
-        err_exit();
+        return -1;
     }
     args_result_free(&args);
     Store *s;
     char *tmp;
-    if (report_repro_open(db, &s, &tmp)) err_exit();
+    if (report_repro_open(db, &s, &tmp)) return -1;
     // written to memory first, so a failure leaves no half-written file behind
     char *text = NULL;
     size_t len = 0;
@@ -46,15 +46,15 @@ int cmd_report_reproduction(int argc, char **argv) {
     int status = mem ? report_reproduction(mem, s, db) : err_set("out of memory");
     if (mem) fclose(mem);
     report_repro_close(s, tmp);
-    if (status) { free(text); err_exit(); }
+    if (status) { free(text); return -1; }
     if (out_path) {
         char part[4096];
         snprintf(part, sizeof part, "%s.part", out_path);
         FILE *f = fopen(part, "w");
-        if (!f) { free(text); err_set("%s: cannot write: %s", part, strerror(errno)); err_exit(); }
+        if (!f) { free(text); err_set("%s: cannot write: %s", part, strerror(errno)); return -1; }
         int bad = fwrite(text, 1, len, f) != len;
         bad |= fclose(f) != 0;
-        if (bad || rename(part, out_path)) { remove(part); free(text); err_set("%s: cannot write", out_path); err_exit(); }
+        if (bad || rename(part, out_path)) { remove(part); free(text); err_set("%s: cannot write", out_path); return -1; }
         printf("wrote %s (%zu bytes)\n", out_path, len);
     } else {
         fwrite(text, 1, len, stdout);

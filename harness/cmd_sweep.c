@@ -361,8 +361,8 @@ static int tune_and_run(const SchedOptions *so, WorkerContext *ctx, const Sweep 
 static int sweep_main(int argc, char **argv, int single) {
     // --executor slurm hands the whole sweep to Slurm (harness/slurm.c); local is this code
     int executor = slurm_executor_arg(argc, argv);
-    if (executor < 0) err_exit();
-    if (single && executor == SLURM_EXECUTOR_SLURM) { err_set("run: --executor slurm is for `loralab sweep`"); err_exit(); }
+    if (executor < 0) return -1;
+    if (single && executor == SLURM_EXECUTOR_SLURM) return err_set("run: --executor slurm is for `loralab sweep`");
     if (executor == SLURM_EXECUTOR_SLURM) return slurm_sweep(argc, argv);
     const char *db = STORE_DEFAULT_PATH, *devices = "cpu", *results = NULL;
     int jobs = 1, dry = 0, retry = 0, max_runs = 0, timeout = 0, threads = 0;
@@ -381,7 +381,7 @@ static int sweep_main(int argc, char **argv, int single) {
     };
     int ns = sizeof specs / sizeof specs[0];
     ArgResult ar;
-    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); err_exit(); }
+    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); return -1; }
     const char *verb = single ? "run" : "sweep";
     if (ar.help) {
         args_usage(stdout, single ? "run FILE.yaml [options] [key=value ...]"
@@ -393,14 +393,14 @@ static int sweep_main(int argc, char **argv, int single) {
         args_result_free(&ar);
         return 0;
     }
-    if (ar.npositional < 1) { args_result_free(&ar); err_set("%s: give a sweep file (see --help)", verb); err_exit(); }
+    if (ar.npositional < 1) { args_result_free(&ar); err_set("%s: give a sweep file (see --help)", verb); return -1; }
     const char *file = ar.positional[0];
     Sweep sw;
-    if (sweep_load(file, ar.npositional - 1, ar.positional + 1, &sw)) { args_result_free(&ar); err_exit(); }
+    if (sweep_load(file, ar.npositional - 1, ar.positional + 1, &sw)) { args_result_free(&ar); return -1; }
     // the analyze: block is checked now: a typo in it must not wait until every run has trained
     if (sw.analyze_json && analyze_check(sw.analyze_json, sw.name, sw.runs, sw.nruns)) {
         err_prefix("%s", file);
-        sweep_free(&sw); args_result_free(&ar); err_exit();
+        sweep_free(&sw); args_result_free(&ar); return -1;
     }
     // a base checkpoint directory that cannot load would fail every run: check each one once
     for (int i = 0; i < sw.nruns; i++) {
@@ -409,17 +409,17 @@ static int sweep_main(int argc, char **argv, int single) {
         for (int j = 0; j < i && !seen; j++) seen = !strcmp(dir, sw.runs[j].base_checkpoint);
         if (!seen && checkpoint_check(dir)) {
             err_prefix("%s: base.checkpoint", file);
-            sweep_free(&sw); args_result_free(&ar); err_exit();
+            sweep_free(&sw); args_result_free(&ar); return -1;
         }
     }
     if (single && sw.nruns != 1) {
         err_set("%s: expands to %d runs; `run` takes exactly one (use `loralab sweep`, or key=value to pick one)", file, sw.nruns);
-        sweep_free(&sw); args_result_free(&ar); err_exit();
+        sweep_free(&sw); args_result_free(&ar); return -1;
     }
     if (dry) { sweep_print(&sw, stdout); sweep_free(&sw); args_result_free(&ar); return 0; }
     WorkerContext ctx;
     memset(&ctx, 0, sizeof ctx);
-    if (check_devices(&sw, devices, &ctx)) { sweep_free(&sw); args_result_free(&ar); err_exit(); }
+    if (check_devices(&sw, devices, &ctx)) { sweep_free(&sw); args_result_free(&ar); return -1; }
 
     char results_buf[1024];
     if (!results) {   // bases/ and runs/ live next to the database
@@ -429,11 +429,11 @@ static int sweep_main(int argc, char **argv, int single) {
         results = results_buf;
     }
     Store *st;
-    int status = EXIT_INPUT;
+    int status = -1;
     int64_t sweep_id;
     char *yaml = NULL;
-    if (task_read_file(file, 0, &yaml, NULL)) { sweep_free(&sw); args_result_free(&ar); err_exit(); }
-    if (store_open(&st, db, 0)) { free(yaml); sweep_free(&sw); args_result_free(&ar); err_exit(); }
+    if (task_read_file(file, 0, &yaml, NULL)) { sweep_free(&sw); args_result_free(&ar); return -1; }
+    if (store_open(&st, db, 0)) { free(yaml); sweep_free(&sw); args_result_free(&ar); return -1; }
     // Without overrides the file says what the sweep holds; with overrides the runs add to
     // the ones it has (a rerun at other settings must not orphan the earlier runs).
     int noverrides = ar.npositional - 1, nbefore = 0, nafter = 0;
@@ -481,7 +481,7 @@ static int sweep_main(int argc, char **argv, int single) {
     }
     free(tune_ids);
     sweep_summary(sw.name, db, &stats);
-    status = rc == 1 ? 130
+    status = rc == 1 ? EXIT_INTERRUPTED
            : stats.failed || stats.failed_elsewhere || stats.unrecorded || stats.not_started ? EXIT_RUN_FAILED
            : EXIT_OK;
     // the sweep file's analyze: block (Figures 3/4, Table 7) runs once every run is done
@@ -494,7 +494,6 @@ out:
     free(yaml);
     sweep_free(&sw);
     args_result_free(&ar);
-    if (status == EXIT_INPUT) err_exit();
     return status;
 }
 

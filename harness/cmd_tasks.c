@@ -139,7 +139,7 @@ int cmd_tasks(int argc, char **argv) {
                         "  lists the built-in tasks (or the named ones) with split sizes, label distribution (train),\n"
                         "  metrics and baselines (computed from the train split) on validation and test";
     ArgResult ar;
-    if (args_parse(argc, argv, specs, nspecs, &ar) != 0) err_exit();
+    if (args_parse(argc, argv, specs, nspecs, &ar) != 0) return -1;
     if (ar.help) {
         args_usage(stdout, usage, specs, nspecs);
         printf("\ntasks:");
@@ -153,7 +153,7 @@ int cmd_tasks(int argc, char **argv) {
     const char *names[64];
     int n = 0;
     if (ar.npositional == 0) {
-        if (path) { args_result_free(&ar); err_set("--path needs a task name (e.g. loralab tasks glue-sst2 --path DIR)"); err_exit(); }
+        if (path) { args_result_free(&ar); err_set("--path needs a task name (e.g. loralab tasks glue-sst2 --path DIR)"); return -1; }
         for (int i = 0; TASK_NAMES[i]; i++)
             if (task_is_builtin(TASK_NAMES[i])) names[n++] = TASK_NAMES[i];
     } else {
@@ -185,6 +185,5 @@ int cmd_tasks(int argc, char **argv) {
     free(tasks);
     free(tb);
     args_result_free(&ar);
-    if (status) err_exit();
-    return 0;
+    return status ? -1 : 0;
 }

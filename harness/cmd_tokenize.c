@@ -78,5 +78,5 @@ fail:
     free(ids); free(text);
     tokenizer_free(t);
     args_result_free(&ar);
-    err_exit();
+    return -1;
 }

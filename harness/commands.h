@@ -1,7 +1,15 @@
-// harness/commands.h — one entry point per CLI verb. Each returns the process exit status
-// (0 ok, 1 run failed, 2 usage or input error) and prints its own --help to stdout.
+// harness/commands.h — one entry point per CLI verb. Each prints its own --help to stdout and
+// returns to main() (harness/main.c), the only place that exits:
+//   EXIT_OK;
+//   -1 with err_set() or err_raise(): main() prints "loralab: <message>" and exits with the
+//      status of the message's class (err_class());
+//   EXIT_RUN_FAILED, EXIT_INPUT or EXIT_INTERRUPTED after the verb printed why itself (a
+//      sweep's summary of failed runs, a merge's bad shards, an interrupted sweep).
 #ifndef LORALAB_COMMANDS_H
 #define LORALAB_COMMANDS_H
+
+// Exit statuses. A child process that runs one run exits with them too (harness/sched.h).
+enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_INPUT = 2, EXIT_INTERRUPTED = 130 };
 
 typedef struct {
     const char *name;
@@ -51,8 +59,8 @@ int query_exec(Store *s, const char *sql, int format, double timeout_s);
 // calls it before its first run (and for --dry-run). 0, or -1 with err_set().
 int analyze_check(const char *json, const char *sweep, const RunConfig *runs, int n);
 // Runs the analyze: block stored with sweep `name` in database db, as `loralab analyze sweep
-// NAME --db DB` does (harness/analyze_sweep.c). EXIT_OK; EXIT_RUN_FAILED when gnuplot failed
-// (its message printed); EXIT_INPUT with err_set() for bad input.
+// NAME --db DB` does (harness/analyze_sweep.c). 0, or -1 with err_set() (bad input) or
+// err_raise(ERR_TOOL) (gnuplot failed or is missing).
 int analyze_sweep_db(const char *db, const char *name);
 
 #endif

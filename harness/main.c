@@ -1,10 +1,12 @@
 // harness/main.c — loralab's entry point: dispatches to one verb (harness/cmd_*.c).
-// Exit status: 0 ok, 1 a run failed, 2 usage or input error.
+// Exit status: 0 ok, 1 a run failed, 2 usage or input error. A verb that fails returns -1 with
+// a message and its class (core/errors.h); main is the one place that turns it into a status.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/backend.h"
+#include "core/errors.h"
 #include "harness/commands.h"
 
 // OpenMP threads must sleep, not spin, while they wait: two loralab processes (two sweeps, or
@@ -67,6 +69,18 @@ static void version(void) {
     if (!n) printf("gpus: none visible\n");
 }
 
+// The exit status of a failure of class cls: bad usage or input 2; a failed run, a failed
+// external program (gnuplot) or a failed system call 1.
+static int exit_status(ErrClass cls) {
+    switch (cls) {
+    case ERR_INPUT: return EXIT_INPUT;
+    case ERR_RUN: return EXIT_RUN_FAILED;
+    case ERR_TOOL: return EXIT_RUN_FAILED;
+    case ERR_INTERNAL: return EXIT_RUN_FAILED;
+    }
+    return EXIT_INPUT;
+}
+
 int main(int argc, char **argv) {
     int status = 2;
     if (argc < 2) { usage(stderr); return 2; }
@@ -75,7 +89,12 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--version")) { version(); status = 0; goto done; }
     for (int i = 0; i < NUM_COMMANDS; i++)
-        if (!strcmp(argv[1], COMMANDS[i].name)) { status = COMMANDS[i].run(argc - 1, argv + 1); goto done; }
+        if (!strcmp(argv[1], COMMANDS[i].name)) {
+            status = COMMANDS[i].run(argc - 1, argv + 1);
+            if (status >= 0) goto done;
+            fprintf(stderr, "loralab: %s\n", err_msg()[0] ? err_msg() : "error");
+            return exit_status(err_class());
+        }
     fprintf(stderr, "loralab: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

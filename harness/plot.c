@@ -50,13 +50,13 @@ void plot_gp_comment(FILE *f, const char *s) {
 
 int plot_run_gnuplot(const char *dir, const char *script) {
     int pipefd[2];
-    if (pipe(pipefd) != 0) return err_set("plot: pipe: %s", strerror(errno)), PLOT_ERR_GNUPLOT;
+    if (pipe(pipefd) != 0) return err_raise(ERR_INTERNAL, "plot: pipe: %s", strerror(errno));
     fflush(stdout);
     pid_t pid = fork();
     if (pid < 0) {
         close(pipefd[0]);
         close(pipefd[1]);
-        return err_set("plot: fork: %s", strerror(errno)), PLOT_ERR_GNUPLOT;
+        return err_raise(ERR_INTERNAL, "plot: fork: %s", strerror(errno));
     }
     if (pid == 0) {
         int null = open("/dev/null", O_RDWR);
@@ -88,16 +88,14 @@ int plot_run_gnuplot(const char *dir, const char *script) {
     while (len && (err[len - 1] == '\n' || err[len - 1] == ' ')) err[--len] = 0;
     int status;
     while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return err_set("plot: waitpid: %s", strerror(errno)), PLOT_ERR_GNUPLOT;
+        if (errno != EINTR) return err_raise(ERR_INTERNAL, "plot: waitpid: %s", strerror(errno));
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         if (len) fprintf(stderr, "loralab: gnuplot %s/%s: %s\n", dir, script, err);
-        return PLOT_OK;
+        return 0;
     }
     if (WIFSIGNALED(status))
-        err_set("gnuplot %s/%s was killed by signal %d: %s", dir, script, WTERMSIG(status), err);
-    else
-        err_set("gnuplot %s/%s failed (exit status %d): %s", dir, script, WEXITSTATUS(status), err);
-    return PLOT_ERR_GNUPLOT;
+        return err_raise(ERR_TOOL, "gnuplot %s/%s was killed by signal %d: %s", dir, script, WTERMSIG(status), err);
+    return err_raise(ERR_TOOL, "gnuplot %s/%s failed (exit status %d): %s", dir, script, WEXITSTATUS(status), err);
 }
 
 // Starts a script in memory: the header comment and the common settings.
@@ -131,15 +129,15 @@ int script_finish(FILE *f, char **textp, size_t *lenp, const char *dir, const ch
     if (!out) {
         int e = errno;
         free(text);
-        return err_set("plot: cannot write %s: %s", path, strerror(e)), PLOT_ERR_INPUT;
+        return err_set("plot: cannot write %s: %s", path, strerror(e));
     }
     fwrite(text, 1, len, out);
     free(text);
-    if (fclose(out) != 0) return err_set("plot: cannot write %s: %s", path, strerror(errno)), PLOT_ERR_INPUT;
+    if (fclose(out) != 0) return err_set("plot: cannot write %s: %s", path, strerror(errno));
     char script[512];
     snprintf(script, sizeof script, "%s.gp", base);
     int rc = plot_run_gnuplot(dir, script);
-    if (rc == PLOT_OK) printf("%s/%s.png\n%s/%s.svg\n", dir, base, dir, base);
+    if (rc == 0) printf("%s/%s.png\n%s/%s.svg\n", dir, base, dir, base);
     return rc;
 }
 
@@ -202,7 +200,7 @@ static void params_series(char *buf, size_t cap, const ReportRun *r) {
 }
 
 // Figure 2: metric vs trainable parameters, one series per method (per target set for LoRA).
-// Returns figures drawn (0 or 1) or a PLOT_ERR_*.
+// Returns figures drawn (0 or 1) or -1 with the error's class set.
 static int plot_params(const ReportData *d, const char *task, const char *dir) {
     int *first;
     int ng = report_groups(d, task, &first);
@@ -270,7 +268,7 @@ static int plot_params(const ReportData *d, const char *task, const char *dir) {
     free(first);
     free(methods);
     free(pts);
-    return rc == PLOT_OK ? 1 : rc;
+    return rc == 0 ? 1 : rc;
 }
 
 // Metric vs LoRA rank, one series per target set.
@@ -315,7 +313,7 @@ static int plot_rank(const ReportData *d, const char *task, const char *dir) {
     free(pts);
     free(sets);
     free(ranks);
-    return rc == PLOT_OK ? 1 : rc;
+    return rc == 0 ? 1 : rc;
 }
 
 // Training and validation loss of one run. 0 when the run recorded no loss.
@@ -361,19 +359,19 @@ static int plot_curve(Store *s, const ReportRun *r, const ReportData *d, const c
     if (npoints[0] && npoints[1]) strcat(cmd, ", ");
     if (npoints[1]) strcat(cmd, "$validation using 1:2 with linespoints pt 7 lw 2 title 'validation'");
     int ok = script_finish(f, &text, &len, dir, base, cmd);
-    return ok == PLOT_OK ? 1 : ok;
+    return ok == 0 ? 1 : ok;
 fail:
     sqlite3_finalize(st);
     if (f) { fclose(f); free(text); }
-    return PLOT_ERR_INPUT;
+    return -1;
 }
 
 int plot_draw(Store *s, const ReportData *d, const char *name, const char *outdir, int per_run) {
     int want_params = !strcmp(name, "params"), want_rank = !strcmp(name, "rank"),
         want_curves = !strcmp(name, "curves"), all = !strcmp(name, "all");
     if (!want_params && !want_rank && !want_curves && !all)
-        return err_set("plot: unknown figure '%s' (expected one of: %s)", name, PLOT_NAMES), PLOT_ERR_INPUT;
-    if (files_make_dirs(outdir)) return PLOT_ERR_INPUT;
+        return err_set("plot: unknown figure '%s' (expected one of: %s)", name, PLOT_NAMES);
+    if (files_make_dirs(outdir)) return -1;
     int drawn = 0, rc = 0;
     const char **tasks;
     int ntasks = report_tasks(d, &tasks);
@@ -397,8 +395,7 @@ int plot_draw(Store *s, const ReportData *d, const char *name, const char *outdi
                          : want_rank   ? "done LoRA runs with a main metric"
                          : want_curves ? "runs with loss metrics"
                                        : "done runs with metrics";
-        return err_set("plot %s: sweep '%s' has no %s (%d runs in all)", name, d->sweep, need, d->n),
-               PLOT_ERR_INPUT;
+        return err_set("plot %s: sweep '%s' has no %s (%d runs in all)", name, d->sweep, need, d->n);
     }
-    return PLOT_OK;
+    return 0;
 }

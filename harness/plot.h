@@ -20,18 +20,16 @@
 #include "harness/report.h"
 #include "harness/store.h"
 
-enum { PLOT_OK = 0, PLOT_ERR_INPUT = -1, PLOT_ERR_GNUPLOT = -2 };
-
 extern const char *const PLOT_NAMES;   // "params, rank, curves, all"
 
 // Draws figure `name` of the runs in d into outdir (created if missing), printing the path
-// of each image written. Returns PLOT_OK; PLOT_ERR_INPUT (err_set: unknown name, nothing to
-// plot, unwritable directory); PLOT_ERR_GNUPLOT (err_set holds gnuplot's exit status and
-// stderr, or that gnuplot could not be started).
+// of each image written. Returns 0, or -1 with err_set() (ERR_INPUT: unknown name, nothing
+// to plot, unwritable directory) or err_raise() (ERR_TOOL: gnuplot's exit status and stderr,
+// or that gnuplot could not be started; ERR_INTERNAL: pipe, fork or wait failed).
 int plot_draw(Store *s, const ReportData *d, const char *name, const char *outdir, int per_run);
 
 // Runs `gnuplot script` inside dir, stdin from /dev/null; warnings it prints are passed on
-// to stderr. PLOT_OK or PLOT_ERR_GNUPLOT.
+// to stderr. 0, or -1 with err_raise() (ERR_TOOL or ERR_INTERNAL, as plot_draw).
 int plot_run_gnuplot(const char *dir, const char *script);
 // Text from the database reaches gnuplot only through these two. A control character
 // (a newline would end the line and start a command) becomes a space.

@@ -88,12 +88,12 @@ int plot_curves_overlay(Store *s, const ReportData *d, const char *dir) {
     fprintf(f, "\nset xlabel 'step'\nset ylabel 'loss'\nset grid\nset key outside right top\n");
     int ok = script_finish(f, &text, &len, dir, base, cmd);
     free(cmd);
-    return ok == PLOT_OK ? 1 : ok;
+    return ok == 0 ? 1 : ok;
 fail:
     err_set("plot curves: %s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
     fclose(f);
     free(text);
     free(cmd);
-    return PLOT_ERR_INPUT;
+    return -1;
 }

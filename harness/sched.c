@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/errors.h"
+#include "harness/commands.h"
 #include "harness/progress.h"
 #include "harness/store.h"
 

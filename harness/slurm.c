@@ -16,6 +16,7 @@
 
 #include "core/backend.h"
 #include "core/errors.h"
+#include "harness/commands.h"
 #include "core/files.h"
 #include "harness/args.h"
 #include "harness/config.h"
@@ -403,20 +404,20 @@ int cmd_merge(int argc, char **argv) {
     };
     int ns = sizeof specs / sizeof specs[0];
     ArgResult ar;
-    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); err_exit(); }
+    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); return -1; }
     if (ar.help) {
         args_usage(stdout, "merge [--plan PLAN] [--db PATH]   fold finished Slurm result shards into the database "
                            "(idempotent)", specs, ns);
         args_result_free(&ar);
         return 0;
     }
-    if (ar.npositional) { err_set("merge: unexpected argument '%s'", ar.positional[0]); args_result_free(&ar); err_exit(); }
+    if (ar.npositional) { err_set("merge: unexpected argument '%s'", ar.positional[0]); args_result_free(&ar); return -1; }
     args_result_free(&ar);
     Plan p = {0};
-    if (plan_path && plan_load(plan_path, &p)) err_exit();
+    if (plan_path && plan_load(plan_path, &p)) return -1;
     if (!db) db = p.root ? p.db : STORE_DEFAULT_PATH;
     Store *st;
-    if (store_open(&st, db, 0)) { plan_free(&p); err_exit(); }
+    if (store_open(&st, db, 0)) { plan_free(&p); return -1; }
     MergeCounts mc = {0};
     int status = -1;
     if (shard_tables(st)) goto out;
@@ -432,8 +433,8 @@ int cmd_merge(int argc, char **argv) {
 out:
     store_close(st);
     plan_free(&p);
-    if (status) err_exit();
-    return mc.bad ? EXIT_INPUT : EXIT_OK;
+    if (status) return -1;
+    return mc.bad ? EXIT_INPUT : EXIT_OK;   // each bad shard's message is printed
 }
 
 // ----------------------------------------------------------------------------
@@ -720,7 +721,7 @@ int slurm_sweep(int argc, char **argv) {
     int nextra = 0, ac = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--sbatch-arg")) {
-            if (i + 1 >= argc) { err_set("--sbatch-arg: missing value"); err_exit(); }
+            if (i + 1 >= argc) return err_set("--sbatch-arg: missing value");
             extra[nextra++] = argv[++i];
         } else av[ac++] = argv[i];
     }
@@ -746,7 +747,7 @@ int slurm_sweep(int argc, char **argv) {
     };
     int ns = sizeof specs / sizeof specs[0];
     ArgResult ar;
-    if (args_parse(ac, av, specs, ns, &ar)) err_exit();
+    if (args_parse(ac, av, specs, ns, &ar)) return -1;
     if (ar.help) {
         args_usage(stdout, "sweep FILE.yaml --executor slurm [options] [key=value ...]", specs, ns);
         args_result_free(&ar);
@@ -754,27 +755,27 @@ int slurm_sweep(int argc, char **argv) {
         free(extra);
         return 0;
     }
-    if (ar.npositional < 1) { err_set("sweep: give a sweep file (see --help)"); err_exit(); }
+    if (ar.npositional < 1) return err_set("sweep: give a sweep file (see --help)");
     const char *file = ar.positional[0];
     Sweep sw;
-    if (sweep_load(file, ar.npositional - 1, ar.positional + 1, &sw)) err_exit();
+    if (sweep_load(file, ar.npositional - 1, ar.positional + 1, &sw)) return -1;
     char *yaml = NULL;
-    if (task_read_file(file, 0, &yaml, NULL)) err_exit();
+    if (task_read_file(file, 0, &yaml, NULL)) return -1;
     char dbdir[PATH_MAX], dbabs[PATH_MAX * 2], resabs[PATH_MAX], cwd[PATH_MAX], self[PATH_MAX], fileabs[PATH_MAX];
-    if (abs_parent(db, dbdir, sizeof dbdir)) err_exit();
+    if (abs_parent(db, dbdir, sizeof dbdir)) return -1;
     const char *base = strrchr(db, '/');
     snprintf(dbabs, sizeof dbabs, "%s/%s", dbdir, base ? base + 1 : db);
     if (results) {
-        if (files_make_dirs(results) || !realpath(results, resabs)) { err_set("--results %s: cannot use it", results); err_exit(); }
+        if (files_make_dirs(results) || !realpath(results, resabs)) return err_set("--results %s: cannot use it", results);
     } else snprintf(resabs, sizeof resabs, "%s", dbdir);
     ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (sl <= 0 || !getcwd(cwd, sizeof cwd) || !realpath(file, fileabs)) { err_set("cannot resolve this program's path or the working directory"); err_exit(); }
+    if (sl <= 0 || !getcwd(cwd, sizeof cwd) || !realpath(file, fileabs)) return err_set("cannot resolve this program's path or the working directory");
     self[sl] = '\0';
 
     Store *st;
-    if (store_open(&st, dbabs, 0)) err_exit();
+    if (store_open(&st, dbabs, 0)) return -1;
     int64_t sweep_id, *ids = NULL, *queued = NULL;
-    int n = 0, nq = 0, status = EXIT_INPUT;
+    int n = 0, nq = 0, status = -1;
     json_t *plan = NULL;
     char **scripts = NULL;
     char plandir[PATH_MAX * 2] = "";
@@ -877,7 +878,6 @@ out_cancel:
 out_clean:
     if (plandir[0]) remove_plan_dir(plandir);
 out:
-    if (status == EXIT_INPUT) fprintf(stderr, "loralab: %s\n", err_msg());
     if (scripts) for (int j = 0; j < 3; j++) free(scripts[j]);
     free(scripts);
     json_decref(plan);
@@ -927,7 +927,7 @@ int cmd_worker(int argc, char **argv) {
     };
     int ns = sizeof specs / sizeof specs[0];
     ArgResult ar;
-    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); err_exit(); }
+    if (args_parse(argc, argv, specs, ns, &ar)) { args_result_free(&ar); return -1; }
     if (ar.help) {
         args_usage(stdout, "worker --plan PLAN (--index N | --pretrain)   one Slurm array task: train one run into its own "
                            "result shard", specs, ns);
@@ -935,18 +935,17 @@ int cmd_worker(int argc, char **argv) {
         return 0;
     }
     args_result_free(&ar);
-    if (!plan_path || (index < 0) == !pre) { err_set("worker: give --plan PLAN and one of --index N, --pretrain"); err_exit(); }
+    if (!plan_path || (index < 0) == !pre) return err_set("worker: give --plan PLAN and one of --index N, --pretrain");
     Plan p;
-    if (plan_load(plan_path, &p)) err_exit();
+    if (plan_load(plan_path, &p)) return -1;
     if (!threads) threads = env_int("SLURM_CPUS_PER_TASK");
     if (!threads) { long c = sysconf(_SC_NPROCESSORS_ONLN); threads = c > 0 ? (int)c : 1; }
     if (pre) {
         int rc = worker_pretrain(&p, threads);
-        if (rc) fprintf(stderr, "loralab: worker: pretraining failed: %s\n", err_msg());
         plan_free(&p);
-        return rc ? EXIT_RUN_FAILED : EXIT_OK;
+        return rc ? err_raise(ERR_RUN, "worker: pretraining failed: %s", err_msg()) : EXIT_OK;
     }
-    if (index >= p.nruns) { err_set("worker: --index %d: plan %s has %d runs (0 .. %d)", index, p.path, p.nruns, p.nruns - 1); plan_free(&p); err_exit(); }
+    if (index >= p.nruns) { err_set("worker: --index %d: plan %s has %d runs (0 .. %d)", index, p.path, p.nruns, p.nruns - 1); plan_free(&p); return -1; }
     ShardPlace place;
     shard_place(&place);
     char job[48], tmp[PATH_MAX * 3], final[PATH_MAX * 3];
@@ -957,7 +956,6 @@ int cmd_worker(int argc, char **argv) {
     snprintf(final, sizeof final, "%s/shards/%s.%s.db", p.dir, hash, job);
     int64_t run_id;
     SchedStats stats;
-    int status = EXIT_RUN_FAILED;
     if (files_make_parent_dirs(tmp) || shard_create(tmp, hash, plan_config(&p, index), index, &place, &run_id)) goto fail;
     printf("run %.12s (plan index %d) on %s%s%s, job %s, %d threads\n", hash, index, place.node, place.gpus[0] ? ", gpus " : "",
            place.gpus, job, threads);
@@ -996,11 +994,10 @@ int cmd_worker(int argc, char **argv) {
     store_close(st);
     if (shard_finish(tmp, final)) goto fail;
     printf("run %.12s: %s; result shard %s\n", hash, store_status_name(rs), final);
-    status = rs == RUN_DONE ? EXIT_OK : EXIT_RUN_FAILED;
     plan_free(&p);
-    return status;
+    return rs == RUN_DONE ? EXIT_OK : EXIT_RUN_FAILED;
 fail:
-    fprintf(stderr, "loralab: worker: plan %s index %d: %s\n", p.path, index, err_msg());
+    err_raise(ERR_RUN, "worker: plan %s index %d: %s", p.path, index, err_msg());
     plan_free(&p);
-    return status;
+    return -1;
 }

@@ -154,3 +154,7 @@ mkdir -p "$TMP/fakebin"
 printf '#!/bin/sh\necho "line 3: undefined variable: fake" >&2\nexit 1\n' > "$TMP/fakebin/gnuplot"
 chmod +x "$TMP/fakebin/gnuplot"
 expect_fail 1 "failed (exit status 1): line 3: undefined variable: fake" env PATH="$TMP/fakebin:$PATH" "$LORALAB" plot rank --db "$DB" --out "$TMP/out2"
+# no gnuplot on PATH: exit 1 too, saying what to install
+mkdir -p "$TMP/nobin"
+expect_fail 1 "failed (exit status 127): cannot run gnuplot: No such file or directory (install gnuplot-nox: scripts/setup.sh)" \
+  env PATH="$TMP/nobin" "$LORALAB" plot rank --db "$DB" --out "$TMP/out3"

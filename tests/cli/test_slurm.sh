@@ -94,6 +94,11 @@ for i in 0 1 2 3; do LORALAB_FAULT=abort:2 "$LORALAB" worker --plan "$FPLAN" --i
 expect_out "4 shard\(s\) merged \(2 done, 2 failed, 0 interrupted\)" sh -c "'$LORALAB' merge --plan '$FPLAN' 2>&1"
 expect_out "^2,2$" sq "$TMP/f/loralab.db" "SELECT count(*) FILTER (WHERE status = 'failed' AND seed = 2 AND error LIKE 'crashed: signal 6%'),
                                                  count(*) FILTER (WHERE status = 'done' AND seed = 1) FROM runs"
+# a worker that cannot write its result shard fails like a run: exit 1, naming the plan and index
+"$LORALAB" sweep "$TMP/s.yaml" --db "$TMP/w/loralab.db" --executor slurm --dry-run >/dev/null 2>&1
+WPLAN=$(ls "$TMP"/w/slurm/slurmtest-*/plan.json | head -1)
+rm -rf "$(dirname "$WPLAN")/shards" && echo x > "$(dirname "$WPLAN")/shards"
+expect_fail 1 "loralab: worker: plan $WPLAN index 0: " "$LORALAB" worker --plan "$WPLAN" --index 0 --threads 1
 
 # ---- a real single-node Slurm ----
 SL="$TMP/slurm"
