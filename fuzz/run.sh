@@ -4,6 +4,9 @@
 #                every crash found so far), then a short fixed-seed run from its seed corpus
 #                (FUZZ_SMOKE_RUNS inputs, at most FUZZ_SMOKE_SECONDS seconds); make test runs it
 #   MODE N       each target for N seconds, growing build-fuzz/corpus/<target>/ (make fuzz)
+#   MODE runs=N  each target for N executions (libFuzzer's -runs=N), likewise growing its
+#                corpus (make fuzz FUZZ_RUNS=N); prints executions, wall time and coverage
+# FUZZ_TARGETS (a space-separated list) limits the run to those targets.
 # Seed corpora come from the test fixtures (and fuzz/seeds/ for SQL text), assembled under
 # build-fuzz/seeds/<target>/. Exit status 1 when a target crashes; its input is kept as
 # build-fuzz/crash-<target>-*, to be added to fuzz/regressions/<target>/ once fixed.
@@ -13,7 +16,16 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 out=build-fuzz
 smoke_runs=${FUZZ_SMOKE_RUNS:-3000} smoke_secs=${FUZZ_SMOKE_SECONDS:-8}
-targets="fuzz_sweep fuzz_safetensors fuzz_config_json fuzz_loaders fuzz_tokenizer fuzz_query"
+targets=${FUZZ_TARGETS:-fuzz_sweep fuzz_safetensors fuzz_config_json fuzz_loaders fuzz_tokenizer fuzz_query}
+limit=
+case $mode in
+  smoke) ;;
+  runs=*[!0-9]*|runs=) ;;
+  runs=*) limit=-runs=${mode#runs=} ;;
+  *[!0-9]*|'') ;;
+  *) limit=-max_total_time=$mode ;;
+esac
+[ "$mode" = smoke ] || [ -n "$limit" ] || { echo "fuzz: MODE must be smoke, N (seconds) or runs=N; got '$mode'" >&2; exit 2; }
 
 # seeds <target>: fills $out/seeds/<target> from the fixtures
 seeds() {
@@ -67,12 +79,15 @@ for t in $targets; do
   else
     corpus=$out/corpus/$t
     mkdir -p "$corpus"
-    "$bin" -max_total_time="$mode" -max_len="$(maxlen "$t")" -timeout=20 -rss_limit_mb=3000 -print_final_stats=1 \
+    start=$(date +%s.%N)
+    "$bin" "$limit" -max_len="$(maxlen "$t")" -timeout=20 -rss_limit_mb=3000 -print_final_stats=1 \
       -artifact_prefix="$out/crash-$t-" "$corpus" "$out/seeds/$t" >"$out/$t.fuzz.log" 2>&1
     rc=$?
+    secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out/$t.fuzz.log" | grep -o '[0-9]*$')
+    cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$out/$t.fuzz.log" | tail -1)
     if [ $rc -ne 0 ]; then echo "fuzz: $t crashed (see $out/$t.fuzz.log)"; tail -30 "$out/$t.fuzz.log"; status=1
-    else echo "ok   $t: ${execs:-?} executions in $mode s"; fi
+    else echo "ok   $t: ${execs:-?} executions in $secs s (${execs:+$(awk -v e="$execs" -v s="$secs" 'BEGIN { printf "%.0f", e / s }')} exec/s), final ${cov:-cov: ?}"; fi
   fi
 done
 exit $status

@@ -112,7 +112,9 @@ void *task_alloc(Task *t, size_t bytes) {
     bytes = (bytes + 7) & ~(size_t)7;
     TaskArena *a = t->arena;
     if (!a || a->used + bytes > a->cap) {
-        size_t cap = bytes > (1u << 20) ? bytes : (1u << 20);
+        // Blocks grow from 16 KiB, doubling up to 1 MiB: a small task takes little memory.
+        size_t grow = !a ? (1u << 14) : a->cap >= (1u << 19) ? (1u << 20) : 2 * a->cap;
+        size_t cap = bytes > grow ? bytes : grow;
         TaskArena *b = xmalloc(sizeof *b + cap);
         b->cap = cap;
         b->used = 0;
