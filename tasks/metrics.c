@@ -1,6 +1,4 @@
 // tasks/metrics.c — evaluation metrics. See metrics.h for the definitions.
-// Sequences here are short (a phoneme string, a sentence, a summary), so n-gram counting
-// compares n-grams directly (quadratic in the length) instead of hashing them.
 #include "tasks/metrics.h"
 
 #include <math.h>
@@ -186,31 +184,60 @@ double metric_error_rate(const MetricSeq *hyps, const MetricRefs *refs, size_t n
     return (double)edits / (double)length;
 }
 
-// Number of times the n-gram g[0..order) occurs in s.
-static size_t ngram_count(const int *g, size_t order, const MetricSeq *s) {
-    size_t c = 0;
-    for (size_t i = 0; i + order <= s->n; i++)
-        if (!memcmp(s->ids + i, g, order * sizeof *g)) c++;
-    return c;
+// An n-gram of at most 4 word ids, the unused tail zero; ordered lexicographically.
+typedef struct {
+    int w[4];
+} Gram;
+
+static int gram_cmp(const void *a, const void *b) {
+    const Gram *x = a, *y = b;
+    for (int k = 0; k < 4; k++)
+        if (x->w[k] != y->w[k]) return x->w[k] < y->w[k] ? -1 : 1;
+    return 0;
+}
+
+// The *n n-grams of s of the given order, sorted (the caller frees).
+static Gram *sorted_grams(const MetricSeq *s, size_t order, size_t *n) {
+    *n = s->n >= order ? s->n - order + 1 : 0;
+    Gram *g = xcalloc(*n ? *n : 1, sizeof *g);
+    for (size_t i = 0; i < *n; i++) memcpy(g[i].w, s->ids + i, order * sizeof *s->ids);
+    qsort(g, *n, sizeof *g, gram_cmp);
+    return g;
+}
+
+// End of the run of n-grams equal to g[i] in sorted g[0..n).
+static size_t gram_run_end(const Gram *g, size_t n, size_t i) {
+    size_t e = i + 1;
+    while (e < n && !gram_cmp(&g[e], &g[i])) e++;
+    return e;
 }
 
 // Sum over the distinct n-grams of hyp of min(count in hyp, limit), where limit is the
 // largest count in any of refs[0..nrefs) (BLEU's clipping; with one reference, ROUGE-N's
-// overlap).
+// overlap). The n-grams of each sequence are sorted and the runs of equal ones merged, so
+// the cost is O(L log L) in the lengths.
 static size_t clipped_matches(const MetricSeq *hyp, const MetricSeq *refs, size_t nrefs, size_t order) {
-    size_t matches = 0;
-    for (size_t i = 0; i + order <= hyp->n; i++) {
-        const int *g = hyp->ids + i;
-        int seen = 0;  // count each distinct n-gram once, at its first occurrence
-        for (size_t k = 0; k < i && !seen; k++) seen = !memcmp(hyp->ids + k, g, order * sizeof *g);
-        if (seen) continue;
-        size_t in_hyp = ngram_count(g, order, hyp), limit = 0;
-        for (size_t r = 0; r < nrefs; r++) {
-            size_t c = ngram_count(g, order, &refs[r]);
-            if (c > limit) limit = c;
+    LAB_ASSERT(order >= 1 && order <= 4);
+    size_t nh, matches = 0;
+    Gram *h = sorted_grams(hyp, order, &nh);
+    size_t *limit = xcalloc(nh ? nh : 1, sizeof *limit);   // at the first n-gram of each run
+    for (size_t r = 0; r < nrefs; r++) {
+        size_t ng, j = 0;
+        Gram *g = sorted_grams(&refs[r], order, &ng);
+        for (size_t i = 0; i < nh; i = gram_run_end(h, nh, i)) {
+            while (j < ng && gram_cmp(&g[j], &h[i]) < 0) j++;
+            size_t e = j < ng && !gram_cmp(&g[j], &h[i]) ? gram_run_end(g, ng, j) : j;
+            if (e - j > limit[i]) limit[i] = e - j;
+            j = e;
         }
-        matches += in_hyp < limit ? in_hyp : limit;
+        free(g);
     }
+    for (size_t i = 0, e; i < nh; i = e) {
+        e = gram_run_end(h, nh, i);
+        matches += e - i < limit[i] ? e - i : limit[i];
+    }
+    free(h);
+    free(limit);
     return matches;
 }
 

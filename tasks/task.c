@@ -189,7 +189,10 @@ int task_read_file(const char *path, int hint_make_data, char **out, size_t *len
                            path, strerror(errno));
         return err_set("%s: %s", path, strerror(errno));
     }
-    size_t cap = 1 << 16, n = 0;
+    // Sized from the file's length (plus room to see the end), so a small file costs a small
+    // buffer; a file that grows while read still grows the buffer.
+    struct stat st;
+    size_t cap = fstat(fileno(f), &st) == 0 ? (size_t)st.st_size + 4097 : 1 << 16, n = 0;
     char *buf = xmalloc(cap);
     for (;;) {
         if (cap - n < 4096) { cap *= 2; buf = xrealloc(buf, cap); }
