@@ -182,7 +182,7 @@ static int sweep_amplification(Store *st, SweepState *ss, const json_t *blk, con
         char pw[320];
         snprintf(pw, sizeof pw, npat > 1 || json_is_array(runs) ? "%s[%d]" : "%s", rw, p);
         Selector s = {0};
-        if (selector_from_json(pats[p], "", pw, &s)) { rc = -1; break; }
+        if (selector_from_json(pats[p], "", pw, &s)) { selector_free(&s); rc = -1; break; }
         int matched = 0;
         for (int x = 0; x < ss->n && !rc; x++) {
             int m;
