@@ -567,8 +567,9 @@ static void att_reference(double *out, double *att, const float *qkv, const uint
             }
 }
 
-static void attention_case(const char *name, const uint8_t *mask, float p) {
-    enum { B = 2, T = 5, C = 8, NH = 2 };
+// B = 2, C = 8, two heads, sequence length T.
+static void attention_case(const char *name, int T, const uint8_t *mask, float p) {
+    enum { B = 2, C = 8, NH = 2 };
     size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C, natt = (size_t)B * NH * T * T;
     float *qkv = falloc(nqkv), *out = falloc(nout), *att = falloc(natt), *w = falloc(nout);
     fill(qkv, nqkv, -1.5, 1.5);
@@ -594,7 +595,15 @@ static void attention_case(const char *name, const uint8_t *mask, float p) {
 
 static void test_attention(void **state) {
     (void)state;
-    attention_case("causal", NULL, 0.0f);
+    attention_case("causal", 5, NULL, 0.0f);
+}
+
+// A longer sequence (T = 150: rows of up to 150 keys, each padded to a multiple of 16 in the
+// softmax), gradients checked by finite differences; the backward's scratch starts as NaN.
+static void test_attention_long(void **state) {
+    (void)state;
+    attention_case("causal, 150 positions", 150, NULL, 0.0f);
+    attention_case("dropout, 150 positions", 150, NULL, 0.2f);
 }
 
 static void test_attention_padding(void **state) {
@@ -602,7 +611,7 @@ static void test_attention_padding(void **state) {
     // batch 1: query 0 sees only key 0, which is padding: a fully padded row
     const uint8_t mask[2 * 5] = {1, 1, 1, 1, 0,
                                  0, 1, 1, 0, 1};
-    attention_case("padded", mask, 0.0f);
+    attention_case("padded", 5, mask, 0.0f);
 
     enum { B = 2, T = 5, C = 8, NH = 2 };
     float qkv[B * T * 3 * C], out[B * T * C], att[B * NH * T * T];
@@ -629,7 +638,7 @@ static void test_attention_dropout(void **state) {
     (void)state;
     const uint8_t mask[2 * 5] = {1, 1, 1, 1, 1,
                                  1, 1, 0, 1, 1};
-    attention_case("dropout", mask, 0.3f);
+    attention_case("dropout", 5, mask, 0.3f);
 }
 
 // Larger shapes: forward against the reference, and 1 thread == 2 threads bit for bit.
@@ -1158,6 +1167,7 @@ int main(void) {
         cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_attention_long),
         cmocka_unit_test(test_attention_padding),
         cmocka_unit_test(test_attention_dropout),
         cmocka_unit_test(test_attention_larger),
