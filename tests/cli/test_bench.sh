@@ -41,3 +41,15 @@ fi
 # --version names the instruction set oneDNN runs; capped at AVX2 it says so, bf16 widened
 expect_out '^backends: cpu \(oneDNN [0-9.]+, [A-Z0-9 -]+ \([a-z0-9_]+\)' $LORALAB --version
 ONEDNN_MAX_CPU_ISA=AVX2 expect_out '^backends: cpu \(oneDNN [0-9.]+, AVX2 \(avx2\), bf16 widened to fp32, ' $LORALAB --version
+
+# README.md's benchmark block is results/bench.txt verbatim, one `make bench` run with PyTorch
+# beside it, every target with its verdict and the instruction set oneDNN ran named
+ROOT=$(cd "$(dirname "$LORALAB")/.." && pwd)
+want=$(cd "$ROOT" && bash scripts/bench_readme.sh results/bench.txt 2>&1)
+got=$(sed -n '/^<!-- bench:begin/,/^<!-- bench:end/p' "$ROOT/README.md" | sed '1d;$d')
+[ -n "$want" ] && [ "$want" = "$got" ] && _report ok ||
+  _report fail "README.md's bench block is not what scripts/bench_readme.sh prints (scripts/bench_readme.sh --write README.md)"
+expect_ok grep -Eq '^loralab: oneDNN [0-9.]+, (AVX2|AVX-512|AVX-512 VNNI|AVX512-BF16|AMX) ' "$ROOT/results/bench.txt"
+expect_ok grep -q '^pytorch: ' "$ROOT/results/bench.txt"
+# 16 verdicts: 8 other-time shares, 6 ratios against PyTorch, the small LoRA/FT lines
+expect_out '^16$' sh -c "grep -c -E '(target >= [0-9.]+: (met|NOT met))|  (met|NOT met)\$|step: (met|NOT met)' '$ROOT/results/bench.txt'"
