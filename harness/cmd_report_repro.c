@@ -37,15 +37,14 @@ int cmd_report_reproduction(int argc, char **argv) {
     }
     args_result_free(&args);
     Store *s;
-    char *tmp;
-    if (report_repro_open(db, &s, &tmp)) return -1;
+    if (store_open_copy(&s, db)) return -1;   // any older schema; the file is never written
     // written to memory first, so a failure leaves no half-written file behind
     char *text = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&text, &len);
     int status = mem ? report_reproduction(mem, s, db) : err_set("out of memory");
     if (mem) fclose(mem);
-    report_repro_close(s, tmp);
+    store_close(s);
     if (status) { free(text); return -1; }
     if (out_path) {
         char part[4096];

@@ -6,7 +6,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/errors.h"
 #include "core/model.h"
@@ -1085,48 +1084,3 @@ done:
     return status;
 }
 
-// ----------------------------------------------------------------------------
-// a private, migrated copy of the database
-
-int report_repro_open(const char *path, Store **out, char **tmp_path) {
-    *out = NULL;
-    *tmp_path = NULL;
-    Store *src;
-    if (store_open(&src, path, STORE_READONLY | STORE_RAW)) return -1;
-    const char *dir = getenv("TMPDIR");
-    char *tmp = xmalloc(strlen(dir && *dir ? dir : "/tmp") + 32);
-    sprintf(tmp, "%s/loralab-repro-XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(tmp);
-    if (fd < 0) { store_close(src); free(tmp); return err_set("cannot create a temporary copy of %s under %s", path, dir && *dir ? dir : "/tmp"); }
-    close(fd);
-    sqlite3 *dst = NULL;
-    int rc = sqlite3_open(tmp, &dst);
-    sqlite3_backup *bk = rc == SQLITE_OK ? sqlite3_backup_init(dst, "main", store_db(src), "main") : NULL;
-    if (bk) {
-        rc = sqlite3_backup_step(bk, -1);
-        sqlite3_backup_finish(bk);
-    }
-    int ok = bk && rc == SQLITE_DONE;
-    if (!ok) err_set("%s: cannot copy the database: %s", path, dst ? sqlite3_errmsg(dst) : "out of memory");
-    sqlite3_close(dst);
-    store_close(src);
-    if (!ok || store_open(out, tmp, 0)) {
-        report_repro_close(NULL, tmp);
-        return -1;
-    }
-    *tmp_path = tmp;
-    return 0;
-}
-
-void report_repro_close(Store *s, char *tmp_path) {
-    store_close(s);
-    if (tmp_path) {
-        char side[4096];
-        unlink(tmp_path);
-        snprintf(side, sizeof side, "%s-wal", tmp_path);
-        unlink(side);
-        snprintf(side, sizeof side, "%s-shm", tmp_path);
-        unlink(side);
-        free(tmp_path);
-    }
-}

@@ -41,10 +41,4 @@
 // (e.g. "reproduce.db"), so the text does not depend on how the path is spelled. 0, or -1 (err_set).
 int report_reproduction(FILE *out, Store *s, const char *db_path);
 
-// Opens a private copy of the database at path, migrated to the current schema, so that the
-// report reads any older database and never writes the original. *tmp_path (malloc'ed) is
-// the copy's path: report_repro_close removes it. 0 or -1 (err_set).
-int report_repro_open(const char *path, Store **out, char **tmp_path);
-void report_repro_close(Store *s, char *tmp_path);
-
 #endif

@@ -405,6 +405,29 @@ int store_open_at_version(Store **out, const char *path, int version) {
     return store_open_impl(out, path, 0, version);
 }
 
+int store_open_copy(Store **out, const char *path) {
+    *out = NULL;
+    Store *src;
+    if (store_open(&src, path, STORE_READONLY | STORE_RAW)) return -1;
+    Store *s = xcalloc(1, sizeof *s);
+    s->path = xstrdup(path);
+    int rc = sqlite3_open(":memory:", &s->db);
+    sqlite3_backup *bk = rc == SQLITE_OK ? sqlite3_backup_init(s->db, "main", src->db, "main") : NULL;
+    if (bk) {
+        rc = sqlite3_backup_step(bk, -1);
+        sqlite3_backup_finish(bk);
+    }
+    int ok = bk && rc == SQLITE_DONE;
+    if (!ok) err_set("%s: cannot copy the database: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    store_close(src);
+    if (!ok || sql_run(s, NULL, "PRAGMA foreign_keys = ON", "") || store_migrate(s, STORE_SCHEMA_VERSION)) {
+        store_close(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
 void store_close(Store *s) {
     if (!s) return;
     sqlite3_close(s->db);   // NULL-safe; all statements are finalized by their functions

@@ -75,6 +75,10 @@ enum {
 int store_open(Store **out, const char *path, int flags);
 // As store_open (read-write), but migrates only up to `version` (tests of migrations).
 int store_open_at_version(Store **out, const char *path, int version);
+// A private copy in memory of the database at path, migrated to the current schema: a reader
+// of any older database that never writes the original and needs no writable directory.
+// 0, or -1 with err_set (missing file, not a loralab database).
+int store_open_copy(Store **out, const char *path);
 void store_close(Store *s);
 // 1 when path exists and this process cannot write it, or the directory where SQLite keeps
 // its -wal and -shm files: such a database can only be opened with STORE_READONLY.

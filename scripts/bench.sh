@@ -75,9 +75,16 @@ memtotal() { grep '^memory:' "$1" 2>/dev/null | grep -o 'total=[^ ]*' | cut -d= 
 # rss_kib OUT : peak RSS of the run behind OUT.*, "n/a" when that run printed no tokens_per_s
 # (the .rss file's last line: time -o may put "Command exited with non-zero status" first).
 rss_kib() { if [ -n "$(field "$1.out" tokens_per_s)" ]; then tail -n 1 "$1.rss" 2>/dev/null; else echo n/a; fi; }
-# ratio A B : A / B with two decimals, "n/a" if either is missing or B is zero; ratiox adds "x".
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+# ratio A B [FORMAT] : A / B (printf FORMAT, default two decimals), "n/a" if either is missing
+# or B is zero; ratiox adds "x". Verdicts compare the unrounded ratio (%.17g).
+ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (a == "" || b == "" || a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf f, a / b }'; }
 ratiox() { local r; r=$(ratio "$1" "$2"); [ "$r" = n/a ] && echo n/a || echo "${r}x"; }
+# verdict X OP LIMIT : "met" when X OP LIMIT holds (OP is >= or <=), "NOT met" otherwise or
+# when X is missing.
+verdict() {
+    awk -v x="$1" -v op="$2" -v m="$3" 'BEGIN { ok = op == ">=" ? x + 0 >= m + 0 : x + 0 <= m + 0
+                                               print (x != "" && x != "n/a" && ok) ? "met" : "NOT met" }'
+}
 mib() { awk -v k="$1" 'BEGIN { if (k == "" || k == "n/a") print "n/a"; else printf "%.1f", k / 1024 }'; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || a == "" || b == "") print "n/a"; else printf "%.1f", a - b }'; }
 
@@ -165,15 +172,15 @@ for name in micro_ft micro_lora small_ft small_lora; do
         printf '%-22s %-8s %10s %10s %7s%%  %s\n' "$name" "$([ $p = 32 ] && echo fp32 || echo bf16)" \
             "$(field "$f" gemm_ms)" "$(field "$f" other_ms)" \
             "$(awk -v s="$(field "$f" other_share)" 'BEGIN { if (s == "") print "n/a"; else printf "%.1f", 100 * s }')" \
-            "$(awk -v s="$(field "$f" other_share)" 'BEGIN { print (s != "" && s + 0 <= 0.25) ? "met" : "NOT met" }')"
+            "$(verdict "$(field "$f" other_share)" "<=" 0.25)"
     done
 done
 
 # target NAME LABEL A B MIN : prints A/B against MIN, met or NOT met.
 target() {
-    local r; r=$(ratio "$3" "$4")
+    local r; r=$(ratio "$3" "$4" %.17g)
     printf '%-44s %8s  (target >= %s: %s)\n' "$1" "$(ratiox "$3" "$4")" "$5" \
-        "$(awk -v r="$r" -v m="$5" 'BEGIN { print (r != "n/a" && r + 0 >= m + 0) ? "met" : "NOT met" }')"
+        "$(verdict "$r" ">=" "$5")"
 }
 tps() { field "$TMP/$1.out" tokens_per_s; }
 if [ $have_torch = 1 ]; then
@@ -190,8 +197,8 @@ fi
 echo
 echo "LoRA vs FT, loralab (paper, GPT-3 175B: 1.25x throughput, 3x less memory; targets on small:"
 echo "LoRA step <= 0.75x FT's, LoRA tensors in bf16 <= 0.6x FT's):"
-# atmost A B MAX : "met" when A/B <= MAX, else "NOT met"
-atmost() { awk -v r="$(ratio "$1" "$2")" -v m="$3" 'BEGIN { print (r != "n/a" && r + 0 <= m + 0) ? "met" : "NOT met" }'; }
+# atmost A B MAX : the verdict on A/B <= MAX
+atmost() { verdict "$(ratio "$1" "$2" %.17g)" "<=" "$3"; }
 printf '%-22s %14s %14s  %s\n' "" "LoRA/FT step" "LoRA/FT tensors" "targets (small only)"
 for p in micro small; do
     for q in 32 16; do

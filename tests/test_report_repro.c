@@ -60,16 +60,16 @@ static void build_table5(const char *path, double qv, double noise) {
     store_close(s);
 }
 
-static char *report_text(const char *path) {
+// (not inlined: GCC 12 then takes the memstream's buffer for a dangling local)
+__attribute__((noinline)) static char *report_text(const char *path) {
     Store *s;
-    char *tmp;
-    assert_int_equal(report_repro_open(path, &s, &tmp), 0);
+    assert_int_equal(store_open_copy(&s, path), 0);
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     assert_int_equal(report_reproduction(f, s, "dir/test.db"), 0);
     fclose(f);
-    report_repro_close(s, tmp);
+    store_close(s);
     return text;
 }
 
@@ -224,8 +224,7 @@ static void test_old_schema_untouched(void **state) {
     assert_memory_equal(before, after, nb);
     // a missing database is an input error naming the file
     Store *none;
-    char *tmp;
-    assert_int_equal(report_repro_open(tmp_path("missing.db"), &none, &tmp), -1);
+    assert_int_equal(store_open_copy(&none, tmp_path("missing.db")), -1);
     assert_non_null(strstr(err_msg(), "missing.db"));
 }
 

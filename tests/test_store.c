@@ -427,19 +427,25 @@ static void test_concurrent_writers(void **state) {
     store_close(s);
 }
 
+// A database at tmp_path(file) holding sweep `name` and one run whose hash is the name.
+static Store *open_with_one_run(const char *file, const char *name, int64_t *run) {
+    Store *s;
+    assert_int_equal(store_open(&s, tmp_path(file), 0), 0);
+    int64_t sweep;
+    assert_int_equal(store_add_sweep(s, name, NULL, NULL, NULL, &sweep), 0);
+    RunSpec sp = spec_of(name, 2, 1);
+    assert_int_equal(store_add_run(s, sweep, &sp, run, NULL), 0);
+    return s;
+}
+
 // A late writer never touches another attempt's row: once the run is failed by its
 // supervisor and claimed again, every write of the first attempt fails and changes nothing.
 static void test_claim_compare_and_set(void **state) {
     (void)state;
-    const char *path = tmp_path("cas.db");
-    Store *a, *b;
-    assert_int_equal(store_open(&a, path, 0), 0);
-    assert_int_equal(store_open(&b, path, 0), 0);
-    int64_t sweep, r;
+    int64_t r;
     int claimed, changed;
-    assert_int_equal(store_add_sweep(a, "cas", NULL, NULL, NULL, &sweep), 0);
-    RunSpec sp = spec_of("cas", 2, 1);
-    assert_int_equal(store_add_run(a, sweep, &sp, &r, NULL), 0);
+    Store *a = open_with_one_run("cas.db", "cas", &r), *b;
+    assert_int_equal(store_open(&b, tmp_path("cas.db"), 0), 0);
 
     assert_int_equal(store_claim_run(a, r, (int)getpid(), NULL, "cpu", 0, &claimed), 0);
     assert_int_equal(claimed, 1);
@@ -502,14 +508,9 @@ static void test_claim_compare_and_set(void **state) {
 // the lease.
 static void test_heartbeat_lease(void **state) {
     (void)state;
-    const char *path = tmp_path("beat.db");
-    Store *s;
-    assert_int_equal(store_open(&s, path, 0), 0);
-    int64_t sweep, r;
+    int64_t r;
     int claimed, changed;
-    assert_int_equal(store_add_sweep(s, "beat", NULL, NULL, NULL, &sweep), 0);
-    RunSpec sp = spec_of("beat", 2, 1);
-    assert_int_equal(store_add_run(s, sweep, &sp, &r, NULL), 0);
+    Store *s = open_with_one_run("beat.db", "beat", &r);
     assert_int_equal(store_claim_run(s, r, 4242, "other-host", "cpu", 0, &claimed), 0);
     assert_int_equal(claimed, 1);
     RunClaim c;
