@@ -126,7 +126,10 @@ wait_running "$DB3" 2
 kill -INT $main; wait $main; rc=$?
 [ $rc -eq 130 ] && _report ok || _report fail "a sweep stopped by SIGINT should exit 130, got $rc"
 DB=$DB3
-expect_out "^2$" q "SELECT count(*) FROM runs WHERE status='interrupted' AND error LIKE 'interrupted%'"
+# every run that had started is interrupted (with the reason) or, had it finished in the
+# instant before the signal, done; at least one was interrupted, none is left running
+expect_out "^[12]$" q "SELECT count(*) FROM runs WHERE status='interrupted' AND error LIKE 'interrupted%'"
+expect_out "^1$" q "SELECT sum(status IN ('interrupted', 'done')) = count(*) FROM runs WHERE attempts >= 1"
 expect_out "^0$" q "SELECT count(*) FROM runs WHERE status='running'"
 "$LORALAB" sweep "$TMP/s.yaml" --db "$DB3" --jobs 2 train.steps=400 train.eval_every=100 >/dev/null 2>&1
 expect_out "^10$" q "SELECT count(*) FROM runs WHERE status='done'"
