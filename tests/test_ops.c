@@ -197,6 +197,25 @@ static void test_memory(void **state) {
     free(back);
 }
 
+// Large buffers start on a 2 MiB boundary (cache-line aligned tensors) and come zeroed, also
+// after a free and again; past the 64 the backend tracks, they fall back to plain memory.
+static void test_memory_large(void **state) {
+    (void)state;
+    enum { COUNT = 70, BYTES = (5 << 20) + 12 };
+    for (int round = 0; round < 2; round++) {
+        unsigned char *p[COUNT];
+        for (int i = 0; i < COUNT; i++) {
+            p[i] = be->alloc(BYTES);
+            assert_non_null(p[i]);
+            if (i < 32) assert_int_equal((uintptr_t)p[i] % (2u << 20), 0);
+            for (size_t k = 0; k < BYTES; k += 4093) assert_int_equal(p[i][k], 0);
+            assert_int_equal(p[i][BYTES - 1], 0);
+            memset(p[i], 0xab, BYTES);
+        }
+        for (int i = 0; i < COUNT; i++) be->free(p[i]);
+    }
+}
+
 // ----------------------------------------------------------------------------
 // dense algebra
 
@@ -1160,6 +1179,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_memory),
+        cmocka_unit_test(test_memory_large),
         cmocka_unit_test(test_gemm_vs_naive),
         cmocka_unit_test(test_bf16_rounding),
         cmocka_unit_test(test_vector_ops),
