@@ -38,8 +38,12 @@ typedef struct Backend {
                       const uint16_t *A, int lda, const uint16_t *B, int ldb, float beta,
                       float *C, int ldc);
     // dst (rows x cols, contiguous) = src rounded to bf16 (nearest even; NaN stays NaN);
-    // rows of src are ld apart.
-    void (*to_bf16)(uint16_t *dst, const float *src, int rows, int cols, int ld);
+    // rows of src are ld apart. With colsum not NULL, also colsum += the column sums of src,
+    // as bias_backward(colsum, src, rows, cols, ld) would (a bf16 linear's output gradient
+    // is rounded and summed into its bias gradient in one pass).
+    void (*to_bf16)(uint16_t *dst, const float *src, int rows, int cols, int ld, float *colsum);
+    // dst[i] = src[i] widened to fp32 (exact), i < n.
+    void (*from_bf16)(float *dst, const uint16_t *src, size_t n);
     // out[n, :] += bias for n < N; rows of out are ldo apart (ldo >= OC).
     void (*bias_add)(float *out, const float *bias, int N, int OC, int ldo);
     // dbias += sum over rows of dout (N rows of OC, ldd apart).
@@ -72,9 +76,11 @@ typedef struct Backend {
     // key_mask: (B, T), 1 = real token, 0 = padding, or NULL for "all real". A query never
     // attends to a padding key; a query whose every visible key is padding outputs zeros.
     // Attention dropout with probability p and seed (p = 0: none) is applied to att when
-    // multiplying by v; att itself is stored undropped.
-    void (*attention_forward)(float *out, float *att, const float *qkv, const uint8_t *key_mask,
-                              int B, int T, int C, int NH, float dropout_p, uint64_t seed);
+    // multiplying by v; att itself is stored undropped. att_bf16 (or NULL): also att rounded
+    // to bf16 (as to_bf16), the copy a bf16 model keeps for the backward.
+    void (*attention_forward)(float *out, float *att, uint16_t *att_bf16, const float *qkv,
+                              const uint8_t *key_mask, int B, int T, int C, int NH,
+                              float dropout_p, uint64_t seed);
     // dqkv = ...; datt: scratch of (B, NH, T, T).
     void (*attention_backward)(float *dqkv, float *datt, const float *dout, const float *qkv,
                                const float *att, const uint8_t *key_mask,
@@ -87,15 +93,18 @@ typedef struct Backend {
     // GELU, tanh approximation (GPT-2's "gelu_new").
     void (*gelu_forward)(float *out, const float *inp, size_t n);
     // Fused bias + GELU over N rows of OC (contiguous): inp[n, :] += bias (NULL: none), then
-    // out = GELU(inp). inp keeps the pre-activation for gelu_backward.
-    void (*bias_gelu_forward)(float *out, float *inp, const float *bias, int N, int OC);
+    // out = GELU(inp). inp keeps the pre-activation for gelu_backward; inp_bf16 (or NULL):
+    // also the pre-activation rounded to bf16 (as to_bf16).
+    void (*bias_gelu_forward)(float *out, float *inp, const float *bias, int N, int OC,
+                              uint16_t *inp_bf16);
     // Fused residual + LayerNorm: sum = a + b (sum may alias a or b), then
     // layernorm_forward(out, mean, rstd, sum, weight, bias, N, C, eps).
     void (*residual_layernorm_forward)(float *sum, float *out, float *mean, float *rstd,
                                        const float *a, const float *b, const float *weight,
                                        const float *bias, int N, int C, float eps);
-    // dinp = dout * GELU'(inp) (dinp may alias dout)
-    void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n);
+    // dinp = dout * GELU'(inp) (dinp may alias dout); with inp NULL, inp is inp_bf16 widened.
+    void (*gelu_backward)(float *dinp, const float *inp, const uint16_t *inp_bf16,
+                          const float *dout, size_t n);
     // out = inp * keep / (1 - p) (out may alias inp); p = 0 copies.
     void (*dropout_forward)(float *out, const float *inp, size_t n, float p, uint64_t seed);
     void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, uint64_t seed);

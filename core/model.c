@@ -48,12 +48,15 @@ typedef struct {
     float *residual_mid;  // (L, BT, C) after the attention sublayer
     float *ln1;           // (L, BT, C)
     float *ln1_mean, *ln1_rstd;   // (L, BT)
-    float *qkv;           // (L, BT, 3C)
-    float *att;           // (L, B, NH, T, T)
+    float *qkv;           // (L, BT, 3C); PRECISION_BF16: one layer's, as att
+    uint16_t *qkv_bf16;   // PRECISION_BF16: (L, BT, 3C) rounded to bf16
+    float *att;           // (L, B, NH, T, T); PRECISION_BF16: one layer's, att_bf16 keeps all
+    uint16_t *att_bf16;   // PRECISION_BF16: (L, B, NH, T, T) the probabilities rounded to bf16
     float *atty;          // (L, BT, C)
     float *ln2;           // (L, BT, C)
     float *ln2_mean, *ln2_rstd;   // (L, BT)
-    float *fch;           // (L, BT, 4C)
+    float *fch;           // (L, BT, 4C) the GELU's input; PRECISION_BF16: one layer's, as att
+    uint16_t *fch_bf16;   // PRECISION_BF16: (L, BT, 4C) the GELU's input rounded to bf16
     float *fch_gelu;      // (L, BT, 4C)
     float *sub_out;       // (L, 2, BT, C) sublayer outputs before adapters (adapter inputs)
     float *lora_h;        // (L, SITE_COUNT, BT, r) A x for each target (0 if not targeted)
@@ -86,8 +89,11 @@ typedef struct {
     int *labels;          // (B)
     int *last_index;      // (B) flat row index of each row's last real position
     uint8_t *key_mask;    // (BT)
-    // PRECISION_BF16: a block linear's input and output gradient rounded to bf16
-    uint16_t *bf16_x;     // (BT, 4C)
+    // PRECISION_BF16: each block linear's input rounded to bf16, kept per layer when its
+    // weight is trained (Model.keep_in_bf16: the weight gradient reads it), else in one slot
+    // shared by all; and the output gradient being propagated, rounded to bf16
+    uint16_t *in_bf16[LINEAR_COUNT];   // (L, BT, that linear's input width), or NULL
+    uint16_t *bf16_x;     // (BT, 4C) the shared slot
     uint16_t *bf16_dy;    // (BT, 4C)
 } Activations;
 
@@ -113,8 +119,10 @@ struct Model {
     // Linear inputs that only a weight gradient (or a LoRA branch) reads in backward are kept
     // per layer only when that gradient exists; otherwise one layer's buffer is reused, so a
     // LoRA run keeps far fewer activations than FT (as PyTorch's autograd does).
-    // keep_in[k]: block linear k's input (ln1, atty, ln2, fch_gelu) is kept per layer.
-    int keep_in[LINEAR_COUNT];
+    // keep_in[k]: block linear k's input (ln1, atty, ln2, fch_gelu) is kept per layer in fp32;
+    // keep_in_bf16[k]: it is kept per layer in bf16 (a trained weight under PRECISION_BF16,
+    // whose gradient multiplies bf16 operands: the fp32 copy is then not kept for it).
+    int keep_in[LINEAR_COUNT], keep_in_bf16[LINEAR_COUNT];
     // activations for up to B x T (T including prefix/infix positions)
     int cap_B, cap_T;
     void *act_mem;
@@ -312,7 +320,11 @@ static int is_bf16(const Model *m, int i) {
 }
 
 static void decide_kept_inputs(Model *m) {
-    for (int k = 0; k < LINEAR_COUNT; k++) m->keep_in[k] = m->params[m->p_linw[k]].trainable;
+    for (int k = 0; k < LINEAR_COUNT; k++) {
+        int trained = m->params[m->p_linw[k]].trainable, half = is_bf16(m, m->p_linw[k]);
+        m->keep_in[k] = trained && !half;
+        m->keep_in_bf16[k] = trained && half;
+    }
     for (int t = 0; t < SITE_COUNT; t++)
         if (has_lora(m, t)) m->keep_in[lora_site_slice(&m->cfg, (LoraSite)t, 0).linear] = 1;
 }
@@ -416,7 +428,7 @@ static void refresh_bf16(Model *m) {
     for (int i = 0; i < m->nparams; i++) {
         Param *p = &m->params[i];
         if (p->bf16 && p->data) m->be->to_bf16(p->bf16, p->data, p->shape[0], (int)(p->numel / p->shape[0]),
-                                                (int)(p->numel / p->shape[0]));
+                                                (int)(p->numel / p->shape[0]), NULL);
     }
 }
 
@@ -507,6 +519,11 @@ static int max_branch_rank(const Model *m) {
     return r;
 }
 
+// The input width of block linear k: C, except c_proj's 4C.
+static size_t linear_in_width(const ModelConfig *c, int k) {
+    return (size_t)c->n_embd * (k == LINEAR_MLP_PROJ ? 4 : 1);
+}
+
 // Lays out the activation block; with base == NULL only measures it. Returns bytes.
 static size_t layout_activations(Model *m, char *base, int B, int T) {
     const ModelConfig *c = &m->cfg;
@@ -529,13 +546,21 @@ static size_t layout_activations(Model *m, char *base, int B, int T) {
     TAKE(ln1, (m->keep_in[LINEAR_QKV] ? L : 1) * BT * C, float);
     TAKE(ln1_mean, L * BT, float);
     TAKE(ln1_rstd, L * BT, float);
-    TAKE(qkv, L * BT * 3 * C, float);
-    TAKE(att, L * B * NH * TT, float);
+    // under bf16, q, k, v, the attention probabilities and the GELU's input, which the
+    // backward reads, are kept per layer in bf16 only (as PyTorch's autocast keeps them); the
+    // fp32 buffer holds the current layer's, written by the forward (and widened back from
+    // bf16 by the backward, except the GELU's, which reads bf16)
+    size_t Lh = m->n_bf16 ? 1 : L;
+    TAKE(qkv, Lh * BT * 3 * C, float);
+    TAKE(qkv_bf16, m->n_bf16 ? L * BT * 3 * C : 0, uint16_t);
+    TAKE(att, Lh * B * NH * TT, float);
+    TAKE(att_bf16, m->n_bf16 ? L * B * NH * TT : 0, uint16_t);
     TAKE(atty, (m->keep_in[LINEAR_ATTN_PROJ] ? L : 1) * BT * C, float);
     TAKE(ln2, (m->keep_in[LINEAR_FC] ? L : 1) * BT * C, float);
     TAKE(ln2_mean, L * BT, float);
     TAKE(ln2_rstd, L * BT, float);
-    TAKE(fch, L * BT * 4 * C, float);
+    TAKE(fch, Lh * BT * 4 * C, float);
+    TAKE(fch_bf16, m->n_bf16 ? L * BT * 4 * C : 0, uint16_t);
     TAKE(fch_gelu, (m->keep_in[LINEAR_MLP_PROJ] ? L : 1) * BT * 4 * C, float);
     TAKE(sub_out, m->adapter_sites ? L * 2 * BT * C : 0, float);
     TAKE(lora_h, L * SITE_COUNT * BT * r, float);   // r = 0 without LoRA
@@ -569,7 +594,12 @@ static size_t layout_activations(Model *m, char *base, int B, int T) {
     TAKE(labels, B, int);
     TAKE(last_index, B, int);
     TAKE(key_mask, BT, uint8_t);
-    TAKE(bf16_x, m->n_bf16 ? BT * 4 * C : 0, uint16_t);
+    int shared_slot = 0;
+    for (int k = 0; k < LINEAR_COUNT; k++) {
+        TAKE(in_bf16[k], m->keep_in_bf16[k] ? L * BT * linear_in_width(c, k) : 0, uint16_t);
+        shared_slot |= m->n_bf16 && !m->keep_in_bf16[k];
+    }
+    TAKE(bf16_x, shared_slot ? BT * 4 * C : 0, uint16_t);
     TAKE(bf16_dy, m->n_bf16 ? BT * 4 * C : 0, uint16_t);
 #undef TAKE
     return off;
@@ -667,6 +697,12 @@ static void linear_backward(const Backend *be, float *dinp, float *dw, float *db
     if (dbias) be->bias_backward(dbias, dout, N, OC, ldd);
 }
 
+// Where block linear k's bf16 input at layer l lives: that layer's slot when kept per layer,
+// else the one shared slot.
+static uint16_t *input_bf16(Model *m, BlockLinear k, int l, int N, int IC) {
+    return m->keep_in_bf16[k] ? m->a.in_bf16[k] + (size_t)l * N * IC : m->a.bf16_x;
+}
+
 // Block linear w (a stacked [L, OC, IC] weight) at layer l: out = inp @ W_l^T + bias, in
 // fp32 or, for a bf16 weight, with bf16 operands and fp32 accumulation.
 static void block_linear_forward(Model *m, BlockLinear k, int l, float *out, int ldo, const float *inp,
@@ -674,8 +710,9 @@ static void block_linear_forward(Model *m, BlockLinear k, int l, float *out, int
     const Param *p = &m->params[m->p_linw[k]];
     size_t at = (size_t)l * OC * IC;
     if (!p->bf16) { linear_forward(m->be, out, ldo, inp, p->data + at, bias, N, IC, OC, 0.0f); return; }
-    m->be->to_bf16(m->a.bf16_x, inp, N, IC, IC);
-    m->be->gemm_bf16(0, 1, N, OC, IC, 1.0f, m->a.bf16_x, IC, p->bf16 + at, IC, 0.0f, out, ldo);
+    uint16_t *xh = input_bf16(m, k, l, N, IC);
+    m->be->to_bf16(xh, inp, N, IC, IC, NULL);
+    m->be->gemm_bf16(0, 1, N, OC, IC, 1.0f, xh, IC, p->bf16 + at, IC, 0.0f, out, ldo);
     if (bias) m->be->bias_add(out, bias, N, OC, ldo);
 }
 
@@ -687,13 +724,12 @@ static void block_linear_backward(Model *m, BlockLinear k, int l, float *dinp, f
     float *dw = p->grad ? p->grad + at : NULL;
     if (!p->bf16) { linear_backward(m->be, dinp, dw, dbias, dout, ldd, inp, p->data + at, N, IC, OC, 0); return; }
     const Backend *be = m->be;
-    be->to_bf16(m->a.bf16_dy, dout, N, OC, ldd);
+    be->to_bf16(m->a.bf16_dy, dout, N, OC, ldd, dbias);   // and dbias += colsum(dout)
     be->gemm_bf16(0, 0, N, IC, OC, 1.0f, m->a.bf16_dy, OC, p->bf16 + at, IC, 0.0f, dinp, IC);
-    if (dw) {
-        be->to_bf16(m->a.bf16_x, inp, N, IC, IC);
-        be->gemm_bf16(1, 0, OC, IC, N, 1.0f, m->a.bf16_dy, OC, m->a.bf16_x, IC, 1.0f, dw, IC);
+    if (dw) {   // the input as the forward rounded it, kept for this layer
+        LAB_ASSERT(m->keep_in_bf16[k]);
+        be->gemm_bf16(1, 0, OC, IC, N, 1.0f, m->a.bf16_dy, OC, input_bf16(m, k, l, N, IC), IC, 1.0f, dw, IC);
     }
-    if (dbias) be->bias_backward(dbias, dout, N, OC, ldd);
 }
 
 static uint64_t site_seed(const Model *m, int layer, int site) {
@@ -811,7 +847,7 @@ static void adapter_backward(Model *m, int l, AdapterSite site, float *da, const
     AdapterView v = adapter_view(m, l, site, N);
     const float *x = v.ln_w ? v.ln : a_in;
     linear_backward(be, m->a.dlora, v.gup_w, v.gup_b, dy, C, v.act, v.up_w, N, r, C, 0);
-    be->gelu_backward(m->a.dlora2, v.down, m->a.dlora, (size_t)N * r);
+    be->gelu_backward(m->a.dlora2, v.down, NULL, m->a.dlora, (size_t)N * r);
     be->copy(da, dy, (size_t)N * C * sizeof(float));   // the adapter's skip connection
     float *dx = v.ln_w ? m->a.dln : da;
     linear_backward(be, dx, v.gdown_w, v.gdown_b, m->a.dlora2, r, x, v.down_w, N, C, r, !v.ln_w);
@@ -920,10 +956,13 @@ typedef struct {
     float *x, *xmid, *xout;                   // (N, C) residual stream: in, after attention, out
     float *ln1, *ln1_mean, *ln1_rstd;         // (N, C), (N), (N)
     float *qkv;                               // (N, 3C)
+    uint16_t *qkv_bf16;                       // its bf16 copy kept for backward, or NULL
     float *att;                               // (B, NH, Tx, Tx)
+    uint16_t *att_bf16;                       // its bf16 copy kept for backward, or NULL
     float *atty;                              // (N, C)
     float *ln2, *ln2_mean, *ln2_rstd;         // (N, C), (N), (N)
     float *fch, *fchg;                        // (N, 4C) before and after GELU
+    uint16_t *fch_bf16;                       // fch's bf16 copy kept for backward, or NULL
     float *sub_out[ADAPTER_SITES];            // (N, C) an adapter's input, NULL where none
 } LayerView;
 
@@ -951,13 +990,17 @@ static LayerView layer_view(Model *m, int l, int B, int Tx) {
     v.ln1 = a->ln1 + (m->keep_in[LINEAR_QKV] ? L : 0) * NC;
     v.ln1_mean = a->ln1_mean + L * N;
     v.ln1_rstd = a->ln1_rstd + L * N;
-    v.qkv = a->qkv + L * N * 3 * C;
-    v.att = a->att + L * B * c->n_head * Tx * Tx;
+    size_t natt = (size_t)B * c->n_head * Tx * Tx, Lf = m->n_bf16 ? 0 : L;   // fp32: one layer under bf16
+    v.qkv = a->qkv + Lf * N * 3 * C;
+    v.qkv_bf16 = a->qkv_bf16 ? a->qkv_bf16 + L * N * 3 * C : NULL;
+    v.att = a->att + Lf * natt;
+    v.att_bf16 = a->att_bf16 ? a->att_bf16 + L * natt : NULL;
     v.atty = a->atty + (m->keep_in[LINEAR_ATTN_PROJ] ? L : 0) * NC;
     v.ln2 = a->ln2 + (m->keep_in[LINEAR_FC] ? L : 0) * NC;
     v.ln2_mean = a->ln2_mean + L * N;
     v.ln2_rstd = a->ln2_rstd + L * N;
-    v.fch = a->fch + L * N * 4 * C;
+    v.fch = a->fch + Lf * N * 4 * C;
+    v.fch_bf16 = a->fch_bf16 ? a->fch_bf16 + L * N * 4 * C : NULL;
     v.fchg = a->fch_gelu + (m->keep_in[LINEAR_MLP_PROJ] ? L : 0) * N * 4 * C;
     for (int s = 0; s < ADAPTER_SITES; s++)
         v.sub_out[s] = has_adapter(m, l, s) ? a->sub_out + (L * ADAPTER_SITES + s) * NC : NULL;
@@ -983,7 +1026,9 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
         float *kc = m->kv_cache + (size_t)l * 2 * layer;
         be->attention_decode(v.atty, v.qkv, kc, kc + layer, a->last_index, B, c->n_ctx, C, NH);
     } else {
-        be->attention_forward(v.atty, v.att, v.qkv, a->key_mask, B, Tx, C, NH, pd, site_seed(m, l, DROP_ATTN));
+        be->attention_forward(v.atty, v.att, v.att_bf16, v.qkv, a->key_mask, B, Tx, C, NH, pd,
+                              site_seed(m, l, DROP_ATTN));
+        if (v.qkv_bf16) be->to_bf16(v.qkv_bf16, v.qkv, N, 3 * C, 3 * C, NULL);
     }
     // attention output projection (o) into dsub, then adapter, dropout, residual add
     float *o = v.sub_out[ADAPTER_ATTN] ? v.sub_out[ADAPTER_ATTN] : a->dsub;
@@ -995,7 +1040,7 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
     be->residual_layernorm_forward(v.xmid, v.ln2, v.ln2_mean, v.ln2_rstd, v.x, o, v.ln2w, v.ln2b, N, C, c->ln_eps);
     block_linear_forward(m, LINEAR_FC, l, v.fch, 4 * C, v.ln2, NULL, N, C, 4 * C);
     lora_forward(m, l, SITE_FC, v.fch, 4 * C, v.ln2, N);
-    be->bias_gelu_forward(v.fchg, v.fch, v.bias[LINEAR_FC], N, 4 * C);
+    be->bias_gelu_forward(v.fchg, v.fch, v.bias[LINEAR_FC], N, 4 * C, v.fch_bf16);
     o = v.sub_out[ADAPTER_MLP] ? v.sub_out[ADAPTER_MLP] : a->dsub;
     block_linear_forward(m, LINEAR_MLP_PROJ, l, o, C, v.fchg, v.bias[LINEAR_MLP_PROJ], N, 4 * C, C);
     lora_forward(m, l, SITE_PROJ, o, C, v.fchg, N);
@@ -1109,11 +1154,19 @@ void model_decode_prefill(Model *m, const Batch *prompts, float *logits) {
         int len = m->n_prefix + (prompts->lengths ? prompts->lengths[b] : prompts->T);   // + prefix and infix
         m->kv_pos[b] = len;
         for (int l = 0; l < m->cfg.n_layer; l++) {   // k and v of every real position, from qkv
-            const float *qkv = m->a.qkv + (size_t)l * B * Tx * 3 * C + (size_t)b * Tx * 3 * C;
+            size_t at = (size_t)l * B * Tx * 3 * C + (size_t)b * Tx * 3 * C;
+            const float *qkv = m->a.qkv + at;
+            const uint16_t *qkv16 = m->a.qkv_bf16 ? m->a.qkv_bf16 + at : NULL;   // bf16: the kept copy
             float *kc = m->kv_cache + (size_t)l * 2 * layer + b * per_row;
             for (int t = 0; t < len; t++) {
-                be->copy(kc + (size_t)t * C, qkv + (size_t)t * 3 * C + C, C * sizeof(float));
-                be->copy(kc + layer + (size_t)t * C, qkv + (size_t)t * 3 * C + 2 * C, C * sizeof(float));
+                size_t k = (size_t)t * 3 * C + C, v = k + C;
+                if (qkv16) {
+                    be->from_bf16(kc + (size_t)t * C, qkv16 + k, C);
+                    be->from_bf16(kc + layer + (size_t)t * C, qkv16 + v, C);
+                } else {
+                    be->copy(kc + (size_t)t * C, qkv + k, C * sizeof(float));
+                    be->copy(kc + layer + (size_t)t * C, qkv + v, C * sizeof(float));
+                }
             }
         }
         be->to_host(logits + (size_t)b * V, m->a.logits + ((size_t)b * Tx + len - 1) * V, V * sizeof(float));
@@ -1190,7 +1243,7 @@ static void block_backward(Model *m, int l) {
     }
     block_linear_backward(m, LINEAR_MLP_PROJ, l, a->dfch, v.gbias[LINEAR_MLP_PROJ], d, C, v.fchg, N, 4 * C, C);
     lora_backward(m, l, SITE_PROJ, a->dfch, d, C, v.fchg, N);
-    be->gelu_backward(a->dfch, v.fch, a->dfch, (size_t)N * 4 * C);
+    be->gelu_backward(a->dfch, v.fch_bf16 ? NULL : v.fch, v.fch_bf16, a->dfch, (size_t)N * 4 * C);
     block_linear_backward(m, LINEAR_FC, l, a->dln, v.gbias[LINEAR_FC], a->dfch, 4 * C, v.ln2, N, C, 4 * C);
     lora_backward(m, l, SITE_FC, a->dln, a->dfch, 4 * C, v.ln2, N);
     be->layernorm_backward(a->dresidual, v.gln2w, v.gln2b, a->dln, v.xmid, v.ln2w, v.ln2_mean, v.ln2_rstd, N, C);
@@ -1203,6 +1256,8 @@ static void block_backward(Model *m, int l) {
     }
     block_linear_backward(m, LINEAR_ATTN_PROJ, l, a->datty, v.gbias[LINEAR_ATTN_PROJ], d, C, v.atty, N, C, C);
     lora_backward(m, l, SITE_O, a->datty, d, C, v.atty, N);
+    if (v.att_bf16) be->from_bf16(v.att, v.att_bf16, (size_t)B * NH * Tx * Tx);
+    if (v.qkv_bf16) be->from_bf16(v.qkv, v.qkv_bf16, NC * 3);
     be->attention_backward(a->dqkv, a->datt, a->datty, v.qkv, v.att, a->key_mask, B, Tx, C, NH, pd,
                            site_seed(m, l, DROP_ATTN));
     block_linear_backward(m, LINEAR_QKV, l, a->dln, v.gbias[LINEAR_QKV], a->dqkv, 3 * C, v.ln1, N, C, 3 * C);

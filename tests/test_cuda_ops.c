@@ -330,8 +330,8 @@ static void attention_case(int B, int T, int C, int NH, int masked, float p) {
     float *d_qkv = up(qkv, nqkv * 4), *d_out = gpu->alloc(nout * 4), *d_att = gpu->alloc(natt * 4);
     float *d_dout = up(dout, nout * 4), *d_dqkv = gpu->alloc(nqkv * 4), *d_datt = gpu->alloc(natt * 4);
     uint64_t seed = 1234;
-    cpu->attention_forward(out, att, qkv, mask, B, T, C, NH, p, seed);
-    gpu->attention_forward(d_out, d_att, d_qkv, d_mask, B, T, C, NH, p, seed);
+    cpu->attention_forward(out, att, NULL, qkv, mask, B, T, C, NH, p, seed);
+    gpu->attention_forward(d_out, d_att, NULL, d_qkv, d_mask, B, T, C, NH, p, seed);
     char what[128];
     snprintf(what, sizeof what, "attention_forward att B=%d T=%d C=%d NH=%d mask=%d p=%g", B, T, C, NH, masked, p);
     check_dev(what, d_att, att, natt, 1e-6, 1e-4);
@@ -459,8 +459,8 @@ static void test_gelu(void **s) {
     cpu->gelu_forward(y, x, n);
     gpu->gelu_forward(d_y, d_x, n);
     check_dev("gelu_forward", d_y, y, n, 1e-6, 1e-5);   // CPU fast tanh vs CUDA tanhf: a few ulps
-    cpu->gelu_backward(dx, x, dy, n);
-    gpu->gelu_backward(d_dx, d_x, d_dy, n);
+    cpu->gelu_backward(dx, x, NULL, dy, n);
+    gpu->gelu_backward(d_dx, d_x, NULL, d_dy, n);
     // for x near -8, 1 - t^2 is below float resolution and the two tanh round differently:
     // x (1 - t^2) du can differ by ~ 30 * 1.2e-7
     check_dev("gelu_backward", d_dx, dx, n, 1e-5, 1e-5);
@@ -825,18 +825,28 @@ static void test_bf16(void **s) {
     float *x = frand((size_t)rows * ld, -3, 3);
     uint16_t *hc = calloc((size_t)rows * cols, 2), *hg = calloc((size_t)rows * cols, 2);
     void *dx = up(x, (size_t)rows * ld * 4), *dh = gpu->alloc((size_t)rows * cols * 2);
-    cpu->to_bf16(hc, x, rows, cols, ld);
-    gpu->to_bf16(dh, dx, rows, cols, ld);
+    cpu->to_bf16(hc, x, rows, cols, ld, NULL);
+    gpu->to_bf16(dh, dx, rows, cols, ld, NULL);
     gpu->to_host(hg, dh, (size_t)rows * cols * 2);
     assert_memory_equal(hc, hg, (size_t)rows * cols * 2);
+    // with colsum: the same bits, and the column sums as the CPU's
+    float *sum = frand(cols, -1, 1);
+    float *dsum = up(sum, (size_t)cols * 4);
+    cpu->to_bf16(hc, x, rows, cols, ld, sum);
+    gpu->to_bf16(dh, dx, rows, cols, ld, dsum);
+    gpu->to_host(hg, dh, (size_t)rows * cols * 2);
+    assert_memory_equal(hc, hg, (size_t)rows * cols * 2);
+    check_dev("to_bf16 colsum", dsum, sum, cols, 1e-5 * sqrt((double)rows), 1e-5);
+    gpu->free(dsum);
+    free(sum);
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
             int M = 64, N = 96, K = 256, lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2;
             size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb;
             float *A = frand(na, -1, 1), *B = frand(nb, -1, 1), *C = falloc((size_t)M * N);
             uint16_t *A16 = calloc(na, 2), *B16 = calloc(nb, 2);
-            cpu->to_bf16(A16, A, 1, (int)na, (int)na);
-            cpu->to_bf16(B16, B, 1, (int)nb, (int)nb);
+            cpu->to_bf16(A16, A, 1, (int)na, (int)na, NULL);
+            cpu->to_bf16(B16, B, 1, (int)nb, (int)nb, NULL);
             void *dA = up(A16, na * 2), *dB = up(B16, nb * 2);
             float *dC = gpu->alloc((size_t)M * N * 4);
             cpu->gemm_bf16(ta, tb, M, N, K, 1.0f, A16, lda, B16, ldb, 0.0f, C, N);

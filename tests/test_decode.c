@@ -326,12 +326,13 @@ enum { BYTE_EOS = 257 };
 
 // nano with every tensor random (weights 0.1 N(0,1), LayerNorm weights 1 + that), so that
 // next-token distributions are far from uniform and prefix / infix positions matter.
-static Model *nano_model_li(MethodKind kind, uint64_t seed, int li) {
+static Model *nano_model_at(MethodKind kind, uint64_t seed, int li, Precision precision) {
     ModelConfig cfg;
     assert_int_equal(model_preset("nano", &cfg), 0);
     MethodConfig mc;
     method_defaults(&mc);
     mc.kind = kind;
+    mc.precision = precision;
     mc.prefix_lp = 3;
     mc.prefix_li = li;
     Model *m = model_create(backend_cpu(), &cfg, &mc);
@@ -347,6 +348,10 @@ static Model *nano_model_li(MethodKind kind, uint64_t seed, int li) {
         free(h);
     }
     return m;
+}
+
+static Model *nano_model_li(MethodKind kind, uint64_t seed, int li) {
+    return nano_model_at(kind, seed, li, PRECISION_FP32);
 }
 
 static Model *nano_model(MethodKind kind, uint64_t seed) { return nano_model_li(kind, seed, 2); }
@@ -489,10 +494,12 @@ static void test_batched_equals_alone(void **state) {
 // The key/value cache changes nothing: with the cached scorer and with the recomputing
 // one, every step's log-probabilities agree (to float rounding) and the decoded tokens are
 // the same, for greedy and beam search (which reorders the cache), under several methods.
-static void check_cached_equals_recomputed(MethodKind kind, int li) {
+// Under bf16 the prefill caches k and v as the forward kept them, rounded to bf16, so the
+// two scorers agree to bf16 rounding (tol) and only the log-probabilities are compared.
+static void check_cached_equals_recomputed(MethodKind kind, int li, Precision precision, double tol) {
     ModelConfig cfg;
     assert_int_equal(model_preset("nano", &cfg), 0);
-    Model *m = nano_model_li(kind, 21, li);
+    Model *m = nano_model_at(kind, 21, li, precision);
     assert_true(model_decode_supported(m));
     enum { NP = 3 };
     int p0[7], p1[3], p2[11];
@@ -516,7 +523,7 @@ static void check_cached_equals_recomputed(MethodKind kind, int li) {
     for (int step = 0; step < 5; step++) {
         double worst = 0;
         for (size_t k = 0; k < (size_t)n * V; k++) worst = fmax(worst, fabs(a[k] - b[k]));
-        if (worst > 1e-4) fail_msg("%s step %d: cached and recomputed log-probabilities differ by %g", METHOD_NAMES[kind], step, worst);
+        if (worst > tol) fail_msg("%s step %d: cached and recomputed log-probabilities differ by %g", METHOD_NAMES[kind], step, worst);
         // next rows: every row doubles into its argmax and its second choice (a reordering
         // with repeated parents), capped at 2 NP rows
         int parent[NP * 2], nn = 0, nrow[NP * 2][32], nlen[NP * 2], nplen[NP * 2];
@@ -542,6 +549,7 @@ static void check_cached_equals_recomputed(MethodKind kind, int li) {
         full.score(full.ctx, rows, rlen, plen, parent, n, b);
     }
     free(a); free(b);
+    if (precision == PRECISION_BF16) { model_free(m); return; }
     // whole searches: the same tokens
     DecodeOptions o;
     decode_defaults(&o, BYTE_EOS);
@@ -564,9 +572,11 @@ static void test_cached_equals_recomputed(void **state) {
     (void)state;
     MethodKind kinds[] = {METHOD_FT, METHOD_LORA, METHOD_ADAPTER_H, METHOD_ADAPTER_L, METHOD_PREFIX_EMBED,
                           METHOD_PREFIX_LAYER};
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) check_cached_equals_recomputed(kinds[i], 0);
-    check_cached_equals_recomputed(METHOD_PREFIX_EMBED, 2);   // with an infix after the prompt
-    check_cached_equals_recomputed(METHOD_PREFIX_LAYER, 2);
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        check_cached_equals_recomputed(kinds[i], 0, PRECISION_FP32, 1e-4);
+    check_cached_equals_recomputed(METHOD_PREFIX_EMBED, 2, PRECISION_FP32, 1e-4);   // with an infix after the prompt
+    check_cached_equals_recomputed(METHOD_PREFIX_LAYER, 2, PRECISION_FP32, 1e-4);
+    check_cached_equals_recomputed(METHOD_FT, 0, PRECISION_BF16, 3e-2);   // observed up to 0.014
 }
 
 // (e) with the model: max_new bounds the length, and an EOS ends the continuation where it

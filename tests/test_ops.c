@@ -229,8 +229,8 @@ static void gemm_run(int bf16, int ta, int tb, int M, int N, int K, float alpha,
     if (!bf16) { be->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
     uint16_t *A16 = calloc((size_t)arows * lda, sizeof(uint16_t)), *B16 = calloc((size_t)brows * ldb, sizeof(uint16_t));
     assert_true(A16 && B16);
-    be->to_bf16(A16, A, arows, lda, lda);
-    be->to_bf16(B16, B, brows, ldb, ldb);
+    be->to_bf16(A16, A, arows, lda, lda, NULL);
+    be->to_bf16(B16, B, brows, ldb, ldb, NULL);
     for (size_t i = 0; i < (size_t)arows * lda; i++) A[i] = bf16_to_float(A16[i]);   // what the reference sees
     for (size_t i = 0; i < (size_t)brows * ldb; i++) B[i] = bf16_to_float(B16[i]);
     be->gemm_bf16(ta, tb, M, N, K, alpha, A16, lda, B16, ldb, beta, C, ldc);
@@ -314,15 +314,39 @@ static void test_bf16_rounding(void **state) {
     }
     src[NC] = src[2 * NC + 1] = 123.0f;   // padding, never read
     uint16_t dst[2 * NC];
-    be->to_bf16(dst, src, 2, NC, NC + 1);
+    be->to_bf16(dst, src, 2, NC, NC + 1, NULL);
     for (int i = 0; i < NC; i++) {
         assert_int_equal(dst[i], cases[i].out);
         assert_int_equal(dst[NC + i], cases[i].out ^ 0x8000);
     }
     float nan = NAN;
     assert_true(isnan(bf16_to_float(bf16_from_float(nan))));
-    be->to_bf16(dst, &nan, 1, 1, 1);
+    be->to_bf16(dst, &nan, 1, 1, 1, NULL);
     assert_true(isnan(bf16_to_float(dst[0])));
+}
+
+// to_bf16 with colsum: the same bits as without, and colsum += the column sums, bit for bit
+// those of bias_backward and within fp32 summation error of a double sum.
+static void test_bf16_colsum(void **state) {
+    (void)state;
+    int rows = 300, cols = 200, ld = 211;   // above the parallel threshold; a partial 64-block
+    float *src = falloc((size_t)rows * ld), *start = falloc(cols), *sum = falloc(cols), *ref = falloc(cols);
+    fill(src, (size_t)rows * ld, -3, 3);
+    fill(start, cols, -1, 1);
+    memcpy(sum, start, cols * sizeof(float));
+    memcpy(ref, start, cols * sizeof(float));
+    uint16_t *plain = calloc((size_t)rows * cols, 2), *fused = calloc((size_t)rows * cols, 2);
+    be->to_bf16(plain, src, rows, cols, ld, NULL);
+    be->to_bf16(fused, src, rows, cols, ld, sum);
+    be->bias_backward(ref, src, rows, cols, ld);
+    assert_memory_equal(plain, fused, (size_t)rows * cols * 2);
+    assert_memory_equal(sum, ref, cols * sizeof(float));
+    for (int c = 0; c < cols; c++) {
+        double d = start[c];
+        for (int r = 0; r < rows; r++) d += src[(size_t)r * ld + c];
+        assert_true(fabs(sum[c] - d) <= 1e-5 * rows);
+    }
+    free(src); free(start); free(sum); free(ref); free(plain); free(fused);
 }
 
 static void test_vector_ops(void **state) {
@@ -541,7 +565,7 @@ typedef struct {
 
 static double att_loss(void *ptr) {
     AttCtx *c = ptr;
-    be->attention_forward(c->out, c->att, c->qkv, c->mask, c->B, c->T, c->C, c->NH, c->p, c->seed);
+    be->attention_forward(c->out, c->att, NULL, c->qkv, c->mask, c->B, c->T, c->C, c->NH, c->p, c->seed);
     return dot(c->w, c->out, (size_t)c->B * c->T * c->C);
 }
 
@@ -602,6 +626,16 @@ static void attention_case(const char *name, int T, const uint8_t *mask, float p
     assert_close(what, out, rout, nout, 1e-6, 1e-5);
     snprintf(what, sizeof what, "attention %s forward att", name);
     assert_close(what, att, ratt, natt, 1e-6, 1e-5);
+    // the bf16 copy (over a buffer of NaN bits): to_bf16 of att, the rest unchanged
+    uint16_t *att16 = malloc(natt * 2), *want16 = malloc(natt * 2);
+    float *out2 = falloc(nout), *att2 = falloc(natt);
+    memset(att16, 0xff, natt * 2);
+    be->attention_forward(out2, att2, att16, qkv, mask, B, T, C, NH, p, 99);
+    be->to_bf16(want16, att, (int)(natt / T), T, T, NULL);
+    assert_memory_equal(att16, want16, natt * 2);
+    assert_memory_equal(att2, att, natt * sizeof(float));
+    assert_memory_equal(out2, out, nout * sizeof(float));
+    free(att16); free(want16); free(out2); free(att2);
 
     float *dqkv = falloc(nqkv), *datt = falloc(natt);
     fill_nan(dqkv, nqkv);
@@ -635,7 +669,7 @@ static void test_attention_padding(void **state) {
     enum { B = 2, T = 5, C = 8, NH = 2 };
     float qkv[B * T * 3 * C], out[B * T * C], att[B * NH * T * T];
     fill(qkv, B * T * 3 * C, -1.5, 1.5);
-    be->attention_forward(out, att, qkv, mask, B, T, C, NH, 0.0f, 0);
+    be->attention_forward(out, att, NULL, qkv, mask, B, T, C, NH, 0.0f, 0);
     for (int c = 0; c < C; c++) assert_true(out[(1 * T + 0) * C + c] == 0.0f);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++)
@@ -672,14 +706,14 @@ static void test_attention_larger(void **state) {
     for (int i = 0; i < B * T; i++) mask[i] = (i % 7) != 3;
     fill(qkv, nqkv, -2, 2);
     fill(dout, nout, -1, 1);
-    be->attention_forward(out, att, qkv, mask, B, T, C, NH, 0.1f, 5);
+    be->attention_forward(out, att, NULL, qkv, mask, B, T, C, NH, 0.1f, 5);
     double *rout = dalloc(nout), *ratt = dalloc(natt);
     att_reference(rout, ratt, qkv, mask, B, T, C, NH, 0.1f, 5);
     assert_close("attention larger out", out, rout, nout, 1e-5, 1e-4);
     assert_close("attention larger att", att, ratt, natt, 1e-6, 1e-4);
     be->attention_backward(dqkv, datt, dout, qkv, att, mask, B, T, C, NH, 0.1f, 5);
     backend_cpu()->set_threads(1);
-    be->attention_forward(out1, att1, qkv, mask, B, T, C, NH, 0.1f, 5);
+    be->attention_forward(out1, att1, NULL, qkv, mask, B, T, C, NH, 0.1f, 5);
     be->attention_backward(dqkv1, datt, dout, qkv, att1, mask, B, T, C, NH, 0.1f, 5);
     backend_cpu()->set_threads(2);
     // oneDNN may split a product's work (and so its sums) differently for another team size:
@@ -715,10 +749,19 @@ static void test_bias_gelu(void **state) {
             rpre[i] = pre;
             rout[i] = gelu_ref(pre);
         }
-        be->bias_gelu_forward(out, x, with_bias ? bias : NULL, N, OC);
+        be->bias_gelu_forward(out, x, with_bias ? bias : NULL, N, OC, NULL);
         assert_close(with_bias ? "bias_gelu pre-activation" : "gelu (no bias) input kept", x, rpre, n, 0, 0);
         assert_close(with_bias ? "bias_gelu out" : "gelu (no bias) out", out, rout, n, 1e-6, 1e-6);
     }
+    // with the bf16 copy: the same outputs, and the pre-activation's to_bf16 bits
+    uint16_t *pre16 = calloc(n, 2), *want16 = calloc(n, 2);
+    float *out2 = falloc(n);
+    memcpy(x, x0, n * sizeof(float));
+    be->bias_gelu_forward(out2, x, bias, N, OC, pre16);
+    assert_memory_equal(out2, out, n * sizeof(float));
+    be->to_bf16(want16, x, N, OC, OC, NULL);
+    assert_memory_equal(pre16, want16, n * 2);
+    free(pre16); free(want16); free(out2);
     free(x); free(x0); free(out); free(bias); free(rpre); free(rout);
 }
 
@@ -798,7 +841,7 @@ static void test_gelu(void **state) {
     fill_nan(dinp, N);
     EwCtx ctx = {N, inp, out, w};
     gelu_loss(&ctx);
-    be->gelu_backward(dinp, inp, w, N);
+    be->gelu_backward(dinp, inp, NULL, w, N);
     grad_check("gelu dinp", inp, N, dinp, gelu_loss, &ctx, 1e-2f, 1e-4, 1e-3);
 
     // a dense sweep against the double-precision formula and its derivative
@@ -812,11 +855,21 @@ static void test_gelu(void **state) {
         rg[i] = gelu_grad_ref(x[i]);
     }
     be->gelu_forward(y, x, n);
-    be->gelu_backward(g, x, ones, n);
+    be->gelu_backward(g, x, NULL, ones, n);
     assert_close("gelu forward sweep", y, ry, n, 1e-6, 1e-6);
     // For x << 0, 1 + tanh(u) and 1 - tanh(u)^2 lose their digits in float (the ulp of 1
     // is 6e-8), so the derivative is good to about 1e-6 absolute there, as in any float GELU.
     assert_close("gelu backward sweep", g, rg, n, 2e-6, 1e-5);
+    // from a bf16 input: bit for bit the gradient at the widened input
+    uint16_t *x16 = calloc(n, 2);
+    float *xw = falloc(n), *g16 = falloc(n);
+    be->to_bf16(x16, x, 1, (int)n, (int)n, NULL);
+    be->from_bf16(xw, x16, n);
+    for (size_t i = 0; i < n; i++) assert_true(xw[i] == bf16_to_float(x16[i]));
+    be->gelu_backward(g, xw, NULL, ones, n);
+    be->gelu_backward(g16, NULL, x16, ones, n);
+    assert_memory_equal(g16, g, n * sizeof(float));
+    free(x16); free(xw); free(g16);
     free(x); free(y); free(g); free(ones); free(ry); free(rg);
 }
 
@@ -1121,7 +1174,7 @@ static void test_nan_propagates(void **state) {
     float qkv[B * T * 3 * C], out[B * T * C], att[B * NH * T * T];
     fill(qkv, B * T * 3 * C, -1, 1);
     for (int c = 0; c < C; c++) qkv[2 * 3 * C + c] = NAN;   // q of token 2: all its scores NaN
-    be->attention_forward(out, att, qkv, NULL, B, T, C, NH, 0.0f, 0);
+    be->attention_forward(out, att, NULL, qkv, NULL, B, T, C, NH, 0.0f, 0);
     for (int c = 0; c < C; c++) {
         assert_false(isnan(out[0 * C + c]) || isnan(out[1 * C + c]));
         assert_true(isnan(out[2 * C + c]));
@@ -1182,6 +1235,7 @@ int main(void) {
         cmocka_unit_test(test_memory_large),
         cmocka_unit_test(test_gemm_vs_naive),
         cmocka_unit_test(test_bf16_rounding),
+        cmocka_unit_test(test_bf16_colsum),
         cmocka_unit_test(test_vector_ops),
         cmocka_unit_test(test_encoder),
         cmocka_unit_test(test_layernorm),

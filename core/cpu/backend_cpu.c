@@ -193,21 +193,64 @@ static void cpu_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float a
     cpu_matmul_2d(1, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-static void cpu_to_bf16(uint16_t *dst, const float *src, int rows, int cols, int ld) {
+// bf16_from_float without a branch, so that it vectorizes: NaN (|x| above infinity's bits)
+// keeps its top bits and becomes quiet, everything else rounds to nearest even.
+static inline uint16_t bf16_round(uint32_t u) {
+    uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16, quiet = (u >> 16) | 0x0040u;
+    return (uint16_t)((u & 0x7FFFFFFFu) > 0x7F800000u ? quiet : rounded);
+}
+
+// colsum += the column sums of x (N rows of OC, ldx apart) and, when xh is not NULL, xh (N x OC,
+// contiguous) = x rounded to bf16, in the same pass. Columns are split between threads, so
+// each colsum element has one writer; 64 columns at a time are summed in registers, one store
+// per column rather than one per row.
+static void column_sums(float *colsum, const float *x, int N, int OC, int ldx, uint16_t *xh) {
+    LAB_ASSERT(ldx >= OC);
+    int nt = (size_t)N * OC > PAR_MIN ? max_threads() : 1;
+    if (nt > OC / 16) nt = OC / 16 > 0 ? OC / 16 : 1;   // at least 16 columns per thread
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int lo, hi;
+        chunk_range(OC, team_size(), thread_id(), &lo, &hi);
+        for (int c0 = lo; c0 < hi; c0 += 64) {
+            int w = hi - c0 < 64 ? hi - c0 : 64;
+            float acc[64] = {0};
+            for (int n = 0; n < N; n++) {
+                const float *d = x + (size_t)n * ldx + c0;
+                if (w == 64) {
+                    #pragma omp simd
+                    for (int c = 0; c < 64; c++) acc[c] += d[c];
+                } else {
+                    for (int c = 0; c < w; c++) acc[c] += d[c];
+                }
+                if (xh) {
+                    const uint32_t *u = (const uint32_t *)d;
+                    uint16_t *h = xh + (size_t)n * OC + c0;
+                    #pragma omp simd
+                    for (int c = 0; c < w; c++) h[c] = bf16_round(u[c]);
+                }
+            }
+            for (int c = 0; c < w; c++) colsum[c0 + c] += acc[c];
+        }
+    }
+}
+
+static void cpu_to_bf16(uint16_t *dst, const float *src, int rows, int cols, int ld, float *colsum) {
     LAB_ASSERT(rows >= 0 && cols >= 0 && ld >= cols);
+    if (colsum) { column_sums(colsum, src, rows, cols, ld, dst); return; }
     #pragma omp parallel for schedule(static) if ((size_t)rows * cols > PAR_MIN)
     for (int r = 0; r < rows; r++) {
         const uint32_t *x = (const uint32_t *)(src + (size_t)r * ld);
         uint16_t *d = dst + (size_t)r * cols;
-        // bf16_from_float without a branch, so that it vectorizes: NaN (|x| above infinity's
-        // bits) keeps its top bits and becomes quiet, everything else rounds to nearest even
         #pragma omp simd
-        for (int c = 0; c < cols; c++) {
-            uint32_t u = x[c];
-            uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16, quiet = (u >> 16) | 0x0040u;
-            d[c] = (uint16_t)((u & 0x7FFFFFFFu) > 0x7F800000u ? quiet : rounded);
-        }
+        for (int c = 0; c < cols; c++) d[c] = bf16_round(x[c]);
     }
+}
+
+static void cpu_from_bf16(float *dst, const uint16_t *src, size_t n) {
+    uint32_t *d = (uint32_t *)dst;
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) d[i] = (uint32_t)src[i] << 16;
 }
 
 static void cpu_bias_add(float *out, const float *bias, int N, int OC, int ldo) {
@@ -220,31 +263,8 @@ static void cpu_bias_add(float *out, const float *bias, int N, int OC, int ldo) 
     }
 }
 
-// Columns are split between threads, so each dbias element has one writer.
 static void cpu_bias_backward(float *dbias, const float *dout, int N, int OC, int ldd) {
-    LAB_ASSERT(ldd >= OC);
-    int nt = (size_t)N * OC > PAR_MIN ? max_threads() : 1;
-    if (nt > OC / 16) nt = OC / 16 > 0 ? OC / 16 : 1;   // at least 16 columns per thread
-    #pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        int lo, hi;
-        chunk_range(OC, team_size(), thread_id(), &lo, &hi);
-        // 64 columns at a time, summed in registers: one store per column, not one per row
-        for (int c0 = lo; c0 < hi; c0 += 64) {
-            int w = hi - c0 < 64 ? hi - c0 : 64;
-            float acc[64] = {0};
-            for (int n = 0; n < N; n++) {
-                const float *d = dout + (size_t)n * ldd + c0;
-                if (w == 64) {
-                    #pragma omp simd
-                    for (int c = 0; c < 64; c++) acc[c] += d[c];
-                } else {
-                    for (int c = 0; c < w; c++) acc[c] += d[c];
-                }
-            }
-            for (int c = 0; c < w; c++) dbias[c0 + c] += acc[c];
-        }
-    }
+    column_sums(dbias, dout, N, OC, ldd, NULL);
 }
 
 static void cpu_axpy(float *y, const float *x, float alpha, size_t n) {
@@ -533,8 +553,9 @@ static Matmul attention_product(int B, int NH, int M, int N, int K, float alpha)
 }
 
 // Every (batch, head) product is one batched oneDNN matmul over strided views of qkv; the
-// softmax between them runs under OpenMP over rows.
-static void cpu_attention_forward(float *out, float *att, const float *qkv,
+// softmax between them runs under OpenMP over rows (and rounds each row to bf16 while it is
+// in cache, when att_bf16 asks for the copy).
+static void cpu_attention_forward(float *out, float *att, uint16_t *att_bf16, const float *qkv,
                                   const uint8_t *key_mask, int B, int T, int C, int NH,
                                   float dropout_p, uint64_t seed) {
     LAB_ASSERT(NH > 0 && C % NH == 0);
@@ -549,7 +570,16 @@ static void cpu_attention_forward(float *out, float *att, const float *qkv,
     #pragma omp parallel for schedule(static)
     for (int row = 0; row < B * NH * T; row++) {
         int i = row % T, b = row / (NH * T);
-        softmax_causal_row(att + (size_t)row * T, i, key_mask ? key_mask + (size_t)b * T : NULL, T);
+        float *a = att + (size_t)row * T;
+        softmax_causal_row(a, i, key_mask ? key_mask + (size_t)b * T : NULL, T);
+        if (att_bf16) {
+            const uint32_t *u = (const uint32_t *)a;
+            uint16_t *h = att_bf16 + (size_t)row * T;
+            int n = causal_span(i, T);   // the row is 0 beyond it
+            #pragma omp simd
+            for (int j = 0; j < n; j++) h[j] = bf16_round(u[j]);
+            if (n < T) memset(h + n, 0, (size_t)(T - n) * sizeof(uint16_t));
+        }
     }
     AttentionSetup as = attention_setup(att, B, T, C, NH, dropout_p, seed);
     // out = dropped(att) v
@@ -664,8 +694,9 @@ static void cpu_gelu_forward(float *out, const float *inp, size_t n) {
     }
 }
 
-// One pass instead of bias_add's and gelu_forward's two.
-static void cpu_bias_gelu_forward(float *out, float *inp, const float *bias, int N, int OC) {
+// One pass instead of bias_add's, gelu_forward's and to_bf16's.
+static void cpu_bias_gelu_forward(float *out, float *inp, const float *bias, int N, int OC,
+                                  uint16_t *inp_bf16) {
     #pragma omp parallel for schedule(static) if ((size_t)N * OC > PAR_MIN)
     for (int n = 0; n < N; n++) {
         float *x = inp + (size_t)n * OC, *o = out + (size_t)n * OC;
@@ -678,16 +709,33 @@ static void cpu_bias_gelu_forward(float *out, float *inp, const float *bias, int
             float v = x[c];
             o[c] = gelu(v);
         }
+        if (inp_bf16) {
+            const uint32_t *u = (const uint32_t *)x;
+            uint16_t *h = inp_bf16 + (size_t)n * OC;
+            #pragma omp simd
+            for (int c = 0; c < OC; c++) h[c] = bf16_round(u[c]);
+        }
     }
 }
 
-static void cpu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+// GELU'(x), with sigmoid(2u) = (1 + tanh u) / 2.
+static inline float gelu_grad(float x) {
+    float u = GELU_S * (x + 0.044715f * x * x * x), du = GELU_S * (1.0f + 3.0f * 0.044715f * x * x);
+    float sg = 1.0f / (1.0f + fast_expf(-2.0f * u));
+    return sg + 2.0f * x * sg * (1.0f - sg) * du;
+}
+
+static void cpu_gelu_backward(float *dinp, const float *inp, const uint16_t *inp_bf16,
+                              const float *dout, size_t n) {
+    if (inp) {
+        #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+        for (size_t i = 0; i < n; i++) dinp[i] = dout[i] * gelu_grad(inp[i]);
+        return;
+    }
     #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        float u = GELU_S * (x + 0.044715f * x * x * x), du = GELU_S * (1.0f + 3.0f * 0.044715f * x * x);
-        float sg = 1.0f / (1.0f + fast_expf(-2.0f * u));   // (1 + tanh u) / 2
-        dinp[i] = dout[i] * (sg + 2.0f * x * sg * (1.0f - sg) * du);
+        union { uint32_t u; float f; } x = {(uint32_t)inp_bf16[i] << 16};
+        dinp[i] = dout[i] * gelu_grad(x.f);
     }
 }
 
@@ -828,6 +876,7 @@ static const Backend cpu_backend = {
     .gemm = cpu_gemm,
     .gemm_bf16 = cpu_gemm_bf16,
     .to_bf16 = cpu_to_bf16,
+    .from_bf16 = cpu_from_bf16,
     .bias_add = cpu_bias_add,
     .bias_backward = cpu_bias_backward,
     .axpy = cpu_axpy,

@@ -196,11 +196,24 @@ __global__ void to_bf16_kernel(__nv_bfloat16 *dst, const float *src, int rows, i
     }
 }
 
-static void cuda_to_bf16(uint16_t *dst, const float *src, int rows, int cols, int ld) {
+// With colsum: the bias gradient's kernel, then the rounding (fused on the CPU only).
+static void cuda_to_bf16(uint16_t *dst, const float *src, int rows, int cols, int ld, float *colsum) {
     CUDA_ASSERT(rows >= 0 && cols >= 0 && ld >= cols);
     size_t n = (size_t)rows * cols;
     if (!n) return;
+    if (colsum) cuda_bias_backward(colsum, src, rows, cols, ld);
     to_bf16_kernel<<<grid_for(n), BLOCK>>>((__nv_bfloat16 *)dst, src, rows, cols, ld);
+    KERNEL_CHECK();
+}
+
+__global__ void from_bf16_kernel(float *dst, const __nv_bfloat16 *src, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        dst[i] = __bfloat162float(src[i]);
+}
+
+static void cuda_from_bf16(float *dst, const uint16_t *src, size_t n) {
+    if (!n) return;
+    from_bf16_kernel<<<grid_for(n), BLOCK>>>(dst, (const __nv_bfloat16 *)src, n);
     KERNEL_CHECK();
 }
 
@@ -290,10 +303,19 @@ static void set_message(char *err, size_t cap, const char *fmt, ...) {
     va_end(ap);
 }
 
-// The fused ops as their two steps, on the GPU's own kernels.
-static void cuda_bias_gelu_forward(float *out, float *inp, const float *bias, int N, int OC) {
+// The fused ops as their steps, on the GPU's own kernels.
+static void cuda_bias_gelu_forward(float *out, float *inp, const float *bias, int N, int OC,
+                                   uint16_t *inp_bf16) {
     if (bias) cuda_bias_add(inp, bias, N, OC, OC);
     cuda_gelu_forward(out, inp, (size_t)N * OC);
+    if (inp_bf16) cuda_to_bf16(inp_bf16, inp, N, OC, OC, NULL);
+}
+
+static void cuda_attention_forward_bf16(float *out, float *att, uint16_t *att_bf16, const float *qkv,
+                                        const uint8_t *key_mask, int B, int T, int C, int NH,
+                                        float dropout_p, uint64_t seed) {
+    cuda_attention_forward(out, att, qkv, key_mask, B, T, C, NH, dropout_p, seed);
+    if (att_bf16) cuda_to_bf16(att_bf16, att, B * NH * T, T, T, NULL);
 }
 
 static void cuda_residual_layernorm_forward(float *sum, float *out, float *mean, float *rstd,
@@ -316,6 +338,7 @@ static void fill_table(Backend *t) {
     t->gemm = cuda_gemm;
     t->gemm_bf16 = cuda_gemm_bf16;
     t->to_bf16 = cuda_to_bf16;
+    t->from_bf16 = cuda_from_bf16;
     t->bias_add = cuda_bias_add;
     t->bias_backward = cuda_bias_backward;
     t->axpy = cuda_axpy;
@@ -326,7 +349,7 @@ static void fill_table(Backend *t) {
     t->encoder_backward = cuda_encoder_backward;
     t->layernorm_forward = cuda_layernorm_forward;
     t->layernorm_backward = cuda_layernorm_backward;
-    t->attention_forward = cuda_attention_forward;
+    t->attention_forward = cuda_attention_forward_bf16;
     t->attention_backward = cuda_attention_backward;
     t->attention_decode = cuda_attention_decode;
     t->gelu_forward = cuda_gelu_forward;

@@ -5,6 +5,8 @@
 // host in a fixed order, so it is deterministic.
 #include <math.h>
 
+#include <cuda_bf16.h>
+
 #include "core/cuda/common.cuh"
 #include "core/cuda/elementwise.cuh"
 
@@ -81,9 +83,11 @@ __global__ void gelu_forward_kernel(float *out, const float *inp, size_t n) {
     }
 }
 
-__global__ void gelu_backward_kernel(float *dinp, const float *inp, const float *dout, size_t n) {
+// inp, or inp_bf16 widened where inp is NULL
+__global__ void gelu_backward_kernel(float *dinp, const float *inp, const __nv_bfloat16 *inp_bf16,
+                                    const float *dout, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float x = inp[i];
+        float x = inp ? inp[i] : __bfloat162float(inp_bf16[i]);
         float t = tanhf(GELU_S * (x + 0.044715f * x * x * x));
         float du = GELU_S * (1.0f + 3.0f * 0.044715f * x * x);
         dinp[i] = dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
@@ -175,9 +179,9 @@ void cuda_gelu_forward(float *out, const float *inp, size_t n) {
     KERNEL_CHECK();
 }
 
-void cuda_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+void cuda_gelu_backward(float *dinp, const float *inp, const uint16_t *inp_bf16, const float *dout, size_t n) {
     if (!n) return;
-    gelu_backward_kernel<<<grid_for(n), BLOCK>>>(dinp, inp, dout, n);
+    gelu_backward_kernel<<<grid_for(n), BLOCK>>>(dinp, inp, (const __nv_bfloat16 *)inp_bf16, dout, n);
     KERNEL_CHECK();
 }
 

@@ -13,7 +13,7 @@ void cuda_scale(float *x, float alpha, size_t n);
 void cuda_add(float *out, const float *a, const float *b, size_t n);
 double cuda_sumsq(const float *x, size_t n);   // double accumulation; waits for the result
 void cuda_gelu_forward(float *out, const float *inp, size_t n);
-void cuda_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+void cuda_gelu_backward(float *dinp, const float *inp, const uint16_t *inp_bf16, const float *dout, size_t n);
 void cuda_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed);
 void cuda_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
 void cuda_adamw_update(float *param, const float *grad, float *m, float *v, size_t n,
