@@ -85,6 +85,12 @@ typedef struct Backend {
     void (*attention_backward)(float *dqkv, float *datt, const float *dout, const float *qkv,
                                const float *att, const uint8_t *key_mask,
                                int B, int T, int C, int NH, float dropout_p, uint64_t seed);
+    // The same from the bf16 copies a bf16 model keeps of qkv and att; its products may take
+    // bf16 operands (dout and the score gradient rounded to bf16), as under PyTorch's autocast.
+    void (*attention_backward_bf16)(float *dqkv, float *datt, const float *dout,
+                                    const uint16_t *qkv_bf16, const uint16_t *att_bf16,
+                                    const uint8_t *key_mask, int B, int T, int C, int NH,
+                                    float dropout_p, uint64_t seed);
     // Decoding with a key/value cache: one new token per row. qkv: (B, 3C) of the new tokens;
     // kcache, vcache: (B, Tmax, C). Writes each row's new k, v at position positions[b], then
     // attends its q to cache positions 0..positions[b] (causal by construction). out: (B, C).

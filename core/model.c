@@ -1256,10 +1256,12 @@ static void block_backward(Model *m, int l) {
     }
     block_linear_backward(m, LINEAR_ATTN_PROJ, l, a->datty, v.gbias[LINEAR_ATTN_PROJ], d, C, v.atty, N, C, C);
     lora_backward(m, l, SITE_O, a->datty, d, C, v.atty, N);
-    if (v.att_bf16) be->from_bf16(v.att, v.att_bf16, (size_t)B * NH * Tx * Tx);
-    if (v.qkv_bf16) be->from_bf16(v.qkv, v.qkv_bf16, NC * 3);
-    be->attention_backward(a->dqkv, a->datt, a->datty, v.qkv, v.att, a->key_mask, B, Tx, C, NH, pd,
-                           site_seed(m, l, DROP_ATTN));
+    if (v.att_bf16)
+        be->attention_backward_bf16(a->dqkv, a->datt, a->datty, v.qkv_bf16, v.att_bf16, a->key_mask, B, Tx, C,
+                                    NH, pd, site_seed(m, l, DROP_ATTN));
+    else
+        be->attention_backward(a->dqkv, a->datt, a->datty, v.qkv, v.att, a->key_mask, B, Tx, C, NH, pd,
+                               site_seed(m, l, DROP_ATTN));
     block_linear_backward(m, LINEAR_QKV, l, a->dln, v.gbias[LINEAR_QKV], a->dqkv, 3 * C, v.ln1, N, C, 3 * C);
     for (LoraSite t = SITE_Q; t <= SITE_V; t++) lora_backward(m, l, t, a->dln, a->dqkv, 3 * C, v.ln1, N);
     be->layernorm_backward(a->dresidual, v.gln1w, v.gln1b, a->dln, v.x, v.ln1w, v.ln1_mean, v.ln1_rstd, N, C);

@@ -646,6 +646,46 @@ static void attention_case(const char *name, int T, const uint8_t *mask, float p
     free(qkv); free(out); free(att); free(w); free(rout); free(ratt); free(dqkv); free(datt);
 }
 
+// attention_backward_bf16 against the fp32 backward run on its bf16 inputs widened: they
+// differ only by the rounding of dy and of the score gradient to bf16 (relative 2^-9 each).
+static void attention_bf16_case(const char *name, int T, const uint8_t *mask, float p) {
+    enum { B = 2, C = 32, NH = 2 };
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C, natt = (size_t)B * NH * T * T;
+    float *qkv = falloc(nqkv), *out = falloc(nout), *att = falloc(natt), *dout = falloc(nout);
+    float *qkvw = falloc(nqkv), *attw = falloc(natt), *datt = falloc(natt);
+    float *ref = falloc(nqkv), *got = falloc(nqkv);
+    uint16_t *qkv16 = malloc(nqkv * 2), *att16 = malloc(natt * 2);
+    fill(qkv, nqkv, -1.5, 1.5);
+    fill(dout, nout, -1, 1);
+    be->attention_forward(out, att, att16, qkv, mask, B, T, C, NH, p, 7);
+    be->to_bf16(qkv16, qkv, 1, (int)nqkv, (int)nqkv, NULL);
+    be->from_bf16(qkvw, qkv16, nqkv);
+    be->from_bf16(attw, att16, natt);
+    fill_nan(datt, natt);
+    be->attention_backward(ref, datt, dout, qkvw, attw, mask, B, T, C, NH, p, 7);
+    fill_nan(datt, natt);
+    fill_nan(got, nqkv);
+    be->attention_backward_bf16(got, datt, dout, qkv16, att16, mask, B, T, C, NH, p, 7);
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < nqkv; i++) {
+        worst = fmax(worst, fabs((double)got[i] - ref[i]));   // a NaN fails below
+        scale = fmax(scale, fabs((double)ref[i]));
+        if (isnan(got[i])) fail_msg("attention bf16 %s: dqkv[%zu] is NaN", name, i);
+    }
+    if (!(worst <= 1e-2 * scale)) fail_msg("attention bf16 %s: max |dqkv - fp32| = %g, max |dqkv| = %g", name, worst, scale);
+    free(qkv); free(out); free(att); free(dout); free(qkvw); free(attw); free(datt); free(ref); free(got);
+    free(qkv16); free(att16);
+}
+
+static void test_attention_bf16(void **state) {
+    (void)state;
+    const uint8_t mask[2 * 5] = {1, 1, 1, 1, 0,
+                                 0, 1, 1, 0, 1};
+    attention_bf16_case("causal", 40, NULL, 0.0f);
+    attention_bf16_case("dropout", 40, NULL, 0.2f);
+    attention_bf16_case("padded", 5, mask, 0.0f);
+}
+
 static void test_attention(void **state) {
     (void)state;
     attention_case("causal", 5, NULL, 0.0f);
@@ -1242,6 +1282,7 @@ int main(void) {
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_attention_long),
+        cmocka_unit_test(test_attention_bf16),
         cmocka_unit_test(test_attention_padding),
         cmocka_unit_test(test_attention_dropout),
         cmocka_unit_test(test_attention_larger),

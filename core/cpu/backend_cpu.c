@@ -675,6 +675,85 @@ static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, 
     cpu_matmul(&mm, datt, qkv, dqkv + C);
 }
 
+static inline float bf16_widen(uint16_t h) {
+    union { uint32_t u; float f; } x = {(uint32_t)h << 16};
+    return x.f;
+}
+
+static inline uint16_t bf16_round_float(float f) {
+    union { float f; uint32_t u; } x = {f};
+    return bf16_round(x.u);
+}
+
+// The backward from the bf16 copies: every product takes bf16 operands (dy and the score
+// gradient are rounded to bf16 on the way), as PyTorch's autocast runs them; the softmax's
+// backward reads the bf16 probabilities and sums in fp32. Its steps are the fp32 backward's.
+static void cpu_attention_backward_bf16(float *dqkv, float *datt, const float *dout,
+                                        const uint16_t *qkv16, const uint16_t *att16,
+                                        const uint8_t *key_mask, int B, int T, int C, int NH,
+                                        float dropout_p, uint64_t seed) {
+    (void)key_mask;   // masked entries of att are 0, which zeroes their gradient below
+    LAB_ASSERT(NH > 0 && C % NH == 0);
+    LAB_ASSERT(dropout_p >= 0.0f && dropout_p < 1.0f);
+    int hs = C / NH, C3 = 3 * C;
+    size_t TT = (size_t)T * T, natt = (size_t)B * NH * TT, nout = (size_t)B * T * C;
+    size_t nout_pad = (nout + 31) & ~(size_t)31, natt_pad = (natt + 31) & ~(size_t)31;
+    // scratch: dy and the score gradient in bf16 and, with dropout, the dropped probabilities
+    uint16_t *dout16 = (uint16_t *)cpu_scratch((nout_pad + 2 * natt_pad) / 2);
+    uint16_t *ds16 = dout16 + nout_pad, *drop16 = ds16 + natt_pad;
+    cpu_to_bf16(dout16, dout, B * T, C, C, NULL);
+    const uint16_t *d16 = att16;   // d = dropped(att), the matrix the forward multiplied v by
+    if (dropout_p > 0.0f) {
+        float inv = 1.0f / (1.0f - dropout_p);
+        #pragma omp parallel for schedule(static)
+        for (size_t row = 0; row < (size_t)B * NH * T; row++) {
+            size_t i = row % T, base = row * T;
+            for (size_t j = 0; j < (size_t)T; j++)
+                drop16[base + j] = j <= i && dropout_keep_u01(seed, base + j) >= dropout_p
+                                       ? bf16_round_float(bf16_widen(att16[base + j]) * inv) : 0;
+        }
+        d16 = drop16;
+    }
+    // dv = d^T dy
+    Matmul mm = attention_product(B, NH, T, hs, T, 1.0f);
+    mm.bf16 = 1;
+    square_view(mm.sa, T, NH, 1);
+    head_view(mm.sb, T, C, hs, 0);
+    head_view(mm.sc, T, C3, hs, 0);
+    cpu_matmul(&mm, d16, dout16, dqkv + 2 * C);
+    // datt_d = dy v^T (gradient w.r.t. d)
+    mm = attention_product(B, NH, T, T, hs, 1.0f);
+    mm.bf16 = 1;
+    head_view(mm.sa, T, C, hs, 0);
+    head_view(mm.sb, T, C3, hs, 1);
+    square_view(mm.sc, T, NH, 0);
+    cpu_matmul(&mm, dout16, qkv16 + 2 * C, datt);
+    // dscore_j = d_j datt_d_j - a_j sum_k d_k datt_d_k (see cpu_attention_backward), in bf16
+    #pragma omp parallel for schedule(static)
+    for (int row = 0; row < B * NH * T; row++) {
+        int i = row % T;
+        const uint16_t *ar = att16 + (size_t)row * T, *dr = d16 + (size_t)row * T;
+        const float *g = datt + (size_t)row * T;
+        uint16_t *h = ds16 + (size_t)row * T;
+        int n = causal_span(i, T);   // d and a are 0 above the diagonal
+        float s = 0.0f;
+        #pragma omp simd reduction(+:s)
+        for (int j = 0; j < n; j++) s += bf16_widen(dr[j]) * g[j];
+        #pragma omp simd
+        for (int j = 0; j < n; j++) h[j] = bf16_round_float(bf16_widen(dr[j]) * g[j] - bf16_widen(ar[j]) * s);
+        if (i + 1 < T) memset(h + i + 1, 0, (size_t)(T - 1 - i) * sizeof(uint16_t));
+    }
+    // dq = scale * dscores k; dk = scale * dscores^T q
+    mm = attention_product(B, NH, T, hs, T, 1.0f / sqrtf((float)hs));
+    mm.bf16 = 1;
+    square_view(mm.sa, T, NH, 0);
+    head_view(mm.sb, T, C3, hs, 0);
+    head_view(mm.sc, T, C3, hs, 0);
+    cpu_matmul(&mm, ds16, qkv16 + C, dqkv);
+    square_view(mm.sa, T, NH, 1);
+    cpu_matmul(&mm, ds16, qkv16, dqkv + C);
+}
+
 // ----------------------------------------------------------------------------
 // GELU (tanh approximation) and dropout
 
@@ -889,6 +968,7 @@ static const Backend cpu_backend = {
     .layernorm_backward = cpu_layernorm_backward,
     .attention_forward = cpu_attention_forward,
     .attention_backward = cpu_attention_backward,
+    .attention_backward_bf16 = cpu_attention_backward_bf16,
     .attention_decode = cpu_attention_decode,
     .gelu_forward = cpu_gelu_forward,
     .bias_gelu_forward = cpu_bias_gelu_forward,

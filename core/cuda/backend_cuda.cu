@@ -311,6 +311,19 @@ static void cuda_bias_gelu_forward(float *out, float *inp, const float *bias, in
     if (inp_bf16) cuda_to_bf16(inp_bf16, inp, N, OC, OC, NULL);
 }
 
+// From the bf16 copies: widened into scratch, then the fp32 backward (exact inputs, fp32 products).
+static void cuda_attention_backward_bf16(float *dqkv, float *datt, const float *dout,
+                                         const uint16_t *qkv_bf16, const uint16_t *att_bf16,
+                                         const uint8_t *key_mask, int B, int T, int C, int NH,
+                                         float dropout_p, uint64_t seed) {
+    size_t nqkv = (size_t)B * T * 3 * C, natt = (size_t)B * NH * T * T;
+    float *qkv = (float *)cuda_scratch(SCRATCH_WIDE_QKV, nqkv * sizeof(float));
+    float *att = (float *)cuda_scratch(SCRATCH_WIDE_ATT, natt * sizeof(float));
+    cuda_from_bf16(qkv, qkv_bf16, nqkv);
+    cuda_from_bf16(att, att_bf16, natt);
+    cuda_attention_backward(dqkv, datt, dout, qkv, att, key_mask, B, T, C, NH, dropout_p, seed);
+}
+
 static void cuda_attention_forward_bf16(float *out, float *att, uint16_t *att_bf16, const float *qkv,
                                         const uint8_t *key_mask, int B, int T, int C, int NH,
                                         float dropout_p, uint64_t seed) {
@@ -351,6 +364,7 @@ static void fill_table(Backend *t) {
     t->layernorm_backward = cuda_layernorm_backward;
     t->attention_forward = cuda_attention_forward_bf16;
     t->attention_backward = cuda_attention_backward;
+    t->attention_backward_bf16 = cuda_attention_backward_bf16;
     t->attention_decode = cuda_attention_decode;
     t->gelu_forward = cuda_gelu_forward;
     t->bias_gelu_forward = cuda_bias_gelu_forward;
