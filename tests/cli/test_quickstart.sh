@@ -1,7 +1,8 @@
 # tests/cli/test_quickstart.sh — the quickstart of `make run` (sourced by tests/cli/run.sh):
 # its sweep file trains on the committed base, pinned by content, with a tuned learning rate
 # and early stopping, and runs as many runs as its comment says; README.md's quickstart
-# results are what scripts/quickstart_readme.sh prints on the committed results/quickstart.db.
+# results are what scripts/results_readme.sh prints on the committed results/quickstart.db (and
+# its bf16 block on results/bf16.db).
 ROOT=$(cd "$(dirname "$LORALAB")/.." && pwd)
 QS=$ROOT/experiments/quickstart.yaml
 
@@ -25,15 +26,20 @@ expect_ok grep -q "= $total runs" "$QS"
 expect_ok grep -q "experiments/quickstart.yaml ($total runs)" "$ROOT/README.md"
 grep -qi 'make run.*pretrain' "$ROOT/README.md" && _report fail "README says make run pretrains" || _report ok
 
-# README's quickstart block is generated: each command and its verbatim output on the
-# committed database (run on a copy, so that the committed file is never written)
-if [ ! -f "$ROOT/results/quickstart.db" ]; then
-  skip_test "results/quickstart.db is not committed: README's quickstart block cannot be checked"
-else
-  mkdir -p "$TMP/qs/results"
-  cp "$ROOT/results/quickstart.db" "$TMP/qs/results/"
-  (cd "$TMP/qs" && LORALAB="$LORALAB" bash "$ROOT/scripts/quickstart_readme.sh") > "$TMP/qs_block" 2>&1
-  sed -n '/^<!-- quickstart:begin/,/^<!-- quickstart:end/p' "$ROOT/README.md" | sed '1d;$d' > "$TMP/qs_readme"
-  [ -s "$TMP/qs_block" ] && cmp -s "$TMP/qs_block" "$TMP/qs_readme" && _report ok ||
-    _report fail "README.md's quickstart block differs from scripts/quickstart_readme.sh's output (rerun it with --write README.md): $(diff "$TMP/qs_readme" "$TMP/qs_block" | head -20)"
-fi
+# README's result blocks are generated: each command and its verbatim output on the committed
+# database (run on a copy, so that the committed file is never written)
+check_results_block() {   # BLOCK DB
+  local block=$1 db=$2
+  if [ ! -f "$ROOT/results/$db" ]; then
+    skip_test "results/$db is not committed: README's $block block cannot be checked"
+    return
+  fi
+  rm -rf "$TMP/rb" && mkdir -p "$TMP/rb/results"
+  cp "$ROOT/results/$db" "$TMP/rb/results/"
+  (cd "$TMP/rb" && LORALAB="$LORALAB" bash "$ROOT/scripts/results_readme.sh" "$block") > "$TMP/rb_block" 2>&1
+  sed -n "/^<!-- $block:begin/,/^<!-- $block:end/p" "$ROOT/README.md" | sed '1d;$d' > "$TMP/rb_readme"
+  [ -s "$TMP/rb_block" ] && cmp -s "$TMP/rb_block" "$TMP/rb_readme" && _report ok ||
+    _report fail "README.md's $block block differs from scripts/results_readme.sh $block's output (rerun it with --write README.md): $(diff "$TMP/rb_readme" "$TMP/rb_block" | head -20)"
+}
+check_results_block quickstart quickstart.db
+check_results_block bf16 bf16.db
