@@ -726,8 +726,9 @@ static void test_overfit_text_bf16(void **s) { (void)s; check_overfit_text(PRECI
 // bf16 mixed precision against fp32 on the same weights: loss and every gradient agree to
 // bf16's resolution (8 mantissa bits: ~0.4 % per rounded operand) but are not identical;
 // the weights block shrinks by 2 bytes per frozen block-linear element (LoRA) and grows by
-// 2 per trainable one (FT: fp32 master + bf16 copy); a merge is refused.
-static void check_bf16_vs_fp32(MethodKind kind) {
+// 2 per trainable one (FT: fp32 master + bf16 copy); a merge is refused. With dropout both
+// precisions draw the same masks (they hash the element's index).
+static void check_bf16_vs_fp32(MethodKind kind, float dropout) {
     ModelConfig cfg = nano();
     TestBatch tb;
     Batch bt = make_batch(&tb, cfg.vocab_size);
@@ -738,13 +739,14 @@ static void check_bf16_vs_fp32(MethodKind kind) {
         mc.precision = k ? PRECISION_BF16 : PRECISION_FP32;
         m[k] = model_create(backend_cpu(), &cfg, &mc);
         randomize_all(m[k], 21);
-        ForwardOptions fo = {0, 0.0f, 0.1f, 0};
+        ForwardOptions fo = {dropout > 0.0f, dropout, 0.1f, 7};
         model_zero_grad(m[k]);
         loss[k] = model_forward(m[k], &bt, &fo);
         model_backward(m[k]);
     }
     double rel = fabs(loss[1] - loss[0]) / fabs(loss[0]);
-    print_message("%s bf16: loss %.6f vs fp32 %.6f (rel %.2e)\n", METHOD_NAMES[kind], loss[1], loss[0], rel);
+    print_message("%s bf16, dropout %.1f: loss %.6f vs fp32 %.6f (rel %.2e)\n", METHOD_NAMES[kind], dropout,
+                  loss[1], loss[0], rel);
     assert_true(rel > 0.0 && rel < 1e-2);
     double worst = 0;
     for (int i = 0; i < model_num_params(m[0]); i++) {
@@ -776,8 +778,11 @@ static void check_bf16_vs_fp32(MethodKind kind) {
 
 static void test_bf16_vs_fp32(void **s) {
     (void)s;
-    check_bf16_vs_fp32(METHOD_LORA);
-    check_bf16_vs_fp32(METHOD_FT);
+    check_bf16_vs_fp32(METHOD_LORA, 0.0f);
+    check_bf16_vs_fp32(METHOD_FT, 0.0f);
+    check_bf16_vs_fp32(METHOD_FT, 0.1f);   // attention and residual dropout in the bf16 backward
+    check_bf16_vs_fp32(METHOD_ADAPTER_H, 0.0f);
+    check_bf16_vs_fp32(METHOD_PREFIX_LAYER, 0.0f);
 }
 
 // The backend's sgemm flop counter (what `bench` bounds tokens/s with) against the count by
