@@ -95,6 +95,9 @@ typedef struct {
     uint16_t *in_bf16[LINEAR_COUNT];   // (L, BT, that linear's input width), or NULL
     uint16_t *bf16_x;     // (BT, 4C) the shared slot
     uint16_t *bf16_dy;    // (BT, 4C)
+    // PRECISION_BF16 LoRA without LoRA dropout: A rounded to bf16, and dh rounded to bf16
+    uint16_t *lora_a_bf16;    // (r, 4C)
+    uint16_t *dlora_bf16;     // (BT, r)
 } Activations;
 
 struct Model {
@@ -120,8 +123,9 @@ struct Model {
     // per layer only when that gradient exists; otherwise one layer's buffer is reused, so a
     // LoRA run keeps far fewer activations than FT (as PyTorch's autograd does).
     // keep_in[k]: block linear k's input (ln1, atty, ln2, fch_gelu) is kept per layer in fp32;
-    // keep_in_bf16[k]: it is kept per layer in bf16 (a trained weight under PRECISION_BF16,
-    // whose gradient multiplies bf16 operands: the fp32 copy is then not kept for it).
+    // keep_in_bf16[k]: it is kept per layer in bf16 (under PRECISION_BF16, for a trained
+    // weight's gradient or a LoRA branch's, which multiply bf16 operands: the fp32 copy is then
+    // not kept for them; LoRA dropout needs the fp32 input, to drop it again in backward).
     int keep_in[LINEAR_COUNT], keep_in_bf16[LINEAR_COUNT];
     // activations for up to B x T (T including prefix/infix positions)
     int cap_B, cap_T;
@@ -319,6 +323,11 @@ static int is_bf16(const Model *m, int i) {
     return 0;
 }
 
+// Whether LoRA branches multiply the bf16 copy of their input (bf16 without LoRA dropout).
+static int lora_reads_bf16(const Model *m) {
+    return m->mc.precision == PRECISION_BF16 && m->mc.lora_dropout <= 0.0f;
+}
+
 static void decide_kept_inputs(Model *m) {
     for (int k = 0; k < LINEAR_COUNT; k++) {
         int trained = m->params[m->p_linw[k]].trainable, half = is_bf16(m, m->p_linw[k]);
@@ -326,7 +335,11 @@ static void decide_kept_inputs(Model *m) {
         m->keep_in_bf16[k] = trained && half;
     }
     for (int t = 0; t < SITE_COUNT; t++)
-        if (has_lora(m, t)) m->keep_in[lora_site_slice(&m->cfg, (LoraSite)t, 0).linear] = 1;
+        if (has_lora(m, t)) {
+            int k = lora_site_slice(&m->cfg, (LoraSite)t, 0).linear;
+            if (lora_reads_bf16(m)) m->keep_in_bf16[k] = 1;
+            else m->keep_in[k] = 1;
+        }
 }
 
 Model *model_create(const Backend *be, const ModelConfig *cfg, const MethodConfig *mc) {
@@ -601,6 +614,9 @@ static size_t layout_activations(Model *m, char *base, int B, int T) {
     }
     TAKE(bf16_x, shared_slot ? BT * 4 * C : 0, uint16_t);
     TAKE(bf16_dy, m->n_bf16 ? BT * 4 * C : 0, uint16_t);
+    int lora16 = m->lora_on && lora_reads_bf16(m);
+    TAKE(lora_a_bf16, lora16 ? r * 4 * C : 0, uint16_t);
+    TAKE(dlora_bf16, lora16 ? BT * r : 0, uint16_t);
 #undef TAKE
     return off;
 }
@@ -748,12 +764,18 @@ static void lora_forward(Model *m, int l, LoraSite t, float *out, int ldo, const
     const float *A = P(m, m->p_lora_a[t]) + (size_t)l * r * din;
     const float *Bm = P(m, m->p_lora_b[t]) + (size_t)l * dout * r;
     float *h = m->a.lora_h + ((size_t)l * SITE_COUNT + t) * N * r;
-    const float *xin = x;
-    if (p > 0) {
-        be->dropout_forward(m->a.lora_x, x, (size_t)N * din, p, site_seed(m, l, DROP_LORA + t));
-        xin = m->a.lora_x;
+    if (lora_reads_bf16(m)) {   // h = x A^T on bf16 operands: the block linear's rounded input
+        be->to_bf16(m->a.lora_a_bf16, A, r, din, din, NULL);
+        be->gemm_bf16(0, 1, N, r, din, 1.0f, input_bf16(m, w.linear, l, N, din), din, m->a.lora_a_bf16, din,
+                      0.0f, h, r);
+    } else {
+        const float *xin = x;
+        if (p > 0) {
+            be->dropout_forward(m->a.lora_x, x, (size_t)N * din, p, site_seed(m, l, DROP_LORA + t));
+            xin = m->a.lora_x;
+        }
+        linear_forward(be, h, r, xin, A, NULL, N, din, r, 0.0f);
     }
-    linear_forward(be, h, r, xin, A, NULL, N, din, r, 0.0f);
     be->gemm(0, 1, N, dout, r, s, h, r, Bm, r, 1.0f, out + w.row, ldo);
 }
 
@@ -777,7 +799,13 @@ static void lora_backward(Model *m, int l, LoraSite t, float *dx, const float *d
     }
     if (dB) be->gemm(1, 0, dout_dim, r, N, s, d, ldd, h, r, 1.0f, dB + b_off, r);   // dB += s d^T h
     be->gemm(0, 0, N, r, dout_dim, s, d, ldd, Bm, r, 0.0f, m->a.dlora, r);       // dh = s d B
-    if (dA) be->gemm(1, 0, r, din, N, 1.0f, m->a.dlora, r, xin, din, 1.0f, dA + a_off, din);
+    if (dA && lora_reads_bf16(m)) {   // dA += dh^T x on bf16 operands, x as the forward rounded it
+        be->to_bf16(m->a.dlora_bf16, m->a.dlora, N, r, r, NULL);
+        be->gemm_bf16(1, 0, r, din, N, 1.0f, m->a.dlora_bf16, r, input_bf16(m, w.linear, l, N, din), din, 1.0f,
+                      dA + a_off, din);
+    } else if (dA) {
+        be->gemm(1, 0, r, din, N, 1.0f, m->a.dlora, r, xin, din, 1.0f, dA + a_off, din);
+    }
     if (!dx) return;
     if (p > 0) {   // dx += dropout_backward(dh A)
         be->gemm(0, 0, N, din, r, 1.0f, m->a.dlora, r, A, din, 0.0f, m->a.lora_x, din);

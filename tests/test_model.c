@@ -728,14 +728,15 @@ static void test_overfit_text_bf16(void **s) { (void)s; check_overfit_text(PRECI
 // the weights block shrinks by 2 bytes per frozen block-linear element (LoRA) and grows by
 // 2 per trainable one (FT: fp32 master + bf16 copy); a merge is refused. With dropout both
 // precisions draw the same masks (they hash the element's index).
-static void check_bf16_vs_fp32(MethodKind kind, float dropout) {
+static void check_bf16_vs_fp32(MethodConfig mc0, float dropout) {
+    MethodKind kind = mc0.kind;
     ModelConfig cfg = nano();
     TestBatch tb;
     Batch bt = make_batch(&tb, cfg.vocab_size);
     Model *m[2];
     double loss[2];
     for (int k = 0; k < 2; k++) {
-        MethodConfig mc = method(kind);
+        MethodConfig mc = mc0;
         mc.precision = k ? PRECISION_BF16 : PRECISION_FP32;
         m[k] = model_create(backend_cpu(), &cfg, &mc);
         randomize_all(m[k], 21);
@@ -778,11 +779,14 @@ static void check_bf16_vs_fp32(MethodKind kind, float dropout) {
 
 static void test_bf16_vs_fp32(void **s) {
     (void)s;
-    check_bf16_vs_fp32(METHOD_LORA, 0.0f);
-    check_bf16_vs_fp32(METHOD_FT, 0.0f);
-    check_bf16_vs_fp32(METHOD_FT, 0.1f);   // attention and residual dropout in the bf16 backward
-    check_bf16_vs_fp32(METHOD_ADAPTER_H, 0.0f);
-    check_bf16_vs_fp32(METHOD_PREFIX_LAYER, 0.0f);
+    check_bf16_vs_fp32(method(METHOD_LORA), 0.0f);   // its branches on bf16 inputs
+    MethodConfig lora_drop = method(METHOD_LORA);
+    lora_drop.lora_dropout = 0.1f;                   // its branches on fp32 inputs, dropped
+    check_bf16_vs_fp32(lora_drop, 0.1f);
+    check_bf16_vs_fp32(method(METHOD_FT), 0.0f);
+    check_bf16_vs_fp32(method(METHOD_FT), 0.1f);    // attention and residual dropout in the bf16 backward
+    check_bf16_vs_fp32(method(METHOD_ADAPTER_H), 0.0f);
+    check_bf16_vs_fp32(method(METHOD_PREFIX_LAYER), 0.0f);
 }
 
 // The backend's sgemm flop counter (what `bench` bounds tokens/s with) against the count by
