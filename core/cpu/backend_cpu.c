@@ -499,29 +499,20 @@ static void attention_dropout_apply(float *dst, const float *a, int T, float p, 
     }
 }
 
-// What attention forward and backward share: checks, head size and score scale, and, with
-// dropout, the dropped probabilities of every (batch, head) in scratch (B, NH, T, T).
-typedef struct { int hs; float scale; size_t TT; float *drop; } AttentionSetup;
-
-static AttentionSetup attention_setup(const float *att, int B, int T, int C, int NH,
+// The matrix attention multiplies v by: att itself or, with dropout, its dropped copy in
+// scratch (B, NH, T, T). Forward and backward both start here, with the shapes' checks.
+static const float *attention_dropped(const float *att, int B, int T, int C, int NH,
                                       float dropout_p, uint64_t seed) {
     LAB_ASSERT(NH > 0 && C % NH == 0);
     LAB_ASSERT(dropout_p >= 0.0f && dropout_p < 1.0f);
-    AttentionSetup as;
-    as.hs = C / NH;
-    as.scale = 1.0f / sqrtf((float)as.hs);
-    as.TT = (size_t)T * T;
-    as.drop = NULL;
-    if (dropout_p > 0.0f) {
-        as.drop = cpu_scratch((size_t)B * NH * as.TT);
-        size_t TT = as.TT;
-        float *drop = as.drop;
-        #pragma omp parallel for schedule(static)
-        for (int bh = 0; bh < B * NH; bh++)
-            attention_dropout_apply(drop + (size_t)bh * TT, att + (size_t)bh * TT, T, dropout_p,
-                                    seed, (uint64_t)bh * TT);
-    }
-    return as;
+    if (dropout_p == 0.0f) return att;
+    size_t TT = (size_t)T * T;
+    float *drop = cpu_scratch((size_t)B * NH * TT);
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * NH; bh++)
+        attention_dropout_apply(drop + (size_t)bh * TT, att + (size_t)bh * TT, T, dropout_p, seed,
+                                (uint64_t)bh * TT);
+    return drop;
 }
 
 // A head's T x hs slice of a (B, T, ld) tensor, columns from h * hs: strides of the batched
@@ -581,13 +572,13 @@ static void cpu_attention_forward(float *out, float *att, uint16_t *att_bf16, co
             if (n < T) memset(h + n, 0, (size_t)(T - n) * sizeof(uint16_t));
         }
     }
-    AttentionSetup as = attention_setup(att, B, T, C, NH, dropout_p, seed);
+    const float *d = attention_dropped(att, B, T, C, NH, dropout_p, seed);
     // out = dropped(att) v
     mm = attention_product(B, NH, T, hs, T, 1.0f);
     square_view(mm.sa, T, NH, 0);
     head_view(mm.sb, T, C3, hs, 0);
     head_view(mm.sc, T, C, hs, 0);
-    cpu_matmul(&mm, as.drop ? as.drop : att, qkv + 2 * C, out);
+    cpu_matmul(&mm, d, qkv + 2 * C, out);
 }
 
 static void cpu_attention_decode(float *out, const float *qkv, float *kcache, float *vcache,
@@ -628,26 +619,49 @@ static void cpu_attention_decode(float *out, const float *qkv, float *kcache, fl
     }
 }
 
+// The attention backward's products, on fp32 or bf16 operands (el: 4 or 2 bytes); d and g are
+// (B, NH, T, T), dy (B, T, C), qkv and dqkv (B, T, 3C).
+// dv = d^T dy into dqkv's v columns, and g = dy v^T (the gradient w.r.t. d).
+static void attention_dv_dd(int bf16, const void *d, const void *dy, const void *qkv, float *dqkv,
+                            float *g, int B, int T, int C, int NH) {
+    int hs = C / NH, C3 = 3 * C;
+    size_t el = bf16 ? 2 : 4;
+    Matmul mm = attention_product(B, NH, T, hs, T, 1.0f);
+    mm.bf16 = bf16;
+    square_view(mm.sa, T, NH, 1);
+    head_view(mm.sb, T, C, hs, 0);
+    head_view(mm.sc, T, C3, hs, 0);
+    cpu_matmul(&mm, d, dy, dqkv + 2 * C);
+    mm = attention_product(B, NH, T, T, hs, 1.0f);
+    mm.bf16 = bf16;
+    head_view(mm.sa, T, C, hs, 0);
+    head_view(mm.sb, T, C3, hs, 1);
+    square_view(mm.sc, T, NH, 0);
+    cpu_matmul(&mm, dy, (const char *)qkv + 2 * C * el, g);
+}
+
+// dq = scale * ds k and dk = scale * ds^T q into dqkv, ds being the scores' gradient.
+static void attention_dq_dk(int bf16, const void *ds, const void *qkv, float *dqkv, int B, int T,
+                            int C, int NH) {
+    int hs = C / NH, C3 = 3 * C;
+    size_t el = bf16 ? 2 : 4;
+    Matmul mm = attention_product(B, NH, T, hs, T, 1.0f / sqrtf((float)hs));
+    mm.bf16 = bf16;
+    square_view(mm.sa, T, NH, 0);
+    head_view(mm.sb, T, C3, hs, 0);
+    head_view(mm.sc, T, C3, hs, 0);
+    cpu_matmul(&mm, ds, (const char *)qkv + C * el, dqkv);
+    square_view(mm.sa, T, NH, 1);
+    cpu_matmul(&mm, ds, qkv, dqkv + C);
+}
+
 static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
                                    const float *att, const uint8_t *key_mask,
                                    int B, int T, int C, int NH, float dropout_p, uint64_t seed) {
     (void)key_mask;   // masked entries of att are 0, which zeroes their gradient below
     // d = dropped(att) = att * keep / (1 - p), the matrix the forward multiplied v by
-    AttentionSetup as = attention_setup(att, B, T, C, NH, dropout_p, seed);
-    int hs = as.hs, C3 = 3 * C;
-    const float *d = as.drop ? as.drop : att;
-    // dv = d^T dy
-    Matmul mm = attention_product(B, NH, T, hs, T, 1.0f);
-    square_view(mm.sa, T, NH, 1);
-    head_view(mm.sb, T, C, hs, 0);
-    head_view(mm.sc, T, C3, hs, 0);
-    cpu_matmul(&mm, d, dout, dqkv + 2 * C);
-    // datt_d = dy v^T (gradient w.r.t. d)
-    mm = attention_product(B, NH, T, T, hs, 1.0f);
-    head_view(mm.sa, T, C, hs, 0);
-    head_view(mm.sb, T, C3, hs, 1);
-    square_view(mm.sc, T, NH, 0);
-    cpu_matmul(&mm, dout, qkv + 2 * C, datt);
+    const float *d = attention_dropped(att, B, T, C, NH, dropout_p, seed);
+    attention_dv_dd(0, d, dout, qkv, dqkv, datt, B, T, C, NH);
     // Through the dropout and the softmax: datt_j = datt_d_j keep_j / (1 - p), and
     // dscore_j = a_j (datt_j - sum_k a_k datt_k); since a_j keep_j / (1 - p) = d_j,
     // dscore_j = d_j datt_d_j - a_j sum_k d_k datt_d_k. The scale is folded in below.
@@ -664,15 +678,7 @@ static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, 
         for (int j = 0; j < n; j++) g[j] = dr[j] * g[j] - ar[j] * s;
         if (i + 1 < T) memset(g + i + 1, 0, (size_t)(T - 1 - i) * sizeof(float));
     }
-    // dq = scale * dscores k
-    mm = attention_product(B, NH, T, hs, T, as.scale);
-    square_view(mm.sa, T, NH, 0);
-    head_view(mm.sb, T, C3, hs, 0);
-    head_view(mm.sc, T, C3, hs, 0);
-    cpu_matmul(&mm, datt, qkv + C, dqkv);
-    // dk = scale * dscores^T q
-    square_view(mm.sa, T, NH, 1);
-    cpu_matmul(&mm, datt, qkv, dqkv + C);
+    attention_dq_dk(0, datt, qkv, dqkv, B, T, C, NH);
 }
 
 static inline float bf16_widen(uint16_t h) {
@@ -695,7 +701,6 @@ static void cpu_attention_backward_bf16(float *dqkv, float *datt, const float *d
     (void)key_mask;   // masked entries of att are 0, which zeroes their gradient below
     LAB_ASSERT(NH > 0 && C % NH == 0);
     LAB_ASSERT(dropout_p >= 0.0f && dropout_p < 1.0f);
-    int hs = C / NH, C3 = 3 * C;
     size_t TT = (size_t)T * T, natt = (size_t)B * NH * TT, nout = (size_t)B * T * C;
     size_t nout_pad = (nout + 31) & ~(size_t)31, natt_pad = (natt + 31) & ~(size_t)31;
     // scratch: dy and the score gradient in bf16 and, with dropout, the dropped probabilities
@@ -714,20 +719,7 @@ static void cpu_attention_backward_bf16(float *dqkv, float *datt, const float *d
         }
         d16 = drop16;
     }
-    // dv = d^T dy
-    Matmul mm = attention_product(B, NH, T, hs, T, 1.0f);
-    mm.bf16 = 1;
-    square_view(mm.sa, T, NH, 1);
-    head_view(mm.sb, T, C, hs, 0);
-    head_view(mm.sc, T, C3, hs, 0);
-    cpu_matmul(&mm, d16, dout16, dqkv + 2 * C);
-    // datt_d = dy v^T (gradient w.r.t. d)
-    mm = attention_product(B, NH, T, T, hs, 1.0f);
-    mm.bf16 = 1;
-    head_view(mm.sa, T, C, hs, 0);
-    head_view(mm.sb, T, C3, hs, 1);
-    square_view(mm.sc, T, NH, 0);
-    cpu_matmul(&mm, dout16, qkv16 + 2 * C, datt);
+    attention_dv_dd(1, d16, dout16, qkv16, dqkv, datt, B, T, C, NH);
     // dscore_j = d_j datt_d_j - a_j sum_k d_k datt_d_k (see cpu_attention_backward), in bf16
     #pragma omp parallel for schedule(static)
     for (int row = 0; row < B * NH * T; row++) {
@@ -743,15 +735,7 @@ static void cpu_attention_backward_bf16(float *dqkv, float *datt, const float *d
         for (int j = 0; j < n; j++) h[j] = bf16_round_float(bf16_widen(dr[j]) * g[j] - bf16_widen(ar[j]) * s);
         if (i + 1 < T) memset(h + i + 1, 0, (size_t)(T - 1 - i) * sizeof(uint16_t));
     }
-    // dq = scale * dscores k; dk = scale * dscores^T q
-    mm = attention_product(B, NH, T, hs, T, 1.0f / sqrtf((float)hs));
-    mm.bf16 = 1;
-    square_view(mm.sa, T, NH, 0);
-    head_view(mm.sb, T, C3, hs, 0);
-    head_view(mm.sc, T, C3, hs, 0);
-    cpu_matmul(&mm, ds16, qkv16 + C, dqkv);
-    square_view(mm.sa, T, NH, 1);
-    cpu_matmul(&mm, ds16, qkv16, dqkv + C);
+    attention_dq_dk(1, ds16, qkv16, dqkv, B, T, C, NH);
 }
 
 // ----------------------------------------------------------------------------
