@@ -180,13 +180,21 @@ int cmd_eval_lm(int argc, char **argv) {
 // Mean seconds of one forward (and, when train, backward + AdamW) step over `steps` steps,
 // after one warm-up step. gemm (may be NULL) gets the mean GEMM seconds and flops of a timed
 // step, from the backend's counters.
-static double time_steps(Model *m, int B, int T, int steps, int train, uint64_t seed, double gemm[2]) {
+// B rows of T random tokens of the model's vocabulary, each row's next token as its target;
+// free tok and tgt after.
+static Batch random_batch(const Model *m, int B, int T, uint64_t seed, int **tok, int **tgt) {
     int V = model_config(m)->vocab_size;
-    int *tok = xmalloc(sizeof(int) * B * T), *tgt = xmalloc(sizeof(int) * B * T);
+    *tok = xmalloc(sizeof(int) * B * T);
+    *tgt = xmalloc(sizeof(int) * B * T);
     Rng rng = rng_seeded(seed);
-    for (int i = 0; i < B * T; i++) tok[i] = (int)(rng_u64(&rng) % (uint64_t)V);
-    for (int i = 0; i < B * T; i++) tgt[i] = (i + 1) % T ? tok[i + 1] : -1;
-    Batch bt = {B, T, tok, tgt, NULL, NULL, NULL, NULL};
+    for (int i = 0; i < B * T; i++) (*tok)[i] = (int)(rng_u64(&rng) % (uint64_t)V);
+    for (int i = 0; i < B * T; i++) (*tgt)[i] = (i + 1) % T ? (*tok)[i + 1] : -1;
+    return (Batch){B, T, *tok, *tgt, NULL, NULL, NULL, NULL};
+}
+
+static double time_steps(Model *m, int B, int T, int steps, int train, uint64_t seed, double gemm[2]) {
+    int *tok, *tgt;
+    Batch bt = random_batch(m, B, T, seed, &tok, &tgt);
     ForwardOptions fo = {train, 0.0f, 0.0f, seed};
     OptimConfig oc;
     optim_defaults(&oc);
@@ -245,11 +253,38 @@ static double sgemm_best_gflops(const Backend *be, int rows, int C) {
 }
 
 // Table 1 of the paper: forward latency of the base model, merged LoRA and two adapters.
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// The median seconds of one forward over `steps` forwards timed one by one after a warm-up:
+// a latency, which a stall of the machine during one forward does not move as it moves a mean.
+static double forward_latency(Model *m, int B, int T, int steps) {
+    int *tok, *tgt;
+    Batch bt = random_batch(m, B, T, 1, &tok, &tgt);
+    ForwardOptions fo = {0, 0.0f, 0.0f, 1};
+    const Backend *be = model_backend(m);
+    double *dt = xmalloc(sizeof(double) * steps);
+    model_forward(m, &bt, &fo);
+    for (int s = 0; s < steps; s++) {
+        be->synchronize();
+        double t0 = now_seconds();
+        model_forward(m, &bt, &fo);
+        be->synchronize();
+        dt[s] = now_seconds() - t0;
+    }
+    qsort(dt, steps, sizeof(double), cmp_double);
+    double median = steps % 2 ? dt[steps / 2] : 0.5 * (dt[steps / 2 - 1] + dt[steps / 2]);
+    free(dt); free(tok); free(tgt);
+    return median;
+}
+
 static int bench_inference(const ModelConfig *cfg, int steps) {
     static const int shapes[][2] = {{1, 128}, {16, 256}, {32, 512}};
     static const MethodKind kinds[] = {METHOD_NONE, METHOD_LORA, METHOD_ADAPTER_H, METHOD_ADAPTER_L};
     static const char *labels[] = {"base", "lora (merged)", "adapter_h", "adapter_l"};
-    printf("inference latency (forward only), n_layer=%d n_embd=%d, %d steps, adapter/lora r=8\n",
+    printf("inference latency (forward only), n_layer=%d n_embd=%d, median of %d forwards, adapter/lora r=8\n",
            cfg->n_layer, cfg->n_embd, steps);
     printf("%-8s %-8s %-16s %12s %10s\n", "batch", "seq", "method", "ms/forward", "overhead");
     for (int s = 0; s < 3; s++) {
@@ -264,7 +299,7 @@ static int bench_inference(const ModelConfig *cfg, int steps) {
             if (!m) return -1;
             model_init_random(m, 1);
             if (kinds[k] == METHOD_LORA && model_lora_merge(m)) { model_free(m); return -1; }
-            double dt = time_steps(m, B, T, steps, 0, 1, NULL);
+            double dt = forward_latency(m, B, T, steps);
             if (k == 0) base = dt;
             printf("%-8d %-8d %-16s %12.3f %9.1f%%\n", B, T, labels[k], dt * 1e3, 100.0 * (dt - base) / base);
             model_free(m);
