@@ -4,8 +4,8 @@
 # For each case (micro FT, micro LoRA, small FT, small LoRA; LoRA = q,v, r 8, alpha 8) it runs
 # four programs with the same thread count: `bin/loralab bench` in fp32 and in bf16
 # (train.precision=bf16), and scripts/bench_torch.py (Debian's python3-torch) in fp32 and under
-# torch.autocast("cpu", dtype=torch.bfloat16). Each runs BENCH_REPEAT times, the four
-# alternating so that all see the same load, and each keeps its best tokens/s. One table: step
+# torch.autocast("cpu", dtype=torch.bfloat16). BENCH_REPEAT passes each run all sixteen in
+# turn, so that all see the same load, and each keeps its best tokens/s. One table: step
 # time, tokens/s, tensor memory (the `memory:` line's total: weights + grads + AdamW moments +
 # saved activations), peak RSS (/usr/bin/time %M, else python's getrusage) and the RSS above an
 # idle process, then loralab's GEMM time and other time per step, the ratios loralab / PyTorch
@@ -14,7 +14,7 @@
 #
 # Builds nothing (make does). When /usr/bin/python3 cannot import torch it installs Debian's
 # python3-torch (apt-get, sudo when not root); if that fails it prints loralab's numbers only.
-# Environment: BENCH_THREADS (default 2), BENCH_REPEAT (default 3), BENCH_PYTHON (default
+# Environment: BENCH_THREADS (default 2), BENCH_REPEAT (default 5), BENCH_PYTHON (default
 # /usr/bin/python3), LORALAB (default bin/loralab), OMP_WAIT_POLICY (default passive, see
 # below). A failing run exits 1. The machine's load changes the numbers: the host line prints
 # the load average before and the last line after.
@@ -22,7 +22,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 2
 
 K=${BENCH_THREADS:-2}
-REPEAT=${BENCH_REPEAT:-3}
+REPEAT=${BENCH_REPEAT:-5}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
 # Idle OpenMP threads sleep instead of spinning, for both programs: with spinning (libgomp's
 # default) a machine with other jobs on its cores made both 4-8x slower and the ratio noise
@@ -123,44 +123,59 @@ row() {
         "$(field "$3.out" tokens_per_s)" "$(memtotal "$3.out")" "$rss" "$plus"
 }
 
-# bench_case NAME PRESET BATCH SEQ LORALAB_STEPS TORCH_WARMUP TORCH_STEPS METHOD
-# Runs loralab fp32, loralab bf16, PyTorch fp32, PyTorch bf16 autocast, BENCH_REPEAT times in
-# turn, keeps each one's best run in $TMP/NAME.{c32,c16,t32,t16}.{out,err,rss}, prints its rows.
-bench_case() {
-    local name=$1 preset=$2 b=$3 t=$4 steps=$5 warm=$6 tsteps=$7 method=$8 margs="" r
+# bench_pass NAME PRESET BATCH SEQ LORALAB_STEPS TORCH_WARMUP TORCH_STEPS METHOD
+# One pass of a case: loralab fp32, loralab bf16, PyTorch fp32, PyTorch bf16 autocast in turn;
+# keeps each one's best run so far in $TMP/NAME.{c32,c16,t32,t16}.{out,err,rss}.
+bench_pass() {
+    local name=$1 preset=$2 b=$3 t=$4 steps=$5 warm=$6 tsteps=$7 method=$8 margs=""
     [ "$method" = lora ] && margs=$LORA
-    for ((r = 1; r <= REPEAT; r++)); do
-        for prec in fp32 bf16; do
-            # shellcheck disable=SC2086
-            if ! run_rss "$TMP/try" "$BIN" bench --preset "$preset" --batch "$b" --seq "$t" --threads "$K" \
-                    --steps "$steps" $margs train.precision=$prec; then
-                echo "bench.sh: loralab bench ($prec) failed for $name:" >&2; cat "$TMP/try.err" >&2; status=1
-            fi
-            keep_best "$TMP/$name.c${prec: -2}" "$TMP/try"
-        done
-        [ $have_torch = 1 ] || continue
-        for cast in none bf16; do
-            if ! run_rss "$TMP/try" "$PY" scripts/bench_torch.py --preset "$preset" --batch "$b" --seq "$t" \
-                    --threads "$K" --method "$method" --rank 8 --alpha 8 --targets q,v --warmup "$warm" \
-                    --steps "$tsteps" --autocast $cast; then
-                echo "bench.sh: bench_torch.py ($cast) failed for $name:" >&2; cat "$TMP/try.err" >&2; status=1
-            fi
-            [ $cast = none ] && keep_best "$TMP/$name.t32" "$TMP/try" || keep_best "$TMP/$name.t16" "$TMP/try"
-        done
+    for prec in fp32 bf16; do
+        # shellcheck disable=SC2086
+        if ! run_rss "$TMP/try" "$BIN" bench --preset "$preset" --batch "$b" --seq "$t" --threads "$K" \
+                --steps "$steps" $margs train.precision=$prec; then
+            echo "bench.sh: loralab bench ($prec) failed for $name:" >&2; cat "$TMP/try.err" >&2; status=1
+        fi
+        keep_best "$TMP/$name.c${prec: -2}" "$TMP/try"
     done
-    local label="$preset $method ${b}x$t"
-    row "$label" "loralab fp32" "$TMP/$name.c32"
-    row "" "loralab bf16" "$TMP/$name.c16"
     [ $have_torch = 1 ] || return 0
-    row "" "pytorch fp32" "$TMP/$name.t32" torch
-    row "" "pytorch bf16ac" "$TMP/$name.t16" torch
+    for cast in none bf16; do
+        if ! run_rss "$TMP/try" "$PY" scripts/bench_torch.py --preset "$preset" --batch "$b" --seq "$t" \
+                --threads "$K" --method "$method" --rank 8 --alpha 8 --targets q,v --warmup "$warm" \
+                --steps "$tsteps" --autocast $cast; then
+            echo "bench.sh: bench_torch.py ($cast) failed for $name:" >&2; cat "$TMP/try.err" >&2; status=1
+        fi
+        [ $cast = none ] && keep_best "$TMP/$name.t32" "$TMP/try" || keep_best "$TMP/$name.t16" "$TMP/try"
+    done
 }
 
-#          name        preset B  T   loralab-steps torch-warmup torch-steps method
-bench_case micro_ft    micro  16 128 10 2 5 ft
-bench_case micro_lora  micro  16 128 10 2 5 lora
-bench_case small_ft    small  8  256 3  1 3 ft
-bench_case small_lora  small  8  256 3  1 3 lora
+# case_rows NAME LABEL : the case's rows from its best runs.
+case_rows() {
+    row "$2" "loralab fp32" "$TMP/$1.c32"
+    row "" "loralab bf16" "$TMP/$1.c16"
+    [ $have_torch = 1 ] || return 0
+    row "" "pytorch fp32" "$TMP/$1.t32" torch
+    row "" "pytorch bf16ac" "$TMP/$1.t16" torch
+}
+
+# Every pass runs every case, so that FT and LoRA, whose ratio is a target, are measured
+# minutes apart at most: a slow spell of the machine then reaches both, not one case's passes.
+CASES=(
+#   name        preset B  T   loralab-steps torch-warmup torch-steps method
+    "micro_ft    micro  16 128 10 2 5 ft"
+    "micro_lora  micro  16 128 10 2 5 lora"
+    "small_ft    small  8  256 3  1 3 ft"
+    "small_lora  small  8  256 3  1 3 lora"
+)
+for ((r = 1; r <= REPEAT; r++)); do
+    for c in "${CASES[@]}"; do
+        # shellcheck disable=SC2086
+        bench_pass $c
+    done
+done
+for c in "${CASES[@]}"; do
+    read -r name preset b t _ <<< "$c"
+    case_rows "$name" "$preset ${name#*_} ${b}x$t"
+done
 
 echo
 echo "loralab per step: GEMM time (oneDNN, counted inside every product) and everything else"
