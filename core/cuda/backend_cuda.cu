@@ -324,7 +324,8 @@ static void cuda_attention_backward_bf16(float *dqkv, float *datt, const float *
     cuda_attention_backward(dqkv, datt, dout, qkv, att, key_mask, B, T, C, NH, dropout_p, seed);
 }
 
-static void cuda_attention_forward_bf16(float *out, float *att, uint16_t *att_bf16, const float *qkv,
+// attention_forward, then the bf16 copy of att when asked for.
+static void cuda_attention_forward_copy(float *out, float *att, uint16_t *att_bf16, const float *qkv,
                                         const uint8_t *key_mask, int B, int T, int C, int NH,
                                         float dropout_p, uint64_t seed) {
     cuda_attention_forward(out, att, qkv, key_mask, B, T, C, NH, dropout_p, seed);
@@ -362,7 +363,7 @@ static void fill_table(Backend *t) {
     t->encoder_backward = cuda_encoder_backward;
     t->layernorm_forward = cuda_layernorm_forward;
     t->layernorm_backward = cuda_layernorm_backward;
-    t->attention_forward = cuda_attention_forward_bf16;
+    t->attention_forward = cuda_attention_forward_copy;
     t->attention_backward = cuda_attention_backward;
     t->attention_backward_bf16 = cuda_attention_backward_bf16;
     t->attention_decode = cuda_attention_decode;
