@@ -560,9 +560,8 @@ static size_t layout_activations(Model *m, char *base, int B, int T) {
     TAKE(ln1_mean, L * BT, float);
     TAKE(ln1_rstd, L * BT, float);
     // under bf16, q, k, v, the attention probabilities and the GELU's input, which the
-    // backward reads, are kept per layer in bf16 only (as PyTorch's autocast keeps them); the
-    // fp32 buffer holds the current layer's, written by the forward (and widened back from
-    // bf16 by the backward, except the GELU's, which reads bf16)
+    // backward reads, are kept per layer in bf16 only (as PyTorch's autocast keeps them): the
+    // fp32 buffer holds the current layer's for the forward, and the backward reads the bf16
     size_t Lh = m->n_bf16 ? 1 : L;
     TAKE(qkv, Lh * BT * 3 * C, float);
     TAKE(qkv_bf16, m->n_bf16 ? L * BT * 3 * C : 0, uint16_t);

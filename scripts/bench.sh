@@ -172,8 +172,10 @@ for ((r = 1; r <= REPEAT; r++)); do
         bench_pass $c
     done
 done
+NAMES=()
 for c in "${CASES[@]}"; do
     read -r name preset b t _ <<< "$c"
+    NAMES+=("$name")
     case_rows "$name" "$preset ${name#*_} ${b}x$t"
 done
 
@@ -181,7 +183,7 @@ echo
 echo "loralab per step: GEMM time (oneDNN, counted inside every product) and everything else"
 echo "(target: other <= 25 % of the step on micro and small)"
 printf '%-22s %-8s %10s %10s %8s  %s\n' case prec gemm_ms other_ms other "target <= 25 %"
-for name in micro_ft micro_lora small_ft small_lora; do
+for name in "${NAMES[@]}"; do
     for p in 32 16; do
         f="$TMP/$name.c$p.out"
         printf '%-22s %-8s %10s %10s %7s%%  %s\n' "$name" "$([ $p = 32 ] && echo fp32 || echo bf16)" \

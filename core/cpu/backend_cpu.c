@@ -248,9 +248,8 @@ static void cpu_to_bf16(uint16_t *dst, const float *src, int rows, int cols, int
 }
 
 static void cpu_from_bf16(float *dst, const uint16_t *src, size_t n) {
-    uint32_t *d = (uint32_t *)dst;
     #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) d[i] = (uint32_t)src[i] << 16;
+    for (size_t i = 0; i < n; i++) dst[i] = bf16_to_float(src[i]);
 }
 
 static void cpu_bias_add(float *out, const float *bias, int N, int OC, int ldo) {
@@ -681,11 +680,6 @@ static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, 
     attention_dq_dk(0, datt, qkv, dqkv, B, T, C, NH);
 }
 
-static inline float bf16_widen(uint16_t h) {
-    union { uint32_t u; float f; } x = {(uint32_t)h << 16};
-    return x.f;
-}
-
 static inline uint16_t bf16_round_float(float f) {
     union { float f; uint32_t u; } x = {f};
     return bf16_round(x.u);
@@ -715,7 +709,7 @@ static void cpu_attention_backward_bf16(float *dqkv, float *datt, const float *d
             size_t i = row % T, base = row * T;
             for (size_t j = 0; j < (size_t)T; j++)
                 drop16[base + j] = j <= i && dropout_keep_u01(seed, base + j) >= dropout_p
-                                       ? bf16_round_float(bf16_widen(att16[base + j]) * inv) : 0;
+                                       ? bf16_round_float(bf16_to_float(att16[base + j]) * inv) : 0;
         }
         d16 = drop16;
     }
@@ -730,9 +724,9 @@ static void cpu_attention_backward_bf16(float *dqkv, float *datt, const float *d
         int n = causal_span(i, T);   // d and a are 0 above the diagonal
         float s = 0.0f;
         #pragma omp simd reduction(+:s)
-        for (int j = 0; j < n; j++) s += bf16_widen(dr[j]) * g[j];
+        for (int j = 0; j < n; j++) s += bf16_to_float(dr[j]) * g[j];
         #pragma omp simd
-        for (int j = 0; j < n; j++) h[j] = bf16_round_float(bf16_widen(dr[j]) * g[j] - bf16_widen(ar[j]) * s);
+        for (int j = 0; j < n; j++) h[j] = bf16_round_float(bf16_to_float(dr[j]) * g[j] - bf16_to_float(ar[j]) * s);
         if (i + 1 < T) memset(h + i + 1, 0, (size_t)(T - 1 - i) * sizeof(uint16_t));
     }
     attention_dq_dk(1, ds16, qkv16, dqkv, B, T, C, NH);
@@ -796,10 +790,7 @@ static void cpu_gelu_backward(float *dinp, const float *inp, const uint16_t *inp
         return;
     }
     #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        union { uint32_t u; float f; } x = {(uint32_t)inp_bf16[i] << 16};
-        dinp[i] = dout[i] * gelu_grad(x.f);
-    }
+    for (size_t i = 0; i < n; i++) dinp[i] = dout[i] * gelu_grad(bf16_to_float(inp_bf16[i]));
 }
 
 static void cpu_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed) {
