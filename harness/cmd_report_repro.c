@@ -42,7 +42,7 @@ int cmd_report_reproduction(int argc, char **argv) {
     char *text = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&text, &len);
-    int status = mem ? report_reproduction(mem, s, db) : err_set("out of memory");
+    int status = mem ? report_reproduction(mem, s) : err_set("out of memory");
     if (mem) fclose(mem);
     store_close(s);
     if (status) { free(text); return -1; }

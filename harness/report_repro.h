@@ -37,8 +37,8 @@
 #define REPRO_SWEEP_TABLE6 "table6-rank"
 #define REPRO_SWEEP_METHODS "fig2-methods"
 
-// Writes RESULTS.md for the database s to out. The text names the database by db_path's file name
-// (e.g. "reproduce.db"), so the text does not depend on how the path is spelled. 0, or -1 (err_set).
-int report_reproduction(FILE *out, Store *s, const char *db_path);
+// Writes RESULTS.md for the database s to out. The text depends on the database's contents only,
+// not on its file's name or path (a copy gives the same document). 0, or -1 (err_set).
+int report_reproduction(FILE *out, Store *s);
 
 #endif

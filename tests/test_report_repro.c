@@ -67,7 +67,7 @@ __attribute__((noinline)) static char *report_text(const char *path) {
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    assert_int_equal(report_reproduction(f, s, "dir/test.db"), 0);
+    assert_int_equal(report_reproduction(f, s), 0);
     fclose(f);
     store_close(s);
     return text;
