@@ -21,9 +21,13 @@ CPPFLAGS = -I. -MMD -MP
 LDLIBS   = -lyaml -lsqlite3 -ljansson -lm -lpthread
 VERSION  = 0.1.0
 
-# OpenMP threads sleep instead of spinning when idle: on a shared or oversubscribed machine
-# (a sweep's workers, CI) spinning made training steps 5-8x slower.
-export OMP_WAIT_POLICY ?= passive
+# OpenMP threads spin briefly (1000 turns) and then sleep when idle, what bin/loralab sets for
+# itself (harness/main.c) when neither variable is set: on a shared or oversubscribed machine
+# (a sweep's workers, CI) libgomp's long default spin made training steps 5-8x slower.
+ifeq ($(origin OMP_WAIT_POLICY),undefined)
+export OMP_WAIT_POLICY = passive
+export GOMP_SPINCOUNT ?= 1000
+endif
 
 # ---- probes: say what was found ----
 have = $(shell printf '#include <$(1)>\nint main(void){return 0;}\n' | $(CC) -x c - -o /dev/null $(2) >/dev/null 2>&1 && echo 1)

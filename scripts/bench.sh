@@ -15,8 +15,8 @@
 # Builds nothing (make does). When /usr/bin/python3 cannot import torch it installs Debian's
 # python3-torch (apt-get, sudo when not root); if that fails it prints loralab's numbers only.
 # Environment: BENCH_THREADS (default 2), BENCH_REPEAT (default 5), BENCH_PYTHON (default
-# /usr/bin/python3), LORALAB (default bin/loralab), OMP_WAIT_POLICY (default passive, see
-# below). A failing run exits 1. The machine's load changes the numbers: the host line prints
+# /usr/bin/python3), LORALAB (default bin/loralab), OMP_WAIT_POLICY and GOMP_SPINCOUNT
+# (default passive and 1000, see below). A failing run exits 1. The machine's load changes the numbers: the host line prints
 # the load average before and the last line after.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -24,10 +24,13 @@ cd "$(dirname "$0")/.." || exit 2
 K=${BENCH_THREADS:-2}
 REPEAT=${BENCH_REPEAT:-5}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
-# Idle OpenMP threads sleep instead of spinning, for both programs: with spinning (libgomp's
-# default) a machine with other jobs on its cores made both 4-8x slower and the ratio noise
-# (loralab micro FT: 1.5-2.2 s/step spinning vs 0.27 s passive at load 9 on 2 cores).
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# Idle OpenMP threads spin 1000 turns and then sleep, for both programs (loralab's own default):
+# with libgomp's long default spin a machine with other jobs on its cores made both 4-8x slower
+# and the ratio noise (loralab micro FT: 1.5-2.2 s/step spinning vs 0.27 s passive at load 9 on
+# 2 cores); sleeping at once costs a wake-up per parallel region.
+if [ -z "${OMP_WAIT_POLICY:-}" ]; then
+    export OMP_WAIT_POLICY=passive GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-1000}
+fi
 BIN=${LORALAB:-bin/loralab}
 LORA="method=lora lora.targets=q,v lora.rank=8 lora.alpha=8"
 TMP=$(mktemp -d)
@@ -94,7 +97,7 @@ idle_mib=$(mib "$(tail -n 1 "$TMP/idle.rss")")
 
 echo "make bench: loralab vs PyTorch, $K threads, best of $REPEAT alternating passes, random tokens, full training"
 echo "steps (forward, cross-entropy, backward, grad clip 1.0, AdamW); LoRA = q,v r=8 alpha=8, base frozen."
-echo "host: $(uname -m), $(nproc) cores, load average$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null | sed 's/^/ /'), OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
+echo "host: $(uname -m), $(nproc) cores, load average$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null | sed 's/^/ /'), OMP_WAIT_POLICY=$OMP_WAIT_POLICY GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-libgomp default}"
 echo "loralab: $("$BIN" --version | sed -n 's/^backends: cpu (\(.*\)), *.*/\1/p; s/^backends: cpu (\(.*\))$/\1/p' | head -n 1)"
 if [ $have_torch = 1 ]; then
     echo "pytorch: $("$PY" -c 'import torch; print(torch.__version__, "mkldnn" if torch.backends.mkldnn.is_available() else "no mkldnn")' 2>/dev/null) ($PY);" \

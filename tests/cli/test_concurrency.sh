@@ -87,10 +87,13 @@ wait $pb; rb=$?
 [ $rb -eq 0 ] && _report ok || _report fail "the waiting sweep should finish the killed sweep's runs, exit $rb :: $(cat "$TMP/b.log")"
 expect_out "^2$" query_rows "$DB" "SELECT count(*) FROM runs WHERE status='done' AND attempts=2"
 
-# OpenMP threads wait passively unless the user says otherwise; the cores are divided among
-# the runs that go at once (no more than there are runs)
-expect_out "OMP_WAIT_POLICY = 'PASSIVE'" sh -c "env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=true '$LORALAB' --version 2>&1"
-expect_out "OMP_WAIT_POLICY = 'ACTIVE'" sh -c "OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=true '$LORALAB' --version 2>&1"
+# OpenMP threads spin 1000 turns and then sleep unless the user says otherwise (libgomp shows
+# PASSIVE for an unset policy too: the spin count tells them apart; the program runs itself
+# again with both set, so the display comes twice, libgomp's default first); the cores are
+# divided among the runs that go at once (no more than there are runs)
+expect_out "^  GOMP_SPINCOUNT = '1000'" sh -c "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose '$LORALAB' --version 2>&1 | grep GOMP_SPINCOUNT | tail -n 1"
+expect_out "^  GOMP_SPINCOUNT = '30000000000'" sh -c "env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=verbose '$LORALAB' --version 2>&1"
+expect_out "^  GOMP_SPINCOUNT = '7'" sh -c "env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=7 OMP_DISPLAY_ENV=verbose '$LORALAB' --version 2>&1"
 expect_out "sweep .*--threads T" "$LORALAB" --help
 expect_out "^  --threads N +CPU threads per run" "$LORALAB" sweep --help
 cores=$(nproc)
