@@ -98,19 +98,26 @@ typedef struct Backend {
                              const int *positions, int B, int Tmax, int C, int NH);
     // GELU, tanh approximation (GPT-2's "gelu_new").
     void (*gelu_forward)(float *out, const float *inp, size_t n);
-    // Fused bias + GELU over N rows of OC (contiguous): inp[n, :] += bias (NULL: none), then
-    // out = GELU(inp). inp keeps the pre-activation for gelu_backward; inp_bf16 (or NULL):
-    // also the pre-activation rounded to bf16 (as to_bf16).
+    // Fused bias + GELU over N rows of OC (contiguous): x = inp[n, :] + bias (NULL: none), then
+    // out = GELU(x) (out may be NULL when out_bf16 is not), out_bf16 (or NULL) = GELU(x)
+    // rounded to bf16 (as to_bf16). With dgelu_bf16 NULL, inp keeps x for gelu_backward; else
+    // dgelu_bf16 = GELU'(x) rounded to bf16, what a bf16 model keeps for the backward, and inp
+    // is scratch afterwards.
     void (*bias_gelu_forward)(float *out, float *inp, const float *bias, int N, int OC,
-                              uint16_t *inp_bf16);
+                              uint16_t *out_bf16, uint16_t *dgelu_bf16);
     // Fused residual + LayerNorm: sum = a + b (sum may alias a or b), then
     // layernorm_forward(out, mean, rstd, sum, weight, bias, N, C, eps).
     void (*residual_layernorm_forward)(float *sum, float *out, float *mean, float *rstd,
                                        const float *a, const float *b, const float *weight,
                                        const float *bias, int N, int C, float eps);
-    // dinp = dout * GELU'(inp) (dinp may alias dout); with inp NULL, inp is inp_bf16 widened.
-    void (*gelu_backward)(float *dinp, const float *inp, const uint16_t *inp_bf16,
+    // dinp = dout * GELU'(inp) (dinp may alias dout); with inp NULL, GELU'(inp) is dgelu_bf16
+    // widened (as bias_gelu_forward kept it).
+    void (*gelu_backward)(float *dinp, const float *inp, const uint16_t *dgelu_bf16,
                           const float *dout, size_t n);
+    // The same from dgelu_bf16 over N rows of OC, straight into the next product's bf16 operand:
+    // dinp_bf16 = dout * GELU' rounded to bf16, and dbias (or NULL) += its column sums (fp32).
+    void (*gelu_backward_bf16)(uint16_t *dinp_bf16, float *dbias, const uint16_t *dgelu_bf16,
+                               const float *dout, int N, int OC);
     // out = inp * keep / (1 - p) (out may alias inp); p = 0 copies.
     void (*dropout_forward)(float *out, const float *inp, size_t n, float p, uint64_t seed);
     void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, uint64_t seed);

@@ -56,7 +56,7 @@ typedef struct {
     float *ln2;           // (L, BT, C)
     float *ln2_mean, *ln2_rstd;   // (L, BT)
     float *fch;           // (L, BT, 4C) the GELU's input; PRECISION_BF16: one layer's, as att
-    uint16_t *fch_bf16;   // PRECISION_BF16: (L, BT, 4C) the GELU's input rounded to bf16
+    uint16_t *dgelu_bf16; // PRECISION_BF16: (L, BT, 4C) the GELU's derivative at fch, in bf16
     float *fch_gelu;      // (L, BT, 4C)
     float *sub_out;       // (L, 2, BT, C) sublayer outputs before adapters (adapter inputs)
     float *lora_h;        // (L, SITE_COUNT, BT, r) A x for each target (0 if not targeted)
@@ -559,7 +559,7 @@ static size_t layout_activations(Model *m, char *base, int B, int T) {
     TAKE(ln1, (m->keep_in[LINEAR_QKV] ? L : 1) * BT * C, float);
     TAKE(ln1_mean, L * BT, float);
     TAKE(ln1_rstd, L * BT, float);
-    // under bf16, q, k, v, the attention probabilities and the GELU's input, which the
+    // under bf16, q, k, v, the attention probabilities and the GELU's derivative, which the
     // backward reads, are kept per layer in bf16 only (as PyTorch's autocast keeps them): the
     // fp32 buffer holds the current layer's for the forward, and the backward reads the bf16
     size_t Lh = m->n_bf16 ? 1 : L;
@@ -572,7 +572,7 @@ static size_t layout_activations(Model *m, char *base, int B, int T) {
     TAKE(ln2_mean, L * BT, float);
     TAKE(ln2_rstd, L * BT, float);
     TAKE(fch, Lh * BT * 4 * C, float);
-    TAKE(fch_bf16, m->n_bf16 ? L * BT * 4 * C : 0, uint16_t);
+    TAKE(dgelu_bf16, m->n_bf16 ? L * BT * 4 * C : 0, uint16_t);
     TAKE(fch_gelu, (m->keep_in[LINEAR_MLP_PROJ] ? L : 1) * BT * 4 * C, float);
     TAKE(sub_out, m->adapter_sites ? L * 2 * BT * C : 0, float);
     TAKE(lora_h, L * SITE_COUNT * BT * r, float);   // r = 0 without LoRA
@@ -719,27 +719,31 @@ static uint16_t *input_bf16(Model *m, BlockLinear k, int l, int N, int IC) {
 }
 
 // Block linear w (a stacked [L, OC, IC] weight) at layer l: out = inp @ W_l^T + bias, in
-// fp32 or, for a bf16 weight, with bf16 operands and fp32 accumulation.
+// fp32 or, for a bf16 weight, with bf16 operands and fp32 accumulation. inp NULL (bf16 only):
+// its producer already wrote the rounded input into input_bf16's slot.
 static void block_linear_forward(Model *m, BlockLinear k, int l, float *out, int ldo, const float *inp,
                                  const float *bias, int N, int IC, int OC) {
     const Param *p = &m->params[m->p_linw[k]];
     size_t at = (size_t)l * OC * IC;
+    LAB_ASSERT(inp || p->bf16);
     if (!p->bf16) { linear_forward(m->be, out, ldo, inp, p->data + at, bias, N, IC, OC, 0.0f); return; }
     uint16_t *xh = input_bf16(m, k, l, N, IC);
-    m->be->to_bf16(xh, inp, N, IC, IC, NULL);
+    if (inp) m->be->to_bf16(xh, inp, N, IC, IC, NULL);
     m->be->gemm_bf16(0, 1, N, OC, IC, 1.0f, xh, IC, p->bf16 + at, IC, 0.0f, out, ldo);
     if (bias) m->be->bias_add(out, bias, N, OC, ldo);
 }
 
 // Its backward: dinp = dout @ W_l; dW_l += dout^T @ inp (trainable W); dbias += colsum(dout).
+// dout NULL (bf16 only): its producer already wrote it rounded into bf16_dy and summed dbias.
 static void block_linear_backward(Model *m, BlockLinear k, int l, float *dinp, float *dbias,
                                   const float *dout, int ldd, const float *inp, int N, int IC, int OC) {
     const Param *p = &m->params[m->p_linw[k]];
     size_t at = (size_t)l * OC * IC;
     float *dw = p->grad ? p->grad + at : NULL;
+    LAB_ASSERT(dout || p->bf16);
     if (!p->bf16) { linear_backward(m->be, dinp, dw, dbias, dout, ldd, inp, p->data + at, N, IC, OC, 0); return; }
     const Backend *be = m->be;
-    be->to_bf16(m->a.bf16_dy, dout, N, OC, ldd, dbias);   // and dbias += colsum(dout)
+    if (dout) be->to_bf16(m->a.bf16_dy, dout, N, OC, ldd, dbias);   // and dbias += colsum(dout)
     be->gemm_bf16(0, 0, N, IC, OC, 1.0f, m->a.bf16_dy, OC, p->bf16 + at, IC, 0.0f, dinp, IC);
     if (dw) {   // the input as the forward rounded it, kept for this layer
         LAB_ASSERT(m->keep_in_bf16[k]);
@@ -989,7 +993,7 @@ typedef struct {
     float *atty;                              // (N, C)
     float *ln2, *ln2_mean, *ln2_rstd;         // (N, C), (N), (N)
     float *fch, *fchg;                        // (N, 4C) before and after GELU
-    uint16_t *fch_bf16;                       // fch's bf16 copy kept for backward, or NULL
+    uint16_t *dgelu_bf16;                     // GELU'(fch) in bf16 kept for backward, or NULL
     float *sub_out[ADAPTER_SITES];            // (N, C) an adapter's input, NULL where none
 } LayerView;
 
@@ -1027,7 +1031,7 @@ static LayerView layer_view(Model *m, int l, int B, int Tx) {
     v.ln2_mean = a->ln2_mean + L * N;
     v.ln2_rstd = a->ln2_rstd + L * N;
     v.fch = a->fch + Lf * N * 4 * C;
-    v.fch_bf16 = a->fch_bf16 ? a->fch_bf16 + L * N * 4 * C : NULL;
+    v.dgelu_bf16 = a->dgelu_bf16 ? a->dgelu_bf16 + L * N * 4 * C : NULL;
     v.fchg = a->fch_gelu + (m->keep_in[LINEAR_MLP_PROJ] ? L : 0) * N * 4 * C;
     for (int s = 0; s < ADAPTER_SITES; s++)
         v.sub_out[s] = has_adapter(m, l, s) ? a->sub_out + (L * ADAPTER_SITES + s) * NC : NULL;
@@ -1067,9 +1071,13 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
     be->residual_layernorm_forward(v.xmid, v.ln2, v.ln2_mean, v.ln2_rstd, v.x, o, v.ln2w, v.ln2b, N, C, c->ln_eps);
     block_linear_forward(m, LINEAR_FC, l, v.fch, 4 * C, v.ln2, NULL, N, C, 4 * C);
     lora_forward(m, l, SITE_FC, v.fch, 4 * C, v.ln2, N);
-    be->bias_gelu_forward(v.fchg, v.fch, v.bias[LINEAR_FC], N, 4 * C, v.fch_bf16);
+    // bf16: the GELU writes c_proj's rounded input itself unless a LoRA branch there reads fp32
+    int rounded = v.dgelu_bf16 && (!has_lora(m, SITE_PROJ) || lora_reads_bf16(m));
+    be->bias_gelu_forward(rounded ? NULL : v.fchg, v.fch, v.bias[LINEAR_FC], N, 4 * C,
+                          rounded ? input_bf16(m, LINEAR_MLP_PROJ, l, N, 4 * C) : NULL, v.dgelu_bf16);
     o = v.sub_out[ADAPTER_MLP] ? v.sub_out[ADAPTER_MLP] : a->dsub;
-    block_linear_forward(m, LINEAR_MLP_PROJ, l, o, C, v.fchg, v.bias[LINEAR_MLP_PROJ], N, 4 * C, C);
+    block_linear_forward(m, LINEAR_MLP_PROJ, l, o, C, rounded ? NULL : v.fchg, v.bias[LINEAR_MLP_PROJ], N,
+                         4 * C, C);
     lora_forward(m, l, SITE_PROJ, o, C, v.fchg, N);
     if (v.sub_out[ADAPTER_MLP]) { adapter_forward(m, l, ADAPTER_MLP, a->dsub, o, N); o = a->dsub; }
     if (pd > 0) be->dropout_forward(o, o, NC, pd, site_seed(m, l, DROP_RESID_MLP));
@@ -1270,8 +1278,13 @@ static void block_backward(Model *m, int l) {
     }
     block_linear_backward(m, LINEAR_MLP_PROJ, l, a->dfch, v.gbias[LINEAR_MLP_PROJ], d, C, v.fchg, N, 4 * C, C);
     lora_backward(m, l, SITE_PROJ, a->dfch, d, C, v.fchg, N);
-    be->gelu_backward(a->dfch, v.fch_bf16 ? NULL : v.fch, v.fch_bf16, a->dfch, (size_t)N * 4 * C);
-    block_linear_backward(m, LINEAR_FC, l, a->dln, v.gbias[LINEAR_FC], a->dfch, 4 * C, v.ln2, N, C, 4 * C);
+    if (v.dgelu_bf16 && !has_lora(m, SITE_FC)) {   // straight into c_fc's bf16 operand, with its dbias
+        be->gelu_backward_bf16(a->bf16_dy, v.gbias[LINEAR_FC], v.dgelu_bf16, a->dfch, N, 4 * C);
+        block_linear_backward(m, LINEAR_FC, l, a->dln, NULL, NULL, 4 * C, v.ln2, N, C, 4 * C);
+    } else {
+        be->gelu_backward(a->dfch, v.dgelu_bf16 ? NULL : v.fch, v.dgelu_bf16, a->dfch, (size_t)N * 4 * C);
+        block_linear_backward(m, LINEAR_FC, l, a->dln, v.gbias[LINEAR_FC], a->dfch, 4 * C, v.ln2, N, C, 4 * C);
+    }
     lora_backward(m, l, SITE_FC, a->dln, a->dfch, 4 * C, v.ln2, N);
     be->layernorm_backward(a->dresidual, v.gln2w, v.gln2b, a->dln, v.xmid, v.ln2w, v.ln2_mean, v.ln2_rstd, N, C);
     // ---- attention sublayer: xmid = x + drop(adapter(c_proj(attn(c_attn(ln1(x)))))) ----

@@ -772,6 +772,7 @@ static void test_attention_larger(void **state) {
 // unfused steps, at a size above the parallel threshold (N = 300 rows)
 
 static double gelu_ref(double x);
+static double gelu_grad_ref(double x);
 
 static void test_bias_gelu(void **state) {
     (void)state;
@@ -789,20 +790,60 @@ static void test_bias_gelu(void **state) {
             rpre[i] = pre;
             rout[i] = gelu_ref(pre);
         }
-        be->bias_gelu_forward(out, x, with_bias ? bias : NULL, N, OC, NULL);
+        be->bias_gelu_forward(out, x, with_bias ? bias : NULL, N, OC, NULL, NULL);
         assert_close(with_bias ? "bias_gelu pre-activation" : "gelu (no bias) input kept", x, rpre, n, 0, 0);
         assert_close(with_bias ? "bias_gelu out" : "gelu (no bias) out", out, rout, n, 1e-6, 1e-6);
     }
-    // with the bf16 copy: the same outputs, and the pre-activation's to_bf16 bits
-    uint16_t *pre16 = calloc(n, 2), *want16 = calloc(n, 2);
-    float *out2 = falloc(n);
+    // the bf16 outputs: GELU's bits as above (and their to_bf16), and GELU' rounded, within bf16's
+    // half ulp of the double-precision derivative; out may be left out
+    uint16_t *out16 = calloc(n, 2), *want16 = calloc(n, 2), *dg16 = calloc(n, 2), *dg16b = calloc(n, 2);
+    float *out2 = falloc(n), *dgw = falloc(n);
+    double *rdg = dalloc(n);
+    for (size_t i = 0; i < n; i++) rdg[i] = gelu_grad_ref((float)rpre[i]);
     memcpy(x, x0, n * sizeof(float));
-    be->bias_gelu_forward(out2, x, bias, N, OC, pre16);
+    be->bias_gelu_forward(out2, x, bias, N, OC, out16, dg16);
     assert_memory_equal(out2, out, n * sizeof(float));
-    be->to_bf16(want16, x, N, OC, OC, NULL);
-    assert_memory_equal(pre16, want16, n * 2);
-    free(pre16); free(want16); free(out2);
+    be->to_bf16(want16, out, N, OC, OC, NULL);
+    assert_memory_equal(out16, want16, n * 2);
+    be->from_bf16(dgw, dg16, n);
+    assert_close("bias_gelu GELU' in bf16", dgw, rdg, n, 1e-5, 1.0 / 256);
+    memcpy(x, x0, n * sizeof(float));
+    memset(out16, 0, n * 2);
+    be->bias_gelu_forward(NULL, x, bias, N, OC, out16, dg16b);
+    assert_memory_equal(out16, want16, n * 2);
+    assert_memory_equal(dg16b, dg16, n * 2);
+    free(out16); free(want16); free(dg16); free(dg16b); free(out2); free(dgw); free(rdg);
     free(x); free(x0); free(out); free(bias); free(rpre); free(rout);
+}
+
+// The backward from the kept bf16 derivative: gelu_backward multiplies by it exactly, and
+// gelu_backward_bf16 rounds that product (to_bf16's bits) and sums its columns into dbias.
+static void test_gelu_backward_bf16(void **state) {
+    (void)state;
+    enum { N = 300, OC = 96 };
+    size_t n = (size_t)N * OC;
+    float *x = falloc(n), *dy = falloc(n), *dx = falloc(n), *dbias = falloc(OC), *dbias2 = falloc(OC);
+    uint16_t *dg16 = calloc(n, 2), *dx16 = calloc(n, 2), *want16 = calloc(n, 2);
+    double *rsum = dalloc(OC);
+    fill(x, n, -4, 4);
+    fill(dy, n, -1, 1);
+    fill(dbias, OC, -1, 1);
+    memcpy(dbias2, dbias, OC * sizeof(float));
+    be->bias_gelu_forward(NULL, x, NULL, N, OC, NULL, dg16);
+    be->gelu_backward(dx, NULL, dg16, dy, n);
+    for (size_t i = 0; i < n; i++) assert_true(dx[i] == dy[i] * bf16_to_float(dg16[i]));
+    for (int c = 0; c < OC; c++) {
+        rsum[c] = dbias[c];
+        for (int r = 0; r < N; r++) rsum[c] += dx[(size_t)r * OC + c];
+    }
+    be->to_bf16(want16, dx, N, OC, OC, NULL);
+    be->gelu_backward_bf16(dx16, dbias, dg16, dy, N, OC);
+    assert_memory_equal(dx16, want16, n * 2);
+    assert_close("gelu_backward_bf16 dbias", dbias, rsum, OC, 1e-5, 1e-5);
+    memset(dx16, 0, n * 2);
+    be->gelu_backward_bf16(dx16, NULL, dg16, dy, N, OC);   // a frozen bias
+    assert_memory_equal(dx16, want16, n * 2);
+    free(x); free(dy); free(dx); free(dbias); free(dbias2); free(dg16); free(dx16); free(want16); free(rsum);
 }
 
 static void test_residual_layernorm(void **state) {
@@ -900,16 +941,6 @@ static void test_gelu(void **state) {
     // For x << 0, 1 + tanh(u) and 1 - tanh(u)^2 lose their digits in float (the ulp of 1
     // is 6e-8), so the derivative is good to about 1e-6 absolute there, as in any float GELU.
     assert_close("gelu backward sweep", g, rg, n, 2e-6, 1e-5);
-    // from a bf16 input: bit for bit the gradient at the widened input
-    uint16_t *x16 = calloc(n, 2);
-    float *xw = falloc(n), *g16 = falloc(n);
-    be->to_bf16(x16, x, 1, (int)n, (int)n, NULL);
-    be->from_bf16(xw, x16, n);
-    for (size_t i = 0; i < n; i++) assert_true(xw[i] == bf16_to_float(x16[i]));
-    be->gelu_backward(g, xw, NULL, ones, n);
-    be->gelu_backward(g16, NULL, x16, ones, n);
-    assert_memory_equal(g16, g, n * sizeof(float));
-    free(x16); free(xw); free(g16);
     free(x); free(y); free(g); free(ones); free(ry); free(rg);
 }
 
@@ -1288,6 +1319,7 @@ int main(void) {
         cmocka_unit_test(test_attention_larger),
         cmocka_unit_test(test_gelu),
         cmocka_unit_test(test_bias_gelu),
+        cmocka_unit_test(test_gelu_backward_bf16),
         cmocka_unit_test(test_residual_layernorm),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_crossentropy_hand),

@@ -201,10 +201,12 @@ static inline uint16_t bf16_round(uint32_t u) {
 }
 
 // colsum += the column sums of x (N rows of OC, ldx apart) and, when xh is not NULL, xh (N x OC,
-// contiguous) = x rounded to bf16, in the same pass. Columns are split between threads, so
-// each colsum element has one writer; 64 columns at a time are summed in registers, one store
-// per column rather than one per row.
-static void column_sums(float *colsum, const float *x, int N, int OC, int ldx, uint16_t *xh) {
+// contiguous) = x rounded to bf16, in the same pass; with mul not NULL (N x OC bf16, contiguous)
+// x stands for x * mul (in fp32) throughout. Columns are split between threads, so each colsum
+// element has one writer; 64 columns at a time are summed in registers, one store per column
+// rather than one per row.
+static void column_sums(float *colsum, const float *x, int N, int OC, int ldx, uint16_t *xh,
+                        const uint16_t *mul) {
     LAB_ASSERT(ldx >= OC);
     int nt = (size_t)N * OC > PAR_MIN ? max_threads() : 1;
     if (nt > OC / 16) nt = OC / 16 > 0 ? OC / 16 : 1;   // at least 16 columns per thread
@@ -214,9 +216,15 @@ static void column_sums(float *colsum, const float *x, int N, int OC, int ldx, u
         chunk_range(OC, team_size(), thread_id(), &lo, &hi);
         for (int c0 = lo; c0 < hi; c0 += 64) {
             int w = hi - c0 < 64 ? hi - c0 : 64;
-            float acc[64] = {0};
+            float acc[64] = {0}, prod[64];
             for (int n = 0; n < N; n++) {
                 const float *d = x + (size_t)n * ldx + c0;
+                if (mul) {
+                    const uint16_t *g = mul + (size_t)n * OC + c0;
+                    #pragma omp simd
+                    for (int c = 0; c < w; c++) prod[c] = d[c] * bf16_to_float(g[c]);
+                    d = prod;
+                }
                 if (w == 64) {
                     #pragma omp simd
                     for (int c = 0; c < 64; c++) acc[c] += d[c];
@@ -237,7 +245,7 @@ static void column_sums(float *colsum, const float *x, int N, int OC, int ldx, u
 
 static void cpu_to_bf16(uint16_t *dst, const float *src, int rows, int cols, int ld, float *colsum) {
     LAB_ASSERT(rows >= 0 && cols >= 0 && ld >= cols);
-    if (colsum) { column_sums(colsum, src, rows, cols, ld, dst); return; }
+    if (colsum) { column_sums(colsum, src, rows, cols, ld, dst, NULL); return; }
     #pragma omp parallel for schedule(static) if ((size_t)rows * cols > PAR_MIN)
     for (int r = 0; r < rows; r++) {
         const uint32_t *x = (const uint32_t *)(src + (size_t)r * ld);
@@ -263,7 +271,7 @@ static void cpu_bias_add(float *out, const float *bias, int N, int OC, int ldo) 
 }
 
 static void cpu_bias_backward(float *dbias, const float *dout, int N, int OC, int ldd) {
-    column_sums(dbias, dout, N, OC, ldd, NULL);
+    column_sums(dbias, dout, N, OC, ldd, NULL, NULL);
 }
 
 static void cpu_axpy(float *y, const float *x, float alpha, size_t n) {
@@ -738,40 +746,17 @@ static void cpu_attention_backward_bf16(float *dqkv, float *datt, const float *d
 #define GELU_S 0.7978845608028654f   // sqrt(2 / pi)
 
 // 0.5 x (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): one exponential and
-// one division, and no cancellation for either sign of u.
+// one division, and no cancellation for either sign of u. (bias_gelu_forward's bf16 pass
+// writes the same expression, so both give the same bits.)
 static inline float gelu(float x) {
     float u = GELU_S * (x + 0.044715f * x * x * x);
-    return x / (1.0f + fast_expf(-2.0f * u));
+    return x * (1.0f / (1.0f + fast_expf(-2.0f * u)));
 }
 
 static void cpu_gelu_forward(float *out, const float *inp, size_t n) {
     #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         out[i] = gelu(inp[i]);
-    }
-}
-
-// One pass instead of bias_add's, gelu_forward's and to_bf16's.
-static void cpu_bias_gelu_forward(float *out, float *inp, const float *bias, int N, int OC,
-                                  uint16_t *inp_bf16) {
-    #pragma omp parallel for schedule(static) if ((size_t)N * OC > PAR_MIN)
-    for (int n = 0; n < N; n++) {
-        float *x = inp + (size_t)n * OC, *o = out + (size_t)n * OC;
-        if (bias) {
-            #pragma omp simd
-            for (int c = 0; c < OC; c++) x[c] += bias[c];
-        }
-        #pragma omp simd
-        for (int c = 0; c < OC; c++) {
-            float v = x[c];
-            o[c] = gelu(v);
-        }
-        if (inp_bf16) {
-            const uint32_t *u = (const uint32_t *)x;
-            uint16_t *h = inp_bf16 + (size_t)n * OC;
-            #pragma omp simd
-            for (int c = 0; c < OC; c++) h[c] = bf16_round(u[c]);
-        }
     }
 }
 
@@ -782,7 +767,45 @@ static inline float gelu_grad(float x) {
     return sg + 2.0f * x * sg * (1.0f - sg) * du;
 }
 
-static void cpu_gelu_backward(float *dinp, const float *inp, const uint16_t *inp_bf16,
+// One pass instead of bias_add's, gelu_forward's and to_bf16's. A bf16 model keeps GELU'(x)
+// rather than x: it comes from the forward's own exponential, and the backward only multiplies.
+static void cpu_bias_gelu_forward(float *out, float *inp, const float *bias, int N, int OC,
+                                  uint16_t *out_bf16, uint16_t *dgelu_bf16) {
+    #pragma omp parallel for schedule(static) if ((size_t)N * OC > PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        float *x = inp + (size_t)n * OC;
+        if (dgelu_bf16) {   // inp is scratch afterwards: the sums stay in registers
+            float *o = out ? out + (size_t)n * OC : NULL;
+            uint16_t *h = out_bf16 ? out_bf16 + (size_t)n * OC : NULL, *g = dgelu_bf16 + (size_t)n * OC;
+            #pragma omp simd
+            for (int c = 0; c < OC; c++) {
+                float v = bias ? x[c] + bias[c] : x[c];
+                float u = GELU_S * (v + 0.044715f * v * v * v), du = GELU_S * (1.0f + 3.0f * 0.044715f * v * v);
+                float sg = 1.0f / (1.0f + fast_expf(-2.0f * u)), y = v * sg;   // gelu(v)
+                union { float f; uint32_t u; } yb = {y}, gb = {sg + 2.0f * v * sg * (1.0f - sg) * du};
+                g[c] = bf16_round(gb.u);
+                if (h) h[c] = bf16_round(yb.u);
+                if (o) o[c] = y;
+            }
+            continue;
+        }
+        if (bias) {
+            #pragma omp simd
+            for (int c = 0; c < OC; c++) x[c] += bias[c];
+        }
+        float *o = out + (size_t)n * OC;
+        #pragma omp simd
+        for (int c = 0; c < OC; c++) o[c] = gelu(x[c]);
+        if (out_bf16) {
+            const uint32_t *u = (const uint32_t *)o;
+            uint16_t *h = out_bf16 + (size_t)n * OC;
+            #pragma omp simd
+            for (int c = 0; c < OC; c++) h[c] = bf16_round(u[c]);
+        }
+    }
+}
+
+static void cpu_gelu_backward(float *dinp, const float *inp, const uint16_t *dgelu_bf16,
                               const float *dout, size_t n) {
     if (inp) {
         #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
@@ -790,7 +813,19 @@ static void cpu_gelu_backward(float *dinp, const float *inp, const uint16_t *inp
         return;
     }
     #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) dinp[i] = dout[i] * gelu_grad(bf16_to_float(inp_bf16[i]));
+    for (size_t i = 0; i < n; i++) dinp[i] = dout[i] * bf16_to_float(dgelu_bf16[i]);
+}
+
+// The gradient straight into the bf16 operand of the next product, and the bias gradient.
+static void cpu_gelu_backward_bf16(uint16_t *dinp_bf16, float *dbias, const uint16_t *dgelu_bf16,
+                                   const float *dout, int N, int OC) {
+    if (dbias) { column_sums(dbias, dout, N, OC, OC, dinp_bf16, dgelu_bf16); return; }
+    size_t n = (size_t)N * OC;
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        union { float f; uint32_t u; } v = {dout[i] * bf16_to_float(dgelu_bf16[i])};
+        dinp_bf16[i] = bf16_round(v.u);
+    }
 }
 
 static void cpu_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed) {
@@ -949,6 +984,7 @@ static const Backend cpu_backend = {
     .bias_gelu_forward = cpu_bias_gelu_forward,
     .residual_layernorm_forward = cpu_residual_layernorm_forward,
     .gelu_backward = cpu_gelu_backward,
+    .gelu_backward_bf16 = cpu_gelu_backward_bf16,
     .dropout_forward = cpu_dropout_forward,
     .dropout_backward = cpu_dropout_backward,
     .crossentropy_forward = cpu_crossentropy_forward,

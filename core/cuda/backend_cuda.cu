@@ -305,10 +305,21 @@ static void set_message(char *err, size_t cap, const char *fmt, ...) {
 
 // The fused ops as their steps, on the GPU's own kernels.
 static void cuda_bias_gelu_forward(float *out, float *inp, const float *bias, int N, int OC,
-                                   uint16_t *inp_bf16) {
+                                   uint16_t *out_bf16, uint16_t *dgelu_bf16) {
+    size_t n = (size_t)N * OC;
     if (bias) cuda_bias_add(inp, bias, N, OC, OC);
-    cuda_gelu_forward(out, inp, (size_t)N * OC);
-    if (inp_bf16) cuda_to_bf16(inp_bf16, inp, N, OC, OC, NULL);
+    if (dgelu_bf16) { cuda_gelu_bf16(out, out_bf16, dgelu_bf16, inp, n); return; }
+    cuda_gelu_forward(out, inp, n);
+    if (out_bf16) cuda_to_bf16(out_bf16, out, N, OC, OC, NULL);
+}
+
+// The product in fp32 scratch, then to_bf16 with the bias gradient.
+static void cuda_gelu_backward_bf16(uint16_t *dinp_bf16, float *dbias, const uint16_t *dgelu_bf16,
+                                    const float *dout, int N, int OC) {
+    size_t n = (size_t)N * OC;
+    float *g = (float *)cuda_scratch(SCRATCH_GELU_GRAD, n * sizeof(float));
+    cuda_gelu_backward(g, NULL, dgelu_bf16, dout, n);
+    cuda_to_bf16(dinp_bf16, g, N, OC, OC, dbias);
 }
 
 // From the bf16 copies: widened into scratch, then the fp32 backward (exact inputs, fp32 products).
@@ -371,6 +382,7 @@ static void fill_table(Backend *t) {
     t->bias_gelu_forward = cuda_bias_gelu_forward;
     t->residual_layernorm_forward = cuda_residual_layernorm_forward;
     t->gelu_backward = cuda_gelu_backward;
+    t->gelu_backward_bf16 = cuda_gelu_backward_bf16;
     t->dropout_forward = cuda_dropout_forward;
     t->dropout_backward = cuda_dropout_backward;
     t->crossentropy_forward = cuda_crossentropy_forward;

@@ -83,14 +83,29 @@ __global__ void gelu_forward_kernel(float *out, const float *inp, size_t n) {
     }
 }
 
-// inp, or inp_bf16 widened where inp is NULL
-__global__ void gelu_backward_kernel(float *dinp, const float *inp, const __nv_bfloat16 *inp_bf16,
+// GELU'(inp), or dgelu_bf16 widened where inp is NULL
+__global__ void gelu_backward_kernel(float *dinp, const float *inp, const __nv_bfloat16 *dgelu_bf16,
                                     const float *dout, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float x = inp ? inp[i] : __bfloat162float(inp_bf16[i]);
+        if (!inp) { dinp[i] = dout[i] * __bfloat162float(dgelu_bf16[i]); continue; }
+        float x = inp[i];
         float t = tanhf(GELU_S * (x + 0.044715f * x * x * x));
         float du = GELU_S * (1.0f + 3.0f * 0.044715f * x * x);
         dinp[i] = dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+    }
+}
+
+// GELU(inp) into out (or NULL) and out_bf16 (or NULL), and GELU'(inp) into dgelu_bf16, rounded.
+__global__ void gelu_bf16_kernel(float *out, __nv_bfloat16 *out_bf16, __nv_bfloat16 *dgelu_bf16,
+                                 const float *inp, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float x = inp[i];
+        float t = tanhf(GELU_S * (x + 0.044715f * x * x * x));
+        float du = GELU_S * (1.0f + 3.0f * 0.044715f * x * x);
+        float y = 0.5f * x * (1.0f + t);
+        if (out) out[i] = y;
+        if (out_bf16) out_bf16[i] = __float2bfloat16_rn(y);
+        dgelu_bf16[i] = __float2bfloat16_rn(0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
     }
 }
 
@@ -179,9 +194,15 @@ void cuda_gelu_forward(float *out, const float *inp, size_t n) {
     KERNEL_CHECK();
 }
 
-void cuda_gelu_backward(float *dinp, const float *inp, const uint16_t *inp_bf16, const float *dout, size_t n) {
+void cuda_gelu_backward(float *dinp, const float *inp, const uint16_t *dgelu_bf16, const float *dout, size_t n) {
     if (!n) return;
-    gelu_backward_kernel<<<grid_for(n), BLOCK>>>(dinp, inp, (const __nv_bfloat16 *)inp_bf16, dout, n);
+    gelu_backward_kernel<<<grid_for(n), BLOCK>>>(dinp, inp, (const __nv_bfloat16 *)dgelu_bf16, dout, n);
+    KERNEL_CHECK();
+}
+
+void cuda_gelu_bf16(float *out, uint16_t *out_bf16, uint16_t *dgelu_bf16, const float *inp, size_t n) {
+    if (!n) return;
+    gelu_bf16_kernel<<<grid_for(n), BLOCK>>>(out, (__nv_bfloat16 *)out_bf16, (__nv_bfloat16 *)dgelu_bf16, inp, n);
     KERNEL_CHECK();
 }
 

@@ -13,7 +13,9 @@ void cuda_scale(float *x, float alpha, size_t n);
 void cuda_add(float *out, const float *a, const float *b, size_t n);
 double cuda_sumsq(const float *x, size_t n);   // double accumulation; waits for the result
 void cuda_gelu_forward(float *out, const float *inp, size_t n);
-void cuda_gelu_backward(float *dinp, const float *inp, const uint16_t *inp_bf16, const float *dout, size_t n);
+void cuda_gelu_backward(float *dinp, const float *inp, const uint16_t *dgelu_bf16, const float *dout, size_t n);
+// out (or NULL) and out_bf16 (or NULL) = GELU(inp); dgelu_bf16 = GELU'(inp) rounded to bf16.
+void cuda_gelu_bf16(float *out, uint16_t *out_bf16, uint16_t *dgelu_bf16, const float *inp, size_t n);
 void cuda_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed);
 void cuda_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
 void cuda_adamw_update(float *param, const float *grad, float *m, float *v, size_t n,
