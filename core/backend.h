@@ -64,9 +64,12 @@ typedef struct Backend {
     // dwte[tokens[b,t],:] += dout[b,t,:]; dwpe[t,:] += dout[b,t,:] (either may be NULL)
     void (*encoder_backward)(float *dwte, float *dwpe, const float *dout, const int *tokens,
                              int B, int T, int C);
-    // out = (inp - mean) * rstd * weight + bias over the last dim C; mean, rstd: (N)
+    // out = (inp - mean) * rstd * weight + bias over the last dim C; mean, rstd: (N).
+    // out_bf16 (or NULL): out rounded to bf16 (as to_bf16), written in the same pass, the
+    // operand a bf16 linear multiplies; out may then be NULL.
     void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp,
-                              const float *weight, const float *bias, int N, int C, float eps);
+                              const float *weight, const float *bias, int N, int C, float eps,
+                              uint16_t *out_bf16);
     // dinp += ...; dweight += ...; dbias += ... (dweight/dbias may be NULL)
     void (*layernorm_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
                                const float *inp, const float *weight, const float *mean,
@@ -106,10 +109,11 @@ typedef struct Backend {
     void (*bias_gelu_forward)(float *out, float *inp, const float *bias, int N, int OC,
                               uint16_t *out_bf16, uint16_t *dgelu_bf16);
     // Fused residual + LayerNorm: sum = a + b (sum may alias a or b), then
-    // layernorm_forward(out, mean, rstd, sum, weight, bias, N, C, eps).
+    // layernorm_forward(out, mean, rstd, sum, weight, bias, N, C, eps, out_bf16).
     void (*residual_layernorm_forward)(float *sum, float *out, float *mean, float *rstd,
                                        const float *a, const float *b, const float *weight,
-                                       const float *bias, int N, int C, float eps);
+                                       const float *bias, int N, int C, float eps,
+                                       uint16_t *out_bf16);
     // dinp = dout * GELU'(inp) (dinp may alias dout); with inp NULL, GELU'(inp) is dgelu_bf16
     // widened (as bias_gelu_forward kept it).
     void (*gelu_backward)(float *dinp, const float *inp, const uint16_t *dgelu_bf16,

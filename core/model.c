@@ -328,6 +328,16 @@ static int lora_reads_bf16(const Model *m) {
     return m->mc.precision == PRECISION_BF16 && m->mc.lora_dropout <= 0.0f;
 }
 
+// Whether block linear k's input is read only as its bf16 copy (its producer may then write
+// that copy alone): a bf16 weight, not kept in fp32, and no LoRA branch on it reading fp32.
+static int input_only_bf16(const Model *m, BlockLinear k) {
+    if (!is_bf16(m, m->p_linw[k]) || m->keep_in[k]) return 0;
+    if (lora_reads_bf16(m)) return 1;
+    for (int t = 0; t < SITE_COUNT; t++)
+        if (has_lora(m, t) && lora_site_slice(&m->cfg, (LoraSite)t, 0).linear == k) return 0;
+    return 1;
+}
+
 static void decide_kept_inputs(Model *m) {
     for (int k = 0; k < LINEAR_COUNT; k++) {
         int trained = m->params[m->p_linw[k]].trainable, half = is_bf16(m, m->p_linw[k]);
@@ -862,7 +872,7 @@ static void adapter_forward(Model *m, int l, AdapterSite site, float *out, const
     AdapterView v = adapter_view(m, l, site, N);
     const float *x = a_in;
     if (v.ln_w) {
-        be->layernorm_forward(v.ln, v.ln_mean, v.ln_rstd, a_in, v.ln_w, v.ln_b, N, C, m->cfg.ln_eps);
+        be->layernorm_forward(v.ln, v.ln_mean, v.ln_rstd, a_in, v.ln_w, v.ln_b, N, C, m->cfg.ln_eps, NULL);
         x = v.ln;
     }
     linear_forward(be, v.down, r, x, v.down_w, v.down_b, N, C, r, 0.0f);
@@ -1049,8 +1059,12 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
     Activations *a = &m->a;
     LayerView v = layer_view(m, l, B, Tx);
     if (m->prefix_kind == METHOD_PREFIX_LAYER && !decode) prefix_write(m, v.x, l);
-    be->layernorm_forward(v.ln1, v.ln1_mean, v.ln1_rstd, v.x, v.ln1w, v.ln1b, N, C, c->ln_eps);
-    block_linear_forward(m, LINEAR_QKV, l, v.qkv, 3 * C, v.ln1, v.bias[LINEAR_QKV], N, C, 3 * C);
+    // bf16: the LayerNorms (and the GELU below) write the next linear's rounded input themselves
+    // where nothing reads it in fp32
+    float *ln1 = input_only_bf16(m, LINEAR_QKV) ? NULL : v.ln1;
+    be->layernorm_forward(ln1, v.ln1_mean, v.ln1_rstd, v.x, v.ln1w, v.ln1b, N, C, c->ln_eps,
+                          ln1 ? NULL : input_bf16(m, LINEAR_QKV, l, N, C));
+    block_linear_forward(m, LINEAR_QKV, l, v.qkv, 3 * C, ln1, v.bias[LINEAR_QKV], N, C, 3 * C);
     for (LoraSite t = SITE_Q; t <= SITE_V; t++) lora_forward(m, l, t, v.qkv, 3 * C, v.ln1, N);
     if (decode) {
         size_t layer = (size_t)m->kv_rows * c->n_ctx * C;
@@ -1068,11 +1082,12 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
     if (v.sub_out[ADAPTER_ATTN]) { adapter_forward(m, l, ADAPTER_ATTN, a->dsub, o, N); o = a->dsub; }
     if (pd > 0) be->dropout_forward(o, o, NC, pd, site_seed(m, l, DROP_RESID_ATTN));
     // MLP: xmid = x + o and ln2 = LN(xmid) in one pass; c_fc's bias joins its GELU
-    be->residual_layernorm_forward(v.xmid, v.ln2, v.ln2_mean, v.ln2_rstd, v.x, o, v.ln2w, v.ln2b, N, C, c->ln_eps);
-    block_linear_forward(m, LINEAR_FC, l, v.fch, 4 * C, v.ln2, NULL, N, C, 4 * C);
+    float *ln2 = input_only_bf16(m, LINEAR_FC) ? NULL : v.ln2;
+    be->residual_layernorm_forward(v.xmid, ln2, v.ln2_mean, v.ln2_rstd, v.x, o, v.ln2w, v.ln2b, N, C, c->ln_eps,
+                                   ln2 ? NULL : input_bf16(m, LINEAR_FC, l, N, C));
+    block_linear_forward(m, LINEAR_FC, l, v.fch, 4 * C, ln2, NULL, N, C, 4 * C);
     lora_forward(m, l, SITE_FC, v.fch, 4 * C, v.ln2, N);
-    // bf16: the GELU writes c_proj's rounded input itself unless a LoRA branch there reads fp32
-    int rounded = v.dgelu_bf16 && (!has_lora(m, SITE_PROJ) || lora_reads_bf16(m));
+    int rounded = v.dgelu_bf16 && input_only_bf16(m, LINEAR_MLP_PROJ);
     be->bias_gelu_forward(rounded ? NULL : v.fchg, v.fch, v.bias[LINEAR_FC], N, 4 * C,
                           rounded ? input_bf16(m, LINEAR_MLP_PROJ, l, N, 4 * C) : NULL, v.dgelu_bf16);
     o = v.sub_out[ADAPTER_MLP] ? v.sub_out[ADAPTER_MLP] : a->dsub;
@@ -1106,7 +1121,8 @@ float model_forward(Model *m, const Batch *bt, const ForwardOptions *opt) {
 
     for (int l = 0; l < L; l++) block_forward(m, l, B, Tx, 0);
     float *xL = a->residual + (size_t)L * NC;
-    be->layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, xL, P(m, m->p_lnfw), P(m, m->p_lnfb), N, C, c->ln_eps);
+    be->layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, xL, P(m, m->p_lnfw), P(m, m->p_lnfb), N, C, c->ln_eps,
+                          NULL);
 
     m->has_loss = m->loss_count > 0;
     double loss = 0.0;
@@ -1246,7 +1262,7 @@ void model_decode_step(Model *m, const int *tokens, int n, float *logits) {
     be->add(a->residual, a->residual, a->dsub, NC);
     for (int l = 0; l < L; l++) block_forward(m, l, n, 1, 1);
     be->layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->residual + (size_t)L * NC, P(m, m->p_lnfw),
-                          P(m, m->p_lnfb), n, C, m->cfg.ln_eps);
+                          P(m, m->p_lnfb), n, C, m->cfg.ln_eps, NULL);
     linear_forward(be, a->logits, V, a->lnf, P(m, m->p_wte), NULL, n, C, V, 0.0f);
     be->to_host(logits, a->logits, (size_t)n * V * sizeof(float));
     for (int i = 0; i < n; i++) m->kv_pos[i]++;

@@ -279,8 +279,8 @@ static void layernorm_case(int N, int C, int with_params) {
     float *d_out = gpu->alloc(n * 4), *d_mean = gpu->alloc(N * 4), *d_rstd = gpu->alloc(N * 4);
     float *d_dout = up(dout, n * 4), *d_dinp = up(dinp, n * 4);
     float *d_dw = up(dw, C * 4), *d_db = up(db, C * 4);
-    cpu->layernorm_forward(out, mean, rstd, x, w, b, N, C, 1e-5f);
-    gpu->layernorm_forward(d_out, d_mean, d_rstd, d_x, d_w, d_b, N, C, 1e-5f);
+    cpu->layernorm_forward(out, mean, rstd, x, w, b, N, C, 1e-5f, NULL);
+    gpu->layernorm_forward(d_out, d_mean, d_rstd, d_x, d_w, d_b, N, C, 1e-5f, NULL);
     check_dev("layernorm_forward out", d_out, out, n, 1e-5, 1e-5);
     check_dev("layernorm_forward mean", d_mean, mean, N, 1e-6, 1e-5);
     check_dev("layernorm_forward rstd", d_rstd, rstd, N, 1e-6, 1e-5);

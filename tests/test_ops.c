@@ -445,7 +445,7 @@ static const float LN_EPS = 1e-5f;
 
 static double ln_loss(void *p) {
     LnCtx *c = p;
-    be->layernorm_forward(c->out, c->mean, c->rstd, c->inp, c->weight, c->bias, c->N, c->C, LN_EPS);
+    be->layernorm_forward(c->out, c->mean, c->rstd, c->inp, c->weight, c->bias, c->N, c->C, LN_EPS, NULL);
     return dot(c->w, c->out, (size_t)c->N * c->C);
 }
 
@@ -874,15 +874,34 @@ static void test_residual_layernorm(void **state) {
         rmean[r] = m;
         rrstd[r] = s;
     }
-    be->residual_layernorm_forward(sum, out, mean, rstd, a, b, w, bias, N, C, 1e-5f);
+    be->residual_layernorm_forward(sum, out, mean, rstd, a, b, w, bias, N, C, 1e-5f, NULL);
     assert_close("residual_layernorm sum", sum, rsum, n, 0, 0);
     assert_close("residual_layernorm out", out, rout, n, 1e-5, 1e-5);
     assert_close("residual_layernorm mean", mean, rmean, N, 1e-6, 1e-5);
     assert_close("residual_layernorm rstd", rstd, rrstd, N, 1e-6, 1e-5);
     // the sum may overwrite an input (the model writes the residual stream in place)
     memcpy(sum, a, n * sizeof(float));
-    be->residual_layernorm_forward(sum, out, mean, rstd, sum, b, w, bias, N, C, 1e-5f);
+    be->residual_layernorm_forward(sum, out, mean, rstd, sum, b, w, bias, N, C, 1e-5f, NULL);
     assert_close("residual_layernorm sum in place", sum, rsum, n, 0, 0);
+    // the bf16 output: to_bf16 of the same out, with out or without it; layernorm_forward too
+    uint16_t *h = calloc(n, 2), *want = calloc(n, 2);
+    float *out2 = falloc(n);
+    be->residual_layernorm_forward(sum, out, mean, rstd, a, b, w, bias, N, C, 1e-5f, NULL);
+    be->to_bf16(want, out, N, C, C, NULL);
+    be->residual_layernorm_forward(sum, out2, mean, rstd, a, b, w, bias, N, C, 1e-5f, h);
+    assert_memory_equal(out2, out, n * sizeof(float));
+    assert_memory_equal(h, want, n * 2);
+    memset(h, 0, n * 2);
+    be->residual_layernorm_forward(sum, NULL, mean, rstd, a, b, w, bias, N, C, 1e-5f, h);
+    assert_memory_equal(h, want, n * 2);
+    assert_close("residual_layernorm sum (bf16 out only)", sum, rsum, n, 0, 0);
+    memset(h, 0, n * 2);
+    be->layernorm_forward(out, mean, rstd, sum, w, bias, N, C, 1e-5f, NULL);
+    be->to_bf16(want, out, N, C, C, NULL);
+    be->layernorm_forward(NULL, mean, rstd, sum, w, bias, N, C, 1e-5f, h);
+    assert_memory_equal(h, want, n * 2);
+    assert_close("layernorm mean (bf16 out only)", mean, rmean, N, 1e-6, 1e-5);
+    free(h); free(want); free(out2);
     free(a); free(b); free(sum); free(out); free(mean); free(rstd); free(w); free(bias);
     free(rsum); free(rout); free(rmean); free(rrstd);
 }
@@ -1271,7 +1290,7 @@ static void test_parallel_reductions(void **state) {
     fill(inp, N * OC, -2, 2);
     fill(weight, OC, 0.5, 1.5);
     fill(bias, OC, -1, 1);
-    be->layernorm_forward(out, mean, rstd, inp, weight, bias, N, OC, 1e-5f);
+    be->layernorm_forward(out, mean, rstd, inp, weight, bias, N, OC, 1e-5f, NULL);
     float *dinp = falloc(N * OC), *dw = falloc(OC), *dbl = falloc(OC);
     float *dinp_r = falloc(N * OC), *dw_r = falloc(OC), *dbl_r = falloc(OC);
     be->layernorm_backward(dinp, dw, dbl, dout, inp, weight, mean, rstd, N, OC);

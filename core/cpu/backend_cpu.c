@@ -346,13 +346,29 @@ static void cpu_encoder_backward(float *dwte, float *dwpe, const float *dout, co
 // ----------------------------------------------------------------------------
 // layernorm
 
+// Row n's output from its mean m and 1/std s, into o (or NULL) and h rounded (or NULL).
+static inline void layernorm_row_out(float *o, uint16_t *h, const float *x, float m, float s,
+                                     const float *weight, const float *bias, int C) {
+    if (!h) {
+        #pragma omp simd
+        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+        return;
+    }
+    #pragma omp simd
+    for (int c = 0; c < C; c++) {
+        union { float f; uint32_t u; } y = {(x[c] - m) * s * weight[c] + bias[c]};
+        h[c] = bf16_round(y.u);
+        if (o) o[c] = y.f;
+    }
+}
+
 static void cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                                   const float *weight, const float *bias, int N, int C,
-                                  float eps) {
+                                  float eps, uint16_t *out_bf16) {
+    LAB_ASSERT(out || out_bf16);
     #pragma omp parallel for schedule(static) if ((size_t)N * C > PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
-        float *o = out + (size_t)n * C;
         float m = 0.0f;
         #pragma omp simd reduction(+:m)
         for (int c = 0; c < C; c++) m += x[c];
@@ -362,8 +378,8 @@ static void cpu_layernorm_forward(float *out, float *mean, float *rstd, const fl
         for (int c = 0; c < C; c++) { float d = x[c] - m; v += d * d; }
         v /= C;
         float s = 1.0f / sqrtf(v + eps);
-        #pragma omp simd
-        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+        layernorm_row_out(out ? out + (size_t)n * C : NULL, out_bf16 ? out_bf16 + (size_t)n * C : NULL,
+                          x, m, s, weight, bias, C);
         mean[n] = m;
         rstd[n] = s;
     }
@@ -373,11 +389,13 @@ static void cpu_layernorm_forward(float *out, float *mean, float *rstd, const fl
 // while it is still in cache (add's pass plus layernorm_forward's, fused). Same arithmetic.
 static void cpu_residual_layernorm_forward(float *sum, float *out, float *mean, float *rstd,
                                            const float *a, const float *b, const float *weight,
-                                           const float *bias, int N, int C, float eps) {
+                                           const float *bias, int N, int C, float eps,
+                                           uint16_t *out_bf16) {
+    LAB_ASSERT(out || out_bf16);
     #pragma omp parallel for schedule(static) if ((size_t)N * C > PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *ra = a + (size_t)n * C, *rb = b + (size_t)n * C;
-        float *x = sum + (size_t)n * C, *o = out + (size_t)n * C;
+        float *x = sum + (size_t)n * C;
         float m = 0.0f;
         #pragma omp simd reduction(+:m)
         for (int c = 0; c < C; c++) {
@@ -391,15 +409,13 @@ static void cpu_residual_layernorm_forward(float *sum, float *out, float *mean, 
         for (int c = 0; c < C; c++) { float d = x[c] - m; v += d * d; }
         v /= C;
         float s = 1.0f / sqrtf(v + eps);
-        #pragma omp simd
-        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+        layernorm_row_out(out ? out + (size_t)n * C : NULL, out_bf16 ? out_bf16 + (size_t)n * C : NULL,
+                          x, m, s, weight, bias, C);
         mean[n] = m;
         rstd[n] = s;
     }
 }
 
-// dweight/dbias: each thread sums its rows into its own slice of the scratch buffer; the
-// slices are added into dweight/dbias afterwards (one writer per element).
 static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                    const float *inp, const float *weight, const float *mean,
                                    const float *rstd, int N, int C) {

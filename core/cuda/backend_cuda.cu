@@ -343,11 +343,20 @@ static void cuda_attention_forward_copy(float *out, float *att, uint16_t *att_bf
     if (att_bf16) cuda_to_bf16(att_bf16, att, B * NH * T, T, T, NULL);
 }
 
+// The LayerNorm kernel (into scratch when out is NULL), then the bf16 copy when asked for.
+static void cuda_layernorm_forward_copy(float *out, float *mean, float *rstd, const float *inp,
+                                        const float *weight, const float *bias, int N, int C, float eps,
+                                        uint16_t *out_bf16) {
+    if (!out) out = (float *)cuda_scratch(SCRATCH_LN_OUT, (size_t)N * C * sizeof(float));
+    cuda_layernorm_forward(out, mean, rstd, inp, weight, bias, N, C, eps);
+    if (out_bf16) cuda_to_bf16(out_bf16, out, N, C, C, NULL);
+}
+
 static void cuda_residual_layernorm_forward(float *sum, float *out, float *mean, float *rstd,
                                             const float *a, const float *b, const float *weight,
-                                            const float *bias, int N, int C, float eps) {
+                                            const float *bias, int N, int C, float eps, uint16_t *out_bf16) {
     cuda_add(sum, a, b, (size_t)N * C);
-    cuda_layernorm_forward(out, mean, rstd, sum, weight, bias, N, C, eps);
+    cuda_layernorm_forward_copy(out, mean, rstd, sum, weight, bias, N, C, eps, out_bf16);
 }
 
 static void fill_table(Backend *t) {
@@ -372,7 +381,7 @@ static void fill_table(Backend *t) {
     t->sumsq = cuda_sumsq;
     t->encoder_forward = cuda_encoder_forward;
     t->encoder_backward = cuda_encoder_backward;
-    t->layernorm_forward = cuda_layernorm_forward;
+    t->layernorm_forward = cuda_layernorm_forward_copy;
     t->layernorm_backward = cuda_layernorm_backward;
     t->attention_forward = cuda_attention_forward_copy;
     t->attention_backward = cuda_attention_backward;

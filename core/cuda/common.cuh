@@ -59,7 +59,7 @@ extern CudaContext cuda_ctx;
 
 // Device scratch buffers, one per purpose, grown on demand and kept (counted in
 // backend_cuda_memory). Contents are undefined; valid until the next call for that slot.
-enum { SCRATCH_ATTN_DROP, SCRATCH_REDUCE, SCRATCH_SVD_A, SCRATCH_SVD_WORK, SCRATCH_WIDE_QKV, SCRATCH_WIDE_ATT, SCRATCH_GELU_GRAD,
+enum { SCRATCH_ATTN_DROP, SCRATCH_REDUCE, SCRATCH_SVD_A, SCRATCH_SVD_WORK, SCRATCH_WIDE_QKV, SCRATCH_WIDE_ATT, SCRATCH_GELU_GRAD, SCRATCH_LN_OUT,
        NUM_SCRATCH };
 void *cuda_scratch(int slot, size_t bytes);
 
