@@ -44,8 +44,9 @@ typedef struct Backend {
     void (*to_bf16)(uint16_t *dst, const float *src, int rows, int cols, int ld, float *colsum);
     // dst[i] = src[i] widened to fp32 (exact), i < n.
     void (*from_bf16)(float *dst, const uint16_t *src, size_t n);
-    // out[n, :] += bias for n < N; rows of out are ldo apart (ldo >= OC).
-    void (*bias_add)(float *out, const float *bias, int N, int OC, int ldo);
+    // out[n, :] += bias for n < N; rows of out are ldo apart (ldo >= OC). out_bf16 (or NULL):
+    // also the sums rounded to bf16 (N x OC, contiguous, as to_bf16), in the same pass.
+    void (*bias_add)(float *out, const float *bias, int N, int OC, int ldo, uint16_t *out_bf16);
     // dbias += sum over rows of dout (N rows of OC, ldd apart).
     void (*bias_backward)(float *dbias, const float *dout, int N, int OC, int ldd);
     // y += alpha * x

@@ -710,7 +710,7 @@ static float *offset_or_null(float *p, size_t off) { return p ? p + off : NULL; 
 static void linear_forward(const Backend *be, float *out, int ldo, const float *inp, const float *w,
                            const float *bias, int N, int IC, int OC, float beta) {
     be->gemm(0, 1, N, OC, IC, 1.0f, inp, IC, w, IC, beta, out, ldo);
-    if (bias) be->bias_add(out, bias, N, OC, ldo);
+    if (bias) be->bias_add(out, bias, N, OC, ldo, NULL);
 }
 
 // dinp (=, or += when accumulate) = dout @ W; dW += dout^T @ inp; dbias += colsum(dout).
@@ -740,7 +740,7 @@ static void block_linear_forward(Model *m, BlockLinear k, int l, float *out, int
     uint16_t *xh = input_bf16(m, k, l, N, IC);
     if (inp) m->be->to_bf16(xh, inp, N, IC, IC, NULL);
     m->be->gemm_bf16(0, 1, N, OC, IC, 1.0f, xh, IC, p->bf16 + at, IC, 0.0f, out, ldo);
-    if (bias) m->be->bias_add(out, bias, N, OC, ldo);
+    if (bias) m->be->bias_add(out, bias, N, OC, ldo, NULL);
 }
 
 // Its backward: dinp = dout @ W_l; dW_l += dout^T @ inp (trainable W); dbias += colsum(dout).
@@ -1064,8 +1064,10 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
     float *ln1 = input_only_bf16(m, LINEAR_QKV) ? NULL : v.ln1;
     be->layernorm_forward(ln1, v.ln1_mean, v.ln1_rstd, v.x, v.ln1w, v.ln1b, N, C, c->ln_eps,
                           ln1 ? NULL : input_bf16(m, LINEAR_QKV, l, N, C));
-    block_linear_forward(m, LINEAR_QKV, l, v.qkv, 3 * C, ln1, v.bias[LINEAR_QKV], N, C, 3 * C);
+    // bf16: c_attn's bias joins the rounding of q, k, v (after the LoRA branches add theirs)
+    block_linear_forward(m, LINEAR_QKV, l, v.qkv, 3 * C, ln1, v.qkv_bf16 ? NULL : v.bias[LINEAR_QKV], N, C, 3 * C);
     for (LoraSite t = SITE_Q; t <= SITE_V; t++) lora_forward(m, l, t, v.qkv, 3 * C, v.ln1, N);
+    if (v.qkv_bf16) be->bias_add(v.qkv, v.bias[LINEAR_QKV], N, 3 * C, 3 * C, v.qkv_bf16);
     if (decode) {
         size_t layer = (size_t)m->kv_rows * c->n_ctx * C;
         float *kc = m->kv_cache + (size_t)l * 2 * layer;
@@ -1073,7 +1075,6 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
     } else {
         be->attention_forward(v.atty, v.att, v.att_bf16, v.qkv, a->key_mask, B, Tx, C, NH, pd,
                               site_seed(m, l, DROP_ATTN));
-        if (v.qkv_bf16) be->to_bf16(v.qkv_bf16, v.qkv, N, 3 * C, 3 * C, NULL);
     }
     // attention output projection (o) into dsub, then adapter, dropout, residual add
     float *o = v.sub_out[ADAPTER_ATTN] ? v.sub_out[ADAPTER_ATTN] : a->dsub;

@@ -193,8 +193,8 @@ static void test_bias(void **s) {
         float *dout = frand(n, -1, 1);
         float *d_out = up(out, n * 4), *d_bias = up(bias, OC * 4), *d_dbias = up(dbias, OC * 4);
         float *d_dout = up(dout, n * 4);
-        cpu->bias_add(out, bias, N, OC, ld);
-        gpu->bias_add(d_out, d_bias, N, OC, ld);
+        cpu->bias_add(out, bias, N, OC, ld, NULL);
+        gpu->bias_add(d_out, d_bias, N, OC, ld, NULL);
         check_dev("bias_add", d_out, out, n, 1e-6, 1e-6);
         cpu->bias_backward(dbias, dout, N, OC, ld);   // += onto random values
         gpu->bias_backward(d_dbias, d_dout, N, OC, ld);

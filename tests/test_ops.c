@@ -507,7 +507,7 @@ typedef struct {
 static double lin_loss(void *p) {
     LinCtx *c = p;
     be->gemm(0, 1, c->N, c->OC, c->IC, 1.0f, c->inp, c->IC, c->weight, c->IC, 0.0f, c->out, c->ldo);
-    be->bias_add(c->out, c->bias, c->N, c->OC, c->ldo);
+    be->bias_add(c->out, c->bias, c->N, c->OC, c->ldo, NULL);
     double s = 0.0;
     for (int n = 0; n < c->N; n++) s += dot(c->w + (size_t)n * c->ldo, c->out + (size_t)n * c->ldo, c->OC);
     return s;
@@ -814,6 +814,24 @@ static void test_bias_gelu(void **state) {
     assert_memory_equal(dg16b, dg16, n * 2);
     free(out16); free(want16); free(dg16); free(dg16b); free(out2); free(dgw); free(rdg);
     free(x); free(x0); free(out); free(bias); free(rpre); free(rout);
+}
+
+// bias_add's bf16 copy: to_bf16 of the sums it writes, rows ldo apart.
+static void test_bias_add_bf16(void **state) {
+    (void)state;
+    enum { N = 300, OC = 96, LD = 100 };
+    size_t n = (size_t)N * LD;
+    float *x = falloc(n), *y = falloc(n), *bias = falloc(OC);
+    uint16_t *h = calloc((size_t)N * OC, 2), *want = calloc((size_t)N * OC, 2);
+    fill(x, n, -4, 4);
+    fill(bias, OC, -1, 1);
+    memcpy(y, x, n * sizeof(float));
+    be->bias_add(x, bias, N, OC, LD, NULL);
+    be->bias_add(y, bias, N, OC, LD, h);
+    assert_memory_equal(y, x, n * sizeof(float));
+    be->to_bf16(want, x, N, OC, LD, NULL);
+    assert_memory_equal(h, want, (size_t)N * OC * 2);
+    free(x); free(y); free(bias); free(h); free(want);
 }
 
 // The backward from the kept bf16 derivative: gelu_backward multiplies by it exactly, and
@@ -1339,6 +1357,7 @@ int main(void) {
         cmocka_unit_test(test_gelu),
         cmocka_unit_test(test_bias_gelu),
         cmocka_unit_test(test_gelu_backward_bf16),
+        cmocka_unit_test(test_bias_add_bf16),
         cmocka_unit_test(test_residual_layernorm),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_crossentropy_hand),

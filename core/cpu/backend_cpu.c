@@ -260,13 +260,23 @@ static void cpu_from_bf16(float *dst, const uint16_t *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = bf16_to_float(src[i]);
 }
 
-static void cpu_bias_add(float *out, const float *bias, int N, int OC, int ldo) {
+static void cpu_bias_add(float *out, const float *bias, int N, int OC, int ldo, uint16_t *out_bf16) {
     LAB_ASSERT(ldo >= OC);
     #pragma omp parallel for schedule(static) if ((size_t)N * OC > PAR_MIN)
     for (int n = 0; n < N; n++) {
         float *o = out + (size_t)n * ldo;
+        if (!out_bf16) {
+            #pragma omp simd
+            for (int c = 0; c < OC; c++) o[c] += bias[c];
+            continue;
+        }
+        uint16_t *h = out_bf16 + (size_t)n * OC;
         #pragma omp simd
-        for (int c = 0; c < OC; c++) o[c] += bias[c];
+        for (int c = 0; c < OC; c++) {
+            union { float f; uint32_t u; } y = {o[c] + bias[c]};
+            o[c] = y.f;
+            h[c] = bf16_round(y.u);
+        }
     }
 }
 
@@ -478,12 +488,13 @@ static inline int causal_span(int i, int T) {
 
 // Softmax of row i of the scaled scores `a` (length T) over the keys it may see: j <= i and
 // key_mask[j] != 0 (mask NULL: all). Invisible entries become 0; a row with no visible key
-// becomes all zeros.
-static void softmax_causal_row(float *a, int i, const uint8_t *mask, int T) {
+// becomes all zeros. h (or NULL): the row rounded to bf16 too, in the normalizing pass.
+static void softmax_causal_row(float *a, uint16_t *h, int i, const uint8_t *mask, int T) {
     int any = !mask;
     for (int j = 0; j <= i && !any; j++) any = mask[j] != 0;
     if (!any) {
         memset(a, 0, (size_t)T * sizeof(float));
+        if (h) memset(h, 0, (size_t)T * sizeof(uint16_t));
         return;
     }
     int n = causal_span(i, T);
@@ -503,8 +514,18 @@ static void softmax_causal_row(float *a, int i, const uint8_t *mask, int T) {
         sum += e;
     }
     float inv = 1.0f / sum;
-    #pragma omp simd
-    for (int j = 0; j < n; j++) a[j] *= inv;
+    if (h) {
+        #pragma omp simd
+        for (int j = 0; j < n; j++) {
+            union { float f; uint32_t u; } y = {a[j] * inv};
+            a[j] = y.f;
+            h[j] = bf16_round(y.u);
+        }
+        if (n < T) memset(h + n, 0, (size_t)(T - n) * sizeof(uint16_t));
+    } else {
+        #pragma omp simd
+        for (int j = 0; j < n; j++) a[j] *= inv;
+    }
     if (n < T) memset(a + n, 0, (size_t)(T - n) * sizeof(float));
 }
 
@@ -584,16 +605,8 @@ static void cpu_attention_forward(float *out, float *att, uint16_t *att_bf16, co
     #pragma omp parallel for schedule(static)
     for (int row = 0; row < B * NH * T; row++) {
         int i = row % T, b = row / (NH * T);
-        float *a = att + (size_t)row * T;
-        softmax_causal_row(a, i, key_mask ? key_mask + (size_t)b * T : NULL, T);
-        if (att_bf16) {
-            const uint32_t *u = (const uint32_t *)a;
-            uint16_t *h = att_bf16 + (size_t)row * T;
-            int n = causal_span(i, T);   // the row is 0 beyond it
-            #pragma omp simd
-            for (int j = 0; j < n; j++) h[j] = bf16_round(u[j]);
-            if (n < T) memset(h + n, 0, (size_t)(T - n) * sizeof(uint16_t));
-        }
+        softmax_causal_row(att + (size_t)row * T, att_bf16 ? att_bf16 + (size_t)row * T : NULL, i,
+                           key_mask ? key_mask + (size_t)b * T : NULL, T);
     }
     const float *d = attention_dropped(att, B, T, C, NH, dropout_p, seed);
     // out = dropped(att) v

@@ -343,6 +343,12 @@ static void cuda_attention_forward_copy(float *out, float *att, uint16_t *att_bf
     if (att_bf16) cuda_to_bf16(att_bf16, att, B * NH * T, T, T, NULL);
 }
 
+// bias_add, then the bf16 copy when asked for.
+static void cuda_bias_add_copy(float *out, const float *bias, int N, int OC, int ldo, uint16_t *out_bf16) {
+    cuda_bias_add(out, bias, N, OC, ldo);
+    if (out_bf16) cuda_to_bf16(out_bf16, out, N, OC, ldo, NULL);
+}
+
 // The LayerNorm kernel (into scratch when out is NULL), then the bf16 copy when asked for.
 static void cuda_layernorm_forward_copy(float *out, float *mean, float *rstd, const float *inp,
                                         const float *weight, const float *bias, int N, int C, float eps,
@@ -373,7 +379,7 @@ static void fill_table(Backend *t) {
     t->gemm_bf16 = cuda_gemm_bf16;
     t->to_bf16 = cuda_to_bf16;
     t->from_bf16 = cuda_from_bf16;
-    t->bias_add = cuda_bias_add;
+    t->bias_add = cuda_bias_add_copy;
     t->bias_backward = cuda_bias_backward;
     t->axpy = cuda_axpy;
     t->scale = cuda_scale;
