@@ -80,11 +80,17 @@ typedef struct Backend {
     // key_mask: (B, T), 1 = real token, 0 = padding, or NULL for "all real". A query never
     // attends to a padding key; a query whose every visible key is padding outputs zeros.
     // Attention dropout with probability p and seed (p = 0: none) is applied to att when
-    // multiplying by v; att itself is stored undropped. att_bf16 (or NULL): also att rounded
-    // to bf16 (as to_bf16), the copy a bf16 model keeps for the backward.
-    void (*attention_forward)(float *out, float *att, uint16_t *att_bf16, const float *qkv,
-                              const uint8_t *key_mask, int B, int T, int C, int NH,
-                              float dropout_p, uint64_t seed);
+    // multiplying by v; att itself is stored undropped.
+    void (*attention_forward)(float *out, float *att, const float *qkv, const uint8_t *key_mask,
+                              int B, int T, int C, int NH, float dropout_p, uint64_t seed);
+    // The same from q, k, v in bf16 (qkv_bf16: (B, T, 3C)), as PyTorch's autocast runs it: its
+    // products take bf16 operands (fp32 sums), the softmax runs in fp32 on the scores (scores:
+    // (B, NH, T, T) scratch) and writes att_bf16, the probabilities rounded to bf16 (as to_bf16),
+    // which a bf16 model keeps for the backward; with dropout, v is multiplied by the kept
+    // entries of att_bf16 scaled by 1 / (1 - p), each rounded to bf16 again.
+    void (*attention_forward_bf16)(float *out, float *scores, uint16_t *att_bf16, const uint16_t *qkv_bf16,
+                                   const uint8_t *key_mask, int B, int T, int C, int NH,
+                                   float dropout_p, uint64_t seed);
     // dqkv = ...; datt: scratch of (B, NH, T, T).
     void (*attention_backward)(float *dqkv, float *datt, const float *dout, const float *qkv,
                                const float *att, const uint8_t *key_mask,

@@ -1072,9 +1072,11 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
         size_t layer = (size_t)m->kv_rows * c->n_ctx * C;
         float *kc = m->kv_cache + (size_t)l * 2 * layer;
         be->attention_decode(v.atty, v.qkv, kc, kc + layer, a->last_index, B, c->n_ctx, C, NH);
+    } else if (v.att_bf16) {   // bf16: from the rounded q, k, v; v.att is the scores' scratch
+        be->attention_forward_bf16(v.atty, v.att, v.att_bf16, v.qkv_bf16, a->key_mask, B, Tx, C, NH, pd,
+                                   site_seed(m, l, DROP_ATTN));
     } else {
-        be->attention_forward(v.atty, v.att, v.att_bf16, v.qkv, a->key_mask, B, Tx, C, NH, pd,
-                              site_seed(m, l, DROP_ATTN));
+        be->attention_forward(v.atty, v.att, v.qkv, a->key_mask, B, Tx, C, NH, pd, site_seed(m, l, DROP_ATTN));
     }
     // attention output projection (o) into dsub, then adapter, dropout, residual add
     float *o = v.sub_out[ADAPTER_ATTN] ? v.sub_out[ADAPTER_ATTN] : a->dsub;

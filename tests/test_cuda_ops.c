@@ -330,8 +330,8 @@ static void attention_case(int B, int T, int C, int NH, int masked, float p) {
     float *d_qkv = up(qkv, nqkv * 4), *d_out = gpu->alloc(nout * 4), *d_att = gpu->alloc(natt * 4);
     float *d_dout = up(dout, nout * 4), *d_dqkv = gpu->alloc(nqkv * 4), *d_datt = gpu->alloc(natt * 4);
     uint64_t seed = 1234;
-    cpu->attention_forward(out, att, NULL, qkv, mask, B, T, C, NH, p, seed);
-    gpu->attention_forward(d_out, d_att, NULL, d_qkv, d_mask, B, T, C, NH, p, seed);
+    cpu->attention_forward(out, att, qkv, mask, B, T, C, NH, p, seed);
+    gpu->attention_forward(d_out, d_att, d_qkv, d_mask, B, T, C, NH, p, seed);
     char what[128];
     snprintf(what, sizeof what, "attention_forward att B=%d T=%d C=%d NH=%d mask=%d p=%g", B, T, C, NH, masked, p);
     check_dev(what, d_att, att, natt, 1e-6, 1e-4);

@@ -200,6 +200,11 @@ static inline uint16_t bf16_round(uint32_t u) {
     return (uint16_t)((u & 0x7FFFFFFFu) > 0x7F800000u ? quiet : rounded);
 }
 
+static inline uint16_t bf16_round_float(float f) {
+    union { float f; uint32_t u; } x = {f};
+    return bf16_round(x.u);
+}
+
 // colsum += the column sums of x (N rows of OC, ldx apart) and, when xh is not NULL, xh (N x OC,
 // contiguous) = x rounded to bf16, in the same pass; with mul not NULL (N x OC bf16, contiguous)
 // x stands for x * mul (in fp32) throughout. Columns are split between threads, so each colsum
@@ -488,7 +493,8 @@ static inline int causal_span(int i, int T) {
 
 // Softmax of row i of the scaled scores `a` (length T) over the keys it may see: j <= i and
 // key_mask[j] != 0 (mask NULL: all). Invisible entries become 0; a row with no visible key
-// becomes all zeros. h (or NULL): the row rounded to bf16 too, in the normalizing pass.
+// becomes all zeros. h not NULL: the row goes to h alone, rounded to bf16 in the normalizing
+// pass, and a is scratch afterwards.
 static void softmax_causal_row(float *a, uint16_t *h, int i, const uint8_t *mask, int T) {
     int any = !mask;
     for (int j = 0; j <= i && !any; j++) any = mask[j] != 0;
@@ -518,14 +524,13 @@ static void softmax_causal_row(float *a, uint16_t *h, int i, const uint8_t *mask
         #pragma omp simd
         for (int j = 0; j < n; j++) {
             union { float f; uint32_t u; } y = {a[j] * inv};
-            a[j] = y.f;
             h[j] = bf16_round(y.u);
         }
         if (n < T) memset(h + n, 0, (size_t)(T - n) * sizeof(uint16_t));
-    } else {
-        #pragma omp simd
-        for (int j = 0; j < n; j++) a[j] *= inv;
+        return;
     }
+    #pragma omp simd
+    for (int j = 0; j < n; j++) a[j] *= inv;
     if (n < T) memset(a + n, 0, (size_t)(T - n) * sizeof(float));
 }
 
@@ -588,11 +593,9 @@ static Matmul attention_product(int B, int NH, int M, int N, int K, float alpha)
 }
 
 // Every (batch, head) product is one batched oneDNN matmul over strided views of qkv; the
-// softmax between them runs under OpenMP over rows (and rounds each row to bf16 while it is
-// in cache, when att_bf16 asks for the copy).
-static void cpu_attention_forward(float *out, float *att, uint16_t *att_bf16, const float *qkv,
-                                  const uint8_t *key_mask, int B, int T, int C, int NH,
-                                  float dropout_p, uint64_t seed) {
+// softmax between them runs under OpenMP over rows.
+static void cpu_attention_forward(float *out, float *att, const float *qkv, const uint8_t *key_mask,
+                                  int B, int T, int C, int NH, float dropout_p, uint64_t seed) {
     LAB_ASSERT(NH > 0 && C % NH == 0);
     int hs = C / NH, C3 = 3 * C;
     // scores = scale * q k^T (the upper triangle is computed and then discarded: one product
@@ -603,11 +606,9 @@ static void cpu_attention_forward(float *out, float *att, uint16_t *att_bf16, co
     square_view(mm.sc, T, NH, 0);
     cpu_matmul(&mm, qkv, qkv + C, att);
     #pragma omp parallel for schedule(static)
-    for (int row = 0; row < B * NH * T; row++) {
-        int i = row % T, b = row / (NH * T);
-        softmax_causal_row(att + (size_t)row * T, att_bf16 ? att_bf16 + (size_t)row * T : NULL, i,
-                           key_mask ? key_mask + (size_t)b * T : NULL, T);
-    }
+    for (int row = 0; row < B * NH * T; row++)
+        softmax_causal_row(att + (size_t)row * T, NULL, row % T,
+                           key_mask ? key_mask + (size_t)(row / (NH * T)) * T : NULL, T);
     const float *d = attention_dropped(att, B, T, C, NH, dropout_p, seed);
     // out = dropped(att) v
     mm = attention_product(B, NH, T, hs, T, 1.0f);
@@ -615,6 +616,52 @@ static void cpu_attention_forward(float *out, float *att, uint16_t *att_bf16, co
     head_view(mm.sb, T, C3, hs, 0);
     head_view(mm.sc, T, C, hs, 0);
     cpu_matmul(&mm, d, qkv + 2 * C, out);
+}
+
+// d = dropped(att) from the bf16 probabilities, each kept entry rounded to bf16 again: the
+// matrix the bf16 forward multiplies v by and the bf16 backward differentiates (att16 itself
+// without dropout; else written to drop16, (B, NH, T, T)).
+static const uint16_t *attention_dropped_bf16(uint16_t *drop16, const uint16_t *att16, int B, int T,
+                                              int NH, float dropout_p, uint64_t seed) {
+    LAB_ASSERT(dropout_p >= 0.0f && dropout_p < 1.0f);
+    if (dropout_p == 0.0f) return att16;
+    float inv = 1.0f / (1.0f - dropout_p);
+    #pragma omp parallel for schedule(static)
+    for (size_t row = 0; row < (size_t)B * NH * T; row++) {
+        size_t i = row % T, base = row * T;
+        for (size_t j = 0; j < (size_t)T; j++)
+            drop16[base + j] = j <= i && dropout_keep_u01(seed, base + j) >= dropout_p
+                                   ? bf16_round_float(bf16_to_float(att16[base + j]) * inv) : 0;
+    }
+    return drop16;
+}
+
+// The forward on bf16 q, k, v, as autocast runs it: both products take bf16 operands (fp32
+// sums), the softmax runs in fp32 on the scores and writes the probabilities in bf16 only.
+static void cpu_attention_forward_bf16(float *out, float *scores, uint16_t *att16, const uint16_t *qkv16,
+                                       const uint8_t *key_mask, int B, int T, int C, int NH,
+                                       float dropout_p, uint64_t seed) {
+    LAB_ASSERT(NH > 0 && C % NH == 0);
+    int hs = C / NH, C3 = 3 * C;
+    Matmul mm = attention_product(B, NH, T, T, hs, 1.0f / sqrtf((float)hs));
+    mm.bf16 = 1;
+    head_view(mm.sa, T, C3, hs, 0);
+    head_view(mm.sb, T, C3, hs, 1);
+    square_view(mm.sc, T, NH, 0);
+    cpu_matmul(&mm, qkv16, qkv16 + C, scores);
+    #pragma omp parallel for schedule(static)
+    for (int row = 0; row < B * NH * T; row++)
+        softmax_causal_row(scores + (size_t)row * T, att16 + (size_t)row * T, row % T,
+                           key_mask ? key_mask + (size_t)(row / (NH * T)) * T : NULL, T);
+    size_t natt = (size_t)B * NH * T * T;
+    const uint16_t *d16 = attention_dropped_bf16(dropout_p > 0.0f ? (uint16_t *)cpu_scratch((natt + 1) / 2) : NULL,
+                                                 att16, B, T, NH, dropout_p, seed);
+    mm = attention_product(B, NH, T, hs, T, 1.0f);
+    mm.bf16 = 1;
+    square_view(mm.sa, T, NH, 0);
+    head_view(mm.sb, T, C3, hs, 0);
+    head_view(mm.sc, T, C, hs, 0);
+    cpu_matmul(&mm, d16, qkv16 + 2 * C, out);
 }
 
 static void cpu_attention_decode(float *out, const float *qkv, float *kcache, float *vcache,
@@ -717,11 +764,6 @@ static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, 
     attention_dq_dk(0, datt, qkv, dqkv, B, T, C, NH);
 }
 
-static inline uint16_t bf16_round_float(float f) {
-    union { float f; uint32_t u; } x = {f};
-    return bf16_round(x.u);
-}
-
 // The backward from the bf16 copies: every product takes bf16 operands (dy and the score
 // gradient are rounded to bf16 on the way), as PyTorch's autocast runs them; the softmax's
 // backward reads the bf16 probabilities and sums in fp32. Its steps are the fp32 backward's.
@@ -738,18 +780,7 @@ static void cpu_attention_backward_bf16(float *dqkv, float *datt, const float *d
     uint16_t *dout16 = (uint16_t *)cpu_scratch((nout_pad + 2 * natt_pad) / 2);
     uint16_t *ds16 = dout16 + nout_pad, *drop16 = ds16 + natt_pad;
     cpu_to_bf16(dout16, dout, B * T, C, C, NULL);
-    const uint16_t *d16 = att16;   // d = dropped(att), the matrix the forward multiplied v by
-    if (dropout_p > 0.0f) {
-        float inv = 1.0f / (1.0f - dropout_p);
-        #pragma omp parallel for schedule(static)
-        for (size_t row = 0; row < (size_t)B * NH * T; row++) {
-            size_t i = row % T, base = row * T;
-            for (size_t j = 0; j < (size_t)T; j++)
-                drop16[base + j] = j <= i && dropout_keep_u01(seed, base + j) >= dropout_p
-                                       ? bf16_round_float(bf16_to_float(att16[base + j]) * inv) : 0;
-        }
-        d16 = drop16;
-    }
+    const uint16_t *d16 = attention_dropped_bf16(drop16, att16, B, T, NH, dropout_p, seed);
     attention_dv_dd(1, d16, dout16, qkv16, dqkv, datt, B, T, C, NH);
     // dscore_j = d_j datt_d_j - a_j sum_k d_k datt_d_k (see cpu_attention_backward), in bf16
     #pragma omp parallel for schedule(static)
@@ -1007,6 +1038,7 @@ static const Backend cpu_backend = {
     .layernorm_backward = cpu_layernorm_backward,
     .attention_forward = cpu_attention_forward,
     .attention_backward = cpu_attention_backward,
+    .attention_forward_bf16 = cpu_attention_forward_bf16,
     .attention_backward_bf16 = cpu_attention_backward_bf16,
     .attention_decode = cpu_attention_decode,
     .gelu_forward = cpu_gelu_forward,

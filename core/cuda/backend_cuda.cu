@@ -335,12 +335,17 @@ static void cuda_attention_backward_bf16(float *dqkv, float *datt, const float *
     cuda_attention_backward(dqkv, datt, dout, qkv, att, key_mask, B, T, C, NH, dropout_p, seed);
 }
 
-// attention_forward, then the bf16 copy of att when asked for.
-static void cuda_attention_forward_copy(float *out, float *att, uint16_t *att_bf16, const float *qkv,
+// From bf16 q, k, v: widened into scratch, the fp32 forward (exact inputs, fp32 products), then
+// the probabilities rounded (dropout applied to the fp32 ones: the CUDA backward drops the
+// widened bf16 copy again, so forward and backward agree to bf16's rounding).
+static void cuda_attention_forward_bf16(float *out, float *scores, uint16_t *att_bf16, const uint16_t *qkv_bf16,
                                         const uint8_t *key_mask, int B, int T, int C, int NH,
                                         float dropout_p, uint64_t seed) {
-    cuda_attention_forward(out, att, qkv, key_mask, B, T, C, NH, dropout_p, seed);
-    if (att_bf16) cuda_to_bf16(att_bf16, att, B * NH * T, T, T, NULL);
+    size_t nqkv = (size_t)B * T * 3 * C;
+    float *qkv = (float *)cuda_scratch(SCRATCH_WIDE_QKV, nqkv * sizeof(float));
+    cuda_from_bf16(qkv, qkv_bf16, nqkv);
+    cuda_attention_forward(out, scores, qkv, key_mask, B, T, C, NH, dropout_p, seed);
+    cuda_to_bf16(att_bf16, scores, B * NH * T, T, T, NULL);
 }
 
 // bias_add, then the bf16 copy when asked for.
@@ -389,7 +394,8 @@ static void fill_table(Backend *t) {
     t->encoder_backward = cuda_encoder_backward;
     t->layernorm_forward = cuda_layernorm_forward_copy;
     t->layernorm_backward = cuda_layernorm_backward;
-    t->attention_forward = cuda_attention_forward_copy;
+    t->attention_forward = cuda_attention_forward;
+    t->attention_forward_bf16 = cuda_attention_forward_bf16;
     t->attention_backward = cuda_attention_backward;
     t->attention_backward_bf16 = cuda_attention_backward_bf16;
     t->attention_decode = cuda_attention_decode;
