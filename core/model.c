@@ -48,14 +48,14 @@ typedef struct {
     float *residual_mid;  // (L, BT, C) after the attention sublayer
     float *ln1;           // (L, BT, C)
     float *ln1_mean, *ln1_rstd;   // (L, BT)
-    float *qkv;           // (L, BT, 3C); PRECISION_BF16: one layer's, as att
+    float *qkv;           // (L, BT, 3C); PRECISION_BF16: one layer's c_attn product, before its bias
     uint16_t *qkv_bf16;   // PRECISION_BF16: (L, BT, 3C) rounded to bf16
-    float *att;           // (L, B, NH, T, T); PRECISION_BF16: one layer's, att_bf16 keeps all
+    float *att;           // (L, B, NH, T, T); PRECISION_BF16: one layer's scores (scratch)
     uint16_t *att_bf16;   // PRECISION_BF16: (L, B, NH, T, T) the probabilities rounded to bf16
     float *atty;          // (L, BT, C)
     float *ln2;           // (L, BT, C)
     float *ln2_mean, *ln2_rstd;   // (L, BT)
-    float *fch;           // (L, BT, 4C) the GELU's input; PRECISION_BF16: one layer's, as att
+    float *fch;           // (L, BT, 4C) the GELU's input; PRECISION_BF16: one layer's (scratch)
     uint16_t *dgelu_bf16; // PRECISION_BF16: (L, BT, 4C) the GELU's derivative at fch, in bf16
     float *fch_gelu;      // (L, BT, 4C)
     float *sub_out;       // (L, 2, BT, C) sublayer outputs before adapters (adapter inputs)
@@ -570,8 +570,9 @@ static size_t layout_activations(Model *m, char *base, int B, int T) {
     TAKE(ln1_mean, L * BT, float);
     TAKE(ln1_rstd, L * BT, float);
     // under bf16, q, k, v, the attention probabilities and the GELU's derivative, which the
-    // backward reads, are kept per layer in bf16 only (as PyTorch's autocast keeps them): the
-    // fp32 buffer holds the current layer's for the forward, and the backward reads the bf16
+    // backward reads, are kept per layer in bf16 only (as PyTorch's autocast keeps them); the
+    // fp32 buffers hold one layer's intermediates for the forward (c_attn's product, the scores,
+    // c_fc's output), and the backward reads the bf16 copies
     size_t Lh = m->n_bf16 ? 1 : L;
     TAKE(qkv, Lh * BT * 3 * C, float);
     TAKE(qkv_bf16, m->n_bf16 ? L * BT * 3 * C : 0, uint16_t);
