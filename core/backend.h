@@ -96,7 +96,8 @@ typedef struct Backend {
                                const float *att, const uint8_t *key_mask,
                                int B, int T, int C, int NH, float dropout_p, uint64_t seed);
     // The same from the bf16 copies a bf16 model keeps of qkv and att; its products may take
-    // bf16 operands (dout and the score gradient rounded to bf16), as under PyTorch's autocast.
+    // bf16 operands and give bf16 results (dout, the gradient w.r.t. att and the score gradient
+    // rounded to bf16), as under PyTorch's autocast; datt is scratch the backend may not use.
     void (*attention_backward_bf16)(float *dqkv, float *datt, const float *dout,
                                     const uint16_t *qkv_bf16, const uint16_t *att_bf16,
                                     const uint8_t *key_mask, int B, int T, int C, int NH,

@@ -88,21 +88,34 @@ static void check(const char *what, const Matmul *mm) {
                     if (mm->beta == 0.0f) C0[c] = NAN;   // overwrite means overwrite, NaN too
                 }
     memcpy(C, C0, nc * sizeof(float));
-    cpu_matmul(mm, mm->bf16 ? (const void *)Ah : A, mm->bf16 ? (const void *)Bh : B, C);
+    uint16_t *Ch = NULL;
+    if (mm->c_bf16) {   // a bf16 C: what is left alone holds C0's bf16 bits, the rest NaN
+        Ch = calloc(nc, sizeof(uint16_t));
+        assert_true(Ch != NULL);
+        for (size_t i = 0; i < nc; i++) {
+            Ch[i] = bf16_from_float(C0[i]);
+            if (!isnan(C0[i])) ref[i] = bf16_to_float(Ch[i]);
+        }
+    }
+    cpu_matmul(mm, mm->bf16 ? (const void *)Ah : A, mm->bf16 ? (const void *)Bh : B, Ch ? (void *)Ch : C);
+    if (Ch)
+        for (size_t i = 0; i < nc; i++) C[i] = bf16_to_float(Ch[i]);
     size_t worst = 0;
     double worst_ratio = -1;
     for (size_t i = 0; i < nc; i++) {
-        double err = fabs(C[i] - ref[i]), tol = 1e-5 * mag[i] + 1e-30;
+        // a bf16 C adds its rounding: half a bf16 ulp, at most 2^-8 of the value
+        double err = fabs(C[i] - ref[i]), tol = 1e-5 * mag[i] + (Ch ? fabs(ref[i]) / 256 : 0) + 1e-30;
         double ratio = isnan(err) ? INFINITY : err / tol;
         if (ratio > worst_ratio) { worst_ratio = ratio; worst = i; }
     }
     if (worst_ratio > 1.0 || getenv("LORALAB_TEST_VERBOSE"))
         fprintf(worst_ratio > 1.0 ? stderr : stdout,
                 "%s %s (%s): worst [%zu] got %.9g ref %.9g, error/tolerance %.3g\n",
-                worst_ratio > 1.0 ? "MISMATCH" : "ok", what, mm->bf16 ? "bf16" : "fp32", worst,
+                worst_ratio > 1.0 ? "MISMATCH" : "ok", what,
+                mm->c_bf16 ? "bf16, bf16 C" : mm->bf16 ? "bf16" : "fp32", worst,
                 (double)C[worst], ref[worst], worst_ratio);
     assert_true(worst_ratio <= 1.0);
-    free(A); free(B); free(C); free(C0); free(Ah); free(Bh); free(ref); free(mag);
+    free(A); free(B); free(C); free(C0); free(Ah); free(Bh); free(ref); free(mag); free(Ch);
 }
 
 static Matmul plain(int bf16, int ta, int tb, int M, int N, int K, float alpha, float beta,
@@ -184,6 +197,34 @@ static void test_batched_heads(void **state) {
     }
 }
 
+// C in bf16 (bf16 operands, beta 0): each transpose, padded strides, the attention's
+// batched view, and K = 0 (zeros).
+static void test_bf16_output(void **state) {
+    (void)state;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            Matmul mm = plain(1, ta, tb, 203, 70, 31, 0.7f, 0.0f, (ta ? 203 : 31) + 2, (tb ? 31 : 70) + 3, 74);
+            mm.c_bf16 = 1;
+            check(ta || tb ? "bf16 C, transposed" : "bf16 C", &mm);
+        }
+    enum { B = 3, T = 19, C = 24, NH = 3, hs = C / NH, C3 = 3 * C };
+    Matmul mm;
+    memset(&mm, 0, sizeof mm);
+    mm.bf16 = mm.c_bf16 = 1;
+    mm.batch[0] = B; mm.batch[1] = NH;
+    mm.M = T; mm.N = T; mm.K = hs;
+    mm.alpha = 1.0f;
+    int64_t dy[4] = {(int64_t)T * C, hs, C, 1}, vt[4] = {(int64_t)T * C3, hs, 1, C3};
+    int64_t sq[4] = {(int64_t)NH * T * T, (int64_t)T * T, T, 1};
+    memcpy(mm.sa, dy, sizeof dy);
+    memcpy(mm.sb, vt, sizeof vt);
+    memcpy(mm.sc, sq, sizeof sq);
+    check("dy v^T into bf16", &mm);
+    Matmul z = plain(1, 0, 0, 4, 5, 0, 1.0f, 0.0f, 1, 5, 5);
+    z.c_bf16 = 1;
+    check("K=0 into bf16", &z);
+}
+
 // K = 0: C = beta C (beta = 0: zeros), for fp32 and bf16.
 static void test_empty_sum(void **state) {
     (void)state;
@@ -246,6 +287,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_2d_variants),     cmocka_unit_test(test_linear_shapes),
         cmocka_unit_test(test_batched_heads),   cmocka_unit_test(test_empty_sum),
+        cmocka_unit_test(test_bf16_output),
         cmocka_unit_test(test_cache_and_counters), cmocka_unit_test(test_isa_named),
     };
     return cmocka_run_group_tests_name("matmul", tests, NULL, NULL);

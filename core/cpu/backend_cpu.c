@@ -704,9 +704,10 @@ static void cpu_attention_decode(float *out, const float *qkv, float *kcache, fl
 
 // The attention backward's products, on fp32 or bf16 operands (el: 4 or 2 bytes); d and g are
 // (B, NH, T, T), dy (B, T, C), qkv and dqkv (B, T, 3C).
-// dv = d^T dy into dqkv's v columns, and g = dy v^T (the gradient w.r.t. d).
+// dv = d^T dy into dqkv's v columns, and g = dy v^T (the gradient w.r.t. d; bf16 with bf16
+// operands, the precision the softmax's backward rounds its result to anyway).
 static void attention_dv_dd(int bf16, const void *d, const void *dy, const void *qkv, float *dqkv,
-                            float *g, int B, int T, int C, int NH) {
+                            void *g, int B, int T, int C, int NH) {
     int hs = C / NH, C3 = 3 * C;
     size_t el = bf16 ? 2 : 4;
     Matmul mm = attention_product(B, NH, T, hs, T, 1.0f);
@@ -716,7 +717,7 @@ static void attention_dv_dd(int bf16, const void *d, const void *dy, const void 
     head_view(mm.sc, T, C3, hs, 0);
     cpu_matmul(&mm, d, dy, dqkv + 2 * C);
     mm = attention_product(B, NH, T, T, hs, 1.0f);
-    mm.bf16 = bf16;
+    mm.bf16 = mm.c_bf16 = bf16;
     head_view(mm.sa, T, C, hs, 0);
     head_view(mm.sb, T, C3, hs, 1);
     square_view(mm.sc, T, NH, 0);
@@ -765,13 +766,15 @@ static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, 
 }
 
 // The backward from the bf16 copies: every product takes bf16 operands (dy and the score
-// gradient are rounded to bf16 on the way), as PyTorch's autocast runs them; the softmax's
-// backward reads the bf16 probabilities and sums in fp32. Its steps are the fp32 backward's.
+// gradient are rounded to bf16 on the way, g = dy v^T comes out in bf16), as PyTorch's
+// autocast runs them; the softmax's backward reads the bf16 probabilities and sums in fp32.
+// Its steps are the fp32 backward's.
 static void cpu_attention_backward_bf16(float *dqkv, float *datt, const float *dout,
                                         const uint16_t *qkv16, const uint16_t *att16,
                                         const uint8_t *key_mask, int B, int T, int C, int NH,
                                         float dropout_p, uint64_t seed) {
     (void)key_mask;   // masked entries of att are 0, which zeroes their gradient below
+    (void)datt;       // the score gradient stays in bf16 scratch here
     LAB_ASSERT(NH > 0 && C % NH == 0);
     LAB_ASSERT(dropout_p >= 0.0f && dropout_p < 1.0f);
     size_t TT = (size_t)T * T, natt = (size_t)B * NH * TT, nout = (size_t)B * T * C;
@@ -781,20 +784,20 @@ static void cpu_attention_backward_bf16(float *dqkv, float *datt, const float *d
     uint16_t *ds16 = dout16 + nout_pad, *drop16 = ds16 + natt_pad;
     cpu_to_bf16(dout16, dout, B * T, C, C, NULL);
     const uint16_t *d16 = attention_dropped_bf16(drop16, att16, B, T, NH, dropout_p, seed);
-    attention_dv_dd(1, d16, dout16, qkv16, dqkv, datt, B, T, C, NH);
-    // dscore_j = d_j datt_d_j - a_j sum_k d_k datt_d_k (see cpu_attention_backward), in bf16
+    attention_dv_dd(1, d16, dout16, qkv16, dqkv, ds16, B, T, C, NH);   // g into ds16, in bf16
+    // dscore_j = d_j g_j - a_j sum_k d_k g_k (see cpu_attention_backward), over g in place
     #pragma omp parallel for schedule(static)
     for (int row = 0; row < B * NH * T; row++) {
         int i = row % T;
         const uint16_t *ar = att16 + (size_t)row * T, *dr = d16 + (size_t)row * T;
-        const float *g = datt + (size_t)row * T;
         uint16_t *h = ds16 + (size_t)row * T;
         int n = causal_span(i, T);   // d and a are 0 above the diagonal
         float s = 0.0f;
         #pragma omp simd reduction(+:s)
-        for (int j = 0; j < n; j++) s += bf16_to_float(dr[j]) * g[j];
+        for (int j = 0; j < n; j++) s += bf16_to_float(dr[j]) * bf16_to_float(h[j]);
         #pragma omp simd
-        for (int j = 0; j < n; j++) h[j] = bf16_round_float(bf16_to_float(dr[j]) * g[j] - bf16_to_float(ar[j]) * s);
+        for (int j = 0; j < n; j++)
+            h[j] = bf16_round_float(bf16_to_float(dr[j]) * bf16_to_float(h[j]) - bf16_to_float(ar[j]) * s);
         if (i + 1 < T) memset(h + i + 1, 0, (size_t)(T - 1 - i) * sizeof(uint16_t));
     }
     attention_dq_dk(1, ds16, qkv16, dqkv, B, T, C, NH);

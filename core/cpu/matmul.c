@@ -1,5 +1,6 @@
 // core/cpu/matmul.c — oneDNN matmul primitives, created once per shape and cached (matmul.h).
 #include "core/cpu/matmul.h"
+#include "core/backend.h"
 #include "core/errors.h"
 
 #include <stdio.h>
@@ -87,7 +88,7 @@ static dnnl_primitive_desc_t describe(const Matmul *mm, dnnl_memory_desc_t *amd,
     dnnl_data_type_t in = mm->bf16 ? dnnl_bf16 : dnnl_f32;
     view_desc(amd, mm, mm->M, mm->K, mm->sa, in);
     view_desc(bmd, mm, mm->K, mm->N, mm->sb, in);
-    view_desc(cmd, mm, mm->M, mm->N, mm->sc, dnnl_f32);
+    view_desc(cmd, mm, mm->M, mm->N, mm->sc, mm->c_bf16 ? dnnl_bf16 : dnnl_f32);
     dnnl_matmul_desc_t desc;
     DNNL_CHECK(dnnl_matmul_desc_init(&desc, amd, bmd, NULL, cmd));
     dnnl_primitive_attr_t attr;
@@ -190,22 +191,44 @@ static void widen_view(float *dst, int64_t *out, const uint16_t *X, const int64_
     }
 }
 
-void cpu_matmul(const Matmul *mm, const void *A, const void *B, float *C) {
+// Rounds the packed fp32 (batches, rows, cols) in src into the strided bf16 view dst of mm's C.
+static void round_into_view(uint16_t *dst, const float *src, const Matmul *mm) {
+    int nb = mm->batch[0] * mm->batch[1];
+    #pragma omp parallel for schedule(static) if ((size_t)nb * mm->M * mm->N > 16384)
+    for (int r = 0; r < nb * mm->M; r++) {
+        int b = r / mm->M, i = r % mm->M, b0 = b / mm->batch[1], b1 = b % mm->batch[1];
+        uint16_t *d = dst + b0 * mm->sc[0] + b1 * mm->sc[1] + i * mm->sc[2];
+        for (int j = 0; j < mm->N; j++) d[j * mm->sc[3]] = bf16_from_float(src[(size_t)r * mm->N + j]);
+    }
+}
+
+void cpu_matmul(const Matmul *mm, const void *A, const void *B, void *C) {
     LAB_ASSERT(mm->M >= 0 && mm->N >= 0 && mm->K >= 0 && mm->batch[0] >= 1 && mm->batch[1] >= 1);
+    LAB_ASSERT(!mm->c_bf16 || (mm->bf16 && mm->beta == 0.0f));
     if (mm->M == 0 || mm->N == 0) return;
     if (mm->bf16 && mm->K > 0 && !have_bf16_kernels()) {
-        // No bf16 kernels (below AVX-512): the same exact products and fp32 sums, in fp32.
+        // No bf16 kernels (below AVX-512): the same exact products and fp32 sums, in fp32
+        // (into packed fp32 first, then rounded, for a bf16 C).
         size_t nb = (size_t)mm->batch[0] * mm->batch[1], na = nb * mm->M * mm->K, nbb = nb * mm->K * mm->N;
-        if (na + nbb > widened_cap) {
+        size_t nc = mm->c_bf16 ? nb * mm->M * mm->N : 0;
+        if (na + nbb + nc > widened_cap) {
             free(widened);
-            widened_cap = na + nbb;
+            widened_cap = na + nbb + nc;
             widened = xmalloc(widened_cap * sizeof(float));
         }
         Matmul f = *mm;
         f.bf16 = 0;
+        f.c_bf16 = 0;
         widen_view(widened, f.sa, A, mm->sa, mm, mm->M, mm->K);
         widen_view(widened + na, f.sb, B, mm->sb, mm, mm->K, mm->N);
-        cpu_matmul(&f, widened, widened + na, C);
+        if (!mm->c_bf16) { cpu_matmul(&f, widened, widened + na, C); return; }
+        float *packed = widened + na + nbb;
+        f.sc[3] = 1;
+        f.sc[2] = mm->N;
+        f.sc[1] = (int64_t)mm->M * mm->N;
+        f.sc[0] = (int64_t)mm->batch[1] * mm->M * mm->N;
+        cpu_matmul(&f, widened, widened + na, packed);
+        round_into_view(C, packed, mm);
         return;
     }
     double t0 = now();
@@ -214,7 +237,9 @@ void cpu_matmul(const Matmul *mm, const void *A, const void *B, float *C) {
             for (int b1 = 0; b1 < mm->batch[1]; b1++)
                 for (int i = 0; i < mm->M; i++)
                     for (int j = 0; j < mm->N; j++) {
-                        float *c = C + b0 * mm->sc[0] + b1 * mm->sc[1] + i * mm->sc[2] + j * mm->sc[3];
+                        size_t at = (size_t)(b0 * mm->sc[0] + b1 * mm->sc[1] + i * mm->sc[2] + j * mm->sc[3]);
+                        if (mm->c_bf16) { ((uint16_t *)C)[at] = 0; continue; }
+                        float *c = (float *)C + at;
                         *c = mm->beta == 0.0f ? 0.0f : mm->beta * *c;
                     }
         seconds_total += now() - t0;
@@ -223,6 +248,7 @@ void cpu_matmul(const Matmul *mm, const void *A, const void *B, float *C) {
     Matmul key;
     memset(&key, 0, sizeof key);   // zero padding, so memcmp compares fields only
     key.bf16 = mm->bf16;
+    key.c_bf16 = mm->c_bf16;
     key.batch[0] = mm->batch[0];
     key.batch[1] = mm->batch[1];
     key.M = mm->M; key.N = mm->N; key.K = mm->K;

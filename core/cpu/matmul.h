@@ -3,7 +3,8 @@
 // One product is C = alpha * A @ B + beta * C over up to two batch dimensions, with A (M x K),
 // B (K x N) and C (M x N) given by element strides, so a transpose is a stride swap and a
 // head of a (B, T, 3C) tensor is a strided view. A and B are both fp32 or both bf16
-// (uint16_t, round-to-nearest-even as bf16_from_float); C is fp32, accumulation is fp32.
+// (uint16_t, round-to-nearest-even as bf16_from_float); accumulation is fp32, and C is fp32
+// or, for bf16 operands and beta = 0, bf16 (the fp32 sums rounded to nearest even).
 //
 // oneDNN picks its kernels from the CPU's feature bits at run time (AVX2, AVX-512,
 // AVX512-BF16, AMX; ONEDNN_MAX_CPU_ISA caps it). A primitive is created the first time a
@@ -19,6 +20,7 @@
 
 typedef struct {
     int bf16;          // A and B are bf16 (uint16_t); else fp32
+    int c_bf16;        // C is bf16 (needs bf16 operands and beta = 0); else fp32
     int batch[2];      // batch dimensions (1 when unused)
     int M, N, K;
     float alpha, beta;
@@ -27,7 +29,7 @@ typedef struct {
 } Matmul;
 
 // Runs the product (M, N > 0; K == 0 gives beta * C).
-void cpu_matmul(const Matmul *mm, const void *A, const void *B, float *C);
+void cpu_matmul(const Matmul *mm, const void *A, const void *B, void *C);
 
 // The 2-D case with BLAS conventions: op(A) M x K, op(B) K x N, row-major with row strides
 // lda, ldb, ldc; trans_x = 1 reads X transposed.
