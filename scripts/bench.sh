@@ -54,6 +54,18 @@ if [ $have_torch = 0 ] && [ "$PY" = /usr/bin/python3 ] && command -v apt-get >/d
     fi
     [ $have_torch = 1 ] || echo "bench.sh: python3-torch could not be installed: loralab's numbers only" >&2
 fi
+# The BLAS PyTorch's fp32 products run on: the library its process maps after a product. Debian's
+# python3-torch takes any libblas.so.3, and without an optimized one that is the reference BLAS
+# (/usr/lib/x86_64-linux-gnu/blas/), 10x slower: no peer at all. Install OpenBLAS then.
+torch_blas() { "$PY" -c 'import torch; torch.ones(64, 64) @ torch.ones(64, 64); print(next((l.split()[-1] for l in open("/proc/self/maps") if "blas" in l.split()[-1].lower()), "none found"))' 2>/dev/null; }
+if [ $have_torch = 1 ] && torch_blas | grep -q '/blas/libblas'; then
+    if [ "$PY" = /usr/bin/python3 ] && command -v apt-get >/dev/null; then
+        echo "bench.sh: PyTorch's fp32 runs on the reference BLAS: installing libopenblas0-pthread (Debian)"
+        SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+        $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends libopenblas0-pthread >/dev/null
+    fi
+    torch_blas | grep -q '/blas/libblas' && echo "bench.sh: PyTorch fp32 still runs on the reference BLAS: its fp32 numbers are not a fair peer" >&2
+fi
 
 # run_rss OUT CMD... : runs CMD with stdout to OUT.out, stderr to OUT.err, its peak RSS in KiB
 # to OUT.rss ("n/a" when neither /usr/bin/time nor python3 is there). Returns CMD's status.
@@ -101,7 +113,7 @@ echo "host: $(uname -m), $(nproc) cores, load average$(cut -d' ' -f1-3 /proc/loa
 echo "loralab: $("$BIN" --version | sed -n 's/^backends: cpu (\(.*\)), *.*/\1/p; s/^backends: cpu (\(.*\))$/\1/p' | head -n 1)"
 if [ $have_torch = 1 ]; then
     echo "pytorch: $("$PY" -c 'import torch; print(torch.__version__, "mkldnn" if torch.backends.mkldnn.is_available() else "no mkldnn")' 2>/dev/null) ($PY);" \
-         "bf16 = torch.autocast(\"cpu\", dtype=torch.bfloat16) around forward and loss"
+         "bf16 = torch.autocast(\"cpu\", dtype=torch.bfloat16) around forward and loss; fp32 BLAS: $(torch_blas)"
 else
     echo "pytorch: not found ($PY cannot import torch) — loralab's numbers only"
 fi
