@@ -818,6 +818,77 @@ static void test_decode_model(void **s) {
 // bf16 mixed precision: to_bf16 gives CPU's bits for finite values (rows ld apart), gemm_bf16
 // matches the CPU's (fp32 sums of exact bf16 products, in another order), and full training
 // steps of nano and micro under FT, LoRA and BitFit agree within the bf16 tolerances.
+// Downloads n bf16 values from dev and compares them, widened, with the CPU's host16.
+static void check_dev_bf16(const char *what, const void *dev, const uint16_t *host16, size_t n,
+                           double atol, double rtol) {
+    uint16_t *g16 = calloc(n ? n : 1, 2);
+    float *g = falloc(n), *c = falloc(n);
+    gpu->to_host(g16, dev, n * 2);
+    for (size_t i = 0; i < n; i++) { g[i] = bf16_to_float(g16[i]); c[i] = bf16_to_float(host16[i]); }
+    check_close(what, g, c, n, atol, rtol);
+    free(g16); free(g); free(c);
+}
+
+// The ops a bf16 model fuses its roundings into, CPU vs GPU. Where both round the same fp32
+// value the bits must agree; where the fp32 values differ by a float ulp (GELU's exponential,
+// LayerNorm's sums, the attention's products) the bf16 results may differ by one bf16 ulp.
+static void test_bf16_fused(void **s) {
+    (void)s;
+    NEED_GPU();
+    enum { N = 300, OC = 96, B = 2, T = 40, C = 32, NH = 2 };
+    size_t n = (size_t)N * OC;
+    const double ulp = 1.0 / 128;   // one bf16 ulp, relative
+    // bias + GELU: out in bf16 and GELU' in bf16
+    float *x = frand(n, -4, 4), *bias = frand(OC, -1, 1), *xc = falloc(n);
+    uint16_t *o16 = calloc(n, 2), *g16 = calloc(n, 2);
+    memcpy(xc, x, n * 4);
+    void *dx = up(x, n * 4), *dbias = up(bias, OC * 4), *do16 = gpu->alloc(n * 2), *dg16 = gpu->alloc(n * 2);
+    cpu->bias_gelu_forward(NULL, xc, bias, N, OC, o16, g16);
+    gpu->bias_gelu_forward(NULL, dx, dbias, N, OC, do16, dg16);
+    check_dev_bf16("bias_gelu_forward out_bf16", do16, o16, n, 1e-6, ulp);
+    check_dev_bf16("bias_gelu_forward dgelu_bf16", dg16, g16, n, 1e-6, ulp);
+    // its backward from the same kept derivative: the same bits, and the bias sums
+    float *dy = frand(n, -1, 1), *db = frand(OC, -1, 1);
+    uint16_t *dx16 = calloc(n, 2);
+    void *ddy = up(dy, n * 4), *ddb = up(db, OC * 4), *ddx16 = gpu->alloc(n * 2);
+    gpu->to_device(dg16, g16, n * 2);
+    cpu->gelu_backward_bf16(dx16, db, g16, dy, N, OC);
+    gpu->gelu_backward_bf16(ddx16, ddb, dg16, ddy, N, OC);
+    check_dev_bf16("gelu_backward_bf16 dinp", ddx16, dx16, n, 0, 0);
+    check_dev("gelu_backward_bf16 dbias", ddb, db, OC, 1e-5 * sqrt((double)N), 1e-5);
+    // bias_add's copy: the same sums, the same bits
+    float *y = frand(n, -2, 2);
+    void *dy2 = up(y, n * 4);
+    cpu->bias_add(y, bias, N, OC, OC, o16);
+    gpu->bias_add(dy2, dbias, N, OC, OC, do16);
+    check_dev_bf16("bias_add out_bf16", do16, o16, n, 0, 0);
+    check_dev("bias_add out", dy2, y, n, 0, 0);
+    // LayerNorm into bf16 only
+    float *w = frand(OC, 0.5, 1.5), *mean = falloc(N), *rstd = falloc(N);
+    void *dw = up(w, OC * 4), *dmean = gpu->alloc(N * 4), *drstd = gpu->alloc(N * 4);
+    gpu->to_device(dx, x, n * 4);
+    cpu->layernorm_forward(NULL, mean, rstd, x, w, bias, N, OC, 1e-5f, o16);
+    gpu->layernorm_forward(NULL, dmean, drstd, dx, dw, dbias, N, OC, 1e-5f, do16);
+    check_dev_bf16("layernorm_forward out_bf16", do16, o16, n, 1e-6, ulp);
+    check_dev("layernorm_forward mean (bf16 out)", dmean, mean, N, 1e-6, 1e-5);
+    // the bf16 attention forward from the same rounded q, k, v
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C, natt = (size_t)B * NH * T * T;
+    float *qkv = frand(nqkv, -1.5, 1.5), *out = falloc(nout), *scores = falloc(natt);
+    uint16_t *q16 = calloc(nqkv, 2), *a16 = calloc(natt, 2);
+    cpu->to_bf16(q16, qkv, 1, (int)nqkv, (int)nqkv, NULL);
+    void *dq16 = up(q16, nqkv * 2), *da16 = gpu->alloc(natt * 2);
+    float *dout = gpu->alloc(nout * 4), *dscores = gpu->alloc(natt * 4);
+    cpu->attention_forward_bf16(out, scores, a16, q16, NULL, B, T, C, NH, 0.0f, 3);
+    gpu->attention_forward_bf16(dout, dscores, da16, dq16, NULL, B, T, C, NH, 0.0f, 3);
+    check_dev_bf16("attention_forward_bf16 att", da16, a16, natt, 1e-6, ulp);
+    check_dev("attention_forward_bf16 out", dout, out, nout, 1e-2 * max_abs(out, nout), 0);
+    gpu->free(dx); gpu->free(dbias); gpu->free(do16); gpu->free(dg16); gpu->free(ddy); gpu->free(ddb);
+    gpu->free(ddx16); gpu->free(dy2); gpu->free(dw); gpu->free(dmean); gpu->free(drstd); gpu->free(dq16);
+    gpu->free(da16); gpu->free(dout); gpu->free(dscores);
+    free(x); free(bias); free(xc); free(o16); free(g16); free(dy); free(db); free(dx16); free(y); free(w);
+    free(mean); free(rstd); free(qkv); free(out); free(scores); free(q16); free(a16);
+}
+
 static void test_bf16(void **s) {
     (void)s;
     NEED_GPU();
@@ -1108,6 +1179,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_train_step_micro),
         cmocka_unit_test(test_decode_model),
         cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_bf16_fused),
     };
     size_t ntests = sizeof tests / sizeof tests[0];
     if (argc == 2 && !strcmp(argv[1], "--list")) {   // before any CUDA call: instant
