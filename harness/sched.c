@@ -332,8 +332,8 @@ int sched_run(const SchedOptions *opt, const int64_t *ids, int n, SchedWorker wo
     double t0 = now_s(), last_print = now_s(), last_watch = 0, last_beat = now_s();
     double beat_every = store_heartbeat_period();
     int drawn = 0;   // lines of the live view on screen
-    const char *every = getenv("LORALAB_PROGRESS_EVERY");   // seconds between plain views
-    double plain_every = every && atof(every) > 0 ? atof(every) : 30.0;
+    const char *every = getenv("LORALAB_PROGRESS_EVERY");   // seconds between views
+    double view_every = every && atof(every) > 0 ? atof(every) : opt->live ? 0.25 : 30.0;
     for (;;) {
         if (stop_requested && !stopping) {
             stopping = 1;
@@ -416,7 +416,7 @@ int sched_run(const SchedOptions *opt, const int64_t *ids, int n, SchedWorker wo
             poll_watched(&sc);
             last_watch = now_s();
         }
-        if (now_s() - last_print > (opt->live ? 0.25 : plain_every)) {
+        if (now_s() - last_print > view_every) {
             render_progress(opt, slots, n, &sc, t0, &drawn);
             last_print = now_s();
         }

@@ -29,7 +29,8 @@ expect_ok grep -Eq '^run [12]: train step [0-9]+/300 loss [0-9]+\.[0-9]{4} \| va
 expect_ok grep -Eq '^sweep: [01]/2 settled \(done [01], failed 0\), [12] running, elapsed [0-9]+s, eta ([0-9]+s|[0-9]+m[0-9]{2}s)$' "$W/plain.txt"
 grep -q $'\033' "$W/plain.txt" && _report fail "plain progress has escape sequences" || _report ok
 # a terminal: the view is redrawn in place (cursor up, clear line) and ends with the sweep line
-script -qec "'$LORALAB' sweep '$W/p.yaml' --db '$W/t/loralab.db' --jobs 2 >/dev/null" /dev/null > "$W/live.txt" 2>&1
+# (every 0.01 s: the two runs may finish within the default 0.25 s)
+script -qec "LORALAB_PROGRESS_EVERY=0.01 '$LORALAB' sweep '$W/p.yaml' --db '$W/t/loralab.db' --jobs 2 >/dev/null" /dev/null > "$W/live.txt" 2>&1
 expect_ok grep -q $'\033\\[K' "$W/live.txt"
 expect_ok grep -Eq $'\033\\[[0-9]+A' "$W/live.txt"
 expect_ok grep -Eaq 'sweep: 2/2 settled \(done 2, failed 0\), 0 running' "$W/live.txt"
