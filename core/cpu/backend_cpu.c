@@ -592,30 +592,45 @@ static Matmul attention_product(int B, int NH, int M, int N, int K, float alpha)
     return mm;
 }
 
-// Every (batch, head) product is one batched oneDNN matmul over strided views of qkv; the
-// softmax between them runs under OpenMP over rows.
-static void cpu_attention_forward(float *out, float *att, const float *qkv, const uint8_t *key_mask,
-                                  int B, int T, int C, int NH, float dropout_p, uint64_t seed) {
+// The forward's steps on fp32 or bf16 q, k, v (el 4 or 2 bytes). Every (batch, head) product
+// is one batched oneDNN matmul over strided views of qkv; the softmax between them runs under
+// OpenMP over rows. scores = scale q k^T (the upper triangle is computed and then discarded:
+// one product is faster than T small ones), then each row's softmax, in place or, with att16,
+// into att16 alone.
+static void attention_scores(int bf16, const void *qkv, float *scores, uint16_t *att16,
+                             const uint8_t *key_mask, int B, int T, int C, int NH) {
     LAB_ASSERT(NH > 0 && C % NH == 0);
     int hs = C / NH, C3 = 3 * C;
-    // scores = scale * q k^T (the upper triangle is computed and then discarded: one product
-    // is faster than T small ones)
+    size_t el = bf16 ? 2 : 4;
     Matmul mm = attention_product(B, NH, T, T, hs, 1.0f / sqrtf((float)hs));
+    mm.bf16 = bf16;
     head_view(mm.sa, T, C3, hs, 0);
     head_view(mm.sb, T, C3, hs, 1);
     square_view(mm.sc, T, NH, 0);
-    cpu_matmul(&mm, qkv, qkv + C, att);
+    cpu_matmul(&mm, qkv, (const char *)qkv + C * el, scores);
     #pragma omp parallel for schedule(static)
     for (int row = 0; row < B * NH * T; row++)
-        softmax_causal_row(att + (size_t)row * T, NULL, row % T,
+        softmax_causal_row(scores + (size_t)row * T, att16 ? att16 + (size_t)row * T : NULL, row % T,
                            key_mask ? key_mask + (size_t)(row / (NH * T)) * T : NULL, T);
-    const float *d = attention_dropped(att, B, T, C, NH, dropout_p, seed);
-    // out = dropped(att) v
-    mm = attention_product(B, NH, T, hs, T, 1.0f);
+}
+
+// out = d v, d the (dropped) probabilities.
+static void attention_apply(int bf16, const void *d, const void *qkv, float *out, int B, int T, int C,
+                            int NH) {
+    int hs = C / NH, C3 = 3 * C;
+    size_t el = bf16 ? 2 : 4;
+    Matmul mm = attention_product(B, NH, T, hs, T, 1.0f);
+    mm.bf16 = bf16;
     square_view(mm.sa, T, NH, 0);
     head_view(mm.sb, T, C3, hs, 0);
     head_view(mm.sc, T, C, hs, 0);
-    cpu_matmul(&mm, d, qkv + 2 * C, out);
+    cpu_matmul(&mm, d, (const char *)qkv + 2 * C * el, out);
+}
+
+static void cpu_attention_forward(float *out, float *att, const float *qkv, const uint8_t *key_mask,
+                                  int B, int T, int C, int NH, float dropout_p, uint64_t seed) {
+    attention_scores(0, qkv, att, NULL, key_mask, B, T, C, NH);
+    attention_apply(0, attention_dropped(att, B, T, C, NH, dropout_p, seed), qkv, out, B, T, C, NH);
 }
 
 // d = dropped(att) from the bf16 probabilities, each kept entry rounded to bf16 again: the
@@ -641,27 +656,11 @@ static const uint16_t *attention_dropped_bf16(uint16_t *drop16, const uint16_t *
 static void cpu_attention_forward_bf16(float *out, float *scores, uint16_t *att16, const uint16_t *qkv16,
                                        const uint8_t *key_mask, int B, int T, int C, int NH,
                                        float dropout_p, uint64_t seed) {
-    LAB_ASSERT(NH > 0 && C % NH == 0);
-    int hs = C / NH, C3 = 3 * C;
-    Matmul mm = attention_product(B, NH, T, T, hs, 1.0f / sqrtf((float)hs));
-    mm.bf16 = 1;
-    head_view(mm.sa, T, C3, hs, 0);
-    head_view(mm.sb, T, C3, hs, 1);
-    square_view(mm.sc, T, NH, 0);
-    cpu_matmul(&mm, qkv16, qkv16 + C, scores);
-    #pragma omp parallel for schedule(static)
-    for (int row = 0; row < B * NH * T; row++)
-        softmax_causal_row(scores + (size_t)row * T, att16 + (size_t)row * T, row % T,
-                           key_mask ? key_mask + (size_t)(row / (NH * T)) * T : NULL, T);
+    attention_scores(1, qkv16, scores, att16, key_mask, B, T, C, NH);
     size_t natt = (size_t)B * NH * T * T;
-    const uint16_t *d16 = attention_dropped_bf16(dropout_p > 0.0f ? (uint16_t *)cpu_scratch((natt + 1) / 2) : NULL,
-                                                 att16, B, T, NH, dropout_p, seed);
-    mm = attention_product(B, NH, T, hs, T, 1.0f);
-    mm.bf16 = 1;
-    square_view(mm.sa, T, NH, 0);
-    head_view(mm.sb, T, C3, hs, 0);
-    head_view(mm.sc, T, C, hs, 0);
-    cpu_matmul(&mm, d16, qkv16 + 2 * C, out);
+    uint16_t *drop16 = dropout_p > 0.0f ? (uint16_t *)cpu_scratch((natt + 1) / 2) : NULL;
+    attention_apply(1, attention_dropped_bf16(drop16, att16, B, T, NH, dropout_p, seed), qkv16, out, B, T, C,
+                    NH);
 }
 
 static void cpu_attention_decode(float *out, const float *qkv, float *kcache, float *vcache,
