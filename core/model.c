@@ -48,7 +48,7 @@ typedef struct {
     float *residual_mid;  // (L, BT, C) after the attention sublayer
     float *ln1;           // (L, BT, C)
     float *ln1_mean, *ln1_rstd;   // (L, BT)
-    float *qkv;           // (L, BT, 3C); PRECISION_BF16: one layer's c_attn product, before its bias
+    float *qkv;           // (L, BT, 3C); PRECISION_BF16: one layer's (qkv_bf16 keeps all)
     uint16_t *qkv_bf16;   // PRECISION_BF16: (L, BT, 3C) rounded to bf16
     float *att;           // (L, B, NH, T, T); PRECISION_BF16: one layer's scores (scratch)
     uint16_t *att_bf16;   // PRECISION_BF16: (L, B, NH, T, T) the probabilities rounded to bf16
