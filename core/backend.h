@@ -110,10 +110,10 @@ typedef struct Backend {
     // GELU, tanh approximation (GPT-2's "gelu_new").
     void (*gelu_forward)(float *out, const float *inp, size_t n);
     // Fused bias + GELU over N rows of OC (contiguous): x = inp[n, :] + bias (NULL: none), then
-    // out = GELU(x) (out may be NULL when out_bf16 is not), out_bf16 (or NULL) = GELU(x)
-    // rounded to bf16 (as to_bf16). With dgelu_bf16 NULL, inp keeps x for gelu_backward; else
-    // dgelu_bf16 = GELU'(x) rounded to bf16, what a bf16 model keeps for the backward, and inp
-    // is scratch afterwards.
+    // out = GELU(x). With dgelu_bf16 NULL, inp keeps x for gelu_backward (and out_bf16 must be
+    // NULL). Else, for a bf16 model: dgelu_bf16 = GELU'(x) rounded to bf16, what it keeps for
+    // the backward; out_bf16 (or NULL) = GELU(x) rounded (as to_bf16), the next linear's
+    // operand; out and out_bf16 may be NULL; inp is scratch afterwards.
     void (*bias_gelu_forward)(float *out, float *inp, const float *bias, int N, int OC,
                               uint16_t *out_bf16, uint16_t *dgelu_bf16);
     // Fused residual + LayerNorm: sum = a + b (sum may alias a or b), then

@@ -329,13 +329,10 @@ static int lora_reads_bf16(const Model *m) {
 }
 
 // Whether block linear k's input is read only as its bf16 copy (its producer may then write
-// that copy alone): a bf16 weight, not kept in fp32, and no LoRA branch on it reading fp32.
+// that copy alone): a bf16 weight whose input is not kept in fp32, which decide_kept_inputs
+// keeps exactly where something reads it in fp32 (a LoRA branch with LoRA dropout).
 static int input_only_bf16(const Model *m, BlockLinear k) {
-    if (!is_bf16(m, m->p_linw[k]) || m->keep_in[k]) return 0;
-    if (lora_reads_bf16(m)) return 1;
-    for (int t = 0; t < SITE_COUNT; t++)
-        if (has_lora(m, t) && lora_site_slice(&m->cfg, (LoraSite)t, 0).linear == k) return 0;
-    return 1;
+    return is_bf16(m, m->p_linw[k]) && !m->keep_in[k];
 }
 
 static void decide_kept_inputs(Model *m) {
@@ -1091,7 +1088,7 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
                                    ln2 ? NULL : input_bf16(m, LINEAR_FC, l, N, C));
     block_linear_forward(m, LINEAR_FC, l, v.fch, 4 * C, ln2, NULL, N, C, 4 * C);
     lora_forward(m, l, SITE_FC, v.fch, 4 * C, v.ln2, N);
-    int rounded = v.dgelu_bf16 && input_only_bf16(m, LINEAR_MLP_PROJ);
+    int rounded = input_only_bf16(m, LINEAR_MLP_PROJ);
     be->bias_gelu_forward(rounded ? NULL : v.fchg, v.fch, v.bias[LINEAR_FC], N, 4 * C,
                           rounded ? input_bf16(m, LINEAR_MLP_PROJ, l, N, 4 * C) : NULL, v.dgelu_bf16);
     o = v.sub_out[ADAPTER_MLP] ? v.sub_out[ADAPTER_MLP] : a->dsub;

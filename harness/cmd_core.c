@@ -177,9 +177,6 @@ int cmd_eval_lm(int argc, char **argv) {
 // ----------------------------------------------------------------------------
 // bench
 
-// Mean seconds of one forward (and, when train, backward + AdamW) step over `steps` steps,
-// after one warm-up step. gemm (may be NULL) gets the mean GEMM seconds and flops of a timed
-// step, from the backend's counters.
 // B rows of T random tokens of the model's vocabulary, each row's next token as its target;
 // free tok and tgt after.
 static Batch random_batch(const Model *m, int B, int T, uint64_t seed, int **tok, int **tgt) {
@@ -192,6 +189,9 @@ static Batch random_batch(const Model *m, int B, int T, uint64_t seed, int **tok
     return (Batch){B, T, *tok, *tgt, NULL, NULL, NULL, NULL};
 }
 
+// Mean seconds of one forward (and, when train, backward + AdamW) step over `steps` steps,
+// after one warm-up step. gemm (may be NULL) gets the mean GEMM seconds and flops of a timed
+// step, from the backend's counters.
 static double time_steps(Model *m, int B, int T, int steps, int train, uint64_t seed, double gemm[2]) {
     int *tok, *tgt;
     Batch bt = random_batch(m, B, T, seed, &tok, &tgt);
@@ -252,7 +252,6 @@ static double sgemm_best_gflops(const Backend *be, int rows, int C) {
     return best;
 }
 
-// Table 1 of the paper: forward latency of the base model, merged LoRA and two adapters.
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -280,6 +279,7 @@ static double forward_latency(Model *m, int B, int T, int steps) {
     return median;
 }
 
+// Table 1 of the paper: forward latency of the base model, merged LoRA and two adapters.
 static int bench_inference(const ModelConfig *cfg, int steps) {
     static const int shapes[][2] = {{1, 128}, {16, 256}, {32, 512}};
     static const MethodKind kinds[] = {METHOD_NONE, METHOD_LORA, METHOD_ADAPTER_H, METHOD_ADAPTER_L};

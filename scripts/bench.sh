@@ -14,10 +14,11 @@
 #
 # Builds nothing (make does). When /usr/bin/python3 cannot import torch it installs Debian's
 # python3-torch (apt-get, sudo when not root); if that fails it prints loralab's numbers only.
+# When PyTorch's fp32 runs on the reference BLAS it installs OpenBLAS (see below).
 # Environment: BENCH_THREADS (default 2), BENCH_REPEAT (default 5), BENCH_PYTHON (default
 # /usr/bin/python3), LORALAB (default bin/loralab), OMP_WAIT_POLICY and GOMP_SPINCOUNT
-# (default passive and 1000, see below). A failing run exits 1. The machine's load changes the numbers: the host line prints
-# the load average before and the last line after.
+# (default passive and 1000, see below). A failing run exits 1. The machine's load changes
+# the numbers: the host line prints the load average before and the last line after.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 
@@ -46,12 +47,17 @@ BIN=$TMP/loralab
 
 have_torch=0
 if "$PY" -c 'import torch' 2>/dev/null; then have_torch=1; fi
-if [ $have_torch = 0 ] && [ "$PY" = /usr/bin/python3 ] && command -v apt-get >/dev/null; then
-    echo "bench.sh: $PY cannot import torch: installing python3-torch (Debian) for the comparison"
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    if $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-torch; then
-        "$PY" -c 'import torch' 2>/dev/null && have_torch=1
-    fi
+# debian_install PKG WHY : says WHY and installs Debian's PKG for the system python (apt-get,
+# sudo when not root); does nothing and fails where the python benchmarked is another one or
+# apt-get is missing.
+debian_install() {
+    [ "$PY" = /usr/bin/python3 ] && command -v apt-get >/dev/null || return 1
+    echo "bench.sh: $2: installing $1 (Debian)"
+    local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$1" >/dev/null
+}
+if [ $have_torch = 0 ]; then
+    debian_install python3-torch "$PY cannot import torch" && "$PY" -c 'import torch' 2>/dev/null && have_torch=1
     [ $have_torch = 1 ] || echo "bench.sh: python3-torch could not be installed: loralab's numbers only" >&2
 fi
 # The BLAS PyTorch's fp32 products run on: the library its process maps after a product. Debian's
@@ -59,11 +65,7 @@ fi
 # (/usr/lib/x86_64-linux-gnu/blas/), 10x slower: no peer at all. Install OpenBLAS then.
 torch_blas() { "$PY" -c 'import torch; torch.ones(64, 64) @ torch.ones(64, 64); print(next((l.split()[-1] for l in open("/proc/self/maps") if "blas" in l.split()[-1].lower()), "none found"))' 2>/dev/null; }
 if [ $have_torch = 1 ] && torch_blas | grep -q '/blas/libblas'; then
-    if [ "$PY" = /usr/bin/python3 ] && command -v apt-get >/dev/null; then
-        echo "bench.sh: PyTorch's fp32 runs on the reference BLAS: installing libopenblas0-pthread (Debian)"
-        SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-        $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends libopenblas0-pthread >/dev/null
-    fi
+    debian_install libopenblas0-pthread "PyTorch's fp32 runs on the reference BLAS"
     torch_blas | grep -q '/blas/libblas' && echo "bench.sh: PyTorch fp32 still runs on the reference BLAS: its fp32 numbers are not a fair peer" >&2
 fi
 

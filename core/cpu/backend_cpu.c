@@ -278,9 +278,8 @@ static void cpu_bias_add(float *out, const float *bias, int N, int OC, int ldo, 
         uint16_t *h = out_bf16 + (size_t)n * OC;
         #pragma omp simd
         for (int c = 0; c < OC; c++) {
-            union { float f; uint32_t u; } y = {o[c] + bias[c]};
-            o[c] = y.f;
-            h[c] = bf16_round(y.u);
+            o[c] += bias[c];
+            h[c] = bf16_round_float(o[c]);
         }
     }
 }
@@ -371,9 +370,9 @@ static inline void layernorm_row_out(float *o, uint16_t *h, const float *x, floa
     }
     #pragma omp simd
     for (int c = 0; c < C; c++) {
-        union { float f; uint32_t u; } y = {(x[c] - m) * s * weight[c] + bias[c]};
-        h[c] = bf16_round(y.u);
-        if (o) o[c] = y.f;
+        float y = (x[c] - m) * s * weight[c] + bias[c];
+        h[c] = bf16_round_float(y);
+        if (o) o[c] = y;
     }
 }
 
@@ -522,10 +521,7 @@ static void softmax_causal_row(float *a, uint16_t *h, int i, const uint8_t *mask
     float inv = 1.0f / sum;
     if (h) {
         #pragma omp simd
-        for (int j = 0; j < n; j++) {
-            union { float f; uint32_t u; } y = {a[j] * inv};
-            h[j] = bf16_round(y.u);
-        }
+        for (int j = 0; j < n; j++) h[j] = bf16_round_float(a[j] * inv);
         if (n < T) memset(h + n, 0, (size_t)(T - n) * sizeof(uint16_t));
         return;
     }
@@ -808,12 +804,20 @@ static void cpu_attention_backward_bf16(float *dqkv, float *datt, const float *d
 #define GELU_S 0.7978845608028654f   // sqrt(2 / pi)
 
 // 0.5 x (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): one exponential and
-// one division, and no cancellation for either sign of u. (bias_gelu_forward's bf16 pass
-// writes the same expression, so both give the same bits.)
-static inline float gelu(float x) {
+// one division, and no cancellation for either sign of u. GELU(x) = x sg and GELU'(x) below
+// share sg = sigmoid(2u), so a pass that needs both pays for one exponential.
+static inline float gelu_sigmoid(float x) {
     float u = GELU_S * (x + 0.044715f * x * x * x);
-    return x * (1.0f / (1.0f + fast_expf(-2.0f * u)));
+    return 1.0f / (1.0f + fast_expf(-2.0f * u));
 }
+
+// GELU'(x) from sg = gelu_sigmoid(x), with sigmoid(2u) = (1 + tanh u) / 2.
+static inline float gelu_grad_at(float x, float sg) {
+    float du = GELU_S * (1.0f + 3.0f * 0.044715f * x * x);
+    return sg + 2.0f * x * sg * (1.0f - sg) * du;
+}
+
+static inline float gelu(float x) { return x * gelu_sigmoid(x); }
 
 static void cpu_gelu_forward(float *out, const float *inp, size_t n) {
     #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
@@ -822,31 +826,21 @@ static void cpu_gelu_forward(float *out, const float *inp, size_t n) {
     }
 }
 
-// GELU'(x), with sigmoid(2u) = (1 + tanh u) / 2.
-static inline float gelu_grad(float x) {
-    float u = GELU_S * (x + 0.044715f * x * x * x), du = GELU_S * (1.0f + 3.0f * 0.044715f * x * x);
-    float sg = 1.0f / (1.0f + fast_expf(-2.0f * u));
-    return sg + 2.0f * x * sg * (1.0f - sg) * du;
-}
-
 // One pass instead of bias_add's, gelu_forward's and to_bf16's. A bf16 model keeps GELU'(x)
 // rather than x: it comes from the forward's own exponential, and the backward only multiplies.
 static void cpu_bias_gelu_forward(float *out, float *inp, const float *bias, int N, int OC,
                                   uint16_t *out_bf16, uint16_t *dgelu_bf16) {
+    LAB_ASSERT(dgelu_bf16 || (out && !out_bf16));
     #pragma omp parallel for schedule(static) if ((size_t)N * OC > PAR_MIN)
     for (int n = 0; n < N; n++) {
-        float *x = inp + (size_t)n * OC;
+        float *x = inp + (size_t)n * OC, *o = out ? out + (size_t)n * OC : NULL;
         if (dgelu_bf16) {   // inp is scratch afterwards: the sums stay in registers
-            float *o = out ? out + (size_t)n * OC : NULL;
             uint16_t *h = out_bf16 ? out_bf16 + (size_t)n * OC : NULL, *g = dgelu_bf16 + (size_t)n * OC;
             #pragma omp simd
             for (int c = 0; c < OC; c++) {
-                float v = bias ? x[c] + bias[c] : x[c];
-                float u = GELU_S * (v + 0.044715f * v * v * v), du = GELU_S * (1.0f + 3.0f * 0.044715f * v * v);
-                float sg = 1.0f / (1.0f + fast_expf(-2.0f * u)), y = v * sg;   // gelu(v)
-                union { float f; uint32_t u; } yb = {y}, gb = {sg + 2.0f * v * sg * (1.0f - sg) * du};
-                g[c] = bf16_round(gb.u);
-                if (h) h[c] = bf16_round(yb.u);
+                float v = bias ? x[c] + bias[c] : x[c], sg = gelu_sigmoid(v), y = v * sg;
+                g[c] = bf16_round_float(gelu_grad_at(v, sg));
+                if (h) h[c] = bf16_round_float(y);
                 if (o) o[c] = y;
             }
             continue;
@@ -855,15 +849,8 @@ static void cpu_bias_gelu_forward(float *out, float *inp, const float *bias, int
             #pragma omp simd
             for (int c = 0; c < OC; c++) x[c] += bias[c];
         }
-        float *o = out + (size_t)n * OC;
         #pragma omp simd
         for (int c = 0; c < OC; c++) o[c] = gelu(x[c]);
-        if (out_bf16) {
-            const uint32_t *u = (const uint32_t *)o;
-            uint16_t *h = out_bf16 + (size_t)n * OC;
-            #pragma omp simd
-            for (int c = 0; c < OC; c++) h[c] = bf16_round(u[c]);
-        }
     }
 }
 
@@ -871,7 +858,7 @@ static void cpu_gelu_backward(float *dinp, const float *inp, const uint16_t *dge
                               const float *dout, size_t n) {
     if (inp) {
         #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-        for (size_t i = 0; i < n; i++) dinp[i] = dout[i] * gelu_grad(inp[i]);
+        for (size_t i = 0; i < n; i++) dinp[i] = dout[i] * gelu_grad_at(inp[i], gelu_sigmoid(inp[i]));
         return;
     }
     #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
@@ -884,10 +871,7 @@ static void cpu_gelu_backward_bf16(uint16_t *dinp_bf16, float *dbias, const uint
     if (dbias) { column_sums(dbias, dout, N, OC, OC, dinp_bf16, dgelu_bf16); return; }
     size_t n = (size_t)N * OC;
     #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        union { float f; uint32_t u; } v = {dout[i] * bf16_to_float(dgelu_bf16[i])};
-        dinp_bf16[i] = bf16_round(v.u);
-    }
+    for (size_t i = 0; i < n; i++) dinp_bf16[i] = bf16_round_float(dout[i] * bf16_to_float(dgelu_bf16[i]));
 }
 
 static void cpu_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed) {

@@ -308,9 +308,8 @@ static void cuda_bias_gelu_forward(float *out, float *inp, const float *bias, in
                                    uint16_t *out_bf16, uint16_t *dgelu_bf16) {
     size_t n = (size_t)N * OC;
     if (bias) cuda_bias_add(inp, bias, N, OC, OC);
-    if (dgelu_bf16) { cuda_gelu_bf16(out, out_bf16, dgelu_bf16, inp, n); return; }
-    cuda_gelu_forward(out, inp, n);
-    if (out_bf16) cuda_to_bf16(out_bf16, out, N, OC, OC, NULL);
+    if (dgelu_bf16) cuda_gelu_bf16(out, out_bf16, dgelu_bf16, inp, n);
+    else cuda_gelu_forward(out, inp, n);
 }
 
 // The product in fp32 scratch, then to_bf16 with the bias gradient.

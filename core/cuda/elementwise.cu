@@ -76,36 +76,35 @@ __global__ void sumsq_kernel(double *partial, const float *x, size_t n) {
     }
 }
 
+// GELU's tanh t = tanh(sqrt(2/pi) (x + 0.044715 x^3)), from which both GELU and GELU' follow.
+__device__ inline float gelu_tanh(float x) { return tanhf(GELU_S * (x + 0.044715f * x * x * x)); }
+__device__ inline float gelu_grad_at(float x, float t) {
+    float du = GELU_S * (1.0f + 3.0f * 0.044715f * x * x);
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+}
+
 __global__ void gelu_forward_kernel(float *out, const float *inp, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_S * (x + 0.044715f * x * x * x)));
+        out[i] = 0.5f * x * (1.0f + gelu_tanh(x));
     }
 }
 
 // GELU'(inp), or dgelu_bf16 widened where inp is NULL
 __global__ void gelu_backward_kernel(float *dinp, const float *inp, const __nv_bfloat16 *dgelu_bf16,
                                     const float *dout, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        if (!inp) { dinp[i] = dout[i] * __bfloat162float(dgelu_bf16[i]); continue; }
-        float x = inp[i];
-        float t = tanhf(GELU_S * (x + 0.044715f * x * x * x));
-        float du = GELU_S * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] = dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
-    }
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        dinp[i] = dout[i] * (inp ? gelu_grad_at(inp[i], gelu_tanh(inp[i])) : __bfloat162float(dgelu_bf16[i]));
 }
 
 // GELU(inp) into out (or NULL) and out_bf16 (or NULL), and GELU'(inp) into dgelu_bf16, rounded.
 __global__ void gelu_bf16_kernel(float *out, __nv_bfloat16 *out_bf16, __nv_bfloat16 *dgelu_bf16,
                                  const float *inp, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float x = inp[i];
-        float t = tanhf(GELU_S * (x + 0.044715f * x * x * x));
-        float du = GELU_S * (1.0f + 3.0f * 0.044715f * x * x);
-        float y = 0.5f * x * (1.0f + t);
+        float x = inp[i], t = gelu_tanh(x), y = 0.5f * x * (1.0f + t);
         if (out) out[i] = y;
         if (out_bf16) out_bf16[i] = __float2bfloat16_rn(y);
-        dgelu_bf16[i] = __float2bfloat16_rn(0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+        dgelu_bf16[i] = __float2bfloat16_rn(gelu_grad_at(x, t));
     }
 }
 
