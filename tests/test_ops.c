@@ -618,6 +618,7 @@ static void attention_case(const char *name, int T, const uint8_t *mask, float p
     fill(qkv, nqkv, -1.5, 1.5);
     fill(w, nout, -1, 1);
     AttCtx ctx = {B, T, C, NH, mask, p, 99, qkv, out, att, w};
+    fill_nan(att, natt);   // the forward writes every entry, the blocks it skips included
     att_loss(&ctx);
     double *rout = dalloc(nout), *ratt = dalloc(natt);
     att_reference(rout, ratt, qkv, mask, B, T, C, NH, p, 99);
@@ -690,6 +691,9 @@ static void test_attention_bf16(void **state) {
     attention_bf16_case("causal", 40, NULL, 0.0f);
     attention_bf16_case("dropout", 40, NULL, 0.2f);
     attention_bf16_case("padded", 5, mask, 0.0f);
+    // three causal blocks of queries and keys, the last one short
+    attention_bf16_case("causal, 150 positions", 150, NULL, 0.0f);
+    attention_bf16_case("dropout, 150 positions", 150, NULL, 0.2f);
 }
 
 static void test_attention(void **state) {
@@ -698,7 +702,8 @@ static void test_attention(void **state) {
 }
 
 // A longer sequence (T = 150: rows of up to 150 keys, each padded to a multiple of 16 in the
-// softmax), gradients checked by finite differences; the backward's scratch starts as NaN.
+// softmax; three causal blocks of the products, the last one short), gradients checked by
+// finite differences; the backward's scratch starts as NaN.
 static void test_attention_long(void **state) {
     (void)state;
     attention_case("causal, 150 positions", 150, NULL, 0.0f);
