@@ -119,6 +119,10 @@ struct Model {
     int p_prefix;
     int p_score;
     int lora_on, merged, adapter_sites, adapter_first_layer, prefix_kind, n_prefix;
+    // Set by model_zero_grad, which leaves the gradients whose first write in a backward is a
+    // whole-tensor product as they are (backward_overwrites); that backward's products then
+    // overwrite them (beta 0) rather than add to zeros, and clear this at its end.
+    int grads_fresh;
     // Linear inputs that only a weight gradient (or a LoRA branch) reads in backward are kept
     // per layer only when that gradient exists; otherwise one layer's buffer is reused, so a
     // LoRA run keeps far fewer activations than FT (as PyTorch's autograd does).
@@ -711,13 +715,28 @@ static void linear_forward(const Backend *be, float *out, int ldo, const float *
     if (bias) be->bias_add(out, bias, N, OC, ldo, NULL);
 }
 
-// dinp (=, or += when accumulate) = dout @ W; dW += dout^T @ inp; dbias += colsum(dout).
+// dinp (=, or += when accumulate) = dout @ W; dW = dout^T @ inp + dw_beta dW; dbias +=
+// colsum(dout).
 static void linear_backward(const Backend *be, float *dinp, float *dw, float *dbias,
                             const float *dout, int ldd, const float *inp, const float *w,
-                            int N, int IC, int OC, int accumulate) {
+                            int N, int IC, int OC, int accumulate, float dw_beta) {
     if (dinp) be->gemm(0, 0, N, IC, OC, 1.0f, dout, ldd, w, IC, accumulate ? 1.0f : 0.0f, dinp, IC);
-    if (dw) be->gemm(1, 0, OC, IC, N, 1.0f, dout, ldd, inp, IC, 1.0f, dw, IC);
+    if (dw) be->gemm(1, 0, OC, IC, N, 1.0f, dout, ldd, inp, IC, dw_beta, dw, IC);
     if (dbias) be->bias_backward(dbias, dout, N, OC, ldd);
+}
+
+// Whether parameter idx's gradient is written first, whole, by one product in every backward:
+// the block linears' weights (one product per layer slice) and, under the LM head, the tied
+// wte (its product comes before the embedding's scatter-add).
+static int backward_overwrites(const Model *m, int idx) {
+    for (int k = 0; k < LINEAR_COUNT; k++)
+        if (idx == m->p_linw[k]) return 1;
+    return idx == m->p_wte && m->mc.head == HEAD_LM;
+}
+
+// The beta of that first product into parameter idx's gradient.
+static float grad_beta(const Model *m, int idx) {
+    return m->grads_fresh && backward_overwrites(m, idx) ? 0.0f : 1.0f;
 }
 
 // Where block linear k's bf16 input at layer l lives: that layer's slot when kept per layer,
@@ -749,13 +768,17 @@ static void block_linear_backward(Model *m, BlockLinear k, int l, float *dinp, f
     size_t at = (size_t)l * OC * IC;
     float *dw = p->grad ? p->grad + at : NULL;
     LAB_ASSERT(dout || p->bf16);
-    if (!p->bf16) { linear_backward(m->be, dinp, dw, dbias, dout, ldd, inp, p->data + at, N, IC, OC, 0); return; }
+    float dw_beta = grad_beta(m, m->p_linw[k]);
+    if (!p->bf16) {
+        linear_backward(m->be, dinp, dw, dbias, dout, ldd, inp, p->data + at, N, IC, OC, 0, dw_beta);
+        return;
+    }
     const Backend *be = m->be;
     if (dout) be->to_bf16(m->a.bf16_dy, dout, N, OC, ldd, dbias);   // and dbias += colsum(dout)
     be->gemm_bf16(0, 0, N, IC, OC, 1.0f, m->a.bf16_dy, OC, p->bf16 + at, IC, 0.0f, dinp, IC);
     if (dw) {   // the input as the forward rounded it, kept for this layer
         LAB_ASSERT(m->keep_in_bf16[k]);
-        be->gemm_bf16(1, 0, OC, IC, N, 1.0f, m->a.bf16_dy, OC, input_bf16(m, k, l, N, IC), IC, 1.0f, dw, IC);
+        be->gemm_bf16(1, 0, OC, IC, N, 1.0f, m->a.bf16_dy, OC, input_bf16(m, k, l, N, IC), IC, dw_beta, dw, IC);
     }
 }
 
@@ -885,11 +908,11 @@ static void adapter_backward(Model *m, int l, AdapterSite site, float *da, const
     int C = m->cfg.n_embd, r = m->mc.adapter_rank;
     AdapterView v = adapter_view(m, l, site, N);
     const float *x = v.ln_w ? v.ln : a_in;
-    linear_backward(be, m->a.dlora, v.gup_w, v.gup_b, dy, C, v.act, v.up_w, N, r, C, 0);
+    linear_backward(be, m->a.dlora, v.gup_w, v.gup_b, dy, C, v.act, v.up_w, N, r, C, 0, 1.0f);
     be->gelu_backward(m->a.dlora2, v.down, NULL, m->a.dlora, (size_t)N * r);
     be->copy(da, dy, (size_t)N * C * sizeof(float));   // the adapter's skip connection
     float *dx = v.ln_w ? m->a.dln : da;
-    linear_backward(be, dx, v.gdown_w, v.gdown_b, m->a.dlora2, r, x, v.down_w, N, C, r, !v.ln_w);
+    linear_backward(be, dx, v.gdown_w, v.gdown_b, m->a.dlora2, r, x, v.down_w, N, C, r, !v.ln_w, 1.0f);
     if (v.ln_w)   // layernorm_backward accumulates into da
         be->layernorm_backward(da, v.gln_w, v.gln_b, m->a.dln, a_in, v.ln_w, v.ln_mean, v.ln_rstd, N, C);
 }
@@ -1272,8 +1295,14 @@ void model_decode_step(Model *m, const int *tokens, int n, float *logits) {
 // ----------------------------------------------------------------------------
 // backward
 
+// Zeroes the gradients the next backward adds to; those it overwrites (nearly all of FT's
+// gradient memory) are left for it, so a step makes no pass over them first.
 void model_zero_grad(Model *m) {
-    if (m->n_grads) m->be->zero(m->grads_mem, m->n_grads * sizeof(float));
+    for (int i = 0; i < m->nparams; i++) {
+        const Param *p = &m->params[i];
+        if (p->grad && !backward_overwrites(m, i)) m->be->zero(p->grad, p->numel * sizeof(float));
+    }
+    m->grads_fresh = 1;
 }
 
 // The backward of block_forward at layer l over the last forward's B x Tx rows: takes the
@@ -1339,14 +1368,16 @@ void model_backward(Model *m) {
     // heads: dlogits overwrite logits; dlnf into dln
     if (m->mc.head == HEAD_LM) {
         be->crossentropy_backward(a->logits, V, a->lse, a->targets, N, V, ls, dloss);
-        linear_backward(be, a->dln, G(m, m->p_wte), NULL, a->logits, V, a->lnf, P(m, m->p_wte), N, C, V, 0);
+        linear_backward(be, a->dln, G(m, m->p_wte), NULL, a->logits, V, a->lnf, P(m, m->p_wte), N, C, V, 0,
+                        grad_beta(m, m->p_wte));
     } else {
         int K = m->mc.n_classes;
         if (m->mc.head == HEAD_CLS)
             be->crossentropy_backward(a->logits, K, a->lse, a->labels, B, K, ls, dloss);
         else
             be->to_device(a->logits, m->reg_dlogits_host, (size_t)B * sizeof(float));
-        linear_backward(be, a->dpooled, G(m, m->p_score), NULL, a->logits, K, a->pooled, P(m, m->p_score), B, C, K, 0);
+        linear_backward(be, a->dpooled, G(m, m->p_score), NULL, a->logits, K, a->pooled, P(m, m->p_score), B, C, K, 0,
+                        1.0f);
         be->zero(a->dln, NC * sizeof(float));
         be->scatter_add_rows(a->dln, a->dpooled, a->last_index, B, C);
     }
@@ -1359,6 +1390,7 @@ void model_backward(Model *m) {
     if (m->prefix_kind == METHOD_PREFIX_EMBED) prefix_backward(m, a->dresidual, -1);
     if (G(m, m->p_wte) || G(m, m->p_wpe))
         be->encoder_backward(G(m, m->p_wte), G(m, m->p_wpe), a->dresidual, a->tokens, B, Tx, C);
+    m->grads_fresh = 0;   // a further backward without model_zero_grad adds to these
 }
 
 // ----------------------------------------------------------------------------

@@ -274,6 +274,8 @@ typedef struct {
 float model_forward(Model *m, const Batch *batch, const ForwardOptions *opt);
 // Backpropagates the last forward's loss; accumulates into trainable gradients.
 void model_backward(Model *m);
+// Gradients to zero for the next backward (which overwrites the largest rather than adding to
+// zeros: only a backward reads them as zero).
 void model_zero_grad(Model *m);
 // Host copy of the last forward's outputs: LM logits (B, T, V) or head outputs (B, n_classes).
 // Returns the number of floats written (<= cap).

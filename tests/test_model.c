@@ -716,6 +716,59 @@ static void test_step_touches_no_new_memory(void **s) {
     }
 }
 
+// The trainable gradients, concatenated (a fresh copy).
+static float *copy_grads(Model *m, size_t *n) {
+    *n = 0;
+    for (int i = 0; i < model_num_params(m); i++)
+        if (model_param(m, i)->trainable) *n += model_param(m, i)->numel;
+    float *g = xmalloc(*n * sizeof(float)), *at = g;
+    for (int i = 0; i < model_num_params(m); i++) {
+        Param *p = model_param(m, i);
+        if (!p->trainable) continue;
+        memcpy(at, p->grad, p->numel * sizeof(float));
+        at += p->numel;
+    }
+    return g;
+}
+
+// model_zero_grad leaves the gradients a backward overwrites (the block linears', the tied
+// wte's under the LM head) as they are. After a step has filled every gradient, zero_grad and
+// backward give that step's gradients again, bit for bit; a backward without zero_grad adds to
+// them (a forward and backward again: twice the gradients). FT, LM and classification heads,
+// fp32 and bf16.
+static void test_zero_grad_then_backward(void **s) {
+    (void)s;
+    for (int prec = 0; prec < 2; prec++)
+        for (int cls = 0; cls < 2; cls++) {
+            MethodConfig mc = method(METHOD_FT);
+            mc.precision = prec ? PRECISION_BF16 : PRECISION_FP32;
+            TestBatch tb;
+            Batch bt;
+            Model *m = model_with_grads(mc, cls ? HEAD_CLS : HEAD_LM, &bt, &tb);
+            ForwardOptions fo = {0, 0.0f, 0.1f, 0};   // model_with_grads' options
+            size_t n, n2, n3;
+            float *g1 = copy_grads(m, &n);
+            model_zero_grad(m);
+            model_forward(m, &bt, &fo);
+            model_backward(m);
+            float *g2 = copy_grads(m, &n2);
+            assert_int_equal(n2, n);
+            for (size_t i = 0; i < n; i++)
+                if (memcmp(&g1[i], &g2[i], sizeof(float)))
+                    fail_msg("%s head %d: grad[%zu] %g after zero_grad + backward, first backward %g",
+                             PRECISION_NAMES[mc.precision], cls, i, g2[i], g1[i]);
+            model_forward(m, &bt, &fo);   // the backward consumed the logits
+            model_backward(m);
+            float *g3 = copy_grads(m, &n3);
+            for (size_t i = 0; i < n; i++)
+                if (!(fabsf(g3[i] - 2.0f * g1[i]) <= 1e-6f * fabsf(g1[i]) + 1e-30f))
+                    fail_msg("%s head %d: grad[%zu] %g after a second backward, expected %g",
+                             PRECISION_NAMES[mc.precision], cls, i, g3[i], 2.0f * g1[i]);
+            free(g1); free(g2); free(g3);
+            model_free(m);
+        }
+}
+
 static void test_bf16_loss_curve(void **s) {
     (void)s;
     check_bf16_curve(METHOD_FT);
@@ -844,6 +897,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_gemm_flops),
         cmocka_unit_test(test_bf16_vs_fp32),      cmocka_unit_test(test_overfit_text_bf16),
         cmocka_unit_test(test_bf16_loss_curve),   cmocka_unit_test(test_step_touches_no_new_memory),
+        cmocka_unit_test(test_zero_grad_then_backward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
