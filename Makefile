@@ -1,7 +1,7 @@
 # loralab — build, test, run, bench, data.
 #   make            build bin/loralab (CPU always; CUDA too when nvcc and its cuBLAS/cuSOLVER link, unless NO_CUDA=1)
 #   make test       install missing packages, build, run every unit, CLI and sanitizer test
-#                   (the GEMM tests twice: the CPU's own ISA, then oneDNN capped at AVX2)
+#                   (the GEMM tests again with oneDNN capped at AVX2 and at AVX512_CORE)
 #   make run        fetch data, build, run the quickstart sweep on the committed micro base, report, plot
 #   make reproduce  the paper's ablations into results/reproduce.db (resumes), then results/RESULTS.md
 #   make bench      loralab vs PyTorch on the same model and thread count
@@ -116,10 +116,13 @@ unit: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
 
 # The tests of everything that multiplies matrices again with oneDNN capped at AVX2: what a
-# machine without AVX-512 runs (fp32 kernels for AVX2, bf16 operands widened to fp32).
+# machine without AVX-512 runs (fp32 kernels for AVX2, bf16 operands widened to fp32); and the
+# GEMM tests capped at AVX512_CORE, AVX-512 without BF16 (AVX-512 fp32 kernels, bf16 widened).
 AVX2_TESTS := $(filter %/test_matmul %/test_ops %/test_model %/test_parity %/test_analysis %/test_decode,$(TESTS))
 unit-avx2: $(AVX2_TESTS)
 	@set -e; for t in $(AVX2_TESTS); do echo "== ONEDNN_MAX_CPU_ISA=AVX2 $$t"; ONEDNN_MAX_CPU_ISA=AVX2 $$t; done
+	@echo "== ONEDNN_MAX_CPU_ISA=AVX512_CORE $(filter %/test_matmul,$(TESTS))"
+	@ONEDNN_MAX_CPU_ISA=AVX512_CORE $(filter %/test_matmul,$(TESTS))
 
 cli: $(BIN)/loralab
 	@bash tests/cli/run.sh $(BIN)/loralab

@@ -9,8 +9,10 @@
 # time, tokens/s, tensor memory (the `memory:` line's total: weights + grads + AdamW moments +
 # saved activations), peak RSS (/usr/bin/time %M, else python's getrusage) and the RSS above an
 # idle process, then loralab's GEMM time and other time per step, the ratios loralab / PyTorch
-# (fp32 vs fp32, bf16 vs bf16 autocast) against the targets, and LoRA vs FT. Last,
-# `loralab bench --inference` (the paper's Table 1 latencies).
+# (fp32 vs fp32, bf16 vs bf16 autocast) against the targets, and LoRA vs FT. Then loralab's
+# FT cases again with oneDNN capped below this CPU (ONEDNN_MAX_CPU_ISA=AVX512_CORE: AVX-512
+# without BF16; AVX2: no AVX-512), what such CPUs give. Last, `loralab bench --inference` (the
+# paper's Table 1 latencies).
 #
 # Builds nothing (make does). When /usr/bin/python3 cannot import torch it installs Debian's
 # python3-torch (apt-get, sudo when not root); if that fails it prints loralab's numbers only.
@@ -154,6 +156,18 @@ bench_pass() {
         fi
         keep_best "$TMP/$name.c${prec: -2}" "$TMP/try"
     done
+    if [ "$method" = ft ]; then
+        for cap in "${CAPS[@]}"; do
+            for prec in fp32 bf16; do
+                if ! run_rss "$TMP/try" env ONEDNN_MAX_CPU_ISA="$cap" "$BIN" bench --preset "$preset" --batch "$b" \
+                        --seq "$t" --threads "$K" --steps "$steps" train.precision=$prec; then
+                    echo "bench.sh: loralab bench ($prec, ONEDNN_MAX_CPU_ISA=$cap) failed for $name:" >&2
+                    cat "$TMP/try.err" >&2; status=1
+                fi
+                keep_best "$TMP/$name.$cap.c${prec: -2}" "$TMP/try"
+            done
+        done
+    fi
     [ $have_torch = 1 ] || return 0
     for cast in none bf16; do
         if ! run_rss "$TMP/try" "$PY" scripts/bench_torch.py --preset "$preset" --batch "$b" --seq "$t" \
@@ -174,6 +188,8 @@ case_rows() {
     row "" "pytorch bf16ac" "$TMP/$1.t16" torch
 }
 
+# The FT cases also run with oneDNN capped at these (the ISAs of CPUs without AVX512-BF16).
+CAPS=(AVX512_CORE AVX2)
 # Every pass runs every case, so that FT and LoRA, whose ratio is a target, are measured
 # minutes apart at most: a slow spell of the machine then reaches both, not one case's passes.
 CASES=(
@@ -244,6 +260,26 @@ for p in micro small; do
         fi
         printf '%-22s %14s %14s  %s\n' "$p $([ $q = 32 ] && echo fp32 || echo bf16)" \
             "$(ratiox "$(field "$l" step_ms)" "$(field "$f" step_ms)")" "$(ratiox "$(memtotal "$l")" "$(memtotal "$f")")" "$verdict"
+    done
+done
+
+echo
+echo "loralab FT with oneDNN capped below this CPU (ONEDNN_MAX_CPU_ISA), as on a CPU without AVX512-BF16"
+echo "(AVX512_CORE) or without AVX-512 (AVX2); tokens/s against the uncapped loralab row above:"
+printf '%-22s %-12s %-5s %10s %10s %9s  %s\n' case cap prec step_ms tokens/s "/uncapped" kernels
+for c in "${CASES[@]}"; do
+    read -r name preset b t _ _ _ method <<< "$c"
+    [ "$method" = ft ] || continue
+    label="$preset ${name#*_} ${b}x$t"
+    for cap in "${CAPS[@]}"; do
+        for p in 32 16; do
+            f="$TMP/$name.$cap.c$p.out"
+            printf '%-22s %-12s %-5s %10s %10s %9s  %s\n' "$label" "$cap" "$([ $p = 32 ] && echo fp32 || echo bf16)" \
+                "$(field "$f" step_ms)" "$(field "$f" tokens_per_s)" \
+                "$(ratiox "$(field "$f" tokens_per_s)" "$(tps "$name.c$p")")" \
+                "$(sed -n 's/^kernels: //p' "$f" 2>/dev/null | head -n 1)"
+            label=""
+        done
     done
 done
 

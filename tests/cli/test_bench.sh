@@ -41,6 +41,13 @@ fi
 # --version names the instruction set oneDNN runs; capped at AVX2 it says so, bf16 widened
 expect_out '^backends: cpu \(oneDNN [0-9.]+, [A-Z0-9 -]+ \([a-z0-9_]+\)' $LORALAB --version
 ONEDNN_MAX_CPU_ISA=AVX2 expect_out '^backends: cpu \(oneDNN [0-9.]+, AVX2 \(avx2\), bf16 widened to fp32, ' $LORALAB --version
+# AVX-512 without BF16 widens bf16 too (oneDNN only emulates bf16 products there; a CPU without
+# AVX-512 capped there runs AVX2); AVX512-BF16 and AMX multiply bf16 operands as they are
+ONEDNN_MAX_CPU_ISA=AVX512_CORE expect_out '^backends: cpu \(oneDNN [0-9.]+, (AVX-512 \(avx512_core\)|AVX2 \(avx2\)), bf16 widened to fp32, ' \
+  $LORALAB --version
+if $LORALAB --version | grep -Eq '\((avx512_core_bf16|avx512_core_amx)\)'; then
+  expect_ok sh -c "! '$LORALAB' --version | grep -q 'bf16 widened'"
+fi
 
 # README.md's benchmark block is results/bench.txt verbatim, one `make bench` run with PyTorch
 # beside it, every target with its verdict and the instruction set oneDNN ran named
