@@ -39,7 +39,7 @@ static void *scratch;          // one user scratchpad for every primitive (calls
 static size_t scratch_bytes;
 static double flops_total, seconds_total;
 static int bf16_kernels = -1;  // bf16 operands go to oneDNN's bf16 kernels (-1: not asked yet)
-static float *widened;         // fp32 copies of bf16 operands where it has none
+static float *widened;         // fp32 copies of bf16 operands where they are widened
 static size_t widened_cap;
 
 static void init_once(void) {
@@ -164,7 +164,8 @@ static Entry *lookup(const Matmul *mm, int threads) {
 // widened to fp32 instead, as below AVX-512.
 static int have_bf16_kernels(void) {
     if (bf16_kernels < 0) {
-        int native = (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+        dnnl_cpu_isa_t bf16_isa = dnnl_cpu_isa_avx512_core_bf16;   // its bits are in AMX's too
+        int native = (dnnl_get_effective_cpu_isa() & bf16_isa) == bf16_isa;
         Matmul probe = {.bf16 = 1, .batch = {1, 1}, .M = 16, .N = 16, .K = 16, .alpha = 1.0f,
                         .sa = {0, 0, 16, 1}, .sb = {0, 0, 16, 1}, .sc = {0, 0, 16, 1}};
         dnnl_memory_desc_t a, b, c;
@@ -212,7 +213,7 @@ void cpu_matmul(const Matmul *mm, const void *A, const void *B, void *C) {
     LAB_ASSERT(!mm->c_bf16 || (mm->bf16 && mm->beta == 0.0f));
     if (mm->M == 0 || mm->N == 0) return;
     if (mm->bf16 && mm->K > 0 && !have_bf16_kernels()) {
-        // No bf16 kernels (below AVX-512): the same exact products and fp32 sums, in fp32
+        // No native bf16 kernels (below AVX512-BF16): the same exact products and fp32 sums, in fp32
         // (into packed fp32 first, then rounded, for a bf16 C).
         size_t nb = (size_t)mm->batch[0] * mm->batch[1], na = nb * mm->M * mm->K, nbb = nb * mm->K * mm->N;
         size_t nc = mm->c_bf16 ? nb * mm->M * mm->N : 0;
