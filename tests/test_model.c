@@ -880,6 +880,36 @@ static void test_gemm_flops(void **s) {
     }
 }
 
+// At 128 positions the attention's products run in two causal blocks of 64 and skip the one
+// above the diagonal: query block 0 sees 64 keys, block 1 all 128 (3/4 of the square), in the
+// forward's two products and the backward's four; the counters hold the work done.
+static void test_gemm_flops_causal_blocks(void **s) {
+    (void)s;
+    ModelConfig cfg;
+    assert_int_equal(model_preset("micro", &cfg), 0);
+    enum { CB = 1, CT = 128 };
+    double N = (double)CB * CT, C = cfg.n_embd, hs = C / cfg.n_head;
+    double linear = cfg.n_layer * 24.0 * N * C * C, head = 2.0 * N * cfg.vocab_size * C;
+    double seen = 64.0 * 64 + 64.0 * 128;   // query rows x the keys they see, over both blocks
+    double attn = cfg.n_layer * 4.0 * CB * cfg.n_head * seen * hs;
+    static int tok[CB * CT], tgt[CB * CT];
+    for (int i = 0; i < CB * CT; i++) { tok[i] = (i * 7) % cfg.vocab_size; tgt[i] = (i * 3) % cfg.vocab_size; }
+    Batch bt = {CB, CT, tok, tgt, NULL, NULL, NULL, NULL};
+    ForwardOptions fo = {1, 0.0f, 0.0f, 1};
+    MethodConfig mc = method(METHOD_FT);
+    Model *m = model_create(backend_cpu(), &cfg, &mc);
+    model_init_random(m, 1);
+    double f0 = gemm_flops();
+    model_forward(m, &bt, &fo);
+    double f1 = gemm_flops();
+    model_zero_grad(m);
+    model_backward(m);
+    double f2 = gemm_flops();
+    assert_int_equal((long long)(f1 - f0), (long long)(linear + attn + head));
+    assert_int_equal((long long)(f2 - f1), (long long)(2 * (linear + attn + head)));
+    model_free(m);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) cmocka_set_test_filter(argv[1]);   // e.g. test_model 'test_grad_*'
     backend_cpu()->set_threads(2);
@@ -894,7 +924,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_method_table),      cmocka_unit_test(test_lora_sites),
         cmocka_unit_test(test_bad_methods),       cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_grad_clip),         cmocka_unit_test(test_overfit_text),
-        cmocka_unit_test(test_gemm_flops),
+        cmocka_unit_test(test_gemm_flops),        cmocka_unit_test(test_gemm_flops_causal_blocks),
         cmocka_unit_test(test_bf16_vs_fp32),      cmocka_unit_test(test_overfit_text_bf16),
         cmocka_unit_test(test_bf16_loss_curve),   cmocka_unit_test(test_step_touches_no_new_memory),
         cmocka_unit_test(test_zero_grad_then_backward),
