@@ -257,54 +257,68 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-// The median seconds of one forward over `steps` forwards timed one by one after a warm-up:
-// a latency, which a stall of the machine during one forward does not move as it moves a mean.
-static double forward_latency(Model *m, int B, int T, int steps) {
+// The seconds of n forwards of m timed one by one, after a warm-up, into dt.
+static void forward_times(Model *m, int B, int T, int n, double *dt) {
     int *tok, *tgt;
     Batch bt = random_batch(m, B, T, 1, &tok, &tgt);
     ForwardOptions fo = {0, 0.0f, 0.0f, 1};
     const Backend *be = model_backend(m);
-    double *dt = xmalloc(sizeof(double) * steps);
     model_forward(m, &bt, &fo);
-    for (int s = 0; s < steps; s++) {
+    for (int s = 0; s < n; s++) {
         be->synchronize();
         double t0 = now_seconds();
         model_forward(m, &bt, &fo);
         be->synchronize();
         dt[s] = now_seconds() - t0;
     }
-    qsort(dt, steps, sizeof(double), cmp_double);
-    double median = steps % 2 ? dt[steps / 2] : 0.5 * (dt[steps / 2 - 1] + dt[steps / 2]);
-    free(dt); free(tok); free(tgt);
-    return median;
+    free(tok); free(tgt);
 }
 
-// Table 1 of the paper: forward latency of the base model, merged LoRA and two adapters.
+// The median of n > 0 values (sorts them).
+static double median(double *x, int n) {
+    qsort(x, n, sizeof(double), cmp_double);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+// Table 1 of the paper: forward latency of the base model, merged LoRA and two adapters, each
+// the median of `steps` forwards: a latency, which a stall of the machine during one forward
+// does not move as it moves a mean. The forwards are timed in INFERENCE_ROUNDS rounds that
+// take the methods in turn (each round builds its model anew, so only one is in memory), so
+// that a slow spell of the machine reaches every method rather than the one it falls on.
+enum { INFERENCE_ROUNDS = 4 };
 static int bench_inference(const ModelConfig *cfg, int steps) {
     static const int shapes[][2] = {{1, 128}, {16, 256}, {32, 512}};
-    static const MethodKind kinds[] = {METHOD_NONE, METHOD_LORA, METHOD_ADAPTER_H, METHOD_ADAPTER_L};
-    static const char *labels[] = {"base", "lora (merged)", "adapter_h", "adapter_l"};
-    printf("inference latency (forward only), n_layer=%d n_embd=%d, median of %d forwards, adapter/lora r=8\n",
-           cfg->n_layer, cfg->n_embd, steps);
+    enum { METHODS = 4 };
+    static const MethodKind kinds[METHODS] = {METHOD_NONE, METHOD_LORA, METHOD_ADAPTER_H, METHOD_ADAPTER_L};
+    static const char *labels[METHODS] = {"base", "lora (merged)", "adapter_h", "adapter_l"};
+    printf("inference latency (forward only), n_layer=%d n_embd=%d, median of %d forwards in %d rounds "
+           "alternating the methods, adapter/lora r=8\n", cfg->n_layer, cfg->n_embd, steps, INFERENCE_ROUNDS);
     printf("%-8s %-8s %-16s %12s %10s\n", "batch", "seq", "method", "ms/forward", "overhead");
+    double *dt = xmalloc(sizeof(double) * METHODS * steps);
     for (int s = 0; s < 3; s++) {
         int B = shapes[s][0], T = shapes[s][1];
         if (T > cfg->n_ctx) { printf("%-8d %-8d (skipped: seq > n_ctx %d)\n", B, T, cfg->n_ctx); continue; }
-        double base = 0;
-        for (int k = 0; k < 4; k++) {
-            MethodConfig mc;
-            method_defaults(&mc);
-            mc.kind = kinds[k];
-            Model *m = model_create(backend_open("cpu", NULL), cfg, &mc);
-            if (!m) return -1;
-            model_init_random(m, 1);
-            if (kinds[k] == METHOD_LORA && model_lora_merge(m)) { model_free(m); return -1; }
-            double dt = forward_latency(m, B, T, steps);
-            if (k == 0) base = dt;
-            printf("%-8d %-8d %-16s %12.3f %9.1f%%\n", B, T, labels[k], dt * 1e3, 100.0 * (dt - base) / base);
-            model_free(m);
+        for (int r = 0; r < INFERENCE_ROUNDS; r++) {
+            int from = steps * r / INFERENCE_ROUNDS, count = steps * (r + 1) / INFERENCE_ROUNDS - from;
+            for (int k = 0; k < METHODS && count > 0; k++) {
+                MethodConfig mc;
+                method_defaults(&mc);
+                mc.kind = kinds[k];
+                Model *m = model_create(backend_open("cpu", NULL), cfg, &mc);
+                if (!m) { free(dt); return -1; }
+                model_init_random(m, 1);
+                if (kinds[k] == METHOD_LORA && model_lora_merge(m)) { model_free(m); free(dt); return -1; }
+                forward_times(m, B, T, count, dt + (size_t)k * steps + from);
+                model_free(m);
+            }
+        }
+        double base = median(dt, steps);
+        for (int k = 0; k < METHODS; k++) {
+            double t = median(dt + (size_t)k * steps, steps);
+            printf("%-8d %-8d %-16s %12.3f %9.1f%%\n", B, T, labels[k], t * 1e3, 100.0 * (t - base) / base);
         }
     }
+    free(dt);
     return 0;
 }
 
