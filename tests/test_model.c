@@ -852,6 +852,27 @@ static double gemm_flops(void) {
     return f;
 }
 
+// The GEMM flops of one training forward and of one backward of a randomly initialized model
+// of cfg and method kind, on a batch x seq batch of fixed tokens.
+static void step_flops(const ModelConfig *cfg, MethodKind kind, int batch, int seq, double *fwd, double *bwd) {
+    int *tok = xmalloc(sizeof(int) * batch * seq), *tgt = xmalloc(sizeof(int) * batch * seq);
+    for (int i = 0; i < batch * seq; i++) { tok[i] = (i * 7) % cfg->vocab_size; tgt[i] = (i * 3) % cfg->vocab_size; }
+    Batch bt = {batch, seq, tok, tgt, NULL, NULL, NULL, NULL};
+    ForwardOptions fo = {1, 0.0f, 0.0f, 1};
+    MethodConfig mc = method(kind);
+    Model *m = model_create(backend_cpu(), cfg, &mc);
+    model_init_random(m, 1);
+    double f0 = gemm_flops();
+    model_forward(m, &bt, &fo);
+    double f1 = gemm_flops();
+    model_zero_grad(m);
+    model_backward(m);
+    *fwd = f1 - f0;
+    *bwd = gemm_flops() - f1;
+    model_free(m);
+    free(tok); free(tgt);
+}
+
 static void test_gemm_flops(void **s) {
     (void)s;
     ModelConfig cfg = nano();
@@ -860,23 +881,11 @@ static void test_gemm_flops(void **s) {
     double head = 2.0 * N * cfg.vocab_size * C;
     MethodKind kinds[] = {METHOD_FT, METHOD_BITFIT};
     double want_backward[] = {2 * (linear + attn + head), linear + 2 * attn + head};
-    int tok[B * T], tgt[B * T];
-    for (int i = 0; i < B * T; i++) { tok[i] = (i * 7) % cfg.vocab_size; tgt[i] = (i * 3) % cfg.vocab_size; }
-    Batch bt = {B, T, tok, tgt, NULL, NULL, NULL, NULL};
-    ForwardOptions fo = {1, 0.0f, 0.0f, 1};
     for (int k = 0; k < 2; k++) {
-        MethodConfig mc = method(kinds[k]);
-        Model *m = model_create(backend_cpu(), &cfg, &mc);
-        model_init_random(m, 1);
-        double f0 = gemm_flops();
-        model_forward(m, &bt, &fo);
-        double f1 = gemm_flops();
-        model_zero_grad(m);
-        model_backward(m);
-        double f2 = gemm_flops();
-        assert_int_equal((long long)(f1 - f0), (long long)(linear + attn + head));   // exact integers
-        assert_int_equal((long long)(f2 - f1), (long long)want_backward[k]);
-        model_free(m);
+        double fwd, bwd;
+        step_flops(&cfg, kinds[k], B, T, &fwd, &bwd);
+        assert_int_equal((long long)fwd, (long long)(linear + attn + head));   // exact integers
+        assert_int_equal((long long)bwd, (long long)want_backward[k]);
     }
 }
 
@@ -892,22 +901,10 @@ static void test_gemm_flops_causal_blocks(void **s) {
     double linear = cfg.n_layer * 24.0 * N * C * C, head = 2.0 * N * cfg.vocab_size * C;
     double seen = 64.0 * 64 + 64.0 * 128;   // query rows x the keys they see, over both blocks
     double attn = cfg.n_layer * 4.0 * CB * cfg.n_head * seen * hs;
-    static int tok[CB * CT], tgt[CB * CT];
-    for (int i = 0; i < CB * CT; i++) { tok[i] = (i * 7) % cfg.vocab_size; tgt[i] = (i * 3) % cfg.vocab_size; }
-    Batch bt = {CB, CT, tok, tgt, NULL, NULL, NULL, NULL};
-    ForwardOptions fo = {1, 0.0f, 0.0f, 1};
-    MethodConfig mc = method(METHOD_FT);
-    Model *m = model_create(backend_cpu(), &cfg, &mc);
-    model_init_random(m, 1);
-    double f0 = gemm_flops();
-    model_forward(m, &bt, &fo);
-    double f1 = gemm_flops();
-    model_zero_grad(m);
-    model_backward(m);
-    double f2 = gemm_flops();
-    assert_int_equal((long long)(f1 - f0), (long long)(linear + attn + head));
-    assert_int_equal((long long)(f2 - f1), (long long)(2 * (linear + attn + head)));
-    model_free(m);
+    double fwd, bwd;
+    step_flops(&cfg, METHOD_FT, CB, CT, &fwd, &bwd);
+    assert_int_equal((long long)fwd, (long long)(linear + attn + head));
+    assert_int_equal((long long)bwd, (long long)(2 * (linear + attn + head)));
 }
 
 int main(int argc, char **argv) {
