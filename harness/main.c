@@ -13,7 +13,7 @@
 // OpenMP threads must not spin long while they wait: two loralab processes (two sweeps, or a
 // sweep beside a bench) each spinning on every core (libgomp's default: 300000 turns) slowed
 // each other down about 50x. Sleeping at once (OMP_WAIT_POLICY=passive alone) costs a futex
-// wake-up at each of a step's ~150 parallel regions. A 1000-turn spin before sleeping keeps
+// wake-up at each of a step's parallel regions (about 190 on micro). A 1000-turn spin before sleeping keeps
 // most of both (micro bf16 on 2 cores: 31-35 ms per step alone against passive's 36-48, and
 // two processes at 58-61 ms each against passive's 52-62).
 // libgomp reads its environment once, in its constructor, before main() runs, and has no

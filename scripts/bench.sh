@@ -143,31 +143,26 @@ row() {
 }
 
 # bench_pass NAME PRESET BATCH SEQ LORALAB_STEPS TORCH_WARMUP TORCH_STEPS METHOD
-# One pass of a case: loralab fp32, loralab bf16, PyTorch fp32, PyTorch bf16 autocast in turn;
-# keeps each one's best run so far in $TMP/NAME.{c32,c16,t32,t16}.{out,err,rss}.
+# One pass of a case: loralab fp32, loralab bf16 (FT: also capped at each of CAPS), PyTorch fp32,
+# PyTorch bf16 autocast in turn; keeps each one's best run so far in
+# $TMP/NAME.{c32,c16,CAP.c32,CAP.c16,t32,t16}.{out,err,rss}.
 bench_pass() {
     local name=$1 preset=$2 b=$3 t=$4 steps=$5 warm=$6 tsteps=$7 method=$8 margs=""
     [ "$method" = lora ] && margs=$LORA
-    for prec in fp32 bf16; do
-        # shellcheck disable=SC2086
-        if ! run_rss "$TMP/try" "$BIN" bench --preset "$preset" --batch "$b" --seq "$t" --threads "$K" \
-                --steps "$steps" $margs train.precision=$prec; then
-            echo "bench.sh: loralab bench ($prec) failed for $name:" >&2; cat "$TMP/try.err" >&2; status=1
-        fi
-        keep_best "$TMP/$name.c${prec: -2}" "$TMP/try"
-    done
-    if [ "$method" = ft ]; then
-        for cap in "${CAPS[@]}"; do
-            for prec in fp32 bf16; do
-                if ! run_rss "$TMP/try" env ONEDNN_MAX_CPU_ISA="$cap" "$BIN" bench --preset "$preset" --batch "$b" \
-                        --seq "$t" --threads "$K" --steps "$steps" train.precision=$prec; then
-                    echo "bench.sh: loralab bench ($prec, ONEDNN_MAX_CPU_ISA=$cap) failed for $name:" >&2
-                    cat "$TMP/try.err" >&2; status=1
-                fi
-                keep_best "$TMP/$name.$cap.c${prec: -2}" "$TMP/try"
-            done
+    # uncapped, then (FT only) with oneDNN capped at each of CAPS
+    local caps=("") cap prec
+    [ "$method" = ft ] && caps+=("${CAPS[@]}")
+    for cap in "${caps[@]}"; do
+        for prec in fp32 bf16; do
+            # shellcheck disable=SC2086
+            if ! run_rss "$TMP/try" env ${cap:+ONEDNN_MAX_CPU_ISA=$cap} "$BIN" bench --preset "$preset" --batch "$b" \
+                    --seq "$t" --threads "$K" --steps "$steps" $margs train.precision=$prec; then
+                echo "bench.sh: loralab bench ($prec${cap:+, ONEDNN_MAX_CPU_ISA=$cap}) failed for $name:" >&2
+                cat "$TMP/try.err" >&2; status=1
+            fi
+            keep_best "$TMP/$name${cap:+.$cap}.c${prec: -2}" "$TMP/try"
         done
-    fi
+    done
     [ $have_torch = 1 ] || return 0
     for cast in none bf16; do
         if ! run_rss "$TMP/try" "$PY" scripts/bench_torch.py --preset "$preset" --batch "$b" --seq "$t" \

@@ -430,6 +430,8 @@ static void cpu_residual_layernorm_forward(float *sum, float *out, float *mean, 
     }
 }
 
+// dweight/dbias: each thread sums its rows into its own slice of the scratch buffer; the
+// slices are added into dweight/dbias afterwards (one writer per element).
 static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                    const float *inp, const float *weight, const float *mean,
                                    const float *rstd, int N, int C) {
