@@ -166,6 +166,38 @@ static inline float fast_expf(float x) {
     return p * scale.f;
 }
 
+// Row sums in LANES running accumulators that stay in one vector register, added pairwise
+// at the end. gcc finishes an `omp simd` sum by adding its 16 lanes one after another: 16
+// dependent adds per row, a large part of a row of 64 or 128 elements. The order of the
+// additions differs from a serial sum's, as it did under `omp simd`; it is fixed per row, so
+// results still do not depend on the thread count.
+#define LANES 16
+static inline float lanes_total(float *acc) {
+    for (int w = LANES / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
+    return acc[0];
+}
+
+// Mean and 1/sqrt(variance + eps) of a row of C, the two-pass way (no cancellation).
+static inline void row_moments(const float *x, int C, float eps, float *mean, float *rstd) {
+    float acc[LANES] = {0};
+    int c = 0;
+    for (; c + LANES <= C; c += LANES) {
+        #pragma omp simd
+        for (int k = 0; k < LANES; k++) acc[k] += x[c + k];
+    }
+    for (int k = 0; c + k < C; k++) acc[k] += x[c + k];
+    float m = lanes_total(acc) / C;
+    float vacc[LANES] = {0};
+    for (c = 0; c + LANES <= C; c += LANES) {
+        #pragma omp simd
+        for (int k = 0; k < LANES; k++) { float d = x[c + k] - m; vacc[k] += d * d; }
+    }
+    for (int k = 0; c + k < C; k++) { float d = x[c + k] - m; vacc[k] += d * d; }
+    *mean = m;
+    *rstd = 1.0f / sqrtf(lanes_total(vacc) / C + eps);
+}
+
 // ----------------------------------------------------------------------------
 // memory
 
@@ -383,15 +415,8 @@ static void cpu_layernorm_forward(float *out, float *mean, float *rstd, const fl
     #pragma omp parallel for schedule(static) if ((size_t)N * C > PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
-        float m = 0.0f;
-        #pragma omp simd reduction(+:m)
-        for (int c = 0; c < C; c++) m += x[c];
-        m /= C;
-        float v = 0.0f;
-        #pragma omp simd reduction(+:v)
-        for (int c = 0; c < C; c++) { float d = x[c] - m; v += d * d; }
-        v /= C;
-        float s = 1.0f / sqrtf(v + eps);
+        float m, s;
+        row_moments(x, C, eps, &m, &s);
         layernorm_row_out(out ? out + (size_t)n * C : NULL, out_bf16 ? out_bf16 + (size_t)n * C : NULL,
                           x, m, s, weight, bias, C);
         mean[n] = m;
@@ -410,19 +435,10 @@ static void cpu_residual_layernorm_forward(float *sum, float *out, float *mean, 
     for (int n = 0; n < N; n++) {
         const float *ra = a + (size_t)n * C, *rb = b + (size_t)n * C;
         float *x = sum + (size_t)n * C;
-        float m = 0.0f;
-        #pragma omp simd reduction(+:m)
-        for (int c = 0; c < C; c++) {
-            float v = ra[c] + rb[c];
-            x[c] = v;
-            m += v;
-        }
-        m /= C;
-        float v = 0.0f;
-        #pragma omp simd reduction(+:v)
-        for (int c = 0; c < C; c++) { float d = x[c] - m; v += d * d; }
-        v /= C;
-        float s = 1.0f / sqrtf(v + eps);
+        #pragma omp simd
+        for (int c = 0; c < C; c++) x[c] = ra[c] + rb[c];
+        float m, s;
+        row_moments(x, C, eps, &m, &s);
         layernorm_row_out(out ? out + (size_t)n * C : NULL, out_bf16 ? out_bf16 + (size_t)n * C : NULL,
                           x, m, s, weight, bias, C);
         mean[n] = m;
@@ -449,16 +465,22 @@ static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, co
             float *dx = dinp + (size_t)n * C;
             float m = mean[n], s = rstd[n];
             // dnorm = dout * weight; dx = s * (dnorm - mean(dnorm) - norm * mean(dnorm * norm))
-            float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-            #pragma omp simd reduction(+:dnorm_mean, dnorm_norm_mean)
-            for (int c = 0; c < C; c++) {
-                float norm = (x[c] - m) * s;
-                float dn = weight[c] * d[c];
-                dnorm_mean += dn;
-                dnorm_norm_mean += dn * norm;
+            float acc[LANES] = {0}, nacc[LANES] = {0};
+            int c = 0;
+            for (; c + LANES <= C; c += LANES) {
+                #pragma omp simd
+                for (int k = 0; k < LANES; k++) {
+                    float dn = weight[c + k] * d[c + k];
+                    acc[k] += dn;
+                    nacc[k] += dn * (x[c + k] - m) * s;
+                }
             }
-            dnorm_mean /= C;
-            dnorm_norm_mean /= C;
+            for (int k = 0; c + k < C; k++) {
+                float dn = weight[c + k] * d[c + k];
+                acc[k] += dn;
+                nacc[k] += dn * (x[c + k] - m) * s;
+            }
+            float dnorm_mean = lanes_total(acc) / C, dnorm_norm_mean = lanes_total(nacc) / C;
             #pragma omp simd
             for (int c = 0; c < C; c++) {
                 float norm = (x[c] - m) * s;
@@ -513,14 +535,22 @@ static void softmax_causal_row(float *a, uint16_t *h, int i, const uint8_t *mask
     float mx = -INFINITY;
     #pragma omp simd reduction(max:mx)
     for (int j = 0; j < n; j++) mx = a[j] > mx ? a[j] : mx;
-    float sum = 0.0f;
-    #pragma omp simd reduction(+:sum)
-    for (int j = 0; j < n; j++) {
-        float e = a[j] == -INFINITY ? 0.0f : fast_expf(a[j] - mx);
-        a[j] = e;
-        sum += e;
+    float acc[LANES] = {0};
+    int j = 0;
+    for (; j + LANES <= n; j += LANES) {
+        #pragma omp simd
+        for (int k = 0; k < LANES; k++) {
+            float e = a[j + k] == -INFINITY ? 0.0f : fast_expf(a[j + k] - mx);
+            a[j + k] = e;
+            acc[k] += e;
+        }
     }
-    float inv = 1.0f / sum;
+    for (int k = 0; j + k < n; k++) {
+        float e = a[j + k] == -INFINITY ? 0.0f : fast_expf(a[j + k] - mx);
+        a[j + k] = e;
+        acc[k] += e;
+    }
+    float inv = 1.0f / lanes_total(acc);
     if (h) {
         #pragma omp simd
         for (int j = 0; j < n; j++) h[j] = bf16_round_float(a[j] * inv);
@@ -786,9 +816,14 @@ static void cpu_attention_backward(float *dqkv, float *datt, const float *dout, 
         const float *ar = att + (size_t)row * T, *dr = d + (size_t)row * T;
         float *g = datt + (size_t)row * T;
         int n = causal_span(i, T);   // d and a are 0 above the diagonal
-        float s = 0.0f;
-        #pragma omp simd reduction(+:s)
-        for (int j = 0; j < n; j++) s += dr[j] * g[j];
+        float acc[LANES] = {0};
+        int j = 0;
+        for (; j + LANES <= n; j += LANES) {
+            #pragma omp simd
+            for (int k = 0; k < LANES; k++) acc[k] += dr[j + k] * g[j + k];
+        }
+        for (int k = 0; j + k < n; k++) acc[k] += dr[j + k] * g[j + k];
+        float s = lanes_total(acc);
         #pragma omp simd
         for (int j = 0; j < n; j++) g[j] = dr[j] * g[j] - ar[j] * s;
         if (i + 1 < T) memset(g + i + 1, 0, (size_t)(T - 1 - i) * sizeof(float));
@@ -823,9 +858,14 @@ static void cpu_attention_backward_bf16(float *dqkv, float *datt, const float *d
         const uint16_t *ar = att16 + (size_t)row * T, *dr = d16 + (size_t)row * T;
         uint16_t *h = ds16 + (size_t)row * T;
         int n = causal_span(i, T);   // d and a are 0 above the diagonal
-        float s = 0.0f;
-        #pragma omp simd reduction(+:s)
-        for (int j = 0; j < n; j++) s += bf16_to_float(dr[j]) * bf16_to_float(h[j]);
+        float acc[LANES] = {0};
+        int j = 0;
+        for (; j + LANES <= n; j += LANES) {
+            #pragma omp simd
+            for (int k = 0; k < LANES; k++) acc[k] += bf16_to_float(dr[j + k]) * bf16_to_float(h[j + k]);
+        }
+        for (int k = 0; j + k < n; k++) acc[k] += bf16_to_float(dr[j + k]) * bf16_to_float(h[j + k]);
+        float s = lanes_total(acc);
         #pragma omp simd
         for (int j = 0; j < n; j++)
             h[j] = bf16_round_float(bf16_to_float(dr[j]) * bf16_to_float(h[j]) - bf16_to_float(ar[j]) * s);
