@@ -107,12 +107,25 @@ verdict() {
 mib() { awk -v k="$1" 'BEGIN { if (k == "" || k == "n/a") print "n/a"; else printf "%.1f", k / 1024 }'; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || a == "" || b == "") print "n/a"; else printf "%.1f", a - b }'; }
 
+# cpu_desc : the CPU's name, vendor, family and model, and which of the vector ISAs that decide
+# the kernels it has (timings from different CPUs are not comparable).
+cpu_desc() {
+    awk -F': *' '/^vendor_id/ && !v { v = $2 } /^cpu family/ && f == "" { f = $2 }
+                 /^model[ \t]*:/ && m == "" { m = $2 } /^model name/ && !n { n = $2 }
+                 /^flags/ && !fl { fl = " " $2 " " }
+                 END { isa = ""
+                       split("avx2 avx512f avx512_bf16 amx_bf16", want, " ")
+                       for (i = 1; i <= 4; i++) isa = isa (index(fl, " " want[i] " ") ? " " want[i] : " no-" want[i])
+                       printf "%s (%s family %s model %s);%s\n", n, v, f, m, isa }' /proc/cpuinfo 2>/dev/null
+}
+
 # An idle loralab process, to read loralab's RSS the way PyTorch's baseline is read.
 run_rss "$TMP/idle" "$BIN" bench --help
 idle_mib=$(mib "$(tail -n 1 "$TMP/idle.rss")")
 
 echo "make bench: loralab vs PyTorch, $K threads, best of $REPEAT alternating passes, random tokens, full training"
 echo "steps (forward, cross-entropy, backward, grad clip 1.0, AdamW); LoRA = q,v r=8 alpha=8, base frozen."
+echo "cpu: $(cpu_desc)"
 echo "host: $(uname -m), $(nproc) cores, load average$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null | sed 's/^/ /'), OMP_WAIT_POLICY=$OMP_WAIT_POLICY GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-libgomp default}"
 echo "loralab: $("$BIN" --version | sed -n 's/^backends: cpu (\(.*\)), *.*/\1/p; s/^backends: cpu (\(.*\))$/\1/p' | head -n 1)"
 if [ $have_torch = 1 ]; then
@@ -221,18 +234,27 @@ for name in "${NAMES[@]}"; do
     done
 done
 
-# target NAME LABEL A B MIN : prints A/B against MIN, met or NOT met.
+# target NAME LABEL A B MIN [BOUND] : prints A/B against MIN, met or NOT met. BOUND (loralab's
+# gemm_bound_tokens_per_s: its products at the best sgemm rate it measured, all else free)
+# adds the ratio no loralab step can pass on this CPU, and says so when that is below MIN.
 target() {
     local r; r=$(ratio "$3" "$4" %.17g)
-    printf '%-44s %8s  (target >= %s: %s)\n' "$1" "$(ratiox "$3" "$4")" "$5" \
-        "$(verdict "$r" ">=" "$5")"
+    local v; v=$(verdict "$r" ">=" "$5")
+    if [ -n "${6:-}" ]; then
+        local c; c=$(ratio "$6" "$4" %.17g)
+        v="$v; ceiling $(ratiox "$6" "$4")"
+        [ "$(verdict "$c" ">=" "$5")" = met ] || v="$v, out of reach on this CPU"
+    fi
+    printf '%-44s %8s  (target >= %s: %s)\n' "$1" "$(ratiox "$3" "$4")" "$5" "$v"
 }
 tps() { field "$TMP/$1.out" tokens_per_s; }
+bound() { field "$TMP/$1.out" gemm_bound_tokens_per_s; }
 if [ $have_torch = 1 ]; then
     echo
-    echo "loralab / PyTorch tokens/s:"
-    target "micro FT, fp32 vs fp32" micro_ft "$(tps micro_ft.c32)" "$(tps micro_ft.t32)" 3
-    target "small FT, fp32 vs fp32" small_ft "$(tps small_ft.c32)" "$(tps small_ft.t32)" 3
+    echo "loralab / PyTorch tokens/s; the fp32 ceiling is loralab's step with its products at the best"
+    echo "sgemm rate measured on this CPU (sgemm_gflops) and everything else free:"
+    target "micro FT, fp32 vs fp32" micro_ft "$(tps micro_ft.c32)" "$(tps micro_ft.t32)" 3 "$(bound micro_ft.c32)"
+    target "small FT, fp32 vs fp32" small_ft "$(tps small_ft.c32)" "$(tps small_ft.t32)" 3 "$(bound small_ft.c32)"
     target "micro FT, bf16 vs bf16 autocast" micro_ft "$(tps micro_ft.c16)" "$(tps micro_ft.t16)" 1.5
     target "micro LoRA, bf16 vs bf16 autocast" micro_lora "$(tps micro_lora.c16)" "$(tps micro_lora.t16)" 1.5
     target "small FT, bf16 vs bf16 autocast" small_ft "$(tps small_ft.c16)" "$(tps small_ft.t16)" 1.2

@@ -60,5 +60,11 @@ expect_ok grep -Eq '^loralab: oneDNN [0-9.]+, (AVX2|AVX-512|AVX-512 VNNI|AVX512-
 expect_ok grep -q '^pytorch: ' "$ROOT/results/bench.txt"
 # the PyTorch fp32 peer ran on an optimized BLAS, not Debian's reference one
 expect_ok sh -c "grep -E '^pytorch: .*; fp32 BLAS: /' '$ROOT/results/bench.txt' | grep -qv '/blas/libblas'"
+# the CPU it ran on, named; each fp32 ratio beside its ceiling, "out of reach" exactly when the
+# ceiling is below the target
+expect_ok grep -Eq '^cpu: .+ \(.* family [0-9]+ model [0-9]+\); (no-)?avx2 ' "$ROOT/results/bench.txt"
+expect_out '^2 ok$' awk '/fp32 vs fp32/ { c = $0; sub(/.*ceiling /, "", c); sub(/x.*/, "", c)
+    n++; if (c + 0 > 0 && ((c + 0 < 3) == (index($0, "out of reach on this CPU") > 0))) ok++ }
+    END { print n, (n == ok ? "ok" : "bad") }' "$ROOT/results/bench.txt"
 # 16 verdicts: 8 other-time shares, 6 ratios against PyTorch, the small LoRA/FT lines
 expect_out '^16$' sh -c "grep -c -E '(target >= [0-9.]+: (met|NOT met))|  (met|NOT met)\$|step: (met|NOT met)' '$ROOT/results/bench.txt'"
