@@ -12,9 +12,14 @@ expect_out '^memory: weights=.* grads=.* optimizer=.* activations=.* total=' \
   $LORALAB bench --preset nano --batch 2 --seq 16 --steps 1 --threads 1 method=lora lora.rank=2
 # LoRA trains only A and B: trainable = 2 layers x 2 targets x (2 x 64 x 2)
 expect_out 'method=lora .* trainable=1024 ' $LORALAB bench --preset nano --batch 2 --seq 16 --steps 1 --threads 1 method=lora lora.rank=2
-# Table 1 rows: each method's forward latency and overhead against the base
-expect_out '^16 +256 +adapter_h +[0-9.]+ +-?[0-9.]+%$' $LORALAB bench --inference --preset nano --ctx 512 --steps 1 --threads 1
+# Table 1 rows: each method's median and minimum forward latency and both overheads against
+# the base; the minimum is never above the median, and with one forward per method they are one
+expect_out '^16 +256 +adapter_h +[0-9.]+ +[0-9.]+ +-?[0-9.]+% +-?[0-9.]+%$' $LORALAB bench --inference --preset nano --ctx 512 --steps 1 --threads 1
 expect_out '^1 +128 +lora \(merged\) ' $LORALAB bench --inference --preset nano --ctx 512 --steps 1 --threads 1
+expect_out '^12 12 12$' sh -c "'$LORALAB' bench --inference --preset nano --ctx 512 --steps 1 --threads 1 |
+  awk '/%/ { n++; if (\$(NF-3) == \$(NF-2)) one++; if (\$(NF-1) == \$NF) same++ } END { print n, one, same }'"
+expect_out '^12 12$' sh -c "'$LORALAB' bench --inference --preset nano --ctx 512 --steps 5 --threads 1 |
+  awk '/%/ { n++; if (\$(NF-2) + 0 <= \$(NF-3) + 0) ok++ } END { print n, ok }'"
 
 expect_fail 2 "--seq 100 is larger than the preset's n_ctx 64" $LORALAB bench --preset nano --seq 100
 expect_fail 2 "unknown method 'x'" $LORALAB bench --preset nano method=x
