@@ -1071,7 +1071,11 @@ static LayerView layer_view(Model *m, int l, int B, int Tx) {
 
 // Transformer block l over the B x Tx rows of the residual stream: x[l] -> x[l+1].
 // decode: each row is one new token attending to its row of the key/value cache.
-static void block_forward(Model *m, int l, int B, int Tx, int decode) {
+// pending not NULL: block l-1 left its last add, x[l] = xmid[l-1] + pending, to this block's
+// first LayerNorm, which forms the sum in its own pass. Returns the output this block leaves
+// the same way to the next LayerNorm (the next block's, or ln_f), or NULL when it added it:
+// in decoding and with prefix-layer, whose prefix_write must change x[l+1] before it is read.
+static const float *block_forward(Model *m, int l, int B, int Tx, int decode, const float *pending) {
     const Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
     int C = c->n_embd, NH = c->n_head, N = B * Tx;
@@ -1083,8 +1087,12 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
     // bf16: the LayerNorms (and the GELU below) write the next linear's rounded input themselves
     // where nothing reads it in fp32
     float *ln1 = input_only_bf16(m, LINEAR_QKV) ? NULL : v.ln1;
-    be->layernorm_forward(ln1, v.ln1_mean, v.ln1_rstd, v.x, v.ln1w, v.ln1b, N, C, c->ln_eps,
-                          ln1 ? NULL : input_bf16(m, LINEAR_QKV, l, N, C));
+    uint16_t *ln1_bf16 = ln1 ? NULL : input_bf16(m, LINEAR_QKV, l, N, C);
+    if (pending)
+        be->residual_layernorm_forward(v.x, ln1, v.ln1_mean, v.ln1_rstd, layer_view(m, l - 1, B, Tx).xmid, pending,
+                                       v.ln1w, v.ln1b, N, C, c->ln_eps, ln1_bf16);
+    else
+        be->layernorm_forward(ln1, v.ln1_mean, v.ln1_rstd, v.x, v.ln1w, v.ln1b, N, C, c->ln_eps, ln1_bf16);
     // bf16: c_attn's bias joins the rounding of q, k, v (after the LoRA branches add theirs)
     block_linear_forward(m, LINEAR_QKV, l, v.qkv, 3 * C, ln1, v.qkv_bf16 ? NULL : v.bias[LINEAR_QKV], N, C, 3 * C);
     for (LoraSite t = SITE_Q; t <= SITE_V; t++) lora_forward(m, l, t, v.qkv, 3 * C, v.ln1, N);
@@ -1120,7 +1128,9 @@ static void block_forward(Model *m, int l, int B, int Tx, int decode) {
     lora_forward(m, l, SITE_PROJ, o, C, v.fchg, N);
     if (v.sub_out[ADAPTER_MLP]) { adapter_forward(m, l, ADAPTER_MLP, a->dsub, o, N); o = a->dsub; }
     if (pd > 0) be->dropout_forward(o, o, NC, pd, site_seed(m, l, DROP_RESID_MLP));
+    if (!decode && m->prefix_kind != METHOD_PREFIX_LAYER) return o;
     be->add(v.xout, v.xmid, o, NC);
+    return NULL;
 }
 
 float model_forward(Model *m, const Batch *bt, const ForwardOptions *opt) {
@@ -1143,10 +1153,15 @@ float model_forward(Model *m, const Batch *bt, const ForwardOptions *opt) {
     if (m->prefix_kind == METHOD_PREFIX_EMBED) prefix_write(m, a->residual, -1);
     if (pd > 0) be->dropout_forward(a->residual, a->residual, NC, pd, site_seed(m, 0, DROP_EMBED));
 
-    for (int l = 0; l < L; l++) block_forward(m, l, B, Tx, 0);
+    const float *pending = NULL;
+    for (int l = 0; l < L; l++) pending = block_forward(m, l, B, Tx, 0, pending);
     float *xL = a->residual + (size_t)L * NC;
-    be->layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, xL, P(m, m->p_lnfw), P(m, m->p_lnfb), N, C, c->ln_eps,
-                          NULL);
+    if (pending)
+        be->residual_layernorm_forward(xL, a->lnf, a->lnf_mean, a->lnf_rstd, layer_view(m, L - 1, B, Tx).xmid,
+                                       pending, P(m, m->p_lnfw), P(m, m->p_lnfb), N, C, c->ln_eps, NULL);
+    else
+        be->layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, xL, P(m, m->p_lnfw), P(m, m->p_lnfb), N, C,
+                              c->ln_eps, NULL);
 
     m->has_loss = m->loss_count > 0;
     double loss = 0.0;
@@ -1284,7 +1299,7 @@ void model_decode_step(Model *m, const int *tokens, int n, float *logits) {
     be->gather_rows(a->residual, P(m, m->p_wte), a->tokens, n, C);
     be->gather_rows(a->dsub, P(m, m->p_wpe), a->last_index, n, C);
     be->add(a->residual, a->residual, a->dsub, NC);
-    for (int l = 0; l < L; l++) block_forward(m, l, n, 1, 1);
+    for (int l = 0; l < L; l++) block_forward(m, l, n, 1, 1, NULL);
     be->layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->residual + (size_t)L * NC, P(m, m->p_lnfw),
                           P(m, m->p_lnfb), n, C, m->cfg.ln_eps, NULL);
     linear_forward(be, a->logits, V, a->lnf, P(m, m->p_wte), NULL, n, C, V, 0.0f);
