@@ -274,10 +274,11 @@ static void forward_times(Model *m, int B, int T, int n, double *dt) {
     free(tok); free(tgt);
 }
 
-// The median of n > 0 values (sorts them).
-static double median(double *x, int n) {
+// The median and the minimum of n > 0 values (sorts them).
+static void median_min(double *x, int n, double *median, double *min) {
     qsort(x, n, sizeof(double), cmp_double);
-    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+    *median = n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+    *min = x[0];
 }
 
 // Table 1 of the paper: forward latency of the base model, merged LoRA and two adapters, each
@@ -315,9 +316,11 @@ static int bench_inference(const ModelConfig *cfg, int steps) {
                 model_free(m);
             }
         }
-        double base = median(dt, steps), base_min = dt[0];   // median() sorts
+        double base, base_min;
+        median_min(dt, steps, &base, &base_min);
         for (int k = 0; k < METHODS; k++) {
-            double t = median(dt + (size_t)k * steps, steps), t_min = dt[(size_t)k * steps];
+            double t, t_min;
+            median_min(dt + (size_t)k * steps, steps, &t, &t_min);
             printf("%-8d %-8d %-16s %12.3f %10.3f %9.1f%% %9.1f%%\n", B, T, labels[k], t * 1e3, t_min * 1e3,
                    100.0 * (t - base) / base, 100.0 * (t_min - base_min) / base_min);
         }

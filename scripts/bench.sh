@@ -110,9 +110,9 @@ minus() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || a == 
 # cpu_desc : the CPU's name, vendor, family and model, and which of the vector ISAs that decide
 # the kernels it has (timings from different CPUs are not comparable).
 cpu_desc() {
-    awk -F': *' '/^vendor_id/ && !v { v = $2 } /^cpu family/ && f == "" { f = $2 }
-                 /^model[ \t]*:/ && m == "" { m = $2 } /^model name/ && !n { n = $2 }
-                 /^flags/ && !fl { fl = " " $2 " " }
+    awk -F': *' '/^vendor_id/ && v == "" { v = $2 } /^cpu family/ && f == "" { f = $2 }
+                 /^model[ \t]*:/ && m == "" { m = $2 } /^model name/ && n == "" { n = $2 }
+                 /^flags/ && fl == "" { fl = " " $2 " " }
                  END { isa = ""
                        split("avx2 avx512f avx512_bf16 amx_bf16", want, " ")
                        for (i = 1; i <= 4; i++) isa = isa (index(fl, " " want[i] " ") ? " " want[i] : " no-" want[i])
@@ -246,7 +246,7 @@ target() {
     if [ -n "${6:-}" ]; then
         local c; c=$(ratio "$6" "$4" %.17g)
         v="$v; ceiling $(ratiox "$6" "$4")"
-        [ "$(verdict "$c" ">=" "$5")" = met ] || v="$v, out of reach on this CPU"
+        [ "$c" = n/a ] || [ "$(verdict "$c" ">=" "$5")" = met ] || v="$v, out of reach on this CPU"
     fi
     printf '%-44s %8s  (target >= %s: %s)\n' "$1" "$(ratiox "$3" "$4")" "$5" "$v"
 }
